@@ -1,0 +1,77 @@
+"""Input validation shared by the library: clear ``ValueError``s instead of silent broadcasts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_float_array(x, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a floating NumPy array (ints become float64), rejecting NaN/inf."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must be numeric, but has dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def check_finite(x: np.ndarray, name: str = "x") -> None:
+    """Raise if ``x`` holds NaN or inf (they would poison every later number)."""
+    if not np.all(np.isfinite(x)):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); expected finite numbers")
+
+
+def check_batch(x: np.ndarray, n_features: int, name: str = "x") -> np.ndarray:
+    """Validate a network input and return it as 2-D ``(N, n_features)``.
+
+    Accepts one sample ``(n_features,)`` or any ``(N, ...)`` whose trailing axes hold
+    ``n_features`` values (e.g. ``(N, 1, 28, 28)`` for 784).
+    """
+    if x.ndim == 0:
+        raise ValueError(f"{name} must be an array of samples, but a scalar was given")
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (0 samples); expected at least one sample")
+    per_sample = int(np.prod(x.shape[1:]))
+    if per_sample != n_features:
+        raise ValueError(
+            f"{name} has {per_sample} features per sample, but the network expects {n_features}"
+        )
+    check_finite(x, name)
+    return x.reshape(x.shape[0], n_features)
+
+
+def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.ndarray:
+    """Return integer class labels ``(N,)`` from integer labels or one-hot rows ``(N, C)``.
+
+    Raises when the batch sizes differ, a label is out of range, or one-hot width != ``n_classes``.
+    """
+    t = np.asarray(t)
+    if t.ndim == 0:
+        t = t.reshape(1)
+    if t.ndim == 2:
+        if t.shape[1] != n_classes:
+            raise ValueError(
+                f"{name} is one-hot with {t.shape[1]} columns, but the network has {n_classes} outputs"
+            )
+        if t.shape[0] != n_samples:
+            raise ValueError(f"{name} has {t.shape[0]} labels, but x has {n_samples} samples")
+        return np.argmax(t, axis=1)
+    if t.ndim != 1:
+        raise ValueError(f"{name} must be integer labels (N,) or one-hot (N, C), got shape {t.shape}")
+    if t.shape[0] != n_samples:
+        raise ValueError(f"{name} has {t.shape[0]} labels, but x has {n_samples} samples")
+    if t.dtype.kind == "f":
+        if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
+            raise ValueError(f"{name} holds non-integer labels; expected integers 0..{n_classes - 1}")
+        t = t.astype(np.int64)
+    elif t.dtype.kind not in "iub":
+        raise ValueError(f"{name} must hold integer labels, but has dtype {t.dtype}")
+    if t.size and (t.min() < 0 or t.max() >= n_classes):
+        raise ValueError(
+            f"{name} holds labels from {int(t.min())} to {int(t.max())}, "
+            f"but the network has {n_classes} classes (0..{n_classes - 1})"
+        )
+    return t.astype(np.intp, copy=False)

@@ -1,0 +1,5 @@
+import sys
+
+from mitbadak.cli import main
+
+sys.exit(main())

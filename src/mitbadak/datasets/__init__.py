@@ -1,0 +1,1 @@
+"""Datasets: MNIST, Fashion-MNIST and the offline MNIST sample, loaded reliably."""

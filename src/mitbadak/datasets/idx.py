@@ -1,0 +1,106 @@
+"""The IDX file format of MNIST: read and write, gzip-compressed or raw, fully validated.
+
+Layout (big-endian): two zero bytes, a type code, the number of dimensions d, then d uint32 sizes,
+then the payload in C order. Type codes: 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+0x0D float32, 0x0E float64.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from mitbadak.errors import DataError
+
+__all__ = ["read_idx", "parse_idx", "write_idx", "IDX_DTYPES"]
+
+IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_CODES = {dt.newbyteorder("=") if dt.itemsize > 1 else dt: code for code, dt in IDX_DTYPES.items()}
+_MAX_DIMS = 8
+_MAX_ITEMS = 1 << 32  # refuse headers that claim absurd sizes before allocating anything
+
+
+def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode the bytes of one (already decompressed) IDX file into a native-endian array."""
+    if len(data) < 4:
+        raise DataError(f"{name}: not an IDX file (only {len(data)} bytes, a header needs 4)")
+    zero, code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0:
+        raise DataError(f"{name}: not an IDX file (magic number starts with {data[:2].hex()}, expected 0000)")
+    if code not in IDX_DTYPES:
+        raise DataError(f"{name}: unknown IDX type code 0x{code:02X}")
+    if ndim == 0 or ndim > _MAX_DIMS:
+        raise DataError(f"{name}: IDX header claims {ndim} dimensions (expected 1 to {_MAX_DIMS})")
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise DataError(f"{name}: truncated IDX header ({len(data)} bytes, expected {header_len})")
+    shape = struct.unpack(f">{ndim}I", data[4:header_len])
+    dtype = IDX_DTYPES[code]
+    items = int(np.prod(shape, dtype=np.int64)) if shape else 0
+    if items > _MAX_ITEMS:
+        raise DataError(f"{name}: IDX header claims an implausible shape {shape}")
+    expected = header_len + items * dtype.itemsize
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "has trailing bytes"
+        raise DataError(
+            f"{name}: {what}: shape {shape} of {dtype.name} needs {expected} bytes, file has {len(data)}"
+        )
+    arr = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="), copy=True)
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file, gzip-compressed (``.gz``, detected by its magic bytes) or raw."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+    return parse_idx(raw, str(path))
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | None = None) -> Path:
+    """Write ``array`` as IDX; gzip when ``compress`` is True or the name ends in ``.gz``.
+
+    The file is written to a temporary name and renamed into place, so it is never half-written.
+    Gzip output uses mtime 0, so the same array always gives the same bytes.
+    """
+    path = Path(path)
+    array = np.asarray(array)
+    key = array.dtype.newbyteorder("=") if array.dtype.itemsize > 1 else array.dtype
+    if key not in _CODES:
+        raise ValueError(f"IDX cannot store dtype {array.dtype}; use uint8, int8, int16, int32, float32 or float64")
+    if not 1 <= array.ndim <= _MAX_DIMS:
+        raise ValueError(f"IDX stores 1 to {_MAX_DIMS} dimensions, got {array.ndim}")
+    code = _CODES[key]
+    header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
+    if compress is None:
+        compress = path.suffix == ".gz"
+    if compress:
+        payload = gzip.compress(payload, compresslevel=9, mtime=0)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(payload)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

@@ -1,0 +1,93 @@
+"""Numerical differentiation of chapter 4: derivatives, gradients, gradient descent, tangents."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["numerical_diff", "numerical_gradient", "gradient_descent", "tangent_line"]
+
+
+def numerical_diff(f: Callable[[float], float], x: float, h: float = 1e-4) -> float:
+    """Central difference: f'(x) ~= (f(x + h) - f(x - h)) / (2h).
+
+    h = 1e-4 is the book's choice: small enough for a good slope, large enough that float64
+    rounding of f(x + h) - f(x - h) does not swamp the result.
+    """
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """The gradient of ``f`` at ``x`` by central differences, one element at a time.
+
+    ``x`` may have any shape and must be a floating array: it is perturbed in place (so that ``f``
+    may close over it, as a network's loss closes over its weights) and every element is restored
+    to its exact original value afterwards. Returns an array of ``x``'s shape and dtype.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a NumPy array (it is perturbed in place), got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise ValueError(
+            f"x has dtype {x.dtype}; numerical_gradient needs a floating array, because adding "
+            f"h = {h} to an integer array would silently truncate. Use x.astype(float)."
+        )
+    grad = np.zeros_like(x)
+    flat_x = x.reshape(-1)  # a view when x is contiguous; otherwise we work on nditer below
+    if not np.shares_memory(flat_x, x):
+        it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+        for _ in it:
+            idx = it.multi_index
+            grad[idx] = _central(f, x, idx, h)
+        return grad
+    flat_grad = grad.reshape(-1)
+    for i in range(flat_x.size):
+        flat_grad[i] = _central(f, flat_x, i, h)
+    return grad
+
+
+def _central(f, arr: np.ndarray, idx, h: float) -> float:
+    original = arr[idx].copy()
+    arr[idx] = original + h
+    f_plus = f(arr)
+    arr[idx] = original - h
+    f_minus = f(arr)
+    arr[idx] = original  # restore bit-exactly: never original + h - h
+    return (f_plus - f_minus) / (2 * h)
+
+
+def gradient_descent(
+    f: Callable[[np.ndarray], float],
+    init_x,
+    lr: float = 0.01,
+    step_num: int = 100,
+    *,
+    return_history: bool = False,
+):
+    """Repeat x <- x - lr * grad f(x) ``step_num`` times from ``init_x`` (never modified).
+
+    Returns the final x, or ``(x, history)`` with ``return_history=True``, where ``history`` is an
+    array ``(step_num + 1, *x.shape)`` of the points visited, starting with ``init_x``.
+    """
+    if step_num < 0:
+        raise ValueError(f"step_num must be >= 0, got {step_num}")
+    x = np.array(init_x, dtype=np.float64 if np.asarray(init_x).dtype.kind != "f" else None)
+    history = [x.copy()]
+    for _ in range(step_num):
+        x -= lr * numerical_gradient(f, x)
+        if return_history:
+            history.append(x.copy())
+    if return_history:
+        return x, np.array(history)
+    return x
+
+
+def tangent_line(f: Callable[[float], float], x: float) -> Callable:
+    """The tangent of ``f`` at ``x``: t -> f'(x) * (t - x) + f(x), slope by ``numerical_diff``."""
+    slope = numerical_diff(f, x)
+    fx = f(x)
+
+    def line(t):
+        return slope * (np.asarray(t) - x) + fx
+
+    return line

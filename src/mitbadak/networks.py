@@ -1,0 +1,408 @@
+"""Networks of chapters 3-5: the fixed three-layer example, SimpleNet, TwoLayerNet, MultiLayerNet.
+
+Parameters live in one dict per network (``net.params['W1']`` ...). The layers hold references to
+the same arrays, so an optimizer that updates ``params`` in place updates the layers as well.
+Every network takes a ``seed`` (int or ``numpy.random.Generator``) and a ``dtype``; nothing uses
+NumPy's global random state.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from mitbadak import gradient as _gradient
+from mitbadak._checks import as_float_array, check_batch, check_finite, labels_to_indices
+from mitbadak.functions import cross_entropy_error, identity_function, sigmoid, softmax
+from mitbadak.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
+
+__all__ = [
+    "init_network",
+    "forward",
+    "SimpleNet",
+    "TwoLayerNet",
+    "MultiLayerNet",
+    "FeedForwardNet",
+    "network_from_config",
+    "make_rng",
+]
+
+ACTIVATIONS = {"sigmoid": Sigmoid, "relu": Relu}
+
+
+def make_rng(seed=None) -> np.random.Generator:
+    """A NumPy Generator from an int seed, an existing Generator (used as is) or None (fresh)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 3: a three-layer network with fixed weights, forward pass only.
+
+
+def init_network() -> dict[str, np.ndarray]:
+    """The chapter-3 example's weights: 2 inputs -> 3 -> 2 -> 2 outputs."""
+    return {
+        "W1": np.array([[0.1, 0.3, 0.5], [0.2, 0.4, 0.6]]),
+        "b1": np.array([0.1, 0.2, 0.3]),
+        "W2": np.array([[0.1, 0.4], [0.2, 0.5], [0.3, 0.6]]),
+        "b2": np.array([0.1, 0.2]),
+        "W3": np.array([[0.1, 0.3], [0.2, 0.4]]),
+        "b3": np.array([0.1, 0.2]),
+    }
+
+
+def forward(network: dict[str, np.ndarray], x) -> np.ndarray:
+    """y = identity(sigmoid(sigmoid(x.W1 + b1).W2 + b2).W3 + b3).
+
+    For ``init_network()`` and x = [1.0, 0.5] this gives [0.31682708, 0.69627909].
+    """
+    x = as_float_array(x)
+    z1 = sigmoid(x @ network["W1"] + network["b1"])
+    z2 = sigmoid(z1 @ network["W2"] + network["b2"])
+    return identity_function(z2 @ network["W3"] + network["b3"])
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 4: the smallest learnable network.
+
+
+class SimpleNet:
+    """One 2x3 weight matrix: scores = x . W; loss = cross_entropy_error(softmax(scores), t).
+
+    ``W`` is drawn from a standard normal with the given ``seed`` (or passed in directly).
+    """
+
+    def __init__(self, W=None, *, seed=None, dtype=np.float64) -> None:
+        if W is None:
+            W = make_rng(seed).standard_normal((2, 3))
+        self.W = np.array(W, dtype=dtype)
+        if self.W.shape != (2, 3):
+            raise ValueError(f"SimpleNet's W must have shape (2, 3), got {self.W.shape}")
+        self.params = {"W": self.W}
+
+    def predict(self, x) -> np.ndarray:
+        """scores = x . W"""
+        x = as_float_array(x)
+        check_finite(x)
+        if x.shape[-1] != 2:
+            raise ValueError(f"x has {x.shape[-1]} features per sample, but SimpleNet expects 2")
+        return x @ self.W
+
+    def loss(self, x, t) -> float:
+        """cross_entropy_error(softmax(x . W), t)"""
+        return float(cross_entropy_error(softmax(self.predict(x)), t))
+
+    def numerical_gradient(self, x, t) -> dict[str, np.ndarray]:
+        """dL/dW by central differences (the book's chapter-4 ``numerical_gradient(f, net.W)``)."""
+        return {"W": _gradient.numerical_gradient(lambda _w: self.loss(x, t), self.W)}
+
+
+# --------------------------------------------------------------------------------------------
+# Chapters 4-5: fully connected networks built from layers.
+
+
+class FeedForwardNet:
+    """Affine -> activation -> ... -> Affine -> SoftmaxWithLoss, with parameters W1, b1, W2, b2, ...
+
+    ``predict(x)`` returns the scores (before softmax); ``loss`` adds the L2 penalty
+    0.5 * weight_decay_lambda * sum ||W||^2 when ``weight_decay_lambda > 0``.
+    """
+
+    architecture = "FeedForwardNet"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: list[int],
+        output_size: int,
+        *,
+        activation: str = "relu",
+        weight_init: str | float = "he",
+        weight_decay_lambda: float = 0.0,
+        seed=None,
+        dtype=np.float64,
+    ) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        sizes = [int(input_size), *[int(h) for h in hidden_sizes], int(output_size)]
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+        if weight_decay_lambda < 0:
+            raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda}")
+        self.input_size = sizes[0]
+        self.hidden_sizes = sizes[1:-1]
+        self.output_size = sizes[-1]
+        self.activation = activation
+        self.weight_init = weight_init
+        self.weight_decay_lambda = float(weight_decay_lambda)
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise ValueError(f"dtype must be a floating type (float32 or float64), got {self.dtype}")
+        rng = make_rng(seed)
+        self.params: dict[str, np.ndarray] = {}
+        for i in range(1, len(sizes)):
+            n_in, n_out = sizes[i - 1], sizes[i]
+            std = _init_std(weight_init, n_in, activation)
+            self.params[f"W{i}"] = (std * rng.standard_normal((n_in, n_out))).astype(self.dtype)
+            self.params[f"b{i}"] = np.zeros(n_out, dtype=self.dtype)
+        self._build_layers()
+
+    # -- structure ---------------------------------------------------------------------------
+    @property
+    def n_affine(self) -> int:
+        return len(self.hidden_sizes) + 1
+
+    def _build_layers(self) -> None:
+        """(Re)create the layers around the current ``params`` arrays (shared, not copied)."""
+        self.layers: OrderedDict[str, Any] = OrderedDict()
+        for i in range(1, self.n_affine + 1):
+            self.layers[f"Affine{i}"] = Affine(
+                self.params[f"W{i}"], self.params[f"b{i}"], input_grad=(i != 1)
+            )
+            if i < self.n_affine:
+                self.layers[f"{self.activation.capitalize()}{i}"] = ACTIVATIONS[self.activation]()
+        self.last_layer = SoftmaxWithLoss()
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None:
+        """Replace all parameters (checked against the architecture) and rebuild the layers."""
+        expected = {k: v.shape for k, v in self.params.items()}
+        given = {k: np.shape(v) for k, v in params.items()}
+        if set(given) != set(expected):
+            raise ValueError(
+                f"parameters {sorted(given)} do not match this network's {sorted(expected)}"
+            )
+        for k, shape in expected.items():
+            if given[k] != shape:
+                raise ValueError(f"parameter {k} has shape {given[k]}, but the network expects {shape}")
+        self.params = {k: np.array(params[k], dtype=self.dtype) for k in expected}
+        self._build_layers()
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this architecture (not the weights): JSON-serialisable."""
+        return {
+            "architecture": self.architecture,
+            "input_size": self.input_size,
+            "hidden_sizes": list(self.hidden_sizes),
+            "output_size": self.output_size,
+            "activation": self.activation,
+            "weight_init": self.weight_init,
+            "weight_decay_lambda": self.weight_decay_lambda,
+            "dtype": self.dtype.name,
+        }
+
+    def __repr__(self) -> str:
+        sizes = "-".join(str(s) for s in [self.input_size, *self.hidden_sizes, self.output_size])
+        return f"{type(self).__name__}({sizes}, activation={self.activation!r}, dtype={self.dtype.name})"
+
+    # -- checked public API -----------------------------------------------------------------
+    def _prepare_x(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiub":
+            raise ValueError(f"x must be numeric, but has dtype {x.dtype}")
+        return check_batch(x, self.input_size).astype(self.dtype, copy=False)
+
+    def _prepare(self, x, t) -> tuple[np.ndarray, np.ndarray]:
+        x2 = self._prepare_x(x)
+        return x2, labels_to_indices(t, x2.shape[0], self.output_size)
+
+    def predict(self, x) -> np.ndarray:
+        """The scores (N, output_size) before softmax; x is (N, input_size) or (N, ...) or one sample."""
+        return self._forward(self._prepare_x(x))
+
+    def predict_proba(self, x) -> np.ndarray:
+        """softmax(predict(x)): class probabilities, each row summing to 1."""
+        return softmax(self.predict(x))
+
+    def loss(self, x, t) -> float:
+        """Mean cross-entropy of softmax(predict(x)) against t (+ the weight-decay penalty)."""
+        x2, t2 = self._prepare(x, t)
+        return self._loss(x2, t2)
+
+    def accuracy(self, x, t, batch_size: int | None = None) -> float:
+        """Fraction of samples whose highest score is the label (t: integer or one-hot)."""
+        x2, t2 = self._prepare(x, t)
+        return float(np.mean(self._predict_labels(x2, batch_size) == t2))
+
+    def gradient(self, x, t) -> dict[str, np.ndarray]:
+        """dL/dparam for every parameter by backpropagation through the layers."""
+        x2, t2 = self._prepare(x, t)
+        return self._loss_and_gradient(x2, t2)[1]
+
+    def numerical_gradient(self, x, t, h: float = 1e-4, *, method: str = "auto") -> dict[str, np.ndarray]:
+        """dL/dparam for every parameter by central differences (chapter 4), computed in float64.
+
+        ``method='reference'`` perturbs one parameter at a time and reruns the whole network
+        (the book's way). ``'fast'`` (the default where available: one hidden layer) evaluates
+        the same central differences, recomputing only what a perturbation changes and batching
+        many perturbations into one array operation; it agrees with the reference to ~1e-12.
+        """
+        x2, t2 = self._prepare(x, t)
+        if method not in ("auto", "fast", "reference"):
+            raise ValueError(f"method must be 'auto', 'fast' or 'reference', got {method!r}")
+        from mitbadak import gradcheck  # local import: gradcheck builds on this module
+
+        if method == "reference" or (method == "auto" and not gradcheck.supports_fast(self)):
+            return gradcheck.numerical_gradient_reference(self, x2, t2, h)
+        return gradcheck.numerical_gradient_fast(self, x2, t2, h)
+
+    # -- unchecked internals (inputs already validated; used by the trainer) ------------------
+    def _forward(self, x2: np.ndarray) -> np.ndarray:
+        out = x2
+        for layer in self.layers.values():
+            out = layer.forward(out)
+        return out
+
+    def _predict_labels(self, x2: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        if batch_size is None:
+            return np.argmax(self._forward(x2), axis=1)
+        parts = [
+            np.argmax(self._forward(x2[i : i + batch_size]), axis=1)
+            for i in range(0, x2.shape[0], batch_size)
+        ]
+        return np.concatenate(parts)
+
+    def _weight_penalty(self) -> float:
+        if self.weight_decay_lambda == 0:
+            return 0.0
+        total = sum(float(np.sum(self.params[f"W{i}"] ** 2)) for i in range(1, self.n_affine + 1))
+        return 0.5 * self.weight_decay_lambda * total
+
+    def _loss(self, x2: np.ndarray, t2: np.ndarray) -> float:
+        return self.last_layer.forward(self._forward(x2), t2) + self._weight_penalty()
+
+    def _loss_and_gradient(self, x2: np.ndarray, t2: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+        """One forward and one backward pass: (loss, grads) with grads keyed like ``params``."""
+        loss = self._loss(x2, t2)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+        grads: dict[str, np.ndarray] = {}
+        lam = self.weight_decay_lambda
+        for i in range(1, self.n_affine + 1):
+            affine = self.layers[f"Affine{i}"]
+            grads[f"W{i}"] = affine.dW + lam * affine.W if lam else affine.dW
+            grads[f"b{i}"] = affine.db
+        return loss, grads
+
+
+def _init_std(weight_init: str | float, n_in: int, activation: str) -> float:
+    """Standard deviation of the initial weights: He sqrt(2/n), Xavier sqrt(1/n), or a number."""
+    if isinstance(weight_init, str):
+        key = weight_init.lower()
+        if key in ("he", "relu"):
+            return float(np.sqrt(2.0 / n_in))
+        if key in ("xavier", "sigmoid"):
+            return float(np.sqrt(1.0 / n_in))
+        raise ValueError(f"weight_init must be 'he', 'xavier' or a number, got {weight_init!r}")
+    std = float(weight_init)
+    if not np.isfinite(std) or std < 0:
+        raise ValueError(f"weight_init must be a non-negative standard deviation, got {weight_init!r}")
+    return std
+
+
+class TwoLayerNet(FeedForwardNet):
+    """The chapter-4/5 network: Affine -> activation -> Affine -> SoftmaxWithLoss.
+
+    Weights start as weight_init_std * N(0, 1), biases at 0, as in the book.
+    """
+
+    architecture = "TwoLayerNet"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float = 0.01,
+        activation: str = "sigmoid",
+        *,
+        weight_decay_lambda: float = 0.0,
+        seed=None,
+        dtype=np.float64,
+    ) -> None:
+        super().__init__(
+            input_size,
+            [hidden_size],
+            output_size,
+            activation=activation,
+            weight_init=float(weight_init_std),
+            weight_decay_lambda=weight_decay_lambda,
+            seed=seed,
+            dtype=dtype,
+        )
+
+    @property
+    def hidden_size(self) -> int:
+        return self.hidden_sizes[0]
+
+
+class MultiLayerNet(FeedForwardNet):
+    """Any number of hidden layers: ``MultiLayerNet(784, [100, 100], 10, activation='relu')``.
+
+    ``weight_init`` is 'he' (sqrt(2/n_in), for ReLU), 'xavier' (sqrt(1/n_in), for sigmoid) or a
+    fixed standard deviation.
+    """
+
+    architecture = "MultiLayerNet"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes,
+        output_size: int,
+        activation: str = "relu",
+        weight_init: str | float = "he",
+        *,
+        weight_decay_lambda: float = 0.0,
+        seed=None,
+        dtype=np.float64,
+    ) -> None:
+        if isinstance(hidden_sizes, int | np.integer):
+            hidden_sizes = [int(hidden_sizes)]
+        super().__init__(
+            input_size,
+            list(hidden_sizes),
+            output_size,
+            activation=activation,
+            weight_init=weight_init,
+            weight_decay_lambda=weight_decay_lambda,
+            seed=seed,
+            dtype=dtype,
+        )
+
+
+def network_from_config(config: dict[str, Any], params: dict[str, np.ndarray] | None = None):
+    """Rebuild a network from ``net.config()`` (and optionally load ``params`` into it)."""
+    arch = config.get("architecture")
+    common = {
+        "weight_decay_lambda": float(config.get("weight_decay_lambda", 0.0)),
+        "dtype": config.get("dtype", "float64"),
+        "seed": 0,
+    }
+    try:
+        hidden = [int(h) for h in config["hidden_sizes"]]
+        if arch == "TwoLayerNet":
+            if len(hidden) != 1:
+                raise ValueError(f"TwoLayerNet has one hidden layer, config says {hidden}")
+            net = TwoLayerNet(
+                int(config["input_size"]), hidden[0], int(config["output_size"]),
+                weight_init_std=float(config.get("weight_init", 0.01)),
+                activation=config.get("activation", "sigmoid"), **common,
+            )
+        elif arch in ("MultiLayerNet", "FeedForwardNet"):
+            net = MultiLayerNet(
+                int(config["input_size"]), hidden, int(config["output_size"]),
+                activation=config.get("activation", "relu"),
+                weight_init=config.get("weight_init", "he"), **common,
+            )
+        else:
+            raise ValueError(f"unknown architecture {arch!r}; expected TwoLayerNet or MultiLayerNet")
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"incomplete network config: {exc}") from None
+    if params is not None:
+        net.set_params(params)
+    return net
