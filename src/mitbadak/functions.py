@@ -36,8 +36,11 @@ def sigmoid(x):
     For x >= 0 the textbook form is safe; for x < 0 the equal form exp(x) / (1 + exp(x)) is used.
     """
     x = as_float_array(x)
-    e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    # exp(-|x|) is in (0, 1]: it never overflows. For |x| beyond ~745 it underflows to 0, which is
+    # the correctly rounded answer, so that event is silenced even under np.errstate(all='raise').
+    with np.errstate(under="ignore"):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def relu(x):
@@ -58,8 +61,10 @@ def softmax(a):
     """
     a = as_float_array(a, "a")
     shifted = a - np.max(a, axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / np.sum(e, axis=-1, keepdims=True)
+    # exp of a very negative score underflows to 0: the right probability, not an error.
+    with np.errstate(under="ignore"):
+        e = np.exp(shifted)
+        return e / np.sum(e, axis=-1, keepdims=True)
 
 
 def _check_same_shape(y: np.ndarray, t: np.ndarray) -> None:
