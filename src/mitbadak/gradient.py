@@ -18,7 +18,9 @@ def numerical_diff(f: Callable[[float], float], x: float, h: float = 1e-4) -> fl
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-4) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-4
+) -> np.ndarray:
     """The gradient of ``f`` at ``x`` by central differences, one element at a time.
 
     ``x`` may have any shape and must be a floating array: it is perturbed in place (so that ``f``
@@ -26,32 +28,35 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float
     to its exact original value afterwards. Returns an array of ``x``'s shape and dtype.
     """
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a NumPy array (it is perturbed in place), got {type(x).__name__}")
+        raise TypeError(
+            f"x must be a NumPy array (it is perturbed in place), got {type(x).__name__}"
+        )
     if x.dtype.kind != "f":
         raise ValueError(
             f"x has dtype {x.dtype}; numerical_gradient needs a floating array, because adding "
             f"h = {h} to an integer array would silently truncate. Use x.astype(float)."
         )
     grad = np.zeros_like(x)
-    flat_x = x.reshape(-1)  # a view when x is contiguous; otherwise we work on nditer below
-    if not np.shares_memory(flat_x, x):
-        it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-        for _ in it:
-            idx = it.multi_index
-            grad[idx] = _central(f, x, idx, h)
+    # Perturb through a flat view when there is one (fast indexing); f always receives x itself,
+    # in its own shape, since f may index it (x[0], x[1]) or close over it.
+    flat_x = x.reshape(-1)
+    if not np.shares_memory(flat_x, x):  # non-contiguous x: index it by multi-index instead
+        for idx in np.ndindex(x.shape):
+            grad[idx] = _central(f, x, x, idx, h)
         return grad
     flat_grad = grad.reshape(-1)
     for i in range(flat_x.size):
-        flat_grad[i] = _central(f, flat_x, i, h)
+        flat_grad[i] = _central(f, x, flat_x, i, h)
     return grad
 
 
-def _central(f, arr: np.ndarray, idx, h: float) -> float:
+def _central(f, x: np.ndarray, arr: np.ndarray, idx, h: float) -> float:
+    """(f(x) with arr[idx] + h  -  f(x) with arr[idx] - h) / 2h; ``arr`` is x or a view of x."""
     original = arr[idx].copy()
     arr[idx] = original + h
-    f_plus = f(arr)
+    f_plus = f(x)
     arr[idx] = original - h
-    f_minus = f(arr)
+    f_minus = f(x)
     arr[idx] = original  # restore bit-exactly: never original + h - h
     return (f_plus - f_minus) / (2 * h)
 
