@@ -1,0 +1,639 @@
+"""Model files: trained networks saved safely, and the book's ``sample_weight.pkl`` imported safely.
+
+Format (``FORMAT_NAME``, version ``FORMAT_VERSION``): one ``.npz`` file, i.e. a zip archive of
+``.npy`` members. Each array is a member named after it (``W1.npy``, ``b1.npy``, ...), and the JSON
+metadata is stored as UTF-8 bytes in a uint8 array, member ``__metadata__.npy``, so a single file
+carries both. Nothing is ever unpickled: object arrays are refused on write and on read.
+
+Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so
+an interrupted save leaves the previous file untouched. Every read validates the container
+(zip structure, CRCs, ``.npy`` headers, sizes, metadata) and, for models, each parameter's
+name, shape, dtype and finiteness against the architecture the metadata states; any problem is
+a :class:`~mitbadak.errors.ModelFileError` naming the file and what was wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import pickle
+import secrets
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from mitbadak.errors import ModelFileError
+from mitbadak.networks import FeedForwardNet, MultiLayerNet, network_from_config
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "BOOK_WEIGHTS_SHA256",
+    "save_arrays",
+    "load_arrays",
+    "save_model",
+    "load_model",
+    "read_metadata",
+    "import_book_weights",
+]
+
+FORMAT_NAME = "mitbadak-npz"
+FORMAT_VERSION = 1
+METADATA_KEY = "__metadata__"
+# SHA-256 of the book's sample_weight.pkl (784-50-100-10, float32, sigmoid).
+BOOK_WEIGHTS_SHA256 = "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13"
+
+# Metadata keys this module owns; caller-supplied values for them are replaced on save.
+_RESERVED_KEYS = ("format", "mitbadak_version", "saved_at", "arrays", "network")
+_MAX_MEMBERS = 4096
+_MAX_MEMBER_BYTES = 1 << 31  # 2 GiB per array: far above any chapter 3-5 network
+_MAX_METADATA_BYTES = 16 << 20
+_MAX_PICKLE_BYTES = 256 << 20
+_FEEDFORWARD_ARCHITECTURES = ("TwoLayerNet", "MultiLayerNet", "FeedForwardNet")
+_ACTIVATIONS = ("sigmoid", "relu")
+
+
+def _library_version() -> str:
+    # Imported lazily: mitbadak/__init__ may import this module before defining __version__.
+    import mitbadak
+
+    return str(getattr(mitbadak, "__version__", "unknown"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Run ``write(fh)`` on a fresh temporary file next to ``path``, then rename it over ``path``.
+
+    On any failure the temporary file is removed and ``path`` keeps its previous content.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 honours the umask, unlike tempfile's private 0o600 files.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    """Make NumPy scalars/arrays and paths JSON-serialisable; anything else is an error."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def _check_array_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"array names must be non-empty strings, got {name!r}")
+    parts = name.split("/")
+    if (
+        name == METADATA_KEY
+        or "\\" in name
+        or "\x00" in name
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise ValueError(f"invalid array name {name!r}: use letters, digits, '_', '.', '-' and '/'")
+    return name
+
+
+def save_arrays(
+    path: str | os.PathLike, arrays: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+) -> Path:
+    """Write ``arrays`` (name -> numeric array) and JSON ``metadata`` to one ``.npz``, atomically.
+
+    The stored metadata is ``metadata`` plus ``format`` ({name, version}), ``mitbadak_version``,
+    ``saved_at`` (UTC, ISO 8601) and ``arrays`` ({name: {shape, dtype}}). Returns the path written.
+    Raises ``ValueError`` for object arrays, bad names or metadata that JSON cannot represent.
+    """
+    path = Path(path)
+    checked: dict[str, np.ndarray] = {}
+    for name, value in arrays.items():
+        arr = np.asarray(value)
+        if arr.dtype.hasobject:
+            raise ValueError(
+                f"array {name!r} holds Python objects (dtype {arr.dtype}); expected numbers"
+            )
+        checked[_check_array_name(name)] = arr
+    meta = dict(metadata or {})
+    if not all(isinstance(k, str) for k in meta):
+        raise ValueError("metadata keys must be strings")
+    meta.update(
+        format={"name": FORMAT_NAME, "version": FORMAT_VERSION},
+        mitbadak_version=_library_version(),
+        saved_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        arrays={k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in checked.items()},
+    )
+    try:
+        meta_bytes = json.dumps(meta, default=_json_default, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metadata cannot be stored as JSON: {exc}") from None
+    if len(meta_bytes) > _MAX_METADATA_BYTES:
+        raise ValueError(
+            f"metadata is {len(meta_bytes)} bytes as JSON; the limit is {_MAX_METADATA_BYTES}"
+        )
+
+    def write(fh: BinaryIO) -> None:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            members = {**checked, METADATA_KEY: np.frombuffer(meta_bytes, dtype=np.uint8)}
+            for name, arr in members.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, arr, allow_pickle=False)
+
+    _atomic_write(path, write)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def _parse_npy(data: bytes, where: str) -> np.ndarray:
+    """Decode one ``.npy`` member, checking that the header and the byte count agree."""
+    buf = io.BytesIO(data)
+    version = np.lib.format.read_magic(buf)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
+    else:
+        raise ModelFileError(f"{where}: unsupported .npy format version {version[0]}.{version[1]}")
+    if dtype.hasobject:
+        raise ModelFileError(
+            f"{where}: holds Python objects (dtype {dtype}); refused, as that needs pickle"
+        )
+    if dtype.itemsize == 0:
+        raise ModelFileError(f"{where}: has a zero-size dtype {dtype}")
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    offset = buf.tell()
+    expected = offset + count * dtype.itemsize
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "has trailing bytes"
+        raise ModelFileError(
+            f"{where}: {what}: header says shape {shape} of {dtype}, needing {expected} bytes, "
+            f"found {len(data)}"
+        )
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    arr = arr.reshape(shape, order="F" if fortran else "C").copy(order="K")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def _parse_metadata(raw: np.ndarray, where: str) -> dict[str, Any]:
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ModelFileError(
+            f"{where}: metadata must be a 1-D uint8 array, found {raw.dtype} {raw.shape}"
+        )
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{where}: metadata is not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(
+            f"{where}: metadata must be a JSON object, found {type(meta).__name__}"
+        )
+    fmt = meta.get("format")
+    if not isinstance(fmt, dict) or fmt.get("name") != FORMAT_NAME:
+        raise ModelFileError(
+            f"{where}: metadata does not name the format {FORMAT_NAME!r}; found {fmt!r}"
+        )
+    version = fmt.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(f"{where}: invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{where}: written in format version {version} by a newer mitbadak; "
+            f"this version reads up to {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def _read_container(
+    path: str | os.PathLike, metadata_only: bool = False
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a directory; expected a .npz file written by mitbadak")
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > _MAX_MEMBERS:
+                raise ModelFileError(
+                    f"{path}: has {len(infos)} entries; at most {_MAX_MEMBERS} expected"
+                )
+            arrays: dict[str, np.ndarray] = {}
+            meta_info = None
+            for info in infos:
+                name = info.filename
+                if not name.endswith(".npy") or info.is_dir():
+                    raise ModelFileError(
+                        f"{path}: unexpected entry {name!r}; expected only .npy arrays"
+                    )
+                key = name[: -len(".npy")]
+                if key in arrays or (key == METADATA_KEY and meta_info is not None):
+                    raise ModelFileError(f"{path}: entry {name!r} appears twice")
+                if info.file_size > _MAX_MEMBER_BYTES:
+                    raise ModelFileError(
+                        f"{path}: entry {name!r} claims {info.file_size} bytes; too large"
+                    )
+                if key == METADATA_KEY:
+                    meta_info = info
+                    continue
+                if not metadata_only:
+                    arrays[key] = _parse_npy(zf.read(info), f"{path}: array {key!r}")
+            if meta_info is None:
+                raise ModelFileError(
+                    f"{path}: has no metadata ({METADATA_KEY}); not a mitbadak model file"
+                )
+            if meta_info.file_size > _MAX_METADATA_BYTES + 1024:
+                raise ModelFileError(
+                    f"{path}: metadata claims {meta_info.file_size} bytes; too large"
+                )
+            meta = _parse_metadata(_parse_npy(zf.read(meta_info), f"{path}: metadata"), str(path))
+    except ModelFileError:
+        raise
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(
+            f"{path}: not a valid .npz file (corrupt or truncated zip: {exc})"
+        ) from None
+    except PermissionError as exc:
+        raise ModelFileError(f"{path}: cannot read the file ({exc.strerror})") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt file can break zipfile/numpy in many ways
+        raise ModelFileError(f"{path}: corrupt model file ({type(exc).__name__}: {exc})") from None
+    if not metadata_only:
+        _check_array_inventory(path, arrays, meta)
+    return arrays, meta
+
+
+def _check_array_inventory(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """The arrays actually present must be exactly the ones the metadata lists, as listed."""
+    listed = meta.get("arrays")
+    if not isinstance(listed, dict):
+        raise ModelFileError(f"{path}: metadata has no 'arrays' inventory")
+    if set(listed) != set(arrays):
+        raise ModelFileError(
+            f"{path}: metadata lists arrays {sorted(listed)}, but the file holds {sorted(arrays)}"
+        )
+    for name, arr in arrays.items():
+        entry = listed[name]
+        if not isinstance(entry, dict) or entry.get("shape") != list(arr.shape):
+            raise ModelFileError(
+                f"{path}: array {name!r} has shape {arr.shape}, but the metadata says {entry!r}"
+            )
+
+
+def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by :func:`save_arrays`: ``(arrays, metadata)``, or ``ModelFileError``."""
+    return _read_container(path)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON metadata of a file written by :func:`save_arrays` / :func:`save_model`."""
+    return _read_container(path, metadata_only=True)[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+
+
+def save_model(
+    path: str | os.PathLike, network: FeedForwardNet, metadata: Mapping[str, Any] | None = None
+) -> Path:
+    """Save ``network`` (its ``config()`` and ``params``) with ``metadata`` to ``path``, atomically.
+
+    The stored metadata is ``network.metadata`` (if the network carries one, e.g. after
+    :func:`load_model` or :func:`import_book_weights`), updated with ``metadata`` (training recipe,
+    final metrics...), plus ``network`` = ``network.config()`` and the keys of :func:`save_arrays`.
+    Raises ``ValueError`` if a parameter holds NaN or inf (such a file could not be loaded).
+    """
+    config = network.config()
+    for name, arr in network.params.items():
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"cannot save: parameter {name} contains NaN or infinite values")
+    meta = {**dict(getattr(network, "metadata", None) or {}), **dict(metadata or {})}
+    meta["network"] = config
+    return save_arrays(path, network.params, meta)
+
+
+def _positive_int(value: Any, what: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelFileError(f"{where}: network {what} must be a positive integer, found {value!r}")
+    return value
+
+
+def _expected_shapes(config: Any, where: str) -> tuple[dict[str, tuple[int, ...]], np.dtype]:
+    """Parameter shapes and dtype the stated architecture implies (checked before building it)."""
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{where}: metadata has no network description ('network' object)")
+    arch = config.get("architecture")
+    if arch not in _FEEDFORWARD_ARCHITECTURES:
+        raise ModelFileError(
+            f"{where}: unknown architecture {arch!r}; "
+            f"expected one of {list(_FEEDFORWARD_ARCHITECTURES)}"
+        )
+    hidden = config.get("hidden_sizes")
+    if not isinstance(hidden, list):
+        raise ModelFileError(f"{where}: network hidden_sizes must be a list, found {hidden!r}")
+    if arch == "TwoLayerNet" and len(hidden) != 1:
+        raise ModelFileError(f"{where}: a TwoLayerNet has one hidden layer, metadata says {hidden}")
+    sizes = [
+        _positive_int(config.get("input_size"), "input_size", where),
+        *[_positive_int(h, "hidden size", where) for h in hidden],
+        _positive_int(config.get("output_size"), "output_size", where),
+    ]
+    if config.get("activation") not in _ACTIVATIONS:
+        raise ModelFileError(
+            f"{where}: activation must be one of {list(_ACTIVATIONS)}, "
+            f"found {config.get('activation')!r}"
+        )
+    try:
+        dtype = np.dtype(config.get("dtype"))
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind != "f" or not isinstance(config.get("dtype"), str):
+        raise ModelFileError(
+            f"{where}: network dtype must be float32 or float64, found {config.get('dtype')!r}"
+        )
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(1, len(sizes)):
+        shapes[f"W{i}"] = (sizes[i - 1], sizes[i])
+        shapes[f"b{i}"] = (sizes[i],)
+    return shapes, dtype
+
+
+def _network_from_arrays(
+    path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]
+) -> FeedForwardNet:
+    where = str(path)
+    config = meta.get("network")
+    shapes, dtype = _expected_shapes(config, where)
+    if set(arrays) != set(shapes):
+        missing = sorted(set(shapes) - set(arrays))
+        extra = sorted(set(arrays) - set(shapes))
+        raise ModelFileError(
+            f"{where}: the {config['architecture']} described needs parameters {sorted(shapes)}; "
+            f"missing {missing}, unexpected {extra}"
+        )
+    for name, shape in shapes.items():
+        arr = arrays[name]
+        if arr.shape != shape:
+            raise ModelFileError(
+                f"{where}: parameter {name} has shape {arr.shape}, "
+                f"but the stated architecture needs {shape}"
+            )
+        if arr.dtype != dtype:
+            raise ModelFileError(
+                f"{where}: parameter {name} has dtype {arr.dtype}, but the network is {dtype}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ModelFileError(f"{where}: parameter {name} contains NaN or infinite values")
+    try:
+        network = network_from_config(config, arrays)
+    except Exception as exc:  # noqa: BLE001 - any rejection of the stored config is a bad file
+        raise ModelFileError(f"{where}: cannot rebuild the network: {exc}") from None
+    network.metadata = meta
+    return network
+
+
+def load_model(path: str | os.PathLike) -> FeedForwardNet:
+    """Rebuild the network saved by :func:`save_model`; it predicts bit-identically to the original.
+
+    The returned network's ``params`` are the arrays its layers use, and ``network.metadata`` holds
+    the file's metadata. Any corrupt, truncated or inconsistent file raises ``ModelFileError``.
+    """
+    arrays, meta = _read_container(path)
+    return _network_from_arrays(Path(path), arrays, meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# The book's sample_weight.pkl, without executing pickle code
+
+
+class _NdarrayToken:
+    """Stands in for ``numpy.ndarray`` inside the pickle: accepted by _reconstruct, not callable."""
+
+
+_NDARRAY = _NdarrayToken()
+_MAX_PICKLED_ITEMS = 1 << 28
+
+
+def _real_reconstruct() -> Callable[..., np.ndarray]:
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # NumPy 1.x
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _safe_reconstruct(subtype: Any, shape: Any, dtype_code: Any) -> np.ndarray:
+    """``ndarray.__reduce__``'s constructor, limited to plain ndarrays of a small initial shape."""
+    if subtype is not _NDARRAY:
+        raise pickle.UnpicklingError("array reconstruction of something other than numpy.ndarray")
+    if not isinstance(shape, tuple) or not all(isinstance(s, int) and 0 <= s for s in shape):
+        raise pickle.UnpicklingError(f"invalid array shape {shape!r}")
+    if int(np.prod(shape, dtype=np.int64)) > _MAX_PICKLED_ITEMS:
+        raise pickle.UnpicklingError(f"implausible array shape {shape!r}")
+    return _real_reconstruct()(np.ndarray, shape, dtype_code)
+
+
+def _safe_dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
+    if not isinstance(spec, str):
+        raise pickle.UnpicklingError(
+            f"dtype from {type(spec).__name__}; expected a type code string"
+        )
+    dtype = np.dtype(spec, align=bool(align), copy=bool(copy))
+    if dtype.hasobject:
+        raise pickle.UnpicklingError(f"dtype {spec!r} holds Python objects")
+    return dtype
+
+
+def _safe_frombuffer(
+    buf: Any, dtype: Any, shape: Any, order: Any, axis_order: Any = None
+) -> np.ndarray:
+    """Protocol-5 array pickles: bytes + dtype + shape, nothing else."""
+    if not isinstance(buf, bytes | bytearray | pickle.PickleBuffer) or not isinstance(
+        dtype, np.dtype
+    ):
+        raise pickle.UnpicklingError("array buffer must be bytes with a NumPy dtype")
+    if dtype.hasobject or not isinstance(shape, tuple) or order not in ("C", "F", "K"):
+        raise pickle.UnpicklingError(f"invalid array description {dtype!r} {shape!r} {order!r}")
+    arr = np.frombuffer(buf, dtype=dtype)
+    if order == "K" and axis_order is not None:
+        return arr.reshape(shape, order="C").transpose(axis_order)
+    return arr.reshape(shape, order="F" if order == "F" else "C")
+
+
+def _safe_codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    """Protocol-2 pickles store bytes as ``_codecs.encode(str, 'latin1')``."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError("_codecs.encode is only allowed for latin1 byte strings")
+    return text.encode("latin1")
+
+
+# Every global a pickle of NumPy arrays may name, mapped to a checked stand-in. Nothing else loads.
+_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _safe_dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _safe_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _safe_reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _safe_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _safe_frombuffer,
+    ("_codecs", "encode"): _safe_codecs_encode,
+}
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that can rebuild NumPy arrays in dicts/lists/tuples and nothing else."""
+
+    def __init__(self, file: BinaryIO, where: str) -> None:
+        # latin1 lets Python-2 pickles of arrays load their raw byte strings unchanged.
+        super().__init__(file, encoding="latin1")
+        self._where = where
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise ModelFileError(
+                f"{self._where}: refusing to load: the pickle references {module}.{name}, "
+                "which is not part of a NumPy array (a pickle can run code; only NumPy arrays "
+                "in a dict are allowed)"
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise ModelFileError(
+            f"{self._where}: refusing to load: the pickle uses persistent references"
+        )
+
+
+def _read_pickle_safely(data: bytes, where: str) -> Any:
+    buf = io.BytesIO(data)
+    try:
+        obj = _ArrayOnlyUnpickler(buf, where).load()
+    except ModelFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt pickle can fail in many ways
+        raise ModelFileError(
+            f"{where}: not a readable pickle of NumPy arrays ({type(exc).__name__}: {exc})"
+        ) from None
+    if buf.tell() != len(data):
+        raise ModelFileError(
+            f"{where}: {len(data) - buf.tell()} unexpected bytes after the pickle's end"
+        )
+    return obj
+
+
+_BOOK_PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+
+
+def import_book_weights(path: str | os.PathLike) -> MultiLayerNet:
+    """The book's pretrained network from ``sample_weight.pkl``, read without executing pickle code.
+
+    The pickle must be a dict of exactly W1, b1, W2, b2, W3, b3 (float arrays of one dtype, chained
+    shapes, e.g. 784-50-100-10). Returns ``MultiLayerNet(n_in, [h1, h2], n_out,
+    activation='sigmoid')`` in the arrays' dtype, holding bit-identical copies of them; softmax of
+    ``predict`` is the book's output. ``network.metadata['source']`` records the file's SHA-256 and
+    whether it matches the book's (``BOOK_WEIGHTS_SHA256``); a different but valid file is accepted.
+    """
+    path = Path(path)
+    where = str(path)
+    if path.is_dir():
+        raise ModelFileError(f"{where}: is a directory; expected the book's sample_weight.pkl")
+    try:
+        size = path.stat().st_size
+        if size > _MAX_PICKLE_BYTES:
+            raise ModelFileError(f"{where}: is {size} bytes; a weight pickle should be far smaller")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"{where}: no such file") from None
+    except OSError as exc:
+        raise ModelFileError(f"{where}: cannot read the file ({exc.strerror or exc})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    obj = _read_pickle_safely(data, where)
+
+    if not isinstance(obj, dict):
+        raise ModelFileError(
+            f"{where}: the pickle holds a {type(obj).__name__}; expected a dict of arrays"
+        )
+    if set(obj) != set(_BOOK_PARAM_NAMES):
+        raise ModelFileError(
+            f"{where}: the pickle's dict has keys {sorted(map(str, obj))}; "
+            f"expected {list(_BOOK_PARAM_NAMES)}"
+        )
+    for name in _BOOK_PARAM_NAMES:
+        value = obj[name]
+        if type(value) is not np.ndarray:
+            raise ModelFileError(
+                f"{where}: {name} is a {type(value).__name__}; expected a NumPy array"
+            )
+        if value.dtype.kind != "f":
+            raise ModelFileError(f"{where}: {name} has dtype {value.dtype}; expected floats")
+        if value.ndim != (2 if name.startswith("W") else 1):
+            raise ModelFileError(
+                f"{where}: {name} has shape {value.shape}; "
+                f"expected a {'matrix' if name[0] == 'W' else 'vector'}"
+            )
+        if not np.all(np.isfinite(value)):
+            raise ModelFileError(f"{where}: {name} contains NaN or infinite values")
+    dtypes = {obj[n].dtype.newbyteorder("=") for n in _BOOK_PARAM_NAMES}
+    if len(dtypes) != 1:
+        raise ModelFileError(
+            f"{where}: the arrays mix dtypes {sorted(d.name for d in dtypes)}; expected one"
+        )
+    dtype = dtypes.pop()
+    sizes = [obj["W1"].shape[0], obj["W1"].shape[1], obj["W2"].shape[1], obj["W3"].shape[1]]
+    expected = {
+        "W1": (sizes[0], sizes[1]), "b1": (sizes[1],),
+        "W2": (sizes[1], sizes[2]), "b2": (sizes[2],),
+        "W3": (sizes[2], sizes[3]), "b3": (sizes[3],),
+    }  # fmt: skip
+    for name, shape in expected.items():
+        if obj[name].shape != shape:
+            raise ModelFileError(
+                f"{where}: {name} has shape {obj[name].shape}, but W1..W3 imply {shape} "
+                f"for a {'-'.join(map(str, sizes))} network"
+            )
+    network = MultiLayerNet(
+        sizes[0],
+        sizes[1:3],
+        sizes[3],
+        activation="sigmoid",
+        weight_init="xavier",
+        seed=0,
+        dtype=dtype,
+    )
+    # set_params copies into the network's dtype; a same-dtype copy keeps every bit.
+    network.set_params({name: obj[name].astype(dtype) for name in _BOOK_PARAM_NAMES})
+    network.metadata = {
+        "source": {
+            "kind": "book sample_weight.pkl",
+            "file": path.name,
+            "sha256": digest,
+            "sha256_expected": BOOK_WEIGHTS_SHA256,
+            "sha256_matches": digest == BOOK_WEIGHTS_SHA256,
+        }
+    }
+    return network
