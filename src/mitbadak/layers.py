@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mitbadak._checks import labels_to_indices
 from mitbadak.functions import sigmoid
 
 __all__ = ["Layer", "MulLayer", "AddLayer", "Relu", "Sigmoid", "Affine", "SoftmaxWithLoss"]
@@ -78,7 +79,7 @@ class Sigmoid(Layer):
     """y = 1 / (1 + exp(-x)); backward: dout * y * (1 - y), from the cached output y."""
 
     def forward(self, x):
-        self.out = sigmoid(x).astype(np.result_type(x), copy=False)
+        self.out = sigmoid(x)  # keeps a float dtype; integer input becomes float64, not truncated
         return self.out
 
     def backward(self, dout):
@@ -151,18 +152,15 @@ class SoftmaxWithLoss(Layer):
 
     def forward(self, x, t):
         x = np.asarray(x)
-        if x.ndim == 1:
+        one_sample = x.ndim == 1
+        if one_sample:
             x = x.reshape(1, -1)
         t = np.asarray(t)
-        if t.ndim == 2:
-            if t.shape != x.shape:
-                raise ValueError(f"one-hot t has shape {t.shape}, but the scores have {x.shape}")
-            t = np.argmax(t, axis=1)
-        t = t.reshape(-1)
-        if t.shape[0] != x.shape[0]:
-            raise ValueError(f"t has {t.shape[0]} labels, but x has {x.shape[0]} samples")
-        self.t = t
-        self.y, loss = softmax_cross_entropy(x, t)
+        if one_sample and t.ndim == 1 and t.shape[0] == x.shape[1] > 1:
+            t = t.reshape(1, -1)  # the one-hot row of the single sample
+        # checked labels: a negative or too-large label would otherwise index silently
+        self.t = labels_to_indices(t, x.shape[0], x.shape[1])
+        self.y, loss = softmax_cross_entropy(x, self.t)
         return loss
 
     def backward(self, dout=1):
