@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from mitbadak import (
-    Affine,
     AddLayer,
+    Affine,
     MulLayer,
     Relu,
     Sigmoid,
