@@ -1,0 +1,101 @@
+"""Turn the library's progress callbacks into terminal output (the only place that prints)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+
+def _fmt(v, spec=".4f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+class TrainingReporter:
+    """A live bar (tqdm) on a terminal; one plain line per epoch otherwise; nothing when quiet."""
+
+    def __init__(self, quiet: bool = False, stream=None) -> None:
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.bar = None
+        self.started = time.perf_counter()
+        self.use_bar = False
+        if not quiet and self.stream.isatty():
+            try:
+                import tqdm  # noqa: F401
+
+                self.use_bar = True
+            except ImportError:
+                pass
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        kind = event["event"]
+        if kind == "start":
+            self.started = time.perf_counter()
+            self.steps_at_start = event["start_iteration"]
+            if self.use_bar:
+                from tqdm import tqdm
+
+                self.bar = tqdm(
+                    total=event["total_iters"],
+                    initial=event["start_iteration"],
+                    unit="it",
+                    file=self.stream,
+                    dynamic_ncols=True,
+                    mininterval=0.2,
+                )
+        elif kind == "step" and self.bar is not None:
+            self.bar.update(1)
+            if event["iteration"] % 20 == 0:
+                self.bar.set_postfix(
+                    epoch=event["epoch"], loss=f"{event['loss']:.4f}", refresh=False
+                )
+        elif kind == "epoch":
+            done = event["iteration"] - self.steps_at_start
+            rate = done / max(time.perf_counter() - self.started, 1e-9)
+            line = (
+                f"epoch {event['epoch']:>3}  iter {event['iteration']:>6}  "
+                f"train loss {_fmt(event['train_loss'])} acc {_fmt(event['train_acc'])}  "
+                f"test loss {_fmt(event['test_loss'])} acc {_fmt(event['test_acc'])}"
+            )
+            if event.get("val_loss") is not None:
+                line += f"  val loss {_fmt(event['val_loss'])} acc {_fmt(event['val_acc'])}"
+            line += f"  {rate:,.0f} it/s"
+            if self.bar is not None:
+                self.bar.write(line, file=self.stream)
+            else:
+                print(line, file=self.stream, flush=True)
+        elif kind == "end":
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class DownloadReporter:
+    """Progress of a file download: a tqdm bar on a terminal, silent otherwise."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.bars: dict[str, Any] = {}
+        self.enabled = self.stream.isatty()
+
+    def __call__(self, filename: str, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return
+        bar = self.bars.get(filename)
+        if bar is None:
+            bar = self.bars[filename] = tqdm(
+                total=total, unit="B", unit_scale=True, desc=filename, file=self.stream, leave=False
+            )
+        bar.update(done - bar.n)
+        if total is not None and done >= total:
+            bar.close()

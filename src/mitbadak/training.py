@@ -1,0 +1,476 @@
+"""Mini-batch training (chapters 4-5): sample a batch, compute the gradient, update, repeat.
+
+One epoch is one pass over the training set in a fresh random order (a permutation drawn from the
+run's own Generator), so every image is used once per epoch. After each epoch the network is
+evaluated on the training and test sets (float32, batched) and a row is added to the history.
+
+Everything needed to continue a run exactly lives in its checkpoint: parameters, optimizer state,
+the random generator's state at the start of the epoch, the position inside the epoch, and the
+history. A run resumed from any checkpoint ends with the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mitbadak._checks import check_batch, labels_to_indices
+from mitbadak.errors import MitbadakError
+from mitbadak.optimizers import Optimizer, make_optimizer
+
+__all__ = [
+    "History",
+    "TrainResult",
+    "TrainingDiverged",
+    "train",
+    "evaluate",
+    "split_validation",
+    "write_history",
+    "read_history",
+    "save_checkpoint",
+    "load_checkpoint",
+    "METRIC_FIELDS",
+]
+
+METRIC_FIELDS = [
+    "epoch",
+    "iteration",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "val_loss",
+    "val_acc",
+    "seconds",
+]
+EVAL_BATCH = 10_000
+
+
+class TrainingDiverged(MitbadakError):
+    """The loss became NaN or infinite; the network holds the parameters of the last good step."""
+
+
+@dataclass
+class History:
+    """What a run recorded: the loss of every iteration, and one dict per epoch (METRIC_FIELDS)."""
+
+    iteration_loss: list[float] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def last(self) -> dict[str, Any]:
+        return self.epochs[-1] if self.epochs else {}
+
+
+@dataclass
+class TrainResult:
+    network: Any
+    history: History
+    optimizer: Optimizer
+    stopped_early: bool = False
+    interrupted: bool = False
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def evaluate(
+    network, x: np.ndarray, t: np.ndarray, batch_size: int = EVAL_BATCH
+) -> tuple[float, float]:
+    """Return (mean cross-entropy loss, accuracy) of ``network`` on (x, t), in batches.
+
+    The loss is the same exact cross-entropy that training minimises (without weight decay).
+    """
+    x2 = check_batch(np.asarray(x), network.input_size)
+    t2 = labels_to_indices(t, x2.shape[0], network.output_size)
+    return _evaluate(network, x2, t2, batch_size)
+
+
+def _evaluate(network, x2: np.ndarray, t2: np.ndarray, batch_size: int = EVAL_BATCH):
+    total_loss = 0.0
+    correct = 0
+    n = x2.shape[0]
+    for i in range(0, n, batch_size):
+        xb = x2[i : i + batch_size].astype(network.dtype, copy=False)
+        scores = network._forward(xb)
+        tb = t2[i : i + batch_size]
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(shifted).sum(axis=1))
+        total_loss += float(np.sum(lse - shifted[np.arange(len(tb)), tb], dtype=np.float64))
+        correct += int(np.count_nonzero(np.argmax(scores, axis=1) == tb))
+    return total_loss / n, correct / n
+
+
+def split_validation(x: np.ndarray, t: np.ndarray, fraction: float, seed: int = 0):
+    """Carve a validation split off the *training* data: ((x_train, t_train), (x_val, t_val)).
+
+    The split is a seeded permutation, so the same seed always holds out the same samples.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be between 0 and 1, got {fraction}")
+    n = len(x)
+    n_val = max(1, int(round(n * fraction)))
+    if n_val >= n:
+        raise ValueError(f"a validation split of {fraction} leaves no training data ({n} samples)")
+    order = np.random.default_rng([seed, 0x7A1]).permutation(n)
+    val, tr = order[:n_val], np.sort(order[n_val:])
+    return (x[tr], t[tr]), (x[np.sort(val)], t[np.sort(val)])
+
+
+# ------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_checkpoint(
+    path, network, optimizer: Optimizer, state: dict[str, Any], history: History
+) -> Path:
+    """Write everything needed to resume atomically: params, optimizer and loop state, history."""
+    from mitbadak.modelfile import save_arrays
+
+    arrays = {f"param/{k}": v for k, v in network.params.items()}
+    arrays.update({f"opt/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
+    arrays["history/iteration_loss"] = np.asarray(history.iteration_loss, dtype=np.float64)
+    for k, v in state.get("arrays", {}).items():
+        arrays[f"state/{k}"] = v
+    meta = {
+        "kind": "mitbadak-checkpoint",
+        "network": network.config(),
+        "optimizer": {"name": type(optimizer).__name__.lower(), "lr": optimizer.lr},
+        "state": {k: v for k, v in state.items() if k != "arrays"},
+        "epochs": history.epochs,
+    }
+    return save_arrays(path, arrays, meta)
+
+
+def load_checkpoint(path):
+    """Read a checkpoint: (network, optimizer, state, history)."""
+    from mitbadak.modelfile import load_arrays
+    from mitbadak.networks import network_from_config
+
+    arrays, meta = load_arrays(path)
+    if meta.get("kind") != "mitbadak-checkpoint":
+        raise MitbadakError(f"{path}: not a mitbadak training checkpoint")
+    params = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("param/")}
+    network = network_from_config(meta["network"], params)
+    optimizer = make_optimizer(meta["optimizer"]["name"], meta["optimizer"]["lr"])
+    optimizer.load_state_dict(
+        {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("opt/")}
+    )
+    state = dict(meta["state"])
+    state["arrays"] = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")}
+    history = History(
+        iteration_loss=[float(v) for v in arrays["history/iteration_loss"]],
+        epochs=[dict(e) for e in meta["epochs"]],
+    )
+    return network, optimizer, state, history
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop
+
+
+def train(
+    network,
+    train_data: tuple[np.ndarray, np.ndarray],
+    test_data: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    optimizer: str | Optimizer = "sgd",
+    lr: float | None = None,
+    batch_size: int = 100,
+    epochs: int | None = None,
+    iters: int | None = None,
+    seed: int = 0,
+    gradient: str = "backprop",
+    val_data: tuple[np.ndarray, np.ndarray] | None = None,
+    early_stopping: int | None = None,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+    resume: tuple | None = None,
+    evaluate_train: bool = True,
+) -> TrainResult:
+    """Train ``network`` in place by mini-batch gradient descent; returns a :class:`TrainResult`.
+
+    * ``epochs`` or ``iters`` (exactly one; default 1 epoch) sets the length of the run.
+    * ``gradient='backprop'`` (chapter 5) or ``'numerical'`` (chapter 4's central differences).
+    * ``early_stopping=PATIENCE`` stops when the validation loss has not improved for PATIENCE
+      epochs and restores the best parameters; it needs ``val_data`` (carved from training data).
+    * ``callback(event)`` receives dicts with ``event`` in 'start', 'step', 'epoch', 'end'.
+    * ``checkpoint_path``: written atomically at the start and after every epoch, and on Ctrl-C.
+    * ``resume``: the tuple returned by :func:`load_checkpoint`: continue where it stopped.
+
+    Raises :class:`TrainingDiverged` when the loss turns NaN/inf (the checkpoint on disk still holds
+    the last good epoch), and KeyboardInterrupt on Ctrl-C after finishing the current step and
+    saving a checkpoint from which the run resumes exactly.
+    """
+    if epochs is not None and iters is not None:
+        raise ValueError("give either epochs or iters, not both")
+    if epochs is None and iters is None:
+        epochs = 1
+    if (epochs is not None and epochs < 1) or (iters is not None and iters < 1):
+        raise ValueError(f"epochs/iters must be at least 1, got epochs={epochs}, iters={iters}")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    if gradient not in ("backprop", "numerical"):
+        raise ValueError(f"gradient must be 'backprop' or 'numerical', got {gradient!r}")
+    if early_stopping is not None and val_data is None:
+        raise ValueError("early stopping needs val_data (a validation split of the training data)")
+
+    x_train = check_batch(np.asarray(train_data[0]), network.input_size, "x_train")
+    t_train = labels_to_indices(train_data[1], x_train.shape[0], network.output_size, "t_train")
+    x_train = x_train.astype(network.dtype, copy=False)
+    sets = {}
+    for name, data in (("test", test_data), ("val", val_data)):
+        if data is not None:
+            xs = check_batch(np.asarray(data[0]), network.input_size, f"x_{name}")
+            sets[name] = (
+                xs,
+                labels_to_indices(data[1], xs.shape[0], network.output_size, f"t_{name}"),
+            )
+
+    n = x_train.shape[0]
+    batches_per_epoch = math.ceil(n / batch_size)
+    total_iters = iters if iters is not None else epochs * batches_per_epoch
+    history = History()
+    rng = np.random.default_rng(seed)
+    epoch, iteration, batch_in_epoch = 0, 0, 0
+    best = {"val_loss": math.inf, "since": 0, "params": None}
+
+    if resume is not None:
+        _net, opt, state, history = resume
+        network.set_params(_net.params)
+        rng.bit_generator.state = json.loads(state["rng_state"])
+        epoch, iteration, batch_in_epoch = (
+            state["epoch"],
+            state["iteration"],
+            state["batch_in_epoch"],
+        )
+        best["val_loss"] = state.get("best_val_loss", math.inf)
+        best["since"] = state.get("best_since", 0)
+        if "best/W1" in state["arrays"] or any(k.startswith("best/") for k in state["arrays"]):
+            best["params"] = {k[5:]: v for k, v in state["arrays"].items() if k.startswith("best/")}
+    else:
+        opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(optimizer, lr)
+
+    def emit(event: str, **info) -> None:
+        if callback is not None:
+            callback({"event": event, **info})
+
+    def checkpoint(rng_epoch_state: str) -> None:
+        if checkpoint_path is None:
+            return
+        state = {
+            "rng_state": rng_epoch_state,
+            "epoch": epoch,
+            "iteration": iteration,
+            "batch_in_epoch": batch_in_epoch,
+            "seed": seed,
+            "total_iters": total_iters,
+            "best_val_loss": best["val_loss"] if math.isfinite(best["val_loss"]) else None,
+            "best_since": best["since"],
+            "arrays": {f"best/{k}": v for k, v in (best["params"] or {}).items()},
+        }
+        if state["best_val_loss"] is None:
+            state.pop("best_val_loss")
+        save_checkpoint(checkpoint_path, network, opt, state, history)
+
+    grad_fn = _gradient_function(network, gradient)
+    emit(
+        "start",
+        total_iters=total_iters,
+        batches_per_epoch=batches_per_epoch,
+        n_train=n,
+        start_iteration=iteration,
+    )
+    started = time.perf_counter()
+    stopped_early = False
+    rng_epoch_state = json.dumps(rng.bit_generator.state)
+    if resume is None:
+        checkpoint(rng_epoch_state)
+    with _DeferredInterrupt() as interrupt:
+        while iteration < total_iters and not stopped_early:
+            rng_epoch_state = json.dumps(rng.bit_generator.state)
+            order = rng.permutation(n)
+            for b in range(batch_in_epoch, batches_per_epoch):
+                if iteration >= total_iters:
+                    break
+                if interrupt.requested:
+                    checkpoint(rng_epoch_state)
+                    raise KeyboardInterrupt
+                idx = order[b * batch_size : (b + 1) * batch_size]
+                loss, grads = grad_fn(x_train[idx], t_train[idx])
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"the loss became {loss} at iteration {iteration + 1}: training diverged. "
+                        f"The learning rate ({opt.lr:g}) is probably too high; try a smaller --lr."
+                    )
+                opt.update(network.params, grads)
+                iteration += 1
+                batch_in_epoch = b + 1
+                history.iteration_loss.append(loss)
+                emit("step", iteration=iteration, loss=loss, epoch=epoch + 1)
+            epoch_done = batch_in_epoch == batches_per_epoch
+            if epoch_done:
+                epoch, batch_in_epoch = epoch + 1, 0
+            # Evaluate at every epoch's end, and once more if an --iters run stops mid-epoch.
+            record = _epoch_record(
+                network,
+                x_train,
+                t_train,
+                sets,
+                epoch if epoch_done else epoch + 1,
+                iteration,
+                time.perf_counter() - started,
+                evaluate_train,
+            )
+            bad = [
+                k
+                for k, v in record.items()
+                if k.endswith("loss") and v is not None and not math.isfinite(v)
+            ]
+            if bad:
+                raise TrainingDiverged(
+                    f"the {bad[0].replace('_', ' ')} became non-finite at epoch {record['epoch']}: "
+                    f"training diverged. The learning rate ({opt.lr:g}) is probably too high."
+                )
+            history.epochs.append(record)
+            if early_stopping is not None:
+                if record["val_loss"] < best["val_loss"]:
+                    best.update(
+                        val_loss=record["val_loss"],
+                        since=0,
+                        params={k: v.copy() for k, v in network.params.items()},
+                    )
+                else:
+                    best["since"] += 1
+                    stopped_early = best["since"] >= early_stopping
+            emit("epoch", **record)
+            checkpoint(json.dumps(rng.bit_generator.state) if epoch_done else rng_epoch_state)
+    if stopped_early and best["params"] is not None:
+        network.set_params(best["params"])
+    seconds = time.perf_counter() - started
+    emit("end", **{**history.last, "seconds": seconds, "stopped_early": stopped_early})
+    return TrainResult(network, history, opt, stopped_early=stopped_early, seconds=seconds)
+
+
+class _DeferredInterrupt:
+    """Turn Ctrl-C (SIGINT) into a flag checked between steps, so a checkpoint is never written
+    from half-updated parameters. Outside the main thread it does nothing."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _gradient_function(network, gradient: str):
+    if gradient == "backprop":
+        return network._loss_and_gradient
+
+    from mitbadak import gradcheck
+
+    def numerical(x, t):
+        if gradcheck.supports_fast(network):
+            grads = gradcheck.numerical_gradient_fast(network, x, t)
+        else:
+            grads = gradcheck.numerical_gradient_reference(network, x, t)
+        return network._loss(x, t), grads
+
+    return numerical
+
+
+def _epoch_record(network, x_train, t_train, sets, epoch, iteration, seconds, evaluate_train):
+    record: dict[str, Any] = dict.fromkeys(METRIC_FIELDS)
+    record.update(epoch=epoch, iteration=iteration, seconds=round(seconds, 4))
+    if evaluate_train:
+        record["train_loss"], record["train_acc"] = _evaluate(network, x_train, t_train)
+    for name, (xs, ts) in sets.items():
+        record[f"{name}_loss"], record[f"{name}_acc"] = _evaluate(network, xs, ts)
+    return record
+
+
+# ------------------------------------------------------------------------------------------------
+# History files
+
+
+def write_history(history: History, run_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``metrics.csv`` (a row per epoch), ``iterations.csv`` (iteration, loss), atomically."""
+    run_dir = Path(run_dir)
+    metrics = run_dir / "metrics.csv"
+    iterations = run_dir / "iterations.csv"
+
+    def write_csv(path: Path, header: list[str], rows) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.replace(tmp, path)
+
+    write_csv(
+        metrics,
+        METRIC_FIELDS,
+        ([("" if e.get(k) is None else e.get(k)) for k in METRIC_FIELDS] for e in history.epochs),
+    )
+    write_csv(
+        iterations,
+        ["iteration", "loss"],
+        ((i + 1, repr(loss)) for i, loss in enumerate(history.iteration_loss)),
+    )
+    return metrics, iterations
+
+
+def read_history(run_dir: str | os.PathLike) -> History:
+    """Read what :func:`write_history` wrote."""
+    run_dir = Path(run_dir)
+    metrics, iterations = run_dir / "metrics.csv", run_dir / "iterations.csv"
+    for p in (metrics, iterations):
+        if not p.is_file():
+            raise MitbadakError(f"{run_dir} is not a training run folder: {p.name} is missing")
+    history = History()
+    with open(metrics, newline="") as fh:
+        for row in csv.DictReader(fh):
+            rec: dict[str, Any] = {}
+            for k in METRIC_FIELDS:
+                v = row.get(k, "")
+                rec[k] = (
+                    None
+                    if v in ("", None)
+                    else (int(v) if k in ("epoch", "iteration") else float(v))
+                )
+            history.epochs.append(rec)
+    with open(iterations, newline="") as fh:
+        history.iteration_loss = [float(r["loss"]) for r in csv.DictReader(fh)]
+    return history
+
+
+def clone_network(network):
+    """A deep copy of a network whose layers share its (new) params, as the contract requires."""
+    twin = copy.deepcopy(network)
+    twin._build_layers()
+    return twin
