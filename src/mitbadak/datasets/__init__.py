@@ -130,7 +130,11 @@ def download(
     files = _needed(spec, SPLITS if split is None else (split,))
     todo = [f for f in files if find_file(f, [folder]).path is None]
     if todo:
-        download_files(spec, todo, folder, mirrors=mirrors, timeout=timeout, progress=progress)
+        try:
+            download_files(spec, todo, folder, mirrors=mirrors, timeout=timeout, progress=progress)
+        except DownloadError as exc:
+            why = f"download failed: {exc}"
+            raise DownloadError(_not_available(spec, todo, [folder], [], why)) from None
     return folder
 
 

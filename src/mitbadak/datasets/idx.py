@@ -52,7 +52,8 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", data[4:header_len])
     dtype = IDX_DTYPES[code]
     items = math.prod(shape)  # Python ints: a hostile header cannot overflow the check
-    if items > _MAX_ITEMS:
+    # Zero-size shapes count too: NumPy refuses (0, 2**31, 2**31) as "too big".
+    if math.prod(d for d in shape if d) > _MAX_ITEMS:
         raise DataError(f"{name}: IDX header claims an implausible shape {shape}")
     expected = header_len + items * dtype.itemsize
     if len(data) != expected:

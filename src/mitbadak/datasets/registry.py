@@ -150,6 +150,7 @@ FASHION_MNIST = DatasetSpec(
     mirrors=(
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",  # Keras's copy
     ),
     system_dirs=("/usr/share/datasets/fashion-mnist",),  # Debian/Ubuntu: dataset-fashion-mnist
     credit="Fashion-MNIST: H. Xiao, K. Rasul, R. Vollgraf (Zalando Research); MIT licence",

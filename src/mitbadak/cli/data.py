@@ -1,0 +1,97 @@
+"""``mitbadak data list | path | download NAME | verify NAME``: manage dataset files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mitbadak import datasets
+from mitbadak.cli._progress import DownloadReporter
+from mitbadak.datasets.registry import get_spec
+from mitbadak.datasets.sources import DEFAULT_TIMEOUT
+from mitbadak.errors import DataError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "data",
+        help="list, locate, download and verify datasets",
+        description="Datasets are searched in --data-dir, $MITBADAK_DATA, the user cache and "
+        "system folders; downloads go to the user cache and are checked against SHA-256.",
+    )
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("list", help="the known datasets and where their files are")
+    p.add_argument("--data-dir", type=Path, help="also search this folder")
+    p.set_defaults(func=run_list)
+
+    p = sub.add_parser("path", help="the user cache, or the folder holding NAME's files")
+    p.add_argument("name", metavar="NAME", nargs="?", help=_names_help())
+    p.add_argument("--data-dir", type=Path, help="also search this folder")
+    p.set_defaults(func=run_path)
+
+    p = sub.add_parser("download", help="download NAME's files (verified) into the cache")
+    p.add_argument("name", metavar="NAME", help=_names_help())
+    p.add_argument("--dest", type=Path, help="folder to download into (default: the user cache)")
+    p.add_argument("--split", choices=["train", "test"], help="only this split's two files")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                   help="seconds without data before trying the next mirror (default: %(default)s)")
+    p.set_defaults(func=run_download)
+
+    p = sub.add_parser("verify", help="check NAME's files against their SHA-256 checksums")
+    p.add_argument("name", metavar="NAME", help=_names_help())
+    p.add_argument("--data-dir", type=Path, help="also search this folder")
+    p.set_defaults(func=run_verify)
+
+
+def _names_help() -> str:
+    return "one of " + ", ".join(datasets.DATASETS)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    print(f"user cache: {datasets.cache_dir()}")
+    for name in datasets.DATASETS:
+        spec = get_spec(name)
+        folder = datasets.locate(name, args.data_dir)
+        if folder is not None:
+            where = f"available in {folder}"
+        elif (test := datasets.locate(name, args.data_dir, split="test")) is not None:
+            where = f"test split only, in {test}"
+        else:
+            where = "not found (downloads on first use)"
+        print(f"{name:14s} {spec.title}\n{'':14s} {where}")
+    return 0
+
+
+def run_path(args: argparse.Namespace) -> int:
+    if args.name is None:
+        print(datasets.cache_dir())
+        return 0
+    folder = datasets.locate(args.name, args.data_dir)
+    if folder is None:
+        spec = get_spec(args.name)
+        raise DataError(
+            f"no folder holds all of {args.name}'s files; `mitbadak data download {spec.name}` "
+            f"would put them in {datasets.cache_dir() / spec.name}"
+        )
+    print(folder)
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    reporter = DownloadReporter()
+    try:
+        folder = datasets.download(
+            args.name, args.dest, progress=reporter, timeout=args.timeout, split=args.split
+        )
+    finally:
+        for bar in reporter.bars.values():
+            bar.close()
+    print(f"{args.name}: verified files in {folder}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    report = datasets.verify(args.name, args.data_dir)
+    print(report)
+    return 0 if report.ok else 1
