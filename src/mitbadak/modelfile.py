@@ -50,8 +50,6 @@ METADATA_KEY = "__metadata__"
 # SHA-256 of the book's sample_weight.pkl (784-50-100-10, float32, sigmoid).
 BOOK_WEIGHTS_SHA256 = "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13"
 
-# Metadata keys this module owns; caller-supplied values for them are replaced on save.
-_RESERVED_KEYS = ("format", "mitbadak_version", "saved_at", "arrays", "network")
 _MAX_MEMBERS = 4096
 _MAX_MEMBER_BYTES = 1 << 31  # 2 GiB per array: far above any chapter 3-5 network
 _MAX_METADATA_BYTES = 16 << 20
@@ -200,6 +198,16 @@ def _parse_npy(data: bytes, where: str) -> np.ndarray:
     return arr
 
 
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> np.ndarray:
+    """Read (CRC-checked) and decode one member; any failure names that member."""
+    try:
+        return _parse_npy(zf.read(info), where)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zlib, zipfile and numpy each raise their own types
+        raise ModelFileError(f"{where}: corrupt ({type(exc).__name__}: {exc})") from None
+
+
 def _parse_metadata(raw: np.ndarray, where: str) -> dict[str, Any]:
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ModelFileError(
@@ -263,7 +271,7 @@ def _read_container(
                     meta_info = info
                     continue
                 if not metadata_only:
-                    arrays[key] = _parse_npy(zf.read(info), f"{path}: array {key!r}")
+                    arrays[key] = _read_member(zf, info, f"{path}: array {key!r}")
             if meta_info is None:
                 raise ModelFileError(
                     f"{path}: has no metadata ({METADATA_KEY}); not a mitbadak model file"
@@ -272,7 +280,7 @@ def _read_container(
                 raise ModelFileError(
                     f"{path}: metadata claims {meta_info.file_size} bytes; too large"
                 )
-            meta = _parse_metadata(_parse_npy(zf.read(meta_info), f"{path}: metadata"), str(path))
+            meta = _parse_metadata(_read_member(zf, meta_info, f"{path}: metadata"), str(path))
     except ModelFileError:
         raise
     except zipfile.BadZipFile as exc:
