@@ -1,0 +1,1055 @@
+"""The book's figures and training plots, each one call that returns a matplotlib ``Figure``.
+
+Every function builds its own ``matplotlib.figure.Figure`` with an Agg canvas attached: nothing
+here touches ``pyplot`` or any global state, so figures are safe to make headless, in threads and
+in notebooks (where the figure can be the cell's last expression after ``%matplotlib inline``).
+matplotlib is imported lazily, so ``import mitbadak`` (and :func:`read_run`) work without it.
+
+Figure functions are named after the ``mitbadak plot NAME`` commands that draw them:
+``activations``, ``softmax``, ``tangent``, ``surface``, ``gradient_field``, ``descent``,
+``learning_rates``, ``curves``, ``samples``, ``misclassified``, ``graph``, ``weights``; plus
+``loss_curve``, ``accuracy_curve`` and ``confusion_matrix`` for ``train`` and ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mitbadak import functions as fn
+from mitbadak.errors import MitbadakError
+from mitbadak.gradient import gradient_descent, numerical_diff, numerical_gradient, tangent_line
+from mitbadak.layers import AddLayer, MulLayer
+
+MATPLOTLIB_MISSING = "matplotlib is needed for plots: pip install 'mitbadak[plots]'"
+
+# Fail at import with an actionable message (callers such as the trainer catch ImportError to skip
+# their plots). pyplot itself is never imported: figures are built with the object API only.
+try:
+    import matplotlib
+except ImportError as _exc:  # pragma: no cover - exercised only without matplotlib
+    raise ImportError(MATPLOTLIB_MISSING) from _exc
+
+if TYPE_CHECKING:  # pragma: no cover - only for type checkers
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "RunHistory",
+    "read_run",
+    "save_figure",
+    "activations",
+    "softmax",
+    "tangent",
+    "surface",
+    "gradient_field",
+    "descent",
+    "learning_rates",
+    "loss_curve",
+    "accuracy_curve",
+    "curves",
+    "samples",
+    "misclassified",
+    "graph",
+    "shopping_graph_values",
+    "weights",
+    "confusion_matrix",
+]
+
+DEFAULT_DPI = 120
+
+# Colours used consistently across figures (matplotlib's default cycle, named for readability).
+BLUE, ORANGE, GREEN, RED, PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """A fresh Figure with its own Agg canvas (no pyplot, no global figure manager)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - exercised only without matplotlib
+        raise ImportError(MATPLOTLIB_MISSING) from exc
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DEFAULT_DPI) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (temp file in the same folder, then replace).
+
+    Creates missing parent folders. Returns the path written.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(
+            f"save_figure writes PNG files; expected a path ending in .png, got {path}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=dpi, facecolor="white")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 3: activation functions and softmax.
+
+
+def activations(x_min: float = -5.0, x_max: float = 5.0) -> Figure:
+    """Left: step vs sigmoid on one axes (the book's comparison). Right: ReLU."""
+    x = np.linspace(x_min, x_max, 1001)
+    fig = _new_figure(10, 4)
+    ax_left, ax_right = fig.subplots(1, 2)
+
+    ax_left.plot(
+        x,
+        fn.step_function(x),
+        color=ORANGE,
+        linestyle="--",
+        linewidth=2,
+        label="step: 1 if x > 0 else 0",
+    )
+    ax_left.plot(x, fn.sigmoid(x), color=BLUE, linewidth=2, label=r"sigmoid: $1 / (1 + e^{-x})$")
+    ax_left.set_ylim(-0.1, 1.1)
+    ax_left.set_title("Step vs sigmoid: both squash to [0, 1]; sigmoid is smooth")
+    ax_left.legend(loc="upper left")
+
+    ax_right.plot(x, fn.relu(x), color=GREEN, linewidth=2, label="ReLU: max(0, x)")
+    ax_right.set_ylim(-0.5, x_max + 0.5)
+    ax_right.set_title("ReLU: 0 for x <= 0, x otherwise")
+    ax_right.legend(loc="upper left")
+
+    for ax in (ax_left, ax_right):
+        ax.set_xlabel("x")
+        ax.set_ylabel("h(x)")
+        ax.axhline(0, color="0.6", linewidth=0.8)
+        ax.axvline(0, color="0.6", linewidth=0.8)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Activation functions (chapter 3)")
+    return fig
+
+
+def softmax(a: Sequence[float] = (0.3, 2.9, 4.0)) -> Figure:
+    """Bars of the input scores ``a`` next to ``softmax(a)`` = exp(a_k) / sum_i exp(a_i)."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"a must be a non-empty 1-D sequence of scores, got shape {a.shape}")
+    y = fn.softmax(a)
+    idx = np.arange(a.size)
+    labels = [f"a[{i}]" if a.size > 1 else "a" for i in idx]
+
+    fig = _new_figure(10, 4)
+    ax_in, ax_out = fig.subplots(1, 2)
+    bars = ax_in.bar(idx, a, color=BLUE, label="input score a_k")
+    ax_in.bar_label(bars, labels=[f"{v:g}" for v in a], padding=2)
+    ax_in.set_title("Input scores a")
+    ax_in.set_ylabel("score")
+    ax_in.set_ylim(min(0.0, a.min()) * 1.15, max(0.0, a.max()) * 1.15 + 1e-12)
+
+    bars = ax_out.bar(idx, y, color=ORANGE, label="softmax output y_k")
+    ax_out.bar_label(bars, labels=[f"{v:.3f}" for v in y], padding=2)
+    ax_out.set_title(f"softmax(a): sums to {y.sum():.3f}, order kept")
+    ax_out.set_ylabel("probability")
+    ax_out.set_ylim(0, 1.1)
+
+    for ax in (ax_in, ax_out):
+        ax.set_xticks(idx, labels)
+        ax.set_xlabel("class k")
+        ax.legend(loc="upper left")
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(r"Softmax: $y_k = \exp(a_k) / \sum_i \exp(a_i)$ (chapter 3)")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 4: derivatives, gradients, gradient descent.
+
+
+def _quadratic_example(x):
+    """f(x) = 0.01 x^2 + 0.1 x, the book's example of a derivative."""
+    return 0.01 * x**2 + 0.1 * x
+
+
+def _sum_of_squares(x: np.ndarray) -> float:
+    """f(x0, x1) = x0^2 + x1^2"""
+    return float(np.sum(x**2))
+
+
+def tangent(points: Sequence[float] = (5.0, 10.0)) -> Figure:
+    """f(x) = 0.01x^2 + 0.1x on [0, 20] with its tangents (slopes from ``numerical_diff``)."""
+    x = np.linspace(0.0, 20.0, 401)
+    fig = _new_figure(7, 4.8)
+    ax = fig.add_subplot()
+    ax.plot(x, _quadratic_example(x), color=BLUE, linewidth=2, label=r"$f(x) = 0.01x^2 + 0.1x$")
+    for point, color in zip(points, (ORANGE, GREEN, RED, PURPLE), strict=False):
+        slope = numerical_diff(_quadratic_example, point)
+        line = tangent_line(_quadratic_example, point)
+        ax.plot(
+            x,
+            line(x),
+            color=color,
+            linestyle="--",
+            label=f"tangent at x = {point:g}: slope {slope:.4f}",
+        )
+        ax.plot([point], [_quadratic_example(point)], "o", color=color)
+    ax.set_xlim(0, 20)
+    ax.set_ylim(-0.5, 6.5)
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    ax.set_title("Numerical differentiation: the slope at a point is its tangent (chapter 4)")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def surface(limit: float = 3.0) -> Figure:
+    """The bowl f(x0, x1) = x0^2 + x1^2 as a 3-D surface over [-limit, limit]^2."""
+    grid = np.linspace(-limit, limit, 61)
+    x0, x1 = np.meshgrid(grid, grid)
+    z = x0**2 + x1**2
+    fig = _new_figure(7, 6)
+    ax = fig.add_subplot(projection="3d")
+    surf = ax.plot_surface(x0, x1, z, cmap="viridis", linewidth=0, antialiased=True, alpha=0.95)
+    ax.contour(x0, x1, z, levels=10, zdir="z", offset=0, cmap="viridis", linewidths=0.8)
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+    ax.set_zlabel("f(x0, x1)")
+    ax.view_init(elev=28, azim=-60)
+    ax.set_title(r"$f(x_0, x_1) = x_0^2 + x_1^2$: one minimum, at (0, 0)")
+    fig.colorbar(surf, ax=ax, shrink=0.6, pad=0.1, label="f(x0, x1)")
+    return fig
+
+
+def _grad_at(f: Callable[[np.ndarray], float], point: Sequence[float]) -> np.ndarray:
+    return numerical_gradient(f, np.array(point, dtype=np.float64))
+
+
+def gradient_field(limit: float = 2.0, step: float = 0.25) -> Figure:
+    """Arrows of -grad f for f = x0^2 + x1^2 on a grid of spacing ``step`` over [-limit, limit]^2.
+
+    Each arrow is ``numerical_gradient`` at one grid point, negated: the direction in which f
+    decreases fastest, longer where the slope is steeper.
+    """
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    ticks = np.arange(-limit, limit + step / 2, step)
+    x0, x1 = np.meshgrid(ticks, ticks)
+    grads = np.array(
+        [_grad_at(_sum_of_squares, p) for p in zip(x0.ravel(), x1.ravel(), strict=True)]
+    )
+    u = -grads[:, 0].reshape(x0.shape)
+    v = -grads[:, 1].reshape(x0.shape)
+
+    fig = _new_figure(6.5, 6)
+    ax = fig.add_subplot()
+    fine = np.linspace(-limit - step, limit + step, 200)
+    f0, f1 = np.meshgrid(fine, fine)
+    ax.contour(f0, f1, f0**2 + f1**2, levels=8, colors="0.75", linewidths=0.8)
+    magnitude = np.hypot(u, v)
+    arrows = ax.quiver(x0, x1, u, v, magnitude, cmap="plasma", angles="xy", pivot="tail")
+    fig.colorbar(arrows, ax=ax, shrink=0.8, label=r"$|\nabla f|$")
+    ax.plot([0], [0], "*", color=RED, markersize=12, label="minimum (0, 0)")
+    ax.set_xlim(-limit - step, limit + step)
+    ax.set_ylim(-limit - step, limit + step)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+    ax.set_title(r"$-\nabla f$ for $f = x_0^2 + x_1^2$: arrows point downhill")
+    ax.legend(loc="upper right")
+    return fig
+
+
+def _contour_background(ax: Axes, limit: float) -> None:
+    grid = np.linspace(-limit, limit, 200)
+    g0, g1 = np.meshgrid(grid, grid)
+    ax.contour(
+        g0,
+        g1,
+        g0**2 + g1**2,
+        levels=[1, 4, 9, 16, 25, 36],
+        colors="0.7",
+        linewidths=0.8,
+        linestyles="dashed",
+    )
+    ax.axhline(0, color="0.85", linewidth=0.8)
+    ax.axvline(0, color="0.85", linewidth=0.8)
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x0")
+    ax.set_ylabel("x1")
+
+
+def descent(init_x: Sequence[float] = (-3.0, 4.0), lr: float = 0.1, step_num: int = 20) -> Figure:
+    """The path of ``gradient_descent`` on f = x0^2 + x1^2, drawn on its contour lines."""
+    final, path = gradient_descent(
+        _sum_of_squares,
+        np.array(init_x, dtype=np.float64),
+        lr=lr,
+        step_num=step_num,
+        return_history=True,
+    )
+    fig = _new_figure(6.5, 6)
+    ax = fig.add_subplot()
+    _contour_background(ax, 5.0)
+    ax.plot(
+        path[:, 0],
+        path[:, 1],
+        "o-",
+        color=BLUE,
+        markersize=4,
+        label=f"x after each step (lr {lr:g})",
+    )
+    ax.plot(
+        *path[0], "s", color=ORANGE, markersize=9, label=f"start ({path[0][0]:g}, {path[0][1]:g})"
+    )
+    ax.plot(
+        *final,
+        "*",
+        color=RED,
+        markersize=13,
+        label=f"after {step_num} steps ({final[0]:.3f}, {final[1]:.3f})",
+    )
+    ax.set_title(f"Gradient descent on $x_0^2 + x_1^2$: lr = {lr:g}, {step_num} steps")
+    ax.legend(loc="lower right", fontsize=9)
+    return fig
+
+
+def learning_rates(
+    lrs: Sequence[float] = (10.0, 0.1, 0.01, 1e-10),
+    init_x: Sequence[float] = (-3.0, 4.0),
+    step_num: int = 100,
+) -> Figure:
+    """Gradient-descent paths for several learning rates side by side, plus |x| per step (log).
+
+    Top row: each path on the same contour plot, axes clipped to [-5, 5]^2 (a diverging path
+    leaves the frame, and a note says where it went). Bottom: distance from the minimum per step
+    on a log scale, which shows divergence, convergence and standing still honestly.
+    """
+    lrs = list(lrs)
+    if not lrs:
+        raise ValueError("lrs must hold at least one learning rate")
+    limit = 5.0
+    fig = _new_figure(3.4 * len(lrs), 7.2)
+    grid = fig.add_gridspec(2, len(lrs), height_ratios=[1.25, 1])
+    ax_dist = fig.add_subplot(grid[1, :])
+    colors = [RED, BLUE, GREEN, PURPLE, ORANGE]
+    for i, lr in enumerate(lrs):
+        color = colors[i % len(colors)]
+        final, path = gradient_descent(
+            _sum_of_squares,
+            np.array(init_x, dtype=np.float64),
+            lr=lr,
+            step_num=step_num,
+            return_history=True,
+        )
+        ax = fig.add_subplot(grid[0, i])
+        _contour_background(ax, limit)
+        ax.plot(path[:, 0], path[:, 1], "o-", color=color, markersize=3, linewidth=1)
+        ax.plot(*path[0], "s", color=ORANGE, markersize=7)
+        distance = np.hypot(path[:, 0], path[:, 1])
+        off_frame = np.any(np.abs(path) > limit)
+        if off_frame:
+            left = int(np.argmax(np.any(np.abs(path) > limit, axis=1)))
+            note = (
+                f"diverges: leaves the plot at\nstep {left}; |x| = {distance[-1]:.2g}\n"
+                f"after {step_num} steps"
+            )
+            if step_num >= 2 and distance[-1] == distance[-2]:
+                # Honest about the plateau: at |x| ~ 1e13, x + h rounds to x in float64, so the
+                # central difference is 0 and the "divergence" freezes.
+                frozen_at = int(np.argmax(distance == distance[-1]))
+                ax_dist.annotate(
+                    f"lr = {lr:g} stops at |x| = {distance[-1]:.2g} (step {frozen_at}): there "
+                    "x ± h rounds to x in float64, so the numerical gradient is 0",
+                    (frozen_at, distance[-1]),
+                    xytext=(frozen_at + step_num * 0.05, distance[-1] ** 0.55),
+                    fontsize=8,
+                    color=color,
+                    arrowprops={"arrowstyle": "->", "color": color},
+                )
+        elif np.allclose(path[-1], path[0], rtol=0, atol=1e-6):
+            note = f"barely moves: |x| = {distance[-1]:.6g}\n(start {distance[0]:g})"
+        else:
+            note = f"|x| = {distance[-1]:.3g}\nafter {step_num} steps"
+        ax.text(
+            0.03,
+            0.03,
+            note,
+            transform=ax.transAxes,
+            fontsize=8,
+            va="bottom",
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9, "edgecolor": color},
+        )
+        ax.set_title(f"lr = {lr:g}", color=color)
+        ax_dist.plot(
+            np.arange(step_num + 1), distance, color=color, linewidth=2, label=f"lr = {lr:g}"
+        )
+    ax_dist.set_yscale("log")
+    ax_dist.set_xlabel("step")
+    ax_dist.set_ylabel("|x|, distance to (0, 0)\n(log scale)")
+    ax_dist.set_title("Too large diverges, too small stands still")
+    ax_dist.grid(alpha=0.3, which="both")
+    ax_dist.legend(loc="lower left", ncol=2)
+    start = ", ".join(f"{float(v):g}" for v in init_x)
+    fig.suptitle(
+        f"Learning rate matters: gradient descent on $x_0^2 + x_1^2$ from ({start}), "
+        f"{step_num} steps"
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Training runs: history objects, the run folder's CSV files, and their curves.
+
+
+@dataclass
+class RunHistory:
+    """A training run's record, read back from its folder by :func:`read_run`.
+
+    ``iteration_loss[i]`` is the mini-batch loss at iteration ``iterations[i]``; ``epochs`` holds
+    one dict per epoch with keys epoch, iteration, train_loss, train_acc, test_loss, test_acc,
+    val_loss, val_acc, seconds (missing values are ``None``).
+    """
+
+    iteration_loss: list[float] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    iterations: list[int] = field(default_factory=list)
+    run_dir: Path | None = None
+
+
+METRICS_COLUMNS = (
+    "epoch",
+    "iteration",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "val_loss",
+    "val_acc",
+    "seconds",
+)
+_INT_COLUMNS = {"epoch", "iteration"}
+
+
+def _parse_cell(text: str, column: str, where: str) -> int | float | None:
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        return int(text) if column in _INT_COLUMNS else float(text)
+    except ValueError:
+        kind = "an integer" if column in _INT_COLUMNS else "a number"
+        raise MitbadakError(
+            f"{where}: column {column!r} should hold {kind}, got {text!r}"
+        ) from None
+
+
+def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise MitbadakError(
+                f"{path} is not a run's CSV file: missing column(s) {', '.join(missing)}; "
+                f"expected header {','.join(required)}, got {','.join(header) or '(empty file)'}"
+            )
+        return list(reader)
+
+
+def read_run(run_dir: str | os.PathLike) -> RunHistory:
+    """Parse ``metrics.csv`` (one row per epoch) and ``iterations.csv`` of a training run folder.
+
+    ``metrics.csv`` is required; ``iterations.csv`` (header ``iteration,loss``) is optional, and an
+    absent one gives an empty ``iteration_loss``. Raises ``FileNotFoundError`` for a missing
+    folder or metrics file and ``MitbadakError`` for a malformed one.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(
+            f"run folder {run_dir} does not exist; expected the folder written by "
+            "'mitbadak train --out DIR' (with metrics.csv inside)"
+        )
+    metrics_path = run_dir / "metrics.csv"
+    if not metrics_path.is_file():
+        raise FileNotFoundError(
+            f"{metrics_path} not found; is {run_dir} a folder written by "
+            "'mitbadak train --out DIR'?"
+        )
+    history = RunHistory(run_dir=run_dir)
+    required = ("epoch", "iteration", "train_loss", "train_acc", "test_loss", "test_acc")
+    for line_no, row in enumerate(_read_csv(metrics_path, required), start=2):
+        where = f"{metrics_path}, line {line_no}"
+        history.epochs.append(
+            {col: _parse_cell(row.get(col) or "", col, where) for col in METRICS_COLUMNS}
+        )
+    for entry in history.epochs:
+        if entry["epoch"] is None:
+            raise MitbadakError(f"{metrics_path}: every row needs an epoch number")
+
+    iterations_path = run_dir / "iterations.csv"
+    if iterations_path.is_file():
+        for line_no, row in enumerate(_read_csv(iterations_path, ("iteration", "loss")), start=2):
+            where = f"{iterations_path}, line {line_no}"
+            iteration = _parse_cell(row["iteration"] or "", "iteration", where)
+            loss = _parse_cell(row["loss"] or "", "loss", where)
+            if iteration is None or loss is None:
+                raise MitbadakError(f"{where}: both iteration and loss are needed")
+            history.iterations.append(iteration)
+            history.iteration_loss.append(loss)
+    return history
+
+
+def _epoch_values(history, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of one per-epoch metric, skipping epochs where it is missing."""
+    xs, ys = [], []
+    for entry in getattr(history, "epochs", None) or []:
+        value = entry.get(key)
+        if value is not None and np.isfinite(value):
+            xs.append(entry.get("epoch"))
+            ys.append(float(value))
+    return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+
+
+def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def _draw_loss(ax: Axes, history) -> None:
+    losses = np.asarray(list(getattr(history, "iteration_loss", None) or []), dtype=np.float64)
+    iterations = list(getattr(history, "iterations", None) or [])
+    its = np.asarray(
+        iterations if len(iterations) == losses.size else np.arange(1, losses.size + 1)
+    )
+    if losses.size:
+        ax.plot(
+            its,
+            losses,
+            color=BLUE,
+            alpha=0.35 if losses.size > 50 else 1.0,
+            linewidth=0.8,
+            label="mini-batch loss",
+        )
+        window = max(1, losses.size // 50)
+        if window > 1:
+            ax.plot(
+                its[window - 1 :],
+                _moving_average(losses, window),
+                color=BLUE,
+                linewidth=1.8,
+                label=f"moving average ({window} iterations)",
+            )
+    epochs = getattr(history, "epochs", None) or []
+    by_epoch_iteration = {e.get("epoch"): e.get("iteration") for e in epochs}
+    for key, color, marker, name in (
+        ("train_loss", ORANGE, "o", "train loss (epoch end)"),
+        ("test_loss", GREEN, "s", "test loss (epoch end)"),
+        ("val_loss", PURPLE, "^", "validation loss (epoch end)"),
+    ):
+        xs, ys = _epoch_values(history, key)
+        if ys.size:
+            at = [by_epoch_iteration.get(int(x)) for x in xs]
+            if all(a is not None for a in at):
+                ax.plot(at, ys, marker=marker, linestyle="-", color=color, label=name)
+    if not ax.lines:
+        ax.text(
+            0.5, 0.5, "no loss values recorded", ha="center", va="center", transform=ax.transAxes
+        )
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss (cross-entropy)")
+    ax.set_title("Loss per iteration")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(loc="upper right")
+
+
+def _draw_accuracy(ax: Axes, history) -> None:
+    for key, color, marker, name in (
+        ("train_acc", ORANGE, "o", "train accuracy"),
+        ("test_acc", GREEN, "s", "test accuracy"),
+        ("val_acc", PURPLE, "^", "validation accuracy"),
+    ):
+        xs, ys = _epoch_values(history, key)
+        if ys.size:
+            ax.plot(xs, ys, marker=marker, color=color, label=name)
+            ax.annotate(
+                f"{ys[-1]:.4f}",
+                (xs[-1], ys[-1]),
+                textcoords="offset points",
+                xytext=(4, -12 if key == "test_acc" else 4),
+                fontsize=8,
+                color=color,
+            )
+    if ax.lines:
+        ax.legend(loc="lower right")
+        lows = [line.get_ydata().min() for line in ax.lines]
+        ax.set_ylim(max(0.0, min(lows) - 0.05), 1.0)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no accuracy values recorded",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+        ax.set_ylim(0, 1)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy per epoch")
+    ax.grid(alpha=0.3)
+
+
+def loss_curve(history) -> Figure:
+    """Mini-batch loss per iteration (and its moving average), with per-epoch train/test loss.
+
+    ``history`` is any object with ``iteration_loss`` (floats) and ``epochs`` (dicts as in
+    :class:`RunHistory`); an optional ``iterations`` gives the iteration number of each loss.
+    """
+    fig = _new_figure(7, 4.5)
+    _draw_loss(fig.add_subplot(), history)
+    return fig
+
+
+def accuracy_curve(history) -> Figure:
+    """Train and test (and validation, when recorded) accuracy per epoch."""
+    fig = _new_figure(7, 4.5)
+    _draw_accuracy(fig.add_subplot(), history)
+    return fig
+
+
+def curves(history, title: str | None = None) -> Figure:
+    """Both training curves side by side: loss per iteration and accuracy per epoch."""
+    fig = _new_figure(12, 4.5)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    _draw_loss(ax_loss, history)
+    _draw_accuracy(ax_acc, history)
+    if title is None and getattr(history, "run_dir", None) is not None:
+        title = f"Training run {history.run_dir}"
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Images: dataset samples, mistakes, first-layer weights, confusion matrix.
+
+
+def _as_images(images) -> np.ndarray:
+    """(N, 784), (N, 28, 28) or (N, 1, 28, 28) -> (N, side, side) floats."""
+    arr = np.asarray(images)
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim == 2:
+        side = math.isqrt(arr.shape[1])
+        if side * side != arr.shape[1]:
+            raise ValueError(
+                f"images have {arr.shape[1]} values each, which is not a square image; "
+                "expected (N, side*side), (N, side, side) or (N, 1, side, side)"
+            )
+        arr = arr.reshape(arr.shape[0], side, side)
+    if arr.ndim != 3:
+        raise ValueError(f"images must be a batch of square images, got shape {np.shape(images)}")
+    return arr.astype(np.float64, copy=False)
+
+
+def _label_text(label, class_names: Sequence[str] | None) -> str:
+    label = int(label)
+    if class_names is not None and 0 <= label < len(class_names):
+        return str(class_names[label])
+    return str(label)
+
+
+def _grid_shape(n: int, max_cols: int = 10) -> tuple[int, int]:
+    cols = min(max_cols, max(1, math.ceil(math.sqrt(n))))
+    return math.ceil(n / cols), cols
+
+
+def _image_grid(
+    titles: list[str],
+    images: np.ndarray,
+    suptitle: str,
+    *,
+    title_colors=None,
+    cmap: str = "gray",
+    vmin=None,
+    vmax=None,
+    cell: float = 1.25,
+    title_size: float = 9,
+) -> Figure:
+    n = len(images)
+    rows, cols = _grid_shape(n)
+    fig = _new_figure(max(cols * cell, 4.0), rows * (cell + 0.25) + 0.5)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    lo = float(images.min()) if vmin is None else vmin
+    hi = float(images.max()) if vmax is None else vmax
+    for i, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        ax.imshow(images[i], cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+        color = title_colors[i] if title_colors is not None else "black"
+        ax.set_title(titles[i], fontsize=title_size, color=color)
+    fig.suptitle(suptitle)
+    return fig
+
+
+def samples(
+    images,
+    labels,
+    *,
+    count: int = 25,
+    class_names: Sequence[str] | None = None,
+    title: str = "Dataset samples",
+) -> Figure:
+    """A grid of the first ``count`` images with their labels above them."""
+    imgs = _as_images(images)
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size != imgs.shape[0]:
+        raise ValueError(f"got {imgs.shape[0]} images but {labels.size} labels; expected one each")
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    n = min(count, imgs.shape[0])
+    titles = [
+        f"label {_label_text(t, class_names)}"
+        if class_names is None
+        else _label_text(t, class_names)
+        for t in labels[:n]
+    ]
+    return _image_grid(titles, imgs[:n], f"{title}: first {n} of {imgs.shape[0]}")
+
+
+def misclassified(
+    images,
+    true,
+    pred,
+    probs=None,
+    max_images: int = 25,
+    *,
+    class_names: Sequence[str] | None = None,
+) -> Figure:
+    """The images whose prediction is wrong, titled 'true T / pred P' (and P's probability).
+
+    ``probs`` (N, classes) adds the predicted class's probability to each title. Shows the first
+    ``max_images`` mistakes and says how many there were in all.
+    """
+    imgs = _as_images(images)
+    true = np.asarray(true).reshape(-1)
+    pred = np.asarray(pred).reshape(-1)
+    if not (imgs.shape[0] == true.size == pred.size):
+        raise ValueError(
+            f"images, true and pred must have one entry per sample; got {imgs.shape[0]}, "
+            f"{true.size} and {pred.size}"
+        )
+    wrong = np.flatnonzero(true != pred)
+    total = imgs.shape[0]
+    if wrong.size == 0:
+        fig = _new_figure(5, 2.5)
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.text(
+            0.5,
+            0.5,
+            f"No misclassified images: all {total} predictions are right.",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+        fig.suptitle("Misclassified images")
+        return fig
+    shown = wrong[:max_images]
+    titles = []
+    for i in shown:
+        text = f"true {_label_text(true[i], class_names)}\npred {_label_text(pred[i], class_names)}"
+        if probs is not None:
+            text += f" ({float(np.asarray(probs)[i, int(pred[i])]):.2f})"
+        titles.append(text)
+    suptitle = (
+        f"Misclassified: {wrong.size} of {total} ({wrong.size / total:.1%}); showing {shown.size}"
+    )
+    return _image_grid(
+        titles, imgs[shown], suptitle, title_colors=[RED] * shown.size, cell=1.35, title_size=8
+    )
+
+
+def weights(W, max_units: int = 100) -> Figure:
+    """Each hidden unit's incoming weights ``W[:, j]`` (784 values) drawn as a 28x28 tile.
+
+    One shared colour scale, symmetric around 0 (red positive, blue negative), so units can be
+    compared; it is clipped at the 99.5th percentile of |W| so that one extreme weight does not
+    wash out the rest. The tiles form one mosaic image (one axes), which keeps 100 units fast.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2:
+        raise ValueError(
+            f"W must be a 2-D weight matrix (inputs, hidden units), got shape {W.shape}"
+        )
+    side = math.isqrt(W.shape[0])
+    if side * side != W.shape[0]:
+        raise ValueError(
+            f"W has {W.shape[0]} inputs per unit, which is not a square image "
+            "(784 = 28x28 expected)"
+        )
+    if max_units < 1:
+        raise ValueError(f"max_units must be at least 1, got {max_units}")
+    n = min(max_units, W.shape[1])
+    rows, cols = _grid_shape(n)
+    gap_x, gap_y = max(2, side // 7), max(4, side // 3)  # room above each tile for its number
+    cell_x, cell_y = side + gap_x, side + gap_y
+    mosaic = np.full((rows * cell_y, cols * cell_x - gap_x), np.nan)
+    for j in range(n):
+        r, c = divmod(j, cols)
+        top, left = r * cell_y + gap_y, c * cell_x
+        mosaic[top : top + side, left : left + side] = W[:, j].reshape(side, side)
+    scale = float(np.percentile(np.abs(W[:, :n]), 99.5)) or 1.0
+
+    fig = _new_figure(max(4.5, 1.0 * cols + 1.5), 1.2 * rows + 0.9)
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
+    image = ax.imshow(mosaic, cmap=cmap, vmin=-scale, vmax=scale, interpolation="nearest")
+    for j in range(n):
+        r, c = divmod(j, cols)
+        ax.text(
+            c * cell_x + side / 2,
+            r * cell_y + gap_y - 1,
+            f"unit {j}",
+            fontsize=7,
+            va="bottom",
+            ha="center",
+            color="0.2",
+        )
+    ax.set_axis_off()
+    fig.colorbar(image, ax=ax, shrink=0.7, label="weight (colour clipped at the 99.5th percentile)")
+    shown = f"all {n}" if n == W.shape[1] else f"first {n} of {W.shape[1]}"
+    ax.set_title(f"First-layer weights, one {side}x{side} tile per hidden unit ({shown})")
+    return fig
+
+
+def confusion_matrix(cm, class_names: Sequence[str] | None = None) -> Figure:
+    """An annotated heatmap of ``cm[true, pred]`` counts, with the accuracy in the title."""
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"cm must be a square (classes, classes) matrix, got shape {cm.shape}")
+    k = cm.shape[0]
+    names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"got {len(names)} class names for a {k}x{k} confusion matrix")
+    size = max(5.0, 0.55 * k + 2.5)
+    fig = _new_figure(size + 1.0, size)
+    ax = fig.add_subplot()
+    image = ax.imshow(cm, cmap="Blues", interpolation="nearest")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="count")
+    threshold = cm.max() / 2 if cm.size else 0
+    font = 8 if k <= 12 else 6
+    for i in range(k):
+        for j in range(k):
+            value = cm[i, j]
+            text = f"{value:g}" if np.issubdtype(cm.dtype, np.floating) else f"{int(value)}"
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=font,
+                color="white" if value > threshold else "black",
+            )
+    rotate = 45 if max(len(n) for n in names) > 3 else 0
+    ax.set_xticks(range(k), names, rotation=rotate, ha="right" if rotate else "center")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    total = cm.sum()
+    accuracy = np.trace(cm) / total if total else float("nan")
+    ax.set_title(f"Confusion matrix: accuracy {accuracy:.4f} ({int(np.trace(cm))} / {int(total)})")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 5: the computational graph of the shopping example.
+
+
+def shopping_graph_values(
+    apple: float = 100.0,
+    apple_num: float = 2.0,
+    orange: float = 150.0,
+    orange_num: float = 3.0,
+    tax: float = 1.1,
+) -> dict[str, tuple[float, float]]:
+    """Forward value and backward gradient d(price)/d(.) of every edge of the shopping graph.
+
+    Computed with ``MulLayer``/``AddLayer``:
+    price = (apple * apple_num + orange * orange_num) * tax.
+    Keys: apple, apple_num, orange, orange_num, tax, apple_total, orange_total, subtotal, price.
+    """
+    mul_apple, mul_orange, add_all, mul_tax = MulLayer(), MulLayer(), AddLayer(), MulLayer()
+    apple_total = mul_apple.forward(apple, apple_num)
+    orange_total = mul_orange.forward(orange, orange_num)
+    subtotal = add_all.forward(apple_total, orange_total)
+    price = mul_tax.forward(subtotal, tax)
+
+    dprice = 1.0
+    dsubtotal, dtax = mul_tax.backward(dprice)
+    dapple_total, dorange_total = add_all.backward(dsubtotal)
+    dapple, dapple_num = mul_apple.backward(dapple_total)
+    dorange, dorange_num = mul_orange.backward(dorange_total)
+    return {
+        "apple": (apple, dapple),
+        "apple_num": (apple_num, dapple_num),
+        "orange": (orange, dorange),
+        "orange_num": (orange_num, dorange_num),
+        "tax": (tax, dtax),
+        "apple_total": (apple_total, dapple_total),
+        "orange_total": (orange_total, dorange_total),
+        "subtotal": (subtotal, dsubtotal),
+        "price": (price, dprice),
+    }
+
+
+def _fmt(value: float) -> str:
+    # Round away float noise such as 715.0000000000001 while keeping 1.1 and 2.2 exact.
+    return f"{float(value):.6g}"
+
+
+def graph(**values: float) -> Figure:
+    """The chapter-5 shopping graph: nodes and edges, forward values above, gradients below.
+
+    Keyword arguments override the book's inputs (apple=100, apple_num=2, orange=150,
+    orange_num=3, tax=1.1); every number drawn comes from :func:`shopping_graph_values`.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Circle, FancyArrowPatch
+
+    v = shopping_graph_values(**values)
+    radius = 0.42
+    nodes = {
+        "mul_apple": (3.0, 4.0, "×"),
+        "mul_orange": (3.0, 1.0, "×"),
+        "add": (6.0, 2.5, "+"),
+        "mul_tax": (9.0, 2.5, "×"),
+    }
+    sources = {
+        "apple": (0.0, 4.0, "apple"),
+        "apple_num": (1.4, 6.2, "apple count"),
+        "orange": (0.0, 1.0, "orange"),
+        "orange_num": (1.4, -1.2, "orange count"),
+        "tax": (6.0, 5.0, "tax"),
+        "price": (12.0, 2.5, "price"),
+    }
+    # (edge value key, from, to)
+    edges = [
+        ("apple", "apple", "mul_apple"),
+        ("apple_num", "apple_num", "mul_apple"),
+        ("orange", "orange", "mul_orange"),
+        ("orange_num", "orange_num", "mul_orange"),
+        ("apple_total", "mul_apple", "add"),
+        ("orange_total", "mul_orange", "add"),
+        ("subtotal", "add", "mul_tax"),
+        ("tax", "tax", "mul_tax"),
+        ("price", "mul_tax", "price"),
+    ]
+
+    fig = _new_figure(11, 6)
+    ax = fig.add_subplot()
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.set_xlim(-1.2, 13.0)
+    ax.set_ylim(-1.7, 6.7)
+
+    def anchor(name: str) -> tuple[np.ndarray, float]:
+        if name in nodes:
+            return np.array(nodes[name][:2]), radius
+        return np.array(sources[name][:2]), 0.0
+
+    for key, start, end in edges:
+        (p0, r0), (p1, r1) = anchor(start), anchor(end)
+        direction = (p1 - p0) / np.linalg.norm(p1 - p0)
+        a = p0 + direction * (r0 + (0.55 if start in sources else 0.0))
+        b = p1 - direction * (r1 + (0.55 if end in sources else 0.0))
+        ax.add_patch(
+            FancyArrowPatch(
+                tuple(a), tuple(b), arrowstyle="-|>", mutation_scale=14, color="0.25", linewidth=1.4
+            )
+        )
+        normal = np.array([-direction[1], direction[0]])
+        if normal[1] < 0 or (normal[1] == 0 and normal[0] > 0):
+            normal = -normal  # "above" the edge: the normal that points up (or left if vertical)
+        middle = (a + b) / 2
+        forward_value, backward_value = v[key]
+        ax.text(
+            *(middle + 0.28 * normal),
+            _fmt(forward_value),
+            ha="center",
+            va="center",
+            fontsize=11,
+            color="black",
+            fontweight="bold",
+        )
+        ax.text(
+            *(middle - 0.28 * normal),
+            _fmt(backward_value),
+            ha="center",
+            va="center",
+            fontsize=11,
+            color=RED,
+        )
+
+    for x, y, symbol in nodes.values():
+        ax.add_patch(Circle((x, y), radius, facecolor="#e8f0fb", edgecolor=BLUE, linewidth=2))
+        ax.text(x, y, symbol, ha="center", va="center", fontsize=18)
+    for x, y, label in sources.values():
+        ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=11,
+            bbox={"boxstyle": "round", "facecolor": "#fff6e5", "edgecolor": ORANGE},
+        )
+
+    handles = [
+        Line2D(
+            [],
+            [],
+            color="black",
+            marker="$1$",
+            linestyle="none",
+            markersize=8,
+            label="forward value (above each edge)",
+        ),
+        Line2D(
+            [],
+            [],
+            color=RED,
+            marker="$1$",
+            linestyle="none",
+            markersize=8,
+            label=r"backward value $\partial$price / $\partial$edge (below)",
+        ),
+    ]
+    ax.legend(handles=handles, loc="lower right", fontsize=10)
+    ax.set_title(
+        "Computational graph of the shopping example (chapter 5): "
+        f"price = (apple × count + orange × count) × tax = {_fmt(v['price'][0])}",
+        fontsize=11,
+    )
+    return fig
