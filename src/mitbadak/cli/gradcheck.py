@@ -1,0 +1,99 @@
+"""`mitbadak gradcheck`: compare backprop with the numerical gradient, parameter by parameter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "gradcheck",
+        help="check backprop gradients against numerical ones",
+        description="Computes every parameter's gradient by backpropagation and by central "
+        "differences (float64) on a few images and prints the largest differences. Exits 1 when "
+        "a relative error exceeds --threshold.",
+    )
+    p.add_argument(
+        "--model",
+        default="two-layer",
+        help="'two-layer', 'mlp', or a model file (.npz) to check (default two-layer)",
+    )
+    p.add_argument("--hidden", default=None, help="hidden size(s), e.g. 50 or 100,50")
+    p.add_argument("--activation", choices=["sigmoid", "relu"], default="sigmoid")
+    p.add_argument("--samples", type=int, default=3, help="number of images (default 3)")
+    p.add_argument(
+        "--dataset", choices=["mnist", "fashion-mnist", "mnist-sample"], default="mnist-sample"
+    )
+    p.add_argument("--data-dir")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=1e-6,
+        help="largest acceptable relative error (default 1e-6)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from mitbadak.cli import CLIError
+    from mitbadak.datasets import load_split
+    from mitbadak.gradcheck import gradient_check
+    from mitbadak.networks import network_from_config
+    from mitbadak.runs import TrainConfig, build_network
+
+    if args.samples < 1:
+        raise CLIError(f"--samples must be at least 1, got {args.samples}")
+    if args.model in ("two-layer", "mlp"):
+        try:
+            hidden = [
+                int(h)
+                for h in (args.hidden or ("50" if args.model == "two-layer" else "20,10")).split(
+                    ","
+                )
+            ]
+        except ValueError:
+            raise CLIError(
+                f"--hidden expects sizes like 50 or 100,50, got {args.hidden!r}"
+            ) from None
+        config = TrainConfig(
+            model=args.model,
+            hidden=hidden,
+            activation=args.activation,
+            seed=args.seed,
+            dtype="float64",
+        )
+        network = build_network(config)
+    elif Path(args.model).is_file():
+        from mitbadak.evaluation import load_any_model
+
+        loaded, _ = load_any_model(args.model)
+        cfg = dict(loaded.config(), dtype="float64")
+        network = network_from_config(
+            cfg, {k: v.astype(np.float64) for k, v in loaded.params.items()}
+        )
+    else:
+        raise CLIError(
+            f"--model must be 'two-layer', 'mlp' or an existing model file, got {args.model!r}"
+        )
+    x, t = load_split(
+        args.dataset,
+        "test",
+        data_dir=args.data_dir,
+        download=not os.environ.get("MITBADAK_OFFLINE"),
+    )
+    x, t = x[: args.samples].astype(np.float64), t[: args.samples]
+    rows = gradient_check(network, x, t)
+    print(f"gradient check of {network!r} on {len(x)} {args.dataset} image(s), float64")
+    print(f"{'param':<6} {'shape':<12} {'max abs diff':>14} {'max rel diff':>14}")
+    worst = 0.0
+    for r in rows:
+        flag = "  <-- above threshold" if r.max_rel > args.threshold else ""
+        print(f"{r.name:<6} {str(r.shape):<12} {r.max_abs:>14.3e} {r.max_rel:>14.3e}{flag}")
+        worst = max(worst, r.max_rel)
+    verdict = "OK" if worst <= args.threshold else "FAILED"
+    print(f"{verdict}: largest relative error {worst:.3e} (threshold {args.threshold:g})")
+    return 0 if worst <= args.threshold else 1
