@@ -1,0 +1,173 @@
+"""``mitbadak plot NAME [ARG] [--out FILE.png]``: draw one of the book's figures as a PNG."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from mitbadak.cli import CLIError
+
+# Plots are always written to files: never let matplotlib pick an interactive backend.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# name -> (what ARG is, or None when the figure takes none; one-line description)
+FIGURES: dict[str, tuple[str | None, str]] = {
+    "activations": (None, "step vs sigmoid, and ReLU, on [-5, 5]"),
+    "softmax": (None, "input scores [0.3, 2.9, 4.0] next to their softmax"),
+    "tangent": (None, "f(x) = 0.01x^2 + 0.1x with numerical tangents at x = 5 and 10"),
+    "surface": (None, "3-D surface of f(x0, x1) = x0^2 + x1^2"),
+    "gradient-field": (None, "arrows of -grad f on [-2, 2]^2 (numerical_gradient)"),
+    "descent": (None, "gradient descent from (-3, 4), lr 0.1, 20 steps, on the contour plot"),
+    "learning-rates": (None, "descent paths for lr 10, 0.1, 0.01, 1e-10 side by side"),
+    "curves": ("RUN_DIR", "loss per iteration and accuracy per epoch of a training run"),
+    "samples": (None, "a grid of dataset images with their labels"),
+    "misclassified": ("MODEL", "test images the model gets wrong (true/predicted labels)"),
+    "graph": (None, "the chapter-5 shopping computational graph, forward and backward values"),
+    "weights": ("MODEL", "first-layer weights as 28x28 images, one per hidden unit"),
+}
+
+
+def register(subparsers) -> None:
+    names = "\n".join(
+        f"  {name:<15} {(arg or ''):<8} {text}" for name, (arg, text) in FIGURES.items()
+    )
+    parser = subparsers.add_parser(
+        "plot",
+        help="draw one of the book's figures (or a run's curves) as a PNG",
+        description="Draw a figure headless and write it as a PNG (default: NAME.png in the "
+        "current folder).\n\nfigures:\n" + names,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", metavar="NAME", help="which figure (listed above)")
+    parser.add_argument(
+        "arg",
+        metavar="ARG",
+        nargs="?",
+        help="RUN_DIR for 'curves'; MODEL (.npz, run folder or the book's .pkl) for "
+        "'misclassified' and 'weights'",
+    )
+    parser.add_argument("--out", type=Path, help="PNG file to write (default: NAME.png)")
+    parser.add_argument(
+        "--dataset",
+        default="mnist-sample",
+        help="dataset for 'samples' and 'misclassified' (default: %(default)s)",
+    )
+    parser.add_argument("--data-dir", type=Path, help="also search this folder for the dataset")
+    parser.add_argument(
+        "--split",
+        choices=["train", "test"],
+        default="test",
+        help="dataset split for 'samples' and 'misclassified' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="download the dataset if it is not found (default: never touch the network)",
+    )
+    parser.add_argument(
+        "--count",
+        type=int,
+        help="images to show for 'samples' and 'misclassified' (default: 25), hidden units "
+        "for 'weights' (default: 100)",
+    )
+    parser.add_argument("--dpi", type=int, default=120, help="resolution (default: %(default)s)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    name = args.name.strip().lower().replace("_", "-")
+    if name not in FIGURES:
+        raise CLIError(f"unknown figure {args.name!r}; expected one of {', '.join(FIGURES)}")
+    needs, _ = FIGURES[name]
+    if needs and args.arg is None:
+        raise CLIError(f"'plot {name}' needs {needs}: mitbadak plot {name} {needs}")
+    if not needs and args.arg is not None:
+        raise CLIError(f"'plot {name}' takes no argument, got {args.arg!r}")
+    if args.count is not None and args.count < 1:
+        raise CLIError(f"--count must be at least 1, got {args.count}")
+    if args.dpi < 10:
+        raise CLIError(f"--dpi must be at least 10, got {args.dpi}")
+    out = args.out if args.out is not None else Path(f"{name}.png")
+    if out.suffix.lower() != ".png":
+        raise CLIError(f"--out must name a .png file, got {out}")
+
+    try:
+        from mitbadak import plots
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    figure = _MAKERS[name](plots, args)
+    written = plots.save_figure(figure, out, dpi=args.dpi)
+    print(written)
+    return 0
+
+
+def _load_data(args: argparse.Namespace):
+    from mitbadak.datasets import load_split
+
+    return load_split(
+        args.dataset,
+        split=args.split,
+        data_dir=args.data_dir,
+        download=args.download,
+    )
+
+
+def _class_names(dataset: str) -> list[str] | None:
+    from mitbadak.datasets.registry import get_spec
+
+    classes = list(get_spec(dataset).classes)
+    return None if classes == [str(d) for d in range(10)] else classes
+
+
+def _load_model(path: str):
+    from mitbadak.evaluation import load_any_model
+
+    network, _meta = load_any_model(path)
+    return network
+
+
+def _samples(plots, args):
+    x, t = _load_data(args)
+    return plots.samples(
+        x,
+        t,
+        count=args.count or 25,
+        class_names=_class_names(args.dataset),
+        title=f"{args.dataset} ({args.split})",
+    )
+
+
+def _misclassified(plots, args):
+    network = _load_model(args.arg)
+    x, t = _load_data(args)
+    probs = network.predict_proba(x)
+    pred = probs.argmax(axis=1)
+    return plots.misclassified(
+        x, t, pred, probs, max_images=args.count or 25, class_names=_class_names(args.dataset)
+    )
+
+
+def _weights(plots, args):
+    network = _load_model(args.arg)
+    first = getattr(network, "params", {}).get("W1")
+    if first is None:
+        raise CLIError(f"{args.arg}: the model has no first-layer weights W1")
+    return plots.weights(first, max_units=args.count or 100)
+
+
+_MAKERS: dict[str, Callable] = {
+    "activations": lambda plots, args: plots.activations(),
+    "softmax": lambda plots, args: plots.softmax(),
+    "tangent": lambda plots, args: plots.tangent(),
+    "surface": lambda plots, args: plots.surface(),
+    "gradient-field": lambda plots, args: plots.gradient_field(),
+    "descent": lambda plots, args: plots.descent(),
+    "learning-rates": lambda plots, args: plots.learning_rates(),
+    "curves": lambda plots, args: plots.curves(plots.read_run(args.arg)),
+    "samples": _samples,
+    "misclassified": _misclassified,
+    "graph": lambda plots, args: plots.graph(),
+    "weights": _weights,
+}
