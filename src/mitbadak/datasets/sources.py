@@ -92,13 +92,16 @@ def check_bytes(data: bytes, spec: FileSpec, where: str) -> bytes:
     try:
         raw = decompress_if_gzip(data, where)
     except DataError as exc:
-        raise DataError(f"{exc} (checksum {digest[:16]}... matches no known copy)") from None
-    if spec.raw_sha256 and hashlib.sha256(raw).hexdigest() == spec.raw_sha256:
+        raw, problem = None, str(exc).removeprefix(f"{where}: ")
+    else:
+        problem = "its decompressed content differs too" if spec.raw_sha256 else ""
+    if raw is not None and spec.raw_sha256 and hashlib.sha256(raw).hexdigest() == spec.raw_sha256:
         return raw
     expected = spec.sha256[0] if spec.sha256 else f"decompressed {spec.raw_sha256}"
-    size_note = f", {len(data)} bytes" + (f" (expected {spec.size})" if spec.size else "")
+    size = f"{len(data)} bytes" + (f", expected {spec.size}" if spec.size else "")
     raise DataError(
-        f"{where}: checksum mismatch: SHA-256 is {digest}, expected {expected}{size_note}; "
+        f"{where}: checksum mismatch: SHA-256 is {digest}, expected {expected} ({size}"
+        f"{'; ' + problem if problem else ''}); "
         "the file is corrupt, truncated, or not this dataset's file"
     )
 
