@@ -12,7 +12,7 @@ __all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "Adam", "make_optimizer", 
 
 
 class Optimizer:
-    """Base class. Subclasses implement ``update``; ``state_dict``/``load_state_dict`` allow resuming."""
+    """Base class: subclasses implement ``update``; ``state_dict``/``load_state_dict`` resume it."""
 
     def __init__(self, lr: float) -> None:
         if not np.isfinite(lr) or lr <= 0:
@@ -33,12 +33,13 @@ class Optimizer:
         out: dict[str, np.ndarray] = {}
         for slot, values in slots.items():
             for k, v in (values or {}).items():
-                out[f"{slot}/{k}"] = v
+                out[f"{slot}/{k}"] = v.copy()  # a snapshot: later updates must not change it
         return out
 
     @staticmethod
     def _unflat(state: dict[str, np.ndarray], slot: str) -> dict[str, np.ndarray] | None:
-        found = {k.split("/", 1)[1]: np.array(v) for k, v in state.items() if k.startswith(slot + "/")}
+        prefix = slot + "/"
+        found = {k[len(prefix):]: np.array(v) for k, v in state.items() if k.startswith(prefix)}
         return found or None
 
     def __repr__(self) -> str:
@@ -118,7 +119,8 @@ class Adam(Optimizer):
             self.m = {k: np.zeros_like(p) for k, p in params.items()}
             self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self.t += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
+        # a Python float, so float32 parameters are not promoted to float64 in the arithmetic
+        lr_t = self.lr * float(np.sqrt(1.0 - self.beta2**self.t)) / (1.0 - self.beta1**self.t)
         for key, g in grads.items():
             m, v = self.m[key], self.v[key]
             m += (1.0 - self.beta1) * (g - m)
@@ -140,7 +142,7 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "adam": Adam
 
 
 def make_optimizer(name: str, lr: float | None = None, **kwargs) -> Optimizer:
-    """Build an optimizer by name ('sgd', 'momentum', 'adagrad', 'adam'); lr=None keeps its default."""
+    """An optimizer by name ('sgd', 'momentum', 'adagrad', 'adam'); lr=None keeps its default."""
     key = name.lower()
     if key not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
