@@ -54,18 +54,31 @@ def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.
     if t.ndim == 2:
         if t.shape[1] != n_classes:
             raise ValueError(
-                f"{name} is one-hot with {t.shape[1]} columns, but the network has {n_classes} outputs"
+                f"{name} is one-hot with {t.shape[1]} columns, "
+                f"but the network has {n_classes} outputs"
             )
         if t.shape[0] != n_samples:
             raise ValueError(f"{name} has {t.shape[0]} labels, but x has {n_samples} samples")
+        # argmax of a row that is not one-hot (all zeros, soft labels) would silently pick a class
+        if t.dtype.kind not in "fiub" or not (
+            np.all((t == 0) | (t == 1)) and np.all(np.sum(t, axis=1) == 1)
+        ):
+            raise ValueError(
+                f"{name} has shape {t.shape} but is not one-hot: "
+                "expected exactly one 1 and zeros elsewhere in every row"
+            )
         return np.argmax(t, axis=1)
     if t.ndim != 1:
-        raise ValueError(f"{name} must be integer labels (N,) or one-hot (N, C), got shape {t.shape}")
+        raise ValueError(
+            f"{name} must be integer labels (N,) or one-hot (N, C), got shape {t.shape}"
+        )
     if t.shape[0] != n_samples:
         raise ValueError(f"{name} has {t.shape[0]} labels, but x has {n_samples} samples")
     if t.dtype.kind == "f":
         if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
-            raise ValueError(f"{name} holds non-integer labels; expected integers 0..{n_classes - 1}")
+            raise ValueError(
+                f"{name} holds non-integer labels; expected integers 0..{n_classes - 1}"
+            )
         t = t.astype(np.int64)
     elif t.dtype.kind not in "iub":
         raise ValueError(f"{name} must hold integer labels, but has dtype {t.dtype}")
