@@ -402,3 +402,58 @@ def test_set_params_rebuilds_layers_and_checks_shapes():
         net.set_params(dict(new, W1=np.zeros((3, 4))))
     with pytest.raises(ValueError, match="do not match"):
         net.set_params({"W1": new["W1"]})
+
+
+def test_forward_rejects_wrong_feature_count():
+    with pytest.raises(ValueError, match="x has 3 features per sample, but the network expects 2"):
+        forward(init_network(), np.array([1.0, 0.5, 0.2]))
+
+
+def test_accuracy_rejects_bad_batch_size():
+    net = TwoLayerNet(20, 10, 3, seed=0)
+    x, t = toy_data()
+    for bad in (0, -5, 2.5):
+        with pytest.raises(ValueError, match=f"batch_size must be a positive integer.*{bad}"):
+            net.accuracy(x, t, batch_size=bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+@pytest.mark.parametrize("hidden", [[10], [10, 8]])
+@pytest.mark.parametrize("decay", [0.0, 0.1])
+def test_training_path_matches_the_layers(dtype, activation, hidden, decay):
+    """The trainer's ``_loss_and_gradient`` (may be a fused fast path) equals backprop through the
+    layers (``gradient``) and ``loss``, and leaves the parameters alone."""
+    net = MultiLayerNet(20, hidden, 3, activation=activation, weight_init=0.5, seed=3,
+                        weight_decay_lambda=decay, dtype=dtype)
+    x, t = toy_data()
+    before = {k: v.copy() for k, v in net.params.items()}
+    x2 = x.astype(dtype)
+    loss, grads = net._loss_and_gradient(x2, t)
+    ref = net.gradient(x, t)
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-15}
+    assert loss == pytest.approx(net.loss(x, t), rel=tol["rtol"])
+    assert list(grads) == list(net.params)
+    for k in net.params:
+        assert grads[k].dtype == dtype
+        np.testing.assert_allclose(grads[k], ref[k], **tol, err_msg=k)
+        np.testing.assert_array_equal(net.params[k], before[k])
+    np.testing.assert_array_equal(x2, x.astype(dtype))  # the input is not overwritten either
+
+
+@pytest.mark.parametrize("arch", ["two", "multi"])
+def test_config_round_trip(arch):
+    from mitbadak.networks import network_from_config
+
+    if arch == "two":
+        net = TwoLayerNet(20, 10, 3, weight_init_std=0.3, activation="relu", seed=0,
+                          weight_decay_lambda=0.01, dtype=np.float32)
+    else:
+        net = MultiLayerNet(20, [10, 8], 3, activation="sigmoid", weight_init="xavier", seed=0)
+    clone = network_from_config(net.config(), net.params)
+    assert type(clone) is type(net)
+    assert clone.config() == net.config()
+    x, _ = toy_data()
+    np.testing.assert_array_equal(clone.predict(x), net.predict(x))
+    _assert_layers_share_params(clone)
+    assert all(clone.params[k] is not net.params[k] for k in net.params)  # copies, not aliases
