@@ -21,7 +21,7 @@ __all__ = ["Layer", "MulLayer", "AddLayer", "Relu", "Sigmoid", "Affine", "Softma
 
 
 class Layer:
-    """Base class: a node with ``forward``/``backward`` and (possibly empty) ``params``/``grads``."""
+    """Base class: a node with ``forward``/``backward`` and (maybe empty) ``params``/``grads``."""
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -91,14 +91,16 @@ class Affine(Layer):
     """y = x . W + b for a batch x of any rank >= 2 (the trailing axes are flattened).
 
     backward: dx = dout . W^T (reshaped to x's shape), dW = x^T . dout, db = sum_n dout.
-    Set ``input_grad=False`` for a first layer: dx is then not computed and ``backward`` returns None,
-    which saves one matrix product per step in training.
+    Set ``input_grad=False`` for a first layer: dx is then not computed and ``backward`` returns
+    None, which saves one matrix product per step in training.
     """
 
     def __init__(self, W: np.ndarray, b: np.ndarray, *, input_grad: bool = True) -> None:
         super().__init__()
         if W.ndim != 2 or b.shape != (W.shape[1],):
-            raise ValueError(f"Affine needs W (in, out) and b (out,), got W {W.shape} and b {b.shape}")
+            raise ValueError(
+                f"Affine needs W (in, out) and b (out,), got W {W.shape} and b {b.shape}"
+            )
         self.params = {"W": W, "b": b}
         self.input_grad = input_grad
         self.dW: np.ndarray | None = None
@@ -173,7 +175,7 @@ class SoftmaxWithLoss(Layer):
 
 
 def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
-    """Return (softmax(x), mean_n [logsumexp(x_n) - x[n, t_n]]) for scores x (N, C), labels t (N,)."""
+    """(softmax(x), mean_n [logsumexp(x_n) - x[n, t_n]]) for scores x (N, C) and labels t (N,)."""
     shifted = x - x.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     s = e.sum(axis=1, keepdims=True)
