@@ -163,7 +163,6 @@ def run_training(
     """
     say = announce or (lambda _message: None)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if data is None:
         train_set, test_set, dataset, fallback = load_training_data(config, download=download)
     else:
@@ -180,6 +179,7 @@ def run_training(
             x_train, t_train, config.val_fraction, config.seed
         )
     network = build_network(config, int(np.prod(x_train.shape[1:])), 10)
+    out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / "checkpoint.npz"
     resume_state = load_checkpoint(checkpoint_path) if resume else None
     if config.gradient == "numerical":

@@ -54,6 +54,9 @@ METRIC_FIELDS = [
     "seconds",
 ]
 EVAL_BATCH = 10_000
+#: A loss this many times above the first one means the run has blown up (even before NaN/inf:
+#: with ReLU a blow-up can kill every unit and leave a finite but useless loss).
+DIVERGENCE_FACTOR = 1000.0
 
 
 class TrainingDiverged(MitbadakError):
@@ -298,7 +301,9 @@ def train(
     rng_epoch_state = json.dumps(rng.bit_generator.state)
     if resume is None:
         checkpoint(rng_epoch_state)
-    with _DeferredInterrupt() as interrupt:
+    first_loss = history.iteration_loss[0] if history.iteration_loss else None
+    # Overflow inside a diverging step is detected and reported below, not warned about.
+    with _DeferredInterrupt() as interrupt, np.errstate(over="ignore", invalid="ignore"):
         while iteration < total_iters and not stopped_early:
             rng_epoch_state = json.dumps(rng.bit_generator.state)
             order = rng.permutation(n)
@@ -310,10 +315,13 @@ def train(
                     raise KeyboardInterrupt
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 loss, grads = grad_fn(x_train[idx], t_train[idx])
-                if not math.isfinite(loss):
+                if first_loss is None:
+                    first_loss = loss
+                if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(first_loss, 1.0):
                     raise TrainingDiverged(
-                        f"the loss became {loss} at iteration {iteration + 1}: training diverged. "
-                        f"The learning rate ({opt.lr:g}) is probably too high; try a smaller --lr."
+                        f"the loss became {loss:.4g} at iteration {iteration + 1} (it started at "
+                        f"{first_loss:.4g}): training diverged. The learning rate ({opt.lr:g}) is "
+                        f"probably too high; try a smaller --lr."
                     )
                 opt.update(network.params, grads)
                 iteration += 1

@@ -1,0 +1,353 @@
+"""End-to-end tests of the `mitbadak` command (train, evaluate, predict, gradcheck)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MNIST_DIR = SHARED / "mnist"
+BOOK_WEIGHTS = SHARED / "sample_weight.pkl"
+needs_shared = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="../shared/data is not present")
+
+QUICK = [
+    "--dataset",
+    "mnist-sample",
+    "--model",
+    "two-layer",
+    "--hidden",
+    "30",
+    "--activation",
+    "relu",
+    "--lr",
+    "0.1",
+]
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A clean environment: no MNIST anywhere, an empty cache, and no downloads."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("MITBADAK")}
+    e.update(
+        MITBADAK_OFFLINE="1",
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        MPLBACKEND="Agg",
+        MITBADAK_CACHE=str(tmp_path / "cache" / "mitbadak"),
+        PYTHONUNBUFFERED="1",
+    )
+    return e
+
+
+def mitbadak(*args, env, timeout=300, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "mitbadak", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def metrics_without_time(run_dir: Path) -> list[dict]:
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
+
+
+def assert_clean_error(proc, code=None):
+    assert proc.returncode != 0 if code is None else proc.returncode == code, proc
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip(), "an error message was expected"
+
+
+def test_default_train_falls_back_to_sample_and_writes_run(tmp_path, env):
+    out = tmp_path / "run"
+    proc = mitbadak("train", "--epochs", "1", "--out", out, env=env)
+    assert proc.returncode == 0, proc.stderr
+    notes = [ln for ln in proc.stdout.splitlines() if "mnist-sample" in ln and "MNIST" in ln]
+    assert len(notes) == 1 and "using the built-in mnist-sample" in notes[0]
+    for name in (
+        "model.npz",
+        "config.json",
+        "metrics.csv",
+        "iterations.csv",
+        "loss.png",
+        "accuracy.png",
+        "checkpoint.npz",
+    ):
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset_used"] == "mnist-sample"
+    assert config["config"]["model"] == "mlp" and config["config"]["epochs"] == 1
+    rows = metrics_without_time(out)
+    assert len(rows) == 1 and float(rows[0]["test_acc"]) > 0.8
+    # Not a TTY: plain per-epoch lines, and the final summary.
+    assert "epoch   1" in proc.stderr
+    assert "test accuracy" in proc.stdout and "wall time" in proc.stdout and str(out) in proc.stdout
+
+
+def test_quiet_prints_only_summary(tmp_path, env):
+    proc = mitbadak("train", *QUICK, "--epochs", "1", "--quiet", "--out", tmp_path / "q", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("test accuracy")
+
+
+def test_same_seed_identical_metrics(tmp_path, env):
+    for name in ("a", "b"):
+        proc = mitbadak(
+            "train",
+            *QUICK,
+            "--epochs",
+            "2",
+            "--seed",
+            "5",
+            "--quiet",
+            "--out",
+            tmp_path / name,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert metrics_without_time(tmp_path / "a") == metrics_without_time(tmp_path / "b")
+    assert (tmp_path / "a" / "iterations.csv").read_text() == (
+        tmp_path / "b" / "iterations.csv"
+    ).read_text()
+
+
+def _wait_for_epoch(run_dir: Path, epoch: int, proc, limit=120.0):
+    from mitbadak.modelfile import read_metadata
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "training finished before it could be stopped"
+        try:
+            if read_metadata(run_dir / "checkpoint.npz")["state"]["epoch"] >= epoch:
+                return
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared in time")
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_stopped_run_resumes_to_same_result(tmp_path, env, how):
+    args = [*QUICK, "--hidden", "300", "--epochs", "6", "--seed", "2", "--quiet"]
+    ref = mitbadak("train", *args, "--out", tmp_path / "ref", env=env)
+    assert ref.returncode == 0, ref.stderr
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mitbadak", "train", *args, "--out", str(run)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for_epoch(run, 2, proc)
+    proc.send_signal(signal.SIGKILL if how == "SIGKILL" else signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    if how == "SIGINT":
+        assert proc.returncode == 130
+        assert "interrupted; checkpoint saved" in err and "--resume" in err
+        assert "Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
+    resumed = mitbadak("train", "--resume", run, "--quiet", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert metrics_without_time(run) == metrics_without_time(tmp_path / "ref")
+
+
+def test_nan_divergence_stops_with_cause_and_keeps_checkpoint(tmp_path, env):
+    out = tmp_path / "nan"
+    proc = mitbadak(
+        "train", "--dataset", "mnist-sample", "--lr", "10", "--epochs", "3", "--out", out, env=env
+    )
+    assert_clean_error(proc, 3)
+    assert "diverged" in proc.stderr and "learning rate" in proc.stderr
+    assert (out / "checkpoint.npz").is_file()
+    assert not (out / "model.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--epochs", "0"], "positive integer"),
+        (["--hidden", "abc"], "sizes"),
+        (["--model", "cnn"], "invalid choice"),
+        (["--optimizer", "rmsprop"], "invalid choice"),
+        (["--lr", "-1"], "positive number"),
+        (["--epochs", "2", "--iters", "5"], "not allowed with"),
+        (["--model", "two-layer", "--hidden", "50,20"], "one hidden size"),
+    ],
+)
+def test_bad_flags(tmp_path, env, args, needle):
+    proc = mitbadak("train", *args, "--out", tmp_path / "x", env=env)
+    assert_clean_error(proc, 2)
+    assert needle in proc.stderr
+
+
+def test_missing_data_and_existing_out(tmp_path, env):
+    proc = mitbadak(
+        "train",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        tmp_path / "nothing-here",
+        "--out",
+        tmp_path / "x",
+        env=env,
+    )
+    assert_clean_error(proc, 1)
+    assert "mnist-sample" in proc.stderr  # the message names the way forward
+    assert "Searched:" in proc.stderr and proc.stderr.count("error:") == 1
+    assert not (tmp_path / "x").exists()  # nothing is created for a run that cannot start
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "precious.txt").write_text("mine")
+    proc = mitbadak("train", *QUICK, "--out", occupied, env=env)
+    assert_clean_error(proc, 2)
+    assert (occupied / "precious.txt").read_text() == "mine"
+    proc = mitbadak("train", "--resume", tmp_path / "nowhere", env=env)
+    assert_clean_error(proc, 2)
+
+
+def test_numerical_gradient_run_prints_estimate(tmp_path, env):
+    proc = mitbadak(
+        "train",
+        "--dataset",
+        "mnist-sample",
+        "--model",
+        "two-layer",
+        "--hidden",
+        "10",
+        "--gradient",
+        "numerical",
+        "--iters",
+        "3",
+        "--batch-size",
+        "20",
+        "--out",
+        tmp_path / "num",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "numerical gradient (chapter 4): about" in proc.stdout
+    assert "3 iterations take about" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    env = {**os.environ, "MITBADAK_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    proc = mitbadak("train", *QUICK, "--epochs", "2", "--quiet", "--out", out, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return out / "model.npz"
+
+
+def test_evaluate_own_model_on_sample(trained_model, tmp_path, env):
+    proc = mitbadak("evaluate", trained_model, "--out", tmp_path / "ev", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "mnist-sample test set: 1000 images" in proc.stdout
+    assert "per-class accuracy" in proc.stdout
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["n"] == 1000 and 0.8 < report["accuracy"] <= 1
+    assert np.array(report["confusion_matrix"]).sum() == 1000
+    for png in ("confusion_matrix.png", "misclassified.png"):
+        assert (tmp_path / "ev" / png).stat().st_size > 10_000
+
+
+@needs_shared
+def test_evaluate_book_weights_reproduces_book_accuracy(tmp_path, env):
+    proc = mitbadak(
+        "evaluate",
+        BOOK_WEIGHTS,
+        "--data-dir",
+        MNIST_DIR,
+        "--json",
+        "--out",
+        tmp_path / "ev",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["correct"] == 9352 and report["accuracy"] == pytest.approx(0.9352)
+
+
+def test_evaluate_errors(tmp_path, env, trained_model):
+    proc = mitbadak("evaluate", tmp_path / "missing.npz", env=env)
+    assert_clean_error(proc, 1)
+    proc = mitbadak(
+        "evaluate", trained_model, "--dataset", "mnist", "--data-dir", tmp_path, env=env
+    )
+    assert_clean_error(proc, 1)
+
+
+def _digit_photo(digit_image: np.ndarray, path: Path) -> None:
+    """A 'photo' of an MNIST digit: dark ink on light paper, larger, off-centre, a little noise."""
+    from PIL import Image
+
+    big = np.asarray(Image.fromarray(digit_image).resize((140, 140), Image.Resampling.BILINEAR))
+    paper = np.full((260, 220), 235.0)
+    paper[30:170, 60:200] -= big.astype(float) * 0.85
+    paper += np.random.default_rng(0).normal(0, 4, paper.shape)
+    Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)).convert("RGB").save(path)
+
+
+@needs_shared
+def test_predict_photos_and_bad_files(tmp_path, env):
+    from mitbadak.datasets.idx import read_idx
+
+    images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:8]
+    labels = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")[:8]
+    paths = []
+    for i, img in enumerate(images):
+        p = tmp_path / f"digit{i}.{'png' if i % 2 else 'jpg'}"
+        _digit_photo(img, p)
+        paths.append(p)
+    (tmp_path / "notes.txt").write_text("not an image")
+    proc = mitbadak(
+        "predict",
+        BOOK_WEIGHTS,
+        *paths,
+        tmp_path / "notes.txt",
+        tmp_path / "absent.png",
+        "--json",
+        env=env,
+    )
+    assert proc.returncode == 1  # some files failed, the others were still processed
+    results = json.loads(proc.stdout)
+    good = [r for r in results if "prediction" in r]
+    assert len(good) == 8 and len(results) == 10
+    predicted = [r["prediction"] for r in good]
+    assert sum(int(p == t) for p, t in zip(predicted, labels, strict=True)) >= 7
+    for r in good:
+        assert len(r["top"]) == 3
+        assert sum(d["probability"] for d in r["top"]) <= 1.0 + 1e-6
+    errors = [r["error"] for r in results if "error" in r]
+    assert any("not a readable image" in e for e in errors)
+    assert any("no such file" in e for e in errors)
+    text = mitbadak("predict", BOOK_WEIGHTS, paths[0], env=env)
+    assert text.returncode == 0 and "top-3" in text.stdout
+
+
+def test_gradcheck_command(env):
+    proc = mitbadak("gradcheck", "--hidden", "20", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "OK: largest relative error" in proc.stdout
+    for name in ("W1", "b1", "W2", "b2"):
+        assert f"\n{name} " in proc.stdout
+    strict = mitbadak("gradcheck", "--hidden", "20", "--threshold", "1e-30", env=env)
+    assert strict.returncode == 1 and "FAILED" in strict.stdout
+    bad = mitbadak("gradcheck", "--model", "nonexistent", env=env)
+    assert_clean_error(bad, 2)
