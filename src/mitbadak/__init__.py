@@ -2,12 +2,14 @@
 
 The public API, by chapter:
 
-* chapter 3 - :mod:`mitbadak.functions` (activations, softmax), :func:`init_network`, :func:`forward`
+* chapter 3 - :mod:`mitbadak.functions` (activations, softmax), :func:`init_network`,
+  :func:`forward`
 * chapter 4 - loss functions, :mod:`mitbadak.gradient` (numerical differentiation),
   :class:`SimpleNet`, :class:`TwoLayerNet`
 * chapter 5 - :mod:`mitbadak.layers` (the computational graph), :func:`gradient_check`
 """
 
+from mitbadak.datasets import load_mnist
 from mitbadak.functions import (
     cross_entropy_error,
     identity_function,
@@ -19,8 +21,11 @@ from mitbadak.functions import (
 )
 from mitbadak.gradcheck import gradient_check
 from mitbadak.gradient import gradient_descent, numerical_diff, numerical_gradient, tangent_line
-from mitbadak.layers import Affine, AddLayer, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.modelfile import import_book_weights, load_model, save_model
 from mitbadak.networks import MultiLayerNet, SimpleNet, TwoLayerNet, forward, init_network
+from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum
+from mitbadak.training import train
 
 __version__ = "0.1.0"
 
@@ -49,4 +54,13 @@ __all__ = [
     "TwoLayerNet",
     "MultiLayerNet",
     "gradient_check",
+    "SGD",
+    "Momentum",
+    "AdaGrad",
+    "Adam",
+    "train",
+    "load_mnist",
+    "save_model",
+    "load_model",
+    "import_book_weights",
 ]
