@@ -145,7 +145,9 @@ class FeedForwardNet:
         self.weight_decay_lambda = float(weight_decay_lambda)
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
-            raise ValueError(f"dtype must be a floating type (float32 or float64), got {self.dtype}")
+            raise ValueError(
+                f"dtype must be a floating type (float32 or float64), got {self.dtype}"
+            )
         rng = make_rng(seed)
         self.params: dict[str, np.ndarray] = {}
         for i in range(1, len(sizes)):
@@ -181,7 +183,9 @@ class FeedForwardNet:
             )
         for k, shape in expected.items():
             if given[k] != shape:
-                raise ValueError(f"parameter {k} has shape {given[k]}, but the network expects {shape}")
+                raise ValueError(
+                    f"parameter {k} has shape {given[k]}, but the network expects {shape}"
+                )
         self.params = {k: np.array(params[k], dtype=self.dtype) for k in expected}
         self._build_layers()
 
@@ -200,7 +204,8 @@ class FeedForwardNet:
 
     def __repr__(self) -> str:
         sizes = "-".join(str(s) for s in [self.input_size, *self.hidden_sizes, self.output_size])
-        return f"{type(self).__name__}({sizes}, activation={self.activation!r}, dtype={self.dtype.name})"
+        name = type(self).__name__
+        return f"{name}({sizes}, activation={self.activation!r}, dtype={self.dtype.name})"
 
     # -- checked public API -----------------------------------------------------------------
     def _prepare_x(self, x) -> np.ndarray:
@@ -214,7 +219,7 @@ class FeedForwardNet:
         return x2, labels_to_indices(t, x2.shape[0], self.output_size)
 
     def predict(self, x) -> np.ndarray:
-        """The scores (N, output_size) before softmax; x is (N, input_size) or (N, ...) or one sample."""
+        """Scores (N, output_size) before softmax; x is (N, input_size), (N, ...) or one sample."""
         return self._forward(self._prepare_x(x))
 
     def predict_proba(self, x) -> np.ndarray:
@@ -238,7 +243,9 @@ class FeedForwardNet:
         x2, t2 = self._prepare(x, t)
         return self._loss_and_gradient_layers(x2, t2)[1]
 
-    def numerical_gradient(self, x, t, h: float = 1e-4, *, method: str = "auto") -> dict[str, np.ndarray]:
+    def numerical_gradient(
+        self, x, t, h: float = 1e-4, *, method: str = "auto"
+    ) -> dict[str, np.ndarray]:
         """dL/dparam for every parameter by central differences (chapter 4), computed in float64.
 
         ``method='reference'`` perturbs one parameter at a time and reruns the whole network
@@ -280,7 +287,9 @@ class FeedForwardNet:
     def _loss(self, x2: np.ndarray, t2: np.ndarray) -> float:
         return self.last_layer.forward(self._forward(x2), t2) + self._weight_penalty()
 
-    def _loss_and_gradient(self, x2: np.ndarray, t2: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    def _loss_and_gradient(
+        self, x2: np.ndarray, t2: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
         """One forward and one backward pass: (loss, grads) with grads keyed like ``params``.
 
         The trainer's fast path: the same arithmetic as :meth:`_loss_and_gradient_layers` (the
@@ -390,7 +399,9 @@ def _init_std(weight_init: str | float, n_in: int, activation: str) -> float:
         raise ValueError(f"weight_init must be 'he', 'xavier' or a number, got {weight_init!r}")
     std = float(weight_init)
     if not np.isfinite(std) or std < 0:
-        raise ValueError(f"weight_init must be a non-negative standard deviation, got {weight_init!r}")
+        raise ValueError(
+            f"weight_init must be a non-negative standard deviation, got {weight_init!r}"
+        )
     return std
 
 
@@ -490,7 +501,9 @@ def network_from_config(config: dict[str, Any], params: dict[str, np.ndarray] | 
                 weight_init=config.get("weight_init", "he"), **common,
             )
         else:
-            raise ValueError(f"unknown architecture {arch!r}; expected TwoLayerNet or MultiLayerNet")
+            raise ValueError(
+                f"unknown architecture {arch!r}; expected TwoLayerNet or MultiLayerNet"
+            )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"incomplete network config: {exc}") from None
     if params is not None:
