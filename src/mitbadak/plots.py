@@ -537,15 +537,16 @@ def _draw_loss(ax: Axes, history) -> None:
         iterations if len(iterations) == losses.size else np.arange(1, losses.size + 1)
     )
     if losses.size:
+        # Long runs are noisy: draw the raw losses faintly under a moving average of ~2 % of them.
+        window = losses.size // 50 if losses.size >= 200 else 1
         ax.plot(
             its,
             losses,
             color=BLUE,
-            alpha=0.35 if losses.size > 50 else 1.0,
+            alpha=0.35 if window > 1 else 0.9,
             linewidth=0.8,
             label="mini-batch loss",
         )
-        window = max(1, losses.size // 50)
         if window > 1:
             ax.plot(
                 its[window - 1 :],
@@ -586,15 +587,7 @@ def _draw_accuracy(ax: Axes, history) -> None:
     ):
         xs, ys = _epoch_values(history, key)
         if ys.size:
-            ax.plot(xs, ys, marker=marker, color=color, label=name)
-            ax.annotate(
-                f"{ys[-1]:.4f}",
-                (xs[-1], ys[-1]),
-                textcoords="offset points",
-                xytext=(4, -12 if key == "test_acc" else 4),
-                fontsize=8,
-                color=color,
-            )
+            ax.plot(xs, ys, marker=marker, color=color, label=f"{name} (last {ys[-1]:.4f})")
     if ax.lines:
         ax.legend(loc="lower right")
         lows = [line.get_ydata().min() for line in ax.lines]
