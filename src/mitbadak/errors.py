@@ -10,7 +10,7 @@ class DataError(MitbadakError):
 
 
 class DownloadError(DataError):
-    """Every mirror failed; the message names the files, the folders searched and the ways forward."""
+    """Every mirror failed; the message names the files, the folders searched, the ways forward."""
 
 
 class ModelFileError(MitbadakError):
