@@ -507,9 +507,10 @@ plots.curves(relu_result.history, title="ReLU network trained by backpropagation
 """),
     ("md", """
 What the trained network gets wrong, and where its mistakes fall in the **confusion matrix
-(혼동 행렬)** (rows: true digit, columns: predicted digit). Last, its first-layer weights: after only
-80 iterations they are still mostly their random start (the border pixels, always 0 in MNIST,
-never receive a gradient at all); compare the book's network in chapter 3, trained far longer.
+(혼동 행렬)** (rows: true digit, columns: predicted digit). Last, its first-layer weights:
+after only 80 iterations they are still mostly their random start (the border pixels, always 0
+in MNIST, never receive a gradient at all); compare the book's network in chapter 3, trained far
+longer.
 """),
     ("code", """
 from mitbadak.evaluation import evaluate_network
