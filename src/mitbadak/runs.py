@@ -50,7 +50,7 @@ class TrainConfig:
         None  # None: He for ReLU, Xavier for sigmoid (0.01 for the book's two-layer)
     )
     optimizer: str = "momentum"
-    lr: float = 0.1
+    lr: float = 0.05
     batch_size: int = 100
     epochs: int | None = 20
     iters: int | None = None
