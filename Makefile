@@ -24,7 +24,6 @@ demo: $(VENV)/.installed-dev
 
 # pytest exits 5 when it collected no tests; that must fail, not pass silently.
 test: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
