@@ -238,3 +238,18 @@ def test_numerical_fast_on_real_mnist_batch_matches_sampled_elements():
             down = net._loss(x2, t2)
             flat[f] = keep
             assert abs(fast[name].reshape(-1)[f] - (up - down) / (2 * h)) < 1e-9, (name, f)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name,make", NETS, ids=[n for n, _ in NETS])
+def test_fused_scores_equal_layer_forward(name, make, dtype):
+    """predict() uses the in-place forward; it equals the layers' forward and leaves x alone."""
+    net = make(dtype)
+    x, _ = _batch(11, 20, 4, seed=19)
+    x2 = net._prepare_x(x)
+    before = x2.copy()
+    fast = net._scores(x2)
+    np.testing.assert_allclose(fast, net._forward(x2), **_tol(dtype))
+    np.testing.assert_allclose(net.predict(x), net._forward(x2), **_tol(dtype))
+    np.testing.assert_array_equal(x2, before)
+    assert fast.dtype == np.dtype(dtype)

@@ -220,7 +220,7 @@ class FeedForwardNet:
 
     def predict(self, x) -> np.ndarray:
         """Scores (N, output_size) before softmax; x is (N, input_size), (N, ...) or one sample."""
-        return self._forward(self._prepare_x(x))
+        return self._scores(self._prepare_x(x))
 
     def predict_proba(self, x) -> np.ndarray:
         """softmax(predict(x)): class probabilities, each row summing to 1."""
@@ -269,11 +269,16 @@ class FeedForwardNet:
             out = layer.forward(out)
         return out
 
+    def _scores(self, x2: np.ndarray) -> np.ndarray:
+        """Inference only: the same scores as :meth:`_forward` (the layer-by-layer reference),
+        computed in place on its own temporaries and without touching the layers' caches."""
+        return _fused_scores(self, x2)
+
     def _predict_labels(self, x2: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         if batch_size is None:
-            return np.argmax(self._forward(x2), axis=1)
+            return np.argmax(self._scores(x2), axis=1)
         parts = [
-            np.argmax(self._forward(x2[i : i + batch_size]), axis=1)
+            np.argmax(self._scores(x2[i : i + batch_size]), axis=1)
             for i in range(0, x2.shape[0], batch_size)
         ]
         return np.concatenate(parts)
@@ -319,6 +324,33 @@ class FeedForwardNet:
 _SIGMOID_FLOOR = {np.dtype(np.float32): np.float32(-80.0), np.dtype(np.float64): -700.0}
 
 
+def _hidden_activation_(net, a: np.ndarray) -> None:
+    """Apply the hidden activation to the pre-activation ``a`` in place."""
+    if net.activation == "sigmoid":
+        # 1 / (1 + exp(-a)), clamped so exp never overflows (and never warns).
+        np.maximum(a, _SIGMOID_FLOOR.get(a.dtype, -80.0), out=a)
+        np.negative(a, out=a)
+        np.exp(a, out=a)
+        a += 1.0
+        np.reciprocal(a, out=a)
+    else:
+        np.maximum(a, 0, out=a)
+
+
+def _fused_scores(net, x2: np.ndarray) -> np.ndarray:
+    """h = act(h.W + b) for each hidden layer, then scores = h.W + b; no layer state is touched."""
+    params = net.params
+    n_affine = len(net.hidden_sizes) + 1
+    h = x2
+    for i in range(1, n_affine):
+        h = h @ params[f"W{i}"]
+        h += params[f"b{i}"]
+        _hidden_activation_(net, h)
+    s = h @ params[f"W{n_affine}"]
+    s += params[f"b{n_affine}"]
+    return s
+
+
 def _fused_loss_and_gradient(
     net, x2: np.ndarray, t2: np.ndarray
 ) -> tuple[float, dict[str, np.ndarray]]:
@@ -338,15 +370,7 @@ def _fused_loss_and_gradient(
     for i in range(1, n_affine):
         a = h @ params[f"W{i}"]
         a += params[f"b{i}"]
-        if sigmoid_act:
-            # 1 / (1 + exp(-a)), clamped so exp never overflows (and never warns).
-            np.maximum(a, _SIGMOID_FLOOR.get(a.dtype, -80.0), out=a)
-            np.negative(a, out=a)
-            np.exp(a, out=a)
-            a += 1.0
-            np.reciprocal(a, out=a)
-        else:
-            np.maximum(a, 0, out=a)
+        _hidden_activation_(net, a)
         h = a
         hs.append(h)
     s = h @ params[f"W{n_affine}"]
