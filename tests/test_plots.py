@@ -19,8 +19,9 @@ from matplotlib.image import imread  # noqa: E402
 
 from mitbadak import plots  # noqa: E402
 from mitbadak.cli import main  # noqa: E402
-from mitbadak.errors import MitbadakError  # noqa: E402
+from mitbadak.errors import MitbadakError
 from mitbadak.gradient import gradient_descent  # noqa: E402
+from mitbadak.training import METRIC_FIELDS  # noqa: E402
 
 DPI = 50  # small renders keep the suite fast; the checks are about content, not resolution
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -67,9 +68,9 @@ def write_run(run_dir: Path, history, *, iterations: bool = True) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     with (run_dir / "metrics.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(plots.METRICS_COLUMNS)
+        writer.writerow(METRIC_FIELDS)
         for e in history.epochs:
-            writer.writerow(["" if e[c] is None else e[c] for c in plots.METRICS_COLUMNS])
+            writer.writerow(["" if e[c] is None else e[c] for c in METRIC_FIELDS])
     if iterations:
         with (run_dir / "iterations.csv").open("w", newline="") as fh:
             writer = csv.writer(fh)

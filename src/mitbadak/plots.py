@@ -13,21 +13,20 @@ Figure functions are named after the ``mitbadak plot NAME`` commands that draw t
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mitbadak import functions as fn
-from mitbadak.errors import MitbadakError
 from mitbadak.gradient import gradient_descent, numerical_diff, numerical_gradient, tangent_line
 from mitbadak.layers import AddLayer, MulLayer
+from mitbadak.training import History as RunHistory
+from mitbadak.training import read_history as read_run
 
 MATPLOTLIB_MISSING = "matplotlib is needed for plots: pip install 'mitbadak[plots]'"
 
@@ -414,104 +413,6 @@ def learning_rates(
 
 # --------------------------------------------------------------------------------------------
 # Training runs: history objects, the run folder's CSV files, and their curves.
-
-
-@dataclass
-class RunHistory:
-    """A training run's record, read back from its folder by :func:`read_run`.
-
-    ``iteration_loss[i]`` is the mini-batch loss at iteration ``iterations[i]``; ``epochs`` holds
-    one dict per epoch with keys epoch, iteration, train_loss, train_acc, test_loss, test_acc,
-    val_loss, val_acc, seconds (missing values are ``None``).
-    """
-
-    iteration_loss: list[float] = field(default_factory=list)
-    epochs: list[dict[str, Any]] = field(default_factory=list)
-    iterations: list[int] = field(default_factory=list)
-    run_dir: Path | None = None
-
-
-METRICS_COLUMNS = (
-    "epoch",
-    "iteration",
-    "train_loss",
-    "train_acc",
-    "test_loss",
-    "test_acc",
-    "val_loss",
-    "val_acc",
-    "seconds",
-)
-_INT_COLUMNS = {"epoch", "iteration"}
-
-
-def _parse_cell(text: str, column: str, where: str) -> int | float | None:
-    text = text.strip()
-    if text == "":
-        return None
-    try:
-        return int(text) if column in _INT_COLUMNS else float(text)
-    except ValueError:
-        kind = "an integer" if column in _INT_COLUMNS else "a number"
-        raise MitbadakError(
-            f"{where}: column {column!r} should hold {kind}, got {text!r}"
-        ) from None
-
-
-def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise MitbadakError(
-                f"{path} is not a run's CSV file: missing column(s) {', '.join(missing)}; "
-                f"expected header {','.join(required)}, got {','.join(header) or '(empty file)'}"
-            )
-        return list(reader)
-
-
-def read_run(run_dir: str | os.PathLike) -> RunHistory:
-    """Parse ``metrics.csv`` (one row per epoch) and ``iterations.csv`` of a training run folder.
-
-    ``metrics.csv`` is required; ``iterations.csv`` (header ``iteration,loss``) is optional, and an
-    absent one gives an empty ``iteration_loss``. Raises ``FileNotFoundError`` for a missing
-    folder or metrics file and ``MitbadakError`` for a malformed one.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(
-            f"run folder {run_dir} does not exist; expected the folder written by "
-            "'mitbadak train --out DIR' (with metrics.csv inside)"
-        )
-    metrics_path = run_dir / "metrics.csv"
-    if not metrics_path.is_file():
-        raise FileNotFoundError(
-            f"{metrics_path} not found; is {run_dir} a folder written by "
-            "'mitbadak train --out DIR'?"
-        )
-    history = RunHistory(run_dir=run_dir)
-    required = ("epoch", "iteration", "train_loss", "train_acc", "test_loss", "test_acc")
-    for line_no, row in enumerate(_read_csv(metrics_path, required), start=2):
-        where = f"{metrics_path}, line {line_no}"
-        history.epochs.append(
-            {col: _parse_cell(row.get(col) or "", col, where) for col in METRICS_COLUMNS}
-        )
-    for entry in history.epochs:
-        if entry["epoch"] is None:
-            raise MitbadakError(f"{metrics_path}: every row needs an epoch number")
-
-    iterations_path = run_dir / "iterations.csv"
-    if iterations_path.is_file():
-        for line_no, row in enumerate(_read_csv(iterations_path, ("iteration", "loss")), start=2):
-            where = f"{iterations_path}, line {line_no}"
-            iteration = _parse_cell(row["iteration"] or "", "iteration", where)
-            loss = _parse_cell(row["loss"] or "", "loss", where)
-            if iteration is None or loss is None:
-                raise MitbadakError(f"{where}: both iteration and loss are needed")
-            history.iterations.append(iteration)
-            history.iteration_loss.append(loss)
-    return history
 
 
 def _epoch_values(history, key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,6 @@ history. A run resumed from any checkpoint ends with the same numbers as an unin
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import math
@@ -65,10 +64,15 @@ class TrainingDiverged(MitbadakError):
 
 @dataclass
 class History:
-    """What a run recorded: the loss of every iteration, and one dict per epoch (METRIC_FIELDS)."""
+    """What a run recorded: the loss of every iteration, and one dict per epoch (METRIC_FIELDS).
+
+    ``iterations`` (when read back from a file) numbers the losses; empty means 1, 2, 3, ...
+    """
 
     iteration_loss: list[float] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
+    iterations: list[int] = field(default_factory=list)
+    run_dir: Path | None = None
 
     @property
     def last(self) -> dict[str, Any]:
@@ -453,32 +457,65 @@ def write_history(history: History, run_dir: str | os.PathLike) -> tuple[Path, P
     return metrics, iterations
 
 
+def _parse_cell(text: str, column: str, where: str) -> int | float | None:
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        return int(text) if column in ("epoch", "iteration") else float(text)
+    except ValueError:
+        kind = "an integer" if column in ("epoch", "iteration") else "a number"
+        raise MitbadakError(
+            f"{where}: column {column!r} should hold {kind}, got {text!r}"
+        ) from None
+
+
+def _read_csv(path: Path, required: list[str]) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise MitbadakError(
+                f"{path} is not a run's CSV file: missing column(s) {', '.join(missing)}; "
+                f"expected header {','.join(required)}, got {','.join(header) or '(empty file)'}"
+            )
+        return list(reader)
+
+
 def read_history(run_dir: str | os.PathLike) -> History:
-    """Read what :func:`write_history` wrote."""
+    """Read a run folder's ``metrics.csv`` and (optional) ``iterations.csv`` into a History.
+
+    Raises ``FileNotFoundError`` for a missing folder or metrics file and ``MitbadakError``
+    naming the file, line and column for a malformed one.
+    """
     run_dir = Path(run_dir)
-    metrics, iterations = run_dir / "metrics.csv", run_dir / "iterations.csv"
-    for p in (metrics, iterations):
-        if not p.is_file():
-            raise MitbadakError(f"{run_dir} is not a training run folder: {p.name} is missing")
-    history = History()
-    with open(metrics, newline="") as fh:
-        for row in csv.DictReader(fh):
-            rec: dict[str, Any] = {}
-            for k in METRIC_FIELDS:
-                v = row.get(k, "")
-                rec[k] = (
-                    None
-                    if v in ("", None)
-                    else (int(v) if k in ("epoch", "iteration") else float(v))
-                )
-            history.epochs.append(rec)
-    with open(iterations, newline="") as fh:
-        history.iteration_loss = [float(r["loss"]) for r in csv.DictReader(fh)]
+    if not run_dir.is_dir():
+        raise FileNotFoundError(
+            f"run folder {run_dir} does not exist; expected the folder written by "
+            "'mitbadak train --out DIR' (with metrics.csv inside)"
+        )
+    metrics_path = run_dir / "metrics.csv"
+    if not metrics_path.is_file():
+        raise FileNotFoundError(
+            f"{metrics_path} not found; is {run_dir} a folder written by "
+            "'mitbadak train --out DIR'?"
+        )
+    history = History(run_dir=run_dir)
+    for line_no, row in enumerate(_read_csv(metrics_path, METRIC_FIELDS[:6]), start=2):
+        where = f"{metrics_path}, line {line_no}"
+        record = {col: _parse_cell(row.get(col) or "", col, where) for col in METRIC_FIELDS}
+        if record["epoch"] is None:
+            raise MitbadakError(f"{where}: every row needs an epoch number")
+        history.epochs.append(record)
+    iterations_path = run_dir / "iterations.csv"
+    if iterations_path.is_file():
+        for line_no, row in enumerate(_read_csv(iterations_path, ["iteration", "loss"]), start=2):
+            where = f"{iterations_path}, line {line_no}"
+            iteration = _parse_cell(row["iteration"] or "", "iteration", where)
+            loss = _parse_cell(row["loss"] or "", "loss", where)
+            if iteration is None or loss is None:
+                raise MitbadakError(f"{where}: both iteration and loss are needed")
+            history.iterations.append(iteration)
+            history.iteration_loss.append(loss)
     return history
-
-
-def clone_network(network):
-    """A deep copy of a network whose layers share its (new) params, as the contract requires."""
-    twin = copy.deepcopy(network)
-    twin._build_layers()
-    return twin
