@@ -687,7 +687,8 @@ def to_markdown(results: dict) -> str:
     lines += ["", "## Figures to reach", "", "| case | threads | measure | value | goal | met |",
               "| --- | ---: | --- | ---: | --- | --- |"]
     for t in results["targets"]:
-        lines.append(f"| {t['case']} | {t['threads']} | {t['target']} | {t['measured']:.2f} | "
+        measure = t["target"].replace("|", "\\|")  # a literal | would split the cell
+        lines.append(f"| {t['case']} | {t['threads']} | {measure} | {t['measured']:.2f} | "
                      f"{t['goal']} | {'yes' if t['met'] else '**no**'} |")
     extra = []
     for row in results["cases"]:
