@@ -17,6 +17,12 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
 
 def check_finite(x: np.ndarray, name: str = "x") -> None:
     """Raise if ``x`` holds NaN or inf (they would poison every later number)."""
+    if x.dtype.kind not in "fc":
+        return  # integers and booleans are always finite
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(x, dtype=np.float64)  # one cheap pass; NaN/inf anywhere make it non-finite
+    if np.isfinite(total):
+        return
     if not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s); expected finite numbers")

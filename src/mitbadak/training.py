@@ -111,7 +111,7 @@ def _evaluate(network, x2: np.ndarray, t2: np.ndarray, batch_size: int = EVAL_BA
     n = x2.shape[0]
     for i in range(0, n, batch_size):
         xb = x2[i : i + batch_size].astype(network.dtype, copy=False)
-        scores = network._forward(xb)
+        scores = network._scores(xb)
         tb = t2[i : i + batch_size]
         shifted = scores - scores.max(axis=1, keepdims=True)
         lse = np.log(np.exp(shifted).sum(axis=1))
