@@ -246,6 +246,32 @@ def test_numerical_gradient_run_prints_estimate(tmp_path, env):
     assert "3 iterations take about" in proc.stdout
 
 
+def test_numerical_gradient_defaults_to_chapter4_recipe(tmp_path, env):
+    out = tmp_path / "ch4"
+    proc = mitbadak(
+        "train",
+        "--dataset",
+        "mnist-sample",
+        "--gradient",
+        "numerical",
+        "--iters",
+        "2",
+        "--out",
+        out,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (
+        config["model"],
+        config["hidden"],
+        config["activation"],
+        config["optimizer"],
+        config["lr"],
+        config["iters"],
+    ) == ("two-layer", [50], "sigmoid", "sgd", 0.1, 2)
+
+
 @pytest.fixture(scope="module")
 def trained_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")

@@ -67,7 +67,7 @@ def register(sub) -> None:
     p.add_argument(
         "--model",
         choices=["two-layer", "mlp"],
-        default=D.model,
+        default=None,
         help=f"network (default {D.model})",
     )
     p.add_argument(
@@ -77,10 +77,13 @@ def register(sub) -> None:
         help="hidden size(s), e.g. 50 or 256,128 (default: 50 for two-layer, "
         f"{','.join(map(str, D.hidden))} for mlp)",
     )
-    p.add_argument("--activation", choices=["sigmoid", "relu"], default=D.activation)
     p.add_argument(
-        "--optimizer", choices=["sgd", "momentum", "adagrad", "adam"], default=D.optimizer
+        "--activation",
+        choices=["sigmoid", "relu"],
+        default=None,
+        help=f"hidden activation (default {D.activation})",
     )
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "adam"], default=None)
     p.add_argument(
         "--lr",
         type=_positive_float,
@@ -124,29 +127,51 @@ def register(sub) -> None:
 RECIPE_FLAGS = ("dataset", "data_dir", "hidden", "lr", "epochs", "iters", "early_stopping")
 
 
+#: ``--gradient numerical`` without a model starts from the book's chapter-4 recipe instead:
+#: TwoLayerNet(784, 50, 10), sigmoid, weights 0.01 * N(0, 1), SGD lr 0.1, batch 100, 10,000 iters.
+CHAPTER4 = {
+    "model": "two-layer",
+    "activation": "sigmoid",
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "iters": 10_000,
+}
+
+
 def _config_from_args(args) -> TrainConfig:
-    hidden = args.hidden or ([50] if args.model == "two-layer" else list(D.hidden))
-    if args.model == "two-layer" and len(hidden) != 1:
+    base = dict(model=D.model, activation=D.activation, optimizer=D.optimizer)
+    chapter4 = args.gradient == "numerical" and args.model is None
+    if chapter4:
+        base.update(CHAPTER4)
+    model = args.model or base["model"]
+    activation = args.activation or base["activation"]
+    optimizer = args.optimizer or base["optimizer"]
+    hidden = args.hidden or ([50] if model == "two-layer" else list(D.hidden))
+    if model == "two-layer" and len(hidden) != 1:
         raise CLIError(f"--model two-layer takes one hidden size, got --hidden {args.hidden}")
+    default_lr = base["lr"] if chapter4 else D.lr
     lr = (
         args.lr
         if args.lr is not None
-        else {"adagrad": 0.01, "adam": 0.001}.get(args.optimizer, D.lr)
+        else {"adagrad": 0.01, "adam": 0.001}.get(optimizer, default_lr)
     )
     if args.weight_decay < 0:
         raise CLIError(f"--weight-decay must be >= 0, got {args.weight_decay}")
-    epochs = args.epochs if args.epochs is not None else (None if args.iters else D.epochs)
+    iters = args.iters
+    if chapter4 and args.epochs is None and iters is None:
+        iters = CHAPTER4["iters"]
+    epochs = args.epochs if args.epochs is not None else (None if iters else D.epochs)
     return TrainConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,
-        model=args.model,
+        model=model,
         hidden=hidden,
-        activation=args.activation,
-        optimizer=args.optimizer,
+        activation=activation,
+        optimizer=optimizer,
         lr=lr,
         batch_size=args.batch_size,
         epochs=epochs,
-        iters=args.iters,
+        iters=iters,
         gradient=args.gradient,
         weight_decay=args.weight_decay,
         early_stopping=args.early_stopping,
