@@ -218,3 +218,15 @@ def test_bad_arguments(sample):
         train(_net(), sample[0], early_stopping=3)
     with pytest.raises(ValueError, match="learning rate"):
         SGD(lr=-1)
+
+
+def test_train_metrics_on_a_fixed_subset(sample):
+    (x, t), test = sample
+    net = _net()
+    result = train(net, (x, t), test, epochs=1, seed=4, train_eval_size=200)
+    rows = np.sort(np.random.default_rng([4, 2]).permutation(len(x))[:200])
+    loss, acc = evaluate(net, x[rows], t[rows])
+    assert result.history.last["train_acc"] == acc
+    assert result.history.last["train_loss"] == pytest.approx(loss)
+    full = train(_net(), (x, t), test, epochs=1, seed=4, train_eval_size=None)
+    assert full.history.last["train_acc"] == evaluate(full.network, x, t)[1]
