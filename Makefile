@@ -18,7 +18,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	touch $@
 
 demo: $(VENV)/.installed-dev
-	$(VENV)/bin/mitbadak train --out runs/demo
+	$(VENV)/bin/mitbadak train --out runs/demo --overwrite
 	$(VENV)/bin/mitbadak evaluate runs/demo/model.npz --out runs/demo/eval
 	@echo "Model, metrics and plots: runs/demo/ (evaluation: runs/demo/eval/)"
 

@@ -74,7 +74,7 @@ def test_default_train_falls_back_to_sample_and_writes_run(tmp_path, env):
     proc = mitbadak("train", "--epochs", "1", "--out", out, env=env)
     assert proc.returncode == 0, proc.stderr
     notes = [ln for ln in proc.stdout.splitlines() if "mnist-sample" in ln and "MNIST" in ln]
-    assert len(notes) == 1 and "using the built-in mnist-sample" in notes[0]
+    assert len(notes) == 1 and "training on the built-in mnist-sample" in notes[0]
     for name in (
         "model.npz",
         "config.json",

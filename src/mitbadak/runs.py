@@ -132,7 +132,7 @@ def load_training_data(config: TrainConfig, *, download: bool = True):
         return train_set, test_set, "mnist", None
     except MitbadakError as exc:
         train_set, test_set = load_mnist(name="mnist-sample")
-        reason = str(exc).splitlines()[0]
+        reason = str(exc).splitlines()[0].split(" is not available: ", 1)[-1].rstrip(".")
         return train_set, test_set, "mnist-sample", reason
 
 
@@ -169,8 +169,8 @@ def run_training(
         (train_set, test_set, dataset), fallback = data, None
     if fallback:
         say(
-            f"MNIST is not available ({fallback}); using the built-in mnist-sample "
-            f"({len(train_set[0]):,} training images) instead"
+            f"MNIST is not here and could not be downloaded ({fallback}); training on the "
+            f"built-in mnist-sample ({len(train_set[0]):,} images) instead"
         )
     x_train, t_train = train_set
     val_set = None
