@@ -240,6 +240,9 @@ def run(args) -> int:
         )
         return 130
     reporter.close()
+    if not info["plots"] and not args.quiet:
+        print("note: matplotlib is not installed, so loss.png and accuracy.png were not written "
+              "(pip install 'mitbadak[plots]')", file=sys.stderr)
     final = info["final"]
     wall = time.perf_counter() - started
     print(
