@@ -141,7 +141,7 @@ def _wait_for_epoch(run_dir: Path, epoch: int, proc, limit=120.0):
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
 def test_stopped_run_resumes_to_same_result(tmp_path, env, how):
-    args = [*QUICK, "--hidden", "300", "--epochs", "6", "--seed", "2", "--quiet"]
+    args = [*QUICK, "--hidden", "300", "--epochs", "30", "--seed", "2", "--quiet"]
     ref = mitbadak("train", *args, "--out", tmp_path / "ref", env=env)
     assert ref.returncode == 0, ref.stderr
 
