@@ -266,8 +266,8 @@ def train(
     best = {"val_loss": math.inf, "since": 0, "params": None}
 
     if resume is not None:
-        _net, opt, state, history = resume
-        network.set_params(_net.params)
+        saved_net, opt, state, history = resume
+        network.set_params(saved_net.params)
         rng.bit_generator.state = json.loads(state["rng_state"])
         epoch, iteration, batch_in_epoch = (
             state["epoch"],
@@ -276,8 +276,8 @@ def train(
         )
         best["val_loss"] = state.get("best_val_loss", math.inf)
         best["since"] = state.get("best_since", 0)
-        if "best/W1" in state["arrays"] or any(k.startswith("best/") for k in state["arrays"]):
-            best["params"] = {k[5:]: v for k, v in state["arrays"].items() if k.startswith("best/")}
+        best_params = {k[5:]: v for k, v in state["arrays"].items() if k.startswith("best/")}
+        best["params"] = best_params or None
     else:
         opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(optimizer, lr)
 
