@@ -14,14 +14,12 @@ a :class:`~mitbadak.errors.ModelFileError` naming the file and what was wrong.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import io
 import json
 import os
 import pickle
-import secrets
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from mitbadak._files import atomic_write
 from mitbadak.errors import ModelFileError
 from mitbadak.networks import FeedForwardNet, MultiLayerNet, network_from_config
 
@@ -67,27 +66,6 @@ def _library_version() -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Writing
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Run ``write(fh)`` on a fresh temporary file next to ``path``, then rename it over ``path``.
-
-    On any failure the temporary file is removed and ``path`` keeps its previous content.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 honours the umask, unlike tempfile's private 0o600 files.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _json_default(obj: Any) -> Any:
@@ -158,7 +136,7 @@ def save_arrays(
                 with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, arr, allow_pickle=False)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return path
 
 

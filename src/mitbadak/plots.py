@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mitbadak import functions as fn
+from mitbadak._files import atomic_write
 from mitbadak.gradient import gradient_descent, numerical_diff, numerical_gradient, tangent_line
 from mitbadak.layers import AddLayer, MulLayer
 from mitbadak.training import History as RunHistory
@@ -91,16 +91,9 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DEFAULT_DPI) ->
         raise ValueError(
             f"save_figure writes PNG files; expected a path ending in .png, got {path}"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=dpi, facecolor="white")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(
+        path, lambda handle: fig.savefig(handle, format="png", dpi=dpi, facecolor="white")
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mitbadak import __version__
+from mitbadak._files import atomic_write_text
 from mitbadak.errors import MitbadakError
 from mitbadak.networks import MultiLayerNet, TwoLayerNet
 from mitbadak.training import (
@@ -136,12 +137,6 @@ def load_training_data(config: TrainConfig, *, download: bool = True):
         return train_set, test_set, "mnist-sample", reason
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def run_training(
     config: TrainConfig,
     out_dir: str | os.PathLike,
@@ -192,7 +187,7 @@ def run_training(
             f"{total:,} iterations take about {_duration(per_step * total)}"
         )
     info: dict[str, Any] = {"dataset": dataset, "fallback_reason": fallback, "out_dir": str(out)}
-    _atomic_write_text(
+    atomic_write_text(
         out / "config.json",
         json.dumps(
             {

@@ -12,6 +12,7 @@ history. A run resumed from any checkpoint ends with the same numbers as an unin
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mitbadak._checks import check_batch, labels_to_indices
+from mitbadak._files import atomic_write_text
 from mitbadak.errors import MitbadakError
 from mitbadak.optimizers import Optimizer, make_optimizer
 
@@ -86,7 +88,6 @@ class TrainResult:
     history: History
     optimizer: Optimizer
     stopped_early: bool = False
-    interrupted: bool = False
     seconds: float = 0.0
 
 
@@ -446,12 +447,11 @@ def write_history(history: History, run_dir: str | os.PathLike) -> tuple[Path, P
     iterations = run_dir / "iterations.csv"
 
     def write_csv(path: Path, header: list[str], rows) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
-        os.replace(tmp, path)
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(header)
+        writer.writerows(rows)
+        atomic_write_text(path, text.getvalue())
 
     write_csv(
         metrics,

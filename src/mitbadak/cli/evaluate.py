@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from mitbadak._files import atomic_write_text
 from mitbadak.cli import CLIError
 
 
@@ -59,9 +60,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     written = _write_outputs(report, x, out, dataset)
     data = {"model": str(args.model), "dataset": dataset, **report.to_dict(), "files": written}
-    tmp = out / f".report.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, out / "report.json")
+    atomic_write_text(out / "report.json", json.dumps(data, indent=2) + "\n")
     if args.json:
         print(json.dumps(data, indent=2))
         return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mitbadak._files import atomic_write_bytes
 from mitbadak.errors import DataError
 
 __all__ = ["read_idx", "parse_idx", "write_idx", "decompress_if_gzip", "IDX_DTYPES"]
@@ -123,11 +124,4 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
         compress = path.suffix == ".gz"
     if compress:
         payload = gzip.compress(payload, compresslevel=9, mtime=0)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write_bytes(path, payload)
