@@ -96,13 +96,12 @@ def load_any_model(path: str | os.PathLike):
 
     Returns (network, metadata).
     """
-    from mitbadak.modelfile import import_book_weights, load_model, read_metadata
+    from mitbadak.modelfile import import_book_weights, load_model
 
     path = Path(path)
     if path.is_dir() and (path / "model.npz").is_file():
         path = path / "model.npz"
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
-    if path.suffix == ".pkl":
-        return import_book_weights(path), {"source": "book sample_weight.pkl"}
-    return load_model(path), read_metadata(path)
+    network = import_book_weights(path) if path.suffix == ".pkl" else load_model(path)
+    return network, network.metadata  # both loaders attach the file's metadata
