@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mitbadak._files import atomic_write_text
 from mitbadak.cli import CLIError
+from mitbadak.datasets import DATASETS
 
 
 def register(sub) -> None:
@@ -22,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL")
     p.add_argument(
         "--dataset",
-        choices=["mnist", "fashion-mnist", "mnist-sample"],
+        choices=DATASETS,
         default=None,
         help="test set (default: the one the model was trained on; mnist for the book's weights)",
     )

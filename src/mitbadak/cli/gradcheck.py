@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mitbadak.datasets import DATASETS
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -22,9 +24,7 @@ def register(sub) -> None:
     p.add_argument("--hidden", default=None, help="hidden size(s), e.g. 50 or 100,50")
     p.add_argument("--activation", choices=["sigmoid", "relu"], default="sigmoid")
     p.add_argument("--samples", type=int, default=3, help="number of images (default 3)")
-    p.add_argument(
-        "--dataset", choices=["mnist", "fashion-mnist", "mnist-sample"], default="mnist-sample"
-    )
+    p.add_argument("--dataset", choices=DATASETS, default="mnist-sample")
     p.add_argument("--data-dir")
     p.add_argument(
         "--threshold",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mitbadak.cli import CLIError
 from mitbadak.cli._progress import TrainingReporter
+from mitbadak.datasets import DATASETS
 from mitbadak.errors import MitbadakError
 from mitbadak.runs import DEFAULT_RECIPE, TrainConfig, run_training
 from mitbadak.training import TrainingDiverged
@@ -59,7 +60,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--dataset",
-        choices=["mnist", "fashion-mnist", "mnist-sample"],
+        choices=DATASETS,
         default=None,
         help="dataset (default: mnist if available, else mnist-sample)",
     )
@@ -241,8 +242,11 @@ def run(args) -> int:
         return 130
     reporter.close()
     if not info["plots"] and not args.quiet:
-        print("note: matplotlib is not installed, so loss.png and accuracy.png were not written "
-              "(pip install 'mitbadak[plots]')", file=sys.stderr)
+        print(
+            "note: matplotlib is not installed, so loss.png and accuracy.png were not written "
+            "(pip install 'mitbadak[plots]')",
+            file=sys.stderr,
+        )
     final = info["final"]
     wall = time.perf_counter() - started
     print(
