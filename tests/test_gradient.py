@@ -204,7 +204,7 @@ def test_gradient_descent_zero_steps_and_bad_steps():
 
 
 def test_gradient_descent_unpacking_without_history_is_a_clear_error():
-    """Seed note 004 (the book's gradient_method.py) writes ``x, x_history = gradient_descent(...)``.
+    """Seed note 004 (the book's gradient_method.py): ``x, x_history = gradient_descent(...)``.
     Without return_history=True that must not silently bind x's two coordinates."""
     init_x = np.array([-3.0, 4.0])
     with pytest.raises(TypeError, match=r"return_history=True"):
