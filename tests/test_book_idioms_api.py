@@ -263,7 +263,12 @@ def test_numerical_gradient_f_must_return_a_scalar(f, what):
 
 
 def test_numerical_gradient_array_valued_f_on_batches_is_a_one_line_error():
-    with pytest.raises(ValueError, match=r"for each row of x, but f\(x\[0\]\) returned an array"):
+    with pytest.raises(
+        ValueError,
+        match=r"^f must return a scalar \(one number\) for each row of x, but f\(x\[0\]\) "
+        r"returned an array of shape \(3,\) \(and f\(x\) returned an array of shape \(2, 3\) "
+        r"for x of shape \(2, 3\)\)$",
+    ):
         mb.numerical_gradient(lambda x: x**2, np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"returned an array of shape \(2, 2, 3\) for x of shape"):
         mb.numerical_gradient(lambda x: x**2, np.ones((2, 2, 3)))

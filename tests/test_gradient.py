@@ -214,6 +214,10 @@ def test_gradient_descent_unpacking_without_history_is_a_clear_error():
     assert str(x) == str(np.asarray(x)) and repr(x) == repr(np.asarray(x))
     assert f"{x}" == str(np.asarray(x))
     assert type(x * 2) is np.ndarray and type(x[:1]) is np.ndarray
+    for plain in (x.copy(), x.astype(np.float32), x.reshape(1, 2), x.ravel(), x.flatten()):
+        assert type(plain) is np.ndarray
+    a, b = x.copy()  # a plain copy unpacks as any array
+    assert (a, b) == tuple(np.asarray(x).tolist())
     assert float(x[0]) == float(np.asarray(x)[0])
     assert np.asarray(x).tolist() == list(np.asarray(x))
     assert x.shape == (2,) and len(x) == 2

@@ -59,12 +59,11 @@ def numerical_gradient(
     try:
         return _gradient_whole(f, x, h)
     except _NotScalar as exc:
+        whole = f"f(x) returned {exc.what} for x of shape {x.shape}"
         if per_row is None and x.ndim == 2:
-            return _gradient_per_row(f, x, h)  # the book's gradient_2d.py: one point per row
-        raise ValueError(
-            f"f must return a scalar (one number), but f(x) returned {exc.what} "
-            f"for x of shape {x.shape}"
-        ) from None
+            # the book's gradient_2d.py: one point per row
+            return _gradient_per_row(f, x, h, also=whole)
+        raise ValueError(f"f must return a scalar (one number), but {whole}") from None
 
 
 class _NotScalar(Exception):
@@ -103,7 +102,7 @@ def _gradient_whole(f, x: np.ndarray, h: float) -> np.ndarray:
     return grad
 
 
-def _gradient_per_row(f, x: np.ndarray, h: float) -> np.ndarray:
+def _gradient_per_row(f, x: np.ndarray, h: float, also: str = "") -> np.ndarray:
     grad = np.zeros_like(x)
     for i in range(x.shape[0]):
         try:
@@ -111,7 +110,7 @@ def _gradient_per_row(f, x: np.ndarray, h: float) -> np.ndarray:
         except _NotScalar as exc:
             raise ValueError(
                 f"f must return a scalar (one number) for each row of x, but f(x[{i}]) "
-                f"returned {exc.what}"
+                f"returned {exc.what}" + (f" (and {also})" if also else "")
             ) from None
     return grad
 
@@ -134,7 +133,8 @@ class DescentResult(np.ndarray):
 
     An ordinary array in every way but one: it refuses to be unpacked or iterated, so that the
     book's ``x, x_history = gradient_descent(...)`` cannot silently split a 2-element x into its two
-    coordinates. Slices, arithmetic and ``np.asarray(x)`` give plain arrays.
+    coordinates. Indexing, arithmetic, ``copy``/``astype``/``reshape``/``ravel``/``flatten`` and
+    ``np.asarray(x)`` give plain arrays, which iterate as usual.
     """
 
     def __iter__(self):
@@ -146,6 +146,21 @@ class DescentResult(np.ndarray):
 
     def __getitem__(self, key):
         return np.asarray(self)[key]
+
+    def copy(self, order="C") -> np.ndarray:
+        return np.asarray(self).copy(order)
+
+    def astype(self, *args, **kwargs) -> np.ndarray:
+        return np.asarray(self).astype(*args, **kwargs)
+
+    def reshape(self, *args, **kwargs) -> np.ndarray:
+        return np.asarray(self).reshape(*args, **kwargs)
+
+    def ravel(self, order="C") -> np.ndarray:
+        return np.asarray(self).ravel(order)
+
+    def flatten(self, order="C") -> np.ndarray:
+        return np.asarray(self).flatten(order)
 
     def __array_wrap__(self, obj, context=None, return_scalar=False):
         arr = np.asarray(obj)
