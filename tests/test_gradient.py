@@ -180,14 +180,17 @@ def test_gradient_descent_never_modifies_init_x_and_accepts_lists():
 def test_gradient_descent_history():
     init_x = np.array([-3.0, 4.0])
     x, history = gradient_descent(function_2, init_x, lr=0.1, step_num=20, return_history=True)
-    assert history.shape == (21, 2)
+    # the book's x_history: the point *before* each of the 20 steps, so 20 rows, not 21
+    assert history.shape == (20, 2)
     np.testing.assert_array_equal(history[0], init_x)
-    np.testing.assert_array_equal(history[-1], x)
+    assert not any(np.array_equal(row, x) for row in history)  # the final x is not recorded
     # each step scales x by (1 - 2 lr) = 0.8 for this quadratic
     np.testing.assert_allclose(history[1:], history[:-1] * 0.8, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(history[-1] * 0.8, x, rtol=1e-9)
     np.testing.assert_allclose(x, init_x * 0.8**20, rtol=1e-8)
     # the history is a record, not views of the running x
     assert not np.shares_memory(history, x)
+    assert type(x) is np.ndarray and type(history) is np.ndarray
     # without history the same final point comes back
     np.testing.assert_array_equal(gradient_descent(function_2, init_x, lr=0.1, step_num=20), x)
 
@@ -195,9 +198,42 @@ def test_gradient_descent_history():
 def test_gradient_descent_zero_steps_and_bad_steps():
     x, history = gradient_descent(function_2, [1.0, 2.0], step_num=0, return_history=True)
     np.testing.assert_array_equal(x, [1.0, 2.0])
-    assert history.shape == (1, 2)
+    assert history.shape == (0, 2)
     with pytest.raises(ValueError, match="step_num must be >= 0, got -1"):
         gradient_descent(function_2, [1.0, 2.0], step_num=-1)
+
+
+def test_gradient_descent_unpacking_without_history_is_a_clear_error():
+    """Seed note 004 (the book's gradient_method.py): ``x, x_history = gradient_descent(...)``.
+    Without return_history=True that must not silently bind x's two coordinates."""
+    init_x = np.array([-3.0, 4.0])
+    with pytest.raises(TypeError, match=r"return_history=True"):
+        x, x_history = gradient_descent(function_2, init_x, lr=0.1, step_num=20)
+    # the plain result still behaves as the array seed note 000 prints
+    x = gradient_descent(function_2, init_x, lr=0.1, step_num=20)
+    assert str(x) == str(np.asarray(x)) and repr(x) == repr(np.asarray(x))
+    assert f"{x}" == str(np.asarray(x))
+    assert type(x * 2) is np.ndarray and type(x[:1]) is np.ndarray
+    for plain in (x.copy(), x.astype(np.float32), x.reshape(1, 2), x.ravel(), x.flatten()):
+        assert type(plain) is np.ndarray
+    a, b = x.copy()  # a plain copy unpacks as any array
+    assert (a, b) == tuple(np.asarray(x).tolist())
+    assert float(x[0]) == float(np.asarray(x)[0])
+    assert np.asarray(x).tolist() == list(np.asarray(x))
+    assert x.shape == (2,) and len(x) == 2
+
+
+def test_gradient_descent_seed_000_values_exact():
+    """Seed note 000 prints these four results (the book's 4.4.1 experiment), digit for digit."""
+    init_x = np.array([-3.0, 4.0])
+    printed = {
+        0.01: "[-0.39785867  0.53047822]",
+        0.1: "[-6.11110793e-10  8.14814391e-10]",
+        10: "[-2.58983747e+13 -1.29524862e+12]",
+        1e-10: "[-2.99999994  3.99999992]",
+    }
+    for lr, text in printed.items():
+        assert str(gradient_descent(sum_of_squares, init_x=init_x, lr=lr)) == text
 
 
 # -- tangent_line ------------------------------------------------------------------------------

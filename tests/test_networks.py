@@ -249,7 +249,7 @@ def test_predict_loss_accuracy_by_hand(activation):
     assert net.accuracy(x, np.eye(3)[t]) == acc
     assert net.accuracy(x, t, batch_size=4) == acc
     # one sample, and image-shaped input (N, 1, 4, 5)
-    np.testing.assert_allclose(net.predict(x[0]), scores[:1], rtol=1e-12)
+    np.testing.assert_allclose(net.predict(x[0]), scores[0], rtol=1e-12)  # 1-D, as the book
     np.testing.assert_allclose(net.predict(x.reshape(6, 1, 4, 5)), scores, rtol=1e-12)
 
 

@@ -200,6 +200,7 @@ def test_descent_path_is_gradient_descent():
         step_num=20,
         return_history=True,
     )
+    expected = np.vstack([expected, expected_final])  # the history holds the points before steps
     np.testing.assert_allclose(path_line.get_xdata(), expected[:, 0])
     np.testing.assert_allclose(path_line.get_ydata(), expected[:, 1])
     assert np.hypot(*expected_final) < 0.1

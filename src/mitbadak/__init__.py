@@ -15,6 +15,7 @@ from mitbadak.functions import (
     identity_function,
     relu,
     sigmoid,
+    sigmoid_grad,
     softmax,
     step_function,
     sum_squares_error,
@@ -22,8 +23,16 @@ from mitbadak.functions import (
 from mitbadak.gradcheck import gradient_check
 from mitbadak.gradient import gradient_descent, numerical_diff, numerical_gradient, tangent_line
 from mitbadak.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
-from mitbadak.modelfile import import_book_weights, load_model, save_model
-from mitbadak.networks import MultiLayerNet, SimpleNet, TwoLayerNet, forward, init_network
+from mitbadak.modelfile import import_book_weights, load_book_weights, load_model, save_model
+from mitbadak.networks import (
+    MultiLayerNet,
+    SimpleNet,
+    TwoLayerNet,
+    forward,
+    init_network,
+    predict,
+    simpleNet,
+)
 from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum
 from mitbadak.training import train
 
@@ -33,6 +42,7 @@ __all__ = [
     "__version__",
     "step_function",
     "sigmoid",
+    "sigmoid_grad",
     "relu",
     "identity_function",
     "softmax",
@@ -50,7 +60,9 @@ __all__ = [
     "SoftmaxWithLoss",
     "init_network",
     "forward",
+    "predict",
     "SimpleNet",
+    "simpleNet",
     "TwoLayerNet",
     "MultiLayerNet",
     "gradient_check",
@@ -63,4 +75,5 @@ __all__ = [
     "save_model",
     "load_model",
     "import_book_weights",
+    "load_book_weights",
 ]

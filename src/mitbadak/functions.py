@@ -13,6 +13,7 @@ from mitbadak._checks import as_float_array
 __all__ = [
     "step_function",
     "sigmoid",
+    "sigmoid_grad",
     "relu",
     "identity_function",
     "softmax",
@@ -41,6 +42,12 @@ def sigmoid(x):
     with np.errstate(under="ignore"):
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def sigmoid_grad(x):
+    """d sigma / dx = (1 - sigma(x)) * sigma(x): the derivative of :func:`sigmoid` at ``x``."""
+    y = sigmoid(x)
+    return (1.0 - y) * y
 
 
 def relu(x):

@@ -6,7 +6,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["numerical_diff", "numerical_gradient", "gradient_descent", "tangent_line"]
+__all__ = [
+    "numerical_diff",
+    "numerical_gradient",
+    "gradient_descent",
+    "DescentResult",
+    "tangent_line",
+]
 
 
 def numerical_diff(f: Callable[[float], float], x: float, h: float = 1e-4) -> float:
@@ -19,13 +25,23 @@ def numerical_diff(f: Callable[[float], float], x: float, h: float = 1e-4) -> fl
 
 
 def numerical_gradient(
-    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-4
+    f: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    h: float = 1e-4,
+    *,
+    per_row: bool | None = None,
 ) -> np.ndarray:
     """The gradient of ``f`` at ``x`` by central differences, one element at a time.
 
     ``x`` may have any shape and must be a floating array: it is perturbed in place (so that ``f``
     may close over it, as a network's loss closes over its weights) and every element is restored
     to its exact original value afterwards. Returns an array of ``x``'s shape and dtype.
+
+    ``f`` must return a scalar. A 2-D ``x`` may also be a batch of points, as in the book's
+    ``gradient_2d.py``: then row ``i`` of the result is the gradient of ``f`` at row ``x[i]`` (``f``
+    receives one row at a time). ``per_row=None`` (the default) calls ``f`` on the whole ``x`` and
+    switches to rows only when ``f(x)`` is not a scalar (the book's ``function_2`` returns one value
+    per row); ``per_row=True`` always works row by row, ``per_row=False`` never does.
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(
@@ -36,6 +52,42 @@ def numerical_gradient(
             f"x has dtype {x.dtype}; numerical_gradient needs a floating array, because adding "
             f"h = {h} to an integer array would silently truncate. Use x.astype(float)."
         )
+    if per_row and x.ndim != 2:
+        raise ValueError(f"per_row=True needs a 2-D x (one point per row), got shape {x.shape}")
+    if per_row:
+        return _gradient_per_row(f, x, h)
+    try:
+        return _gradient_whole(f, x, h)
+    except _NotScalar as exc:
+        whole = f"f(x) returned {exc.what} for x of shape {x.shape}"
+        if per_row is None and x.ndim == 2:
+            # the book's gradient_2d.py: one point per row
+            return _gradient_per_row(f, x, h, also=whole)
+        raise ValueError(f"f must return a scalar (one number), but {whole}") from None
+
+
+class _NotScalar(Exception):
+    """f returned something that is not one number (``what`` says what it was)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def _as_scalar(value):
+    """``value`` itself when it is one real number (a 0-d or one-element array counts)."""
+    if isinstance(value, float | np.floating):
+        return value  # the common case: keep its type, so the arithmetic is unchanged
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        kind = f"an array of dtype {arr.dtype}" if arr.ndim else f"a {type(value).__name__}"
+        raise _NotScalar(kind)
+    if arr.size != 1:
+        raise _NotScalar(f"an array of shape {arr.shape}")
+    return arr.reshape(())[()]
+
+
+def _gradient_whole(f, x: np.ndarray, h: float) -> np.ndarray:
     grad = np.zeros_like(x)
     # Perturb through a flat view when there is one (fast indexing); f always receives x itself,
     # in its own shape, since f may index it (x[0], x[1]) or close over it.
@@ -50,15 +102,78 @@ def numerical_gradient(
     return grad
 
 
+def _gradient_per_row(f, x: np.ndarray, h: float, also: str = "") -> np.ndarray:
+    grad = np.zeros_like(x)
+    for i in range(x.shape[0]):
+        try:
+            grad[i] = _gradient_whole(f, x[i], h)  # x[i] is a view: x itself is perturbed
+        except _NotScalar as exc:
+            raise ValueError(
+                f"f must return a scalar (one number) for each row of x, but f(x[{i}]) "
+                f"returned {exc.what}" + (f" (and {also})" if also else "")
+            ) from None
+    return grad
+
+
 def _central(f, x: np.ndarray, arr: np.ndarray, idx, h: float) -> float:
     """(f(x) with arr[idx] + h  -  f(x) with arr[idx] - h) / 2h; ``arr`` is x or a view of x."""
     original = arr[idx].copy()
-    arr[idx] = original + h
-    f_plus = f(x)
-    arr[idx] = original - h
-    f_minus = f(x)
-    arr[idx] = original  # restore bit-exactly: never original + h - h
+    try:
+        arr[idx] = original + h
+        f_plus = _as_scalar(f(x))
+        arr[idx] = original - h
+        f_minus = _as_scalar(f(x))
+    finally:
+        arr[idx] = original  # restore bit-exactly: never original + h - h
     return (f_plus - f_minus) / (2 * h)
+
+
+class DescentResult(np.ndarray):
+    """The final point returned by :func:`gradient_descent` (without ``return_history``).
+
+    An ordinary array in every way but one: it refuses to be unpacked or iterated, so that the
+    book's ``x, x_history = gradient_descent(...)`` cannot silently split a 2-element x into its two
+    coordinates. Indexing, arithmetic, ``copy``/``astype``/``reshape``/``ravel``/``flatten`` and
+    ``np.asarray(x)`` give plain arrays, which iterate as usual.
+    """
+
+    def __iter__(self):
+        raise TypeError(
+            "gradient_descent returned only the final point x (an array), not (x, x_history). "
+            "For the history write: x, x_history = gradient_descent(f, init_x, lr=..., "
+            "step_num=..., return_history=True). To loop over x's elements use np.asarray(x)."
+        )
+
+    def __getitem__(self, key):
+        return np.asarray(self)[key]
+
+    def copy(self, order="C") -> np.ndarray:
+        return np.asarray(self).copy(order)
+
+    def astype(self, *args, **kwargs) -> np.ndarray:
+        return np.asarray(self).astype(*args, **kwargs)
+
+    def reshape(self, *args, **kwargs) -> np.ndarray:
+        return np.asarray(self).reshape(*args, **kwargs)
+
+    def ravel(self, order="C") -> np.ndarray:
+        return np.asarray(self).ravel(order)
+
+    def flatten(self, order="C") -> np.ndarray:
+        return np.asarray(self).flatten(order)
+
+    def __array_wrap__(self, obj, context=None, return_scalar=False):
+        arr = np.asarray(obj)
+        return arr[()] if return_scalar else arr
+
+    def __reduce__(self):  # pickles (and copies through pickle) as a plain array
+        return np.asarray(self).copy().__reduce__()
+
+    def __repr__(self) -> str:
+        return repr(np.asarray(self))
+
+    def __str__(self) -> str:
+        return str(np.asarray(self))
 
 
 def gradient_descent(
@@ -71,20 +186,28 @@ def gradient_descent(
 ):
     """Repeat x <- x - lr * grad f(x) ``step_num`` times from ``init_x`` (never modified).
 
-    Returns the final x, or ``(x, history)`` with ``return_history=True``, where ``history`` is an
-    array ``(step_num + 1, *x.shape)`` of the points visited, starting with ``init_x``.
+    Returns the final x ONLY, unless ``return_history=True``::
+
+        x = gradient_descent(f, init_x, lr=0.1, step_num=20)                 # the final point
+        x, x_history = gradient_descent(f, init_x, lr=0.1, step_num=20,
+                                        return_history=True)                  # the book's 4.4
+
+    ``x_history`` is the book's: an array ``(step_num, *x.shape)`` of the points *before* each
+    step (row 0 is ``init_x``; the final x is not in it). Unpacking the plain result into two
+    names raises a ``TypeError`` that says to pass ``return_history=True`` (the returned
+    :class:`DescentResult` cannot be iterated), instead of silently splitting x's coordinates.
     """
     if step_num < 0:
         raise ValueError(f"step_num must be >= 0, got {step_num}")
     x = np.array(init_x, dtype=np.float64 if np.asarray(init_x).dtype.kind != "f" else None)
-    history = [x.copy()]
+    history = []
     for _ in range(step_num):
-        x -= lr * numerical_gradient(f, x)
         if return_history:
             history.append(x.copy())
+        x -= lr * numerical_gradient(f, x)
     if return_history:
-        return x, np.array(history)
-    return x
+        return x, np.array(history).reshape(step_num, *x.shape)
+    return x.view(DescentResult)
 
 
 def tangent_line(f: Callable[[float], float], x: float) -> Callable:

@@ -41,6 +41,7 @@ __all__ = [
     "load_model",
     "read_metadata",
     "import_book_weights",
+    "load_book_weights",
 ]
 
 FORMAT_NAME = "mitbadak-npz"
@@ -623,3 +624,14 @@ def import_book_weights(path: str | os.PathLike) -> MultiLayerNet:
         }
     }
     return network
+
+
+def load_book_weights(path: str | os.PathLike = "sample_weight.pkl") -> dict[str, np.ndarray]:
+    """The book's ``sample_weight.pkl`` as the book uses it: a dict of W1, b1, W2, b2, W3, b3.
+
+    Replaces the book's ``pickle.load`` (which would run any code a pickle holds) with the same
+    safe, array-only reading as :func:`import_book_weights`; the arrays keep their dtype (float32).
+    ``predict(network, x)`` (:func:`mitbadak.networks.predict`) is the book's chapter-3 classifier.
+    """
+    network = import_book_weights(path)
+    return {name: network.params[name] for name in _BOOK_PARAM_NAMES}

@@ -1,7 +1,9 @@
 """Networks of chapters 3-5: the fixed three-layer example, SimpleNet, TwoLayerNet, MultiLayerNet.
 
 Parameters live in one dict per network (``net.params['W1']`` ...). The layers hold references to
-the same arrays, so an optimizer that updates ``params`` in place updates the layers as well.
+the same arrays, so an optimizer that updates ``params`` in place updates the layers as well, and
+``params`` is a :class:`ParamDict`: replacing an entry (``net.params['W1'] = W1 - lr * dW1``)
+rebinds the layers to the new array, so both ways of writing the book's update train the network.
 Every network takes a ``seed`` (int or ``numpy.random.Generator``) and a ``dtype``; nothing uses
 NumPy's global random state.
 """
@@ -21,7 +23,10 @@ from mitbadak.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
 __all__ = [
     "init_network",
     "forward",
+    "predict",
     "SimpleNet",
+    "simpleNet",
+    "ParamDict",
     "TwoLayerNet",
     "MultiLayerNet",
     "FeedForwardNet",
@@ -37,6 +42,101 @@ def make_rng(seed=None) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+# --------------------------------------------------------------------------------------------
+# The parameter dict shared by every network.
+
+
+class ParamKeyError(KeyError):
+    """A key that is not one of the network's parameters (printed without KeyError's quotes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _rebuild_param_dict(items, dtype, on_set):
+    return ParamDict(items, dtype=dtype, on_set=on_set)
+
+
+class ParamDict(dict):
+    """A network's parameters: a dict with fixed keys whose arrays are the ones the layers use.
+
+    ``params[key] = value`` (the book's ``params['W1'] = params['W1'] - lr * grads['W1']``)
+    replaces the parameter *and* rebinds the network's layers to the new array. ``value`` must
+    have the parameter's shape and hold real numbers; an array of the network's dtype is stored as
+    it is (no copy), any other real dtype (float64 into a float32 network, integer zeros) is
+    converted to the network's dtype. Keys cannot be added or removed. In-place updates
+    (``params['W1'] -= ...``, the optimizers) keep working as before.
+    """
+
+    def __init__(self, items, *, dtype, on_set=None) -> None:
+        super().__init__(items)
+        self._dtype = np.dtype(dtype)
+        self._on_set = on_set
+
+    def _unknown(self, key) -> ParamKeyError:
+        return ParamKeyError(
+            f"params has no {key!r}: this network's parameters are {', '.join(self)} "
+            "(the keys are fixed by the architecture)"
+        )
+
+    def __setitem__(self, key, value) -> None:
+        if key not in self:
+            raise self._unknown(key)
+        current = dict.__getitem__(self, key)
+        if value is current:
+            return  # `params[k] -= g` ends by storing the same array back: nothing to do
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "fiub":
+            raise ValueError(
+                f"params[{key!r}] must hold real numbers, got an array of dtype {arr.dtype}"
+            )
+        if arr.shape != current.shape:
+            raise ValueError(
+                f"params[{key!r}] must have shape {current.shape} (the network's {key}), "
+                f"got {arr.shape}"
+            )
+        if arr.dtype != self._dtype or not arr.flags.writeable:
+            arr = arr.astype(self._dtype)  # a new, writeable array in the network's dtype
+        dict.__setitem__(self, key, arr)
+        if self._on_set is not None:
+            self._on_set(key, arr)
+
+    def __delitem__(self, key) -> None:
+        raise TypeError(
+            f"cannot delete params[{key!r}]: a network's parameters are fixed by its architecture; "
+            "assign a new array instead (params[key] = ...)"
+        )
+
+    def _no_removal(self, *args, **kwargs):
+        raise TypeError(
+            "cannot remove parameters: a network's parameters are fixed by its architecture"
+        )
+
+    pop = popitem = clear = _no_removal
+
+    def update(self, other=(), /, **kwargs) -> None:
+        """Assign several parameters, each checked as in ``params[key] = value``."""
+        pairs = other.items() if hasattr(other, "items") else other
+        for key, value in [*pairs, *kwargs.items()]:
+            self[key] = value
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            raise self._unknown(key)
+        return self[key]
+
+    def copy(self) -> dict:
+        """A plain dict holding the same arrays (not copies of them)."""
+        return dict(self)
+
+    def __reduce__(self):
+        return _rebuild_param_dict, (dict(self), self._dtype, self._on_set)
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,6 +170,22 @@ def forward(network: dict[str, np.ndarray], x) -> np.ndarray:
     return identity_function(z2 @ network["W3"] + network["b3"])
 
 
+def predict(network: dict[str, np.ndarray], x) -> np.ndarray:
+    """y = softmax(sigmoid(sigmoid(x.W1 + b1).W2 + b2).W3 + b3): the book's chapter-3 classifier.
+
+    ``network`` is a dict of W1, b1, W2, b2, W3, b3 such as ``load_book_weights()`` returns; ``x``
+    is one sample (784,) -> probabilities (10,), or a batch (N, 784) -> (N, 10).
+    """
+    x = as_float_array(x)
+    n_in = network["W1"].shape[0]
+    if x.ndim == 0 or x.shape[-1] != n_in:
+        given = "a scalar" if x.ndim == 0 else f"{x.shape[-1]} features per sample"
+        raise ValueError(f"x has {given}, but the network expects {n_in}")
+    z1 = sigmoid(x @ network["W1"] + network["b1"])
+    z2 = sigmoid(z1 @ network["W2"] + network["b2"])
+    return softmax(z2 @ network["W3"] + network["b3"])
+
+
 # --------------------------------------------------------------------------------------------
 # Chapter 4: the smallest learnable network.
 
@@ -78,15 +194,27 @@ class SimpleNet:
     """One 2x3 weight matrix: scores = x . W; loss = cross_entropy_error(softmax(scores), t).
 
     ``W`` is drawn from a standard normal with the given ``seed`` (or passed in directly).
+    ``net.W`` and ``net.params['W']`` are the same array; ``net.W -= ...`` updates it in place and
+    ``net.W = ...`` or ``net.params['W'] = ...`` replace it (shape (2, 3), converted to ``dtype``).
     """
 
     def __init__(self, W=None, *, seed=None, dtype=np.float64) -> None:
         if W is None:
             W = make_rng(seed).standard_normal((2, 3))
-        self.W = np.array(W, dtype=dtype)
-        if self.W.shape != (2, 3):
-            raise ValueError(f"SimpleNet's W must have shape (2, 3), got {self.W.shape}")
-        self.params = {"W": self.W}
+        W = np.array(W, dtype=dtype)
+        if W.shape != (2, 3):
+            raise ValueError(f"SimpleNet's W must have shape (2, 3), got {W.shape}")
+        self.dtype = W.dtype
+        self.params = ParamDict({"W": W}, dtype=self.dtype)
+
+    @property
+    def W(self) -> np.ndarray:
+        """The weights: the same array as ``params['W']``."""
+        return self.params["W"]
+
+    @W.setter
+    def W(self, value) -> None:
+        self.params["W"] = value
 
     def predict(self, x) -> np.ndarray:
         """scores = x . W"""
@@ -103,6 +231,10 @@ class SimpleNet:
     def numerical_gradient(self, x, t) -> dict[str, np.ndarray]:
         """dL/dW by central differences (the book's chapter-4 ``numerical_gradient(f, net.W)``)."""
         return {"W": _gradient.numerical_gradient(lambda _w: self.loss(x, t), self.W)}
+
+
+#: The book's spelling (``simpleNet`` in ``ch04/gradient_simplenet.py``).
+simpleNet = SimpleNet
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,13 +281,47 @@ class FeedForwardNet:
                 f"dtype must be a floating type (float32 or float64), got {self.dtype}"
             )
         rng = make_rng(seed)
-        self.params: dict[str, np.ndarray] = {}
+        params: dict[str, np.ndarray] = {}
         for i in range(1, len(sizes)):
             n_in, n_out = sizes[i - 1], sizes[i]
             std = _init_std(weight_init, n_in, activation)
-            self.params[f"W{i}"] = (std * rng.standard_normal((n_in, n_out))).astype(self.dtype)
-            self.params[f"b{i}"] = np.zeros(n_out, dtype=self.dtype)
+            params[f"W{i}"] = (std * rng.standard_normal((n_in, n_out))).astype(self.dtype)
+            params[f"b{i}"] = np.zeros(n_out, dtype=self.dtype)
+        self._params = ParamDict(params, dtype=self.dtype, on_set=self._rebind)
         self._build_layers()
+
+    # -- parameters --------------------------------------------------------------------------
+    @property
+    def params(self) -> ParamDict:
+        """W1, b1, W2, b2, ...: the arrays the layers use (see :class:`ParamDict`).
+
+        ``net.params['W1'] = new`` replaces one parameter (the layers follow); assigning a whole
+        dict (``net.params = {...}``) replaces them all, arrays of the network's dtype uncopied.
+        """
+        return self._params
+
+    @params.setter
+    def params(self, params) -> None:
+        self._check_param_shapes(params)
+        self._params = ParamDict(
+            {k: np.asarray(params[k], dtype=self.dtype) for k in self._params},
+            dtype=self.dtype,
+            on_set=self._rebind,
+        )
+        self._build_layers()
+
+    def _rebind(self, key: str, arr: np.ndarray) -> None:
+        """Point the Affine layer that uses parameter ``key`` (W<i> or b<i>) at ``arr``."""
+        self.layers[f"Affine{key[1:]}"].params[key[0]] = arr
+
+    @property
+    def lastLayer(self) -> SoftmaxWithLoss:  # noqa: N802 - the book's name
+        """The book's name for :attr:`last_layer` (the SoftmaxWithLoss layer)."""
+        return self.last_layer
+
+    @lastLayer.setter
+    def lastLayer(self, layer) -> None:  # noqa: N802
+        self.last_layer = layer
 
     # -- structure ---------------------------------------------------------------------------
     @property
@@ -174,8 +340,12 @@ class FeedForwardNet:
         self.last_layer = SoftmaxWithLoss()
 
     def set_params(self, params: dict[str, np.ndarray]) -> None:
-        """Replace all parameters (checked against the architecture) and rebuild the layers."""
-        expected = {k: v.shape for k, v in self.params.items()}
+        """Replace all parameters with copies (checked against the architecture); rebuild layers."""
+        self._check_param_shapes(params)
+        self.params = {k: np.array(params[k], dtype=self.dtype) for k in self._params}
+
+    def _check_param_shapes(self, params) -> None:
+        expected = {k: v.shape for k, v in self._params.items()}
         given = {k: np.shape(v) for k, v in params.items()}
         if set(given) != set(expected):
             raise ValueError(
@@ -186,8 +356,6 @@ class FeedForwardNet:
                 raise ValueError(
                     f"parameter {k} has shape {given[k]}, but the network expects {shape}"
                 )
-        self.params = {k: np.array(params[k], dtype=self.dtype) for k in expected}
-        self._build_layers()
 
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this architecture (not the weights): JSON-serialisable."""
@@ -219,8 +387,10 @@ class FeedForwardNet:
         return x2, labels_to_indices(t, x2.shape[0], self.output_size)
 
     def predict(self, x) -> np.ndarray:
-        """Scores (N, output_size) before softmax; x is (N, input_size), (N, ...) or one sample."""
-        return self._scores(self._prepare_x(x))
+        """Scores before softmax: (N, output_size) for a batch (N, input_size) or (N, ...), and
+        (output_size,) for one 1-D sample (input_size,), as in the book."""
+        scores = self._scores(self._prepare_x(x))
+        return scores[0] if np.ndim(x) == 1 else scores
 
     def predict_proba(self, x) -> np.ndarray:
         """softmax(predict(x)): class probabilities, each row summing to 1."""

@@ -294,6 +294,7 @@ def descent(init_x: Sequence[float] = (-3.0, 4.0), lr: float = 0.1, step_num: in
         step_num=step_num,
         return_history=True,
     )
+    path = np.vstack([path, final])  # the book's history (before each step) + the final x
     fig = _new_figure(6.5, 6)
     ax = fig.add_subplot()
     _contour_background(ax, 5.0)
@@ -348,6 +349,7 @@ def learning_rates(
             step_num=step_num,
             return_history=True,
         )
+        path = np.vstack([path, final])  # the book's history (before each step) + the final x
         ax = fig.add_subplot(grid[0, i])
         _contour_background(ax, limit)
         ax.plot(path[:, 0], path[:, 1], "o-", color=color, markersize=3, linewidth=1)

@@ -260,7 +260,8 @@ def _not_available(
     lines.append(
         f"Two ways forward: pass data_dir= a folder holding the four .gz files "
         f"({', '.join(all_names)}) or set MITBADAK_DATA to it; "
-        "or use name='mnist-sample', the offline MNIST sample shipped with mitbadak."
+        'or, offline, use name="mnist-sample" (load_mnist(name="mnist-sample")): '
+        "the MNIST sample shipped with mitbadak."
     )
     return "\n".join(lines)
 
