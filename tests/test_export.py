@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -307,3 +309,46 @@ def test_cli_help_does_not_import_the_extras(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "--onnx" in done.stdout
+
+
+# --- docs/export.md runs as written --------------------------------------------------------------
+
+
+def _doc_blocks(lang: str) -> list[str]:
+    text = (ROOT / "docs" / "export.md").read_text(encoding="utf-8")
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_docs_export_snippets_run(tmp_path, monkeypatch, capsys):
+    """The documented export command, the onnxruntime serving snippet and the PyTorch one."""
+    need("onnx")
+    need("onnxruntime")
+    need("torch")
+    monkeypatch.chdir(tmp_path)
+    # Stands in for `mitbadak train --out runs/demo`: the default recipe's architecture.
+    net = MultiLayerNet(784, [256, 128], 10, activation="relu", seed=0, dtype=np.float32)
+    (x, t), _ = load_mnist(name="mnist-sample")
+    train(net, (x, t), optimizer="momentum", lr=0.05, iters=100, seed=0, evaluate_train=False)
+    net.metadata = {"dataset": "mnist-sample"}
+    save_model(tmp_path / "runs" / "demo" / "model.npz", net)
+
+    (console,) = _doc_blocks("console")
+    commands = [line[2:] for line in console.splitlines() if line.startswith("$ mitbadak export")]
+    assert len(commands) == 1
+    assert main(shlex.split(commands[0])[1:]) == 0
+    out = capsys.readouterr().out
+    assert "labels agree 100.0000%" in out
+
+    serve, finetune = _doc_blocks("python")
+    assert len([ln for ln in serve.splitlines() if ln.strip()]) <= 6  # "five lines" + a print
+    exec(compile(serve, "docs/export.md (onnxruntime)", "exec"), {})
+    served = capsys.readouterr().out
+    assert served.startswith("accuracy ")
+    assert float(served.split()[1]) == pytest.approx(net.accuracy(*load_split("mnist-sample")))
+
+    exec(compile(finetune, "docs/export.md (PyTorch)", "exec"), {})
+    tuned = capsys.readouterr().out
+    assert float(tuned.split()[-1]) > 0.85
+    torch = importlib.import_module("torch")
+    state = torch.load(tmp_path / "model-finetuned.pt", weights_only=True)
+    assert tuple(state["0.weight"].shape) == (256, 784)
