@@ -373,3 +373,8 @@ def test_cli_doctor_marks_on_a_terminal_that_cannot_show_them(isolated, monkeypa
     sys.stdout.flush()
     text = buf.getvalue().decode("cp949")
     assert "OK python" in text and "✔" not in text
+
+
+def test_cli_doctor_rejects_a_bad_timeout(capsys):
+    assert main(["doctor", "--timeout", "0"]) == 2
+    assert "--timeout must be a positive number" in capsys.readouterr().err

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from mitbadak.cli import CLIError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -44,11 +46,17 @@ def _marks() -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from mitbadak.doctor import core_ok, run_checks
 
+    if not args.timeout > 0:
+        raise CLIError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     offline = args.offline or bool(os.environ.get("MITBADAK_OFFLINE"))
     checks = run_checks(offline=offline, data_dir=args.data_dir, timeout=args.timeout)
     healthy = core_ok(checks)
     if args.json:
-        print(json.dumps({"core_ok": healthy, "checks": [c.to_dict() for c in checks]}, indent=2))
+        print(
+            json.dumps(
+                {"core_ok": healthy, "checks": [c.to_dict() for c in checks]}, indent=2, default=str
+            )
+        )
         return 0 if healthy else 1
     marks = _marks()
     width = max(len(c.name) for c in checks)
