@@ -352,3 +352,19 @@ def test_docs_export_snippets_run(tmp_path, monkeypatch, capsys):
     torch = importlib.import_module("torch")
     state = torch.load(tmp_path / "model-finetuned.pt", weights_only=True)
     assert tuple(state["0.weight"].shape) == (256, 784)
+
+
+def test_failed_export_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    torch = need("torch")
+    path = tmp_path / "m.pt"
+    path.write_bytes(b"previous export")
+
+    def half_written(obj, fh, *args, **kwargs):
+        fh.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_written)
+    with pytest.raises(OSError, match="No space left"):
+        export.save_torch_state_dict(TwoLayerNet(784, 5, 10, seed=0), path)
+    assert path.read_bytes() == b"previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]

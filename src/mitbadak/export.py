@@ -56,7 +56,7 @@ INPUT_NAME = "input"
 OUTPUT_NAMES = ("scores", "probabilities")
 
 _EXTRA_HINT = "pip install 'mitbadak[export]'"
-_TORCH_HINT = "pip install torch (see https://pytorch.org for the build for your machine)"
+_TORCH_HINT = "pip install torch (the CPU build is enough)"
 
 
 class ExportDependencyError(MitbadakError):
