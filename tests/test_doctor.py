@@ -98,6 +98,10 @@ def test_blas_branches():
     assert ok.summary == "openblas 0.3.27, 4 threads (OMP_NUM_THREADS=4); 8 CPUs"
     unknown = doctor.check_blas(lambda: {})
     assert unknown.status == FAIL and "threadpoolctl" in unknown.fix and not unknown.required
+    no_threads = doctor.check_blas(lambda: {"name": "scipy-openblas", "threads": None, "cpus": 2})
+    assert no_threads.summary == (
+        "scipy-openblas, threads unknown (pip install threadpoolctl); 2 CPUs"
+    )
     ref = doctor.check_blas(lambda: {"name": "blas", "threads": 1, "cpus": 2})
     assert ref.status == FAIL and "reference BLAS" in ref.summary
 

@@ -305,7 +305,7 @@ def check_blas(info_fn: Callable[[], dict[str, Any]] = _blas_info) -> Check:
             details=info,
         )
     threads = info.get("threads")
-    where = f", {threads} threads" if threads else ""
+    where = f", {threads} threads" if threads else ", threads unknown (pip install threadpoolctl)"
     env = info.get("env") or {}
     set_by = f" ({', '.join(f'{k}={v}' for k, v in env.items())})" if env else ""
     version = f" {info['version']}" if info.get("version") else ""
