@@ -368,3 +368,33 @@ def test_failed_export_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
         export.save_torch_state_dict(TwoLayerNet(784, 5, 10, seed=0), path)
     assert path.read_bytes() == b"previous export"
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+@needs_shared
+def test_cli_export_book_weights_records_the_checked_accuracy(tmp_path, capsys):
+    onnx = need("onnx")
+    need("onnxruntime")
+    out = tmp_path / "book.onnx"
+    argv = ["export", str(BOOK_PKL), "--onnx", str(out), "--check", "--data-dir", str(MNIST_DIR)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mitbadak on mnist test: accuracy 0.9352 (10000 images)" in printed
+    assert "labels agree 100.0000%, accuracy 0.9352" in printed
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props["accuracy"] == "0.9352" and props["accuracy_on"] == "mnist test (10000)"
+
+
+def test_cli_export_check_without_the_dataset_writes_nothing(
+    tmp_path, model_file, capsys, monkeypatch
+):
+    need("onnx")
+    need("onnxruntime")
+    monkeypatch.setenv("MITBADAK_OFFLINE", "1")
+    monkeypatch.setenv("MITBADAK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MITBADAK_DATA", raising=False)
+    out = tmp_path / "m.onnx"
+    argv = ["export", str(model_file), "--onnx", str(out), "--check", "--dataset", "mnist",
+            "--data-dir", str(tmp_path / "empty")]  # fmt: skip
+    assert main(argv) == 1
+    assert "mitbadak: error:" in capsys.readouterr().err
+    assert not out.exists()

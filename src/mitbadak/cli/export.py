@@ -62,8 +62,15 @@ def run(args: argparse.Namespace) -> int:
 
     network, meta = load_any_model(args.model)
     sizes = "-".join(map(str, [network.input_size, *network.hidden_sizes, network.output_size]))
+    extra_meta = None
+    if args.check:
+        # Load the test set first: a missing dataset fails before anything is written, and the
+        # accuracy measured now goes into the ONNX metadata (the book's weights have none).
+        dataset, x, t = _test_set(args, network, meta)
+        accuracy = network.accuracy(x, t)
+        extra_meta = {"accuracy": f"{accuracy:.4f}", "accuracy_on": f"{dataset} test ({len(x)})"}
     if args.onnx is not None:
-        export.to_onnx(network, args.onnx)
+        export.to_onnx(network, args.onnx, metadata=extra_meta)
         print(
             f"wrote {args.onnx}: ONNX opset {export.ONNX_OPSET}, IR {export.ONNX_IR_VERSION}, "
             f"input '{export.INPUT_NAME}' (N, {network.input_size}) float32, "
@@ -78,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
             f".load_state_dict(torch.load(PATH, weights_only=True))"
         )
     if args.check:
-        _check(args, network, meta)
+        print(f"mitbadak on {dataset} test: accuracy {accuracy:.4f} ({len(x)} images)")
+        _check(args, network, dataset, x, t)
     return 0
 
 
-def _check(args: argparse.Namespace, network, meta: dict) -> None:
-    from mitbadak import export
+def _test_set(args: argparse.Namespace, network, meta: dict):
     from mitbadak.datasets import load_split
 
     dataset = args.dataset or meta.get("dataset") or "mnist"
@@ -94,6 +101,12 @@ def _check(args: argparse.Namespace, network, meta: dict) -> None:
         raise CLIError(
             f"{dataset} images have {x.shape[1]} pixels, the model expects {network.input_size}"
         )
+    return dataset, x, t
+
+
+def _check(args: argparse.Namespace, network, dataset: str, x, t) -> None:
+    from mitbadak import export
+
     if args.onnx is not None:
         _, probs = export.run_onnx(args.onnx, x)
         print(
