@@ -16,7 +16,10 @@ from mitbadak import __version__
 from mitbadak.errors import MitbadakError
 
 # Sub-command modules, in the order `mitbadak --help` lists them.
-COMMAND_MODULES = ["train", "evaluate", "predict", "gradcheck", "data", "import_weights", "plot"]
+COMMAND_MODULES = [
+    "train", "evaluate", "predict", "gradcheck", "data", "import_weights", "plot", "export",
+    "doctor",
+]
 
 
 class CLIError(Exception):

@@ -1,0 +1,400 @@
+"""ONNX and PyTorch export: graph structure, files, CLI, and parity with mitbadak on real MNIST.
+
+The parity tests run the exported copies (onnxruntime, PyTorch on the CPU) over the 10,000 real
+MNIST test images and require the same probabilities to 1e-5 and the same labels. They skip when
+the packages are missing, except under CI (CI=true), where a missing package fails them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mitbadak import MultiLayerNet, TwoLayerNet, export
+from mitbadak.cli import main
+from mitbadak.datasets import load_mnist, load_split
+from mitbadak.errors import MitbadakError
+from mitbadak.modelfile import import_book_weights, save_model
+from mitbadak.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+BOOK_PKL = SHARED / "sample_weight.pkl"
+MNIST_DIR = SHARED / "mnist"
+needs_shared = pytest.mark.skipif(
+    not (BOOK_PKL.is_file() and MNIST_DIR.is_dir()), reason="../shared/data is not present"
+)
+TOL = 1e-5
+
+
+def need(module: str):
+    """Import ``module``, or skip saying how to get it; under CI a missing package is a failure."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        how = "pip install torch==2.13.0" if module == "torch" else "pip install 'mitbadak[export]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{module} is not installed under CI ({how}); the export tests need it")
+        pytest.skip(f"{module} is not installed ({how})")
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    if not MNIST_DIR.is_dir():
+        pytest.skip("../shared/data/mnist is not present")
+    return load_split("mnist", "test", data_dir=MNIST_DIR, download=False)
+
+
+@pytest.fixture(scope="module")
+def book_net():
+    if not BOOK_PKL.is_file():
+        pytest.skip("../shared/data/sample_weight.pkl is not present")
+    return import_book_weights(BOOK_PKL)
+
+
+@pytest.fixture(scope="module")
+def trained_net():
+    """A TwoLayerNet (ReLU, float64) trained briefly on the packaged MNIST sample."""
+    (x, t), _ = load_mnist(name="mnist-sample")
+    net = TwoLayerNet(784, 64, 10, weight_init_std=0.05, activation="relu", seed=1)
+    train(net, (x, t), optimizer="sgd", lr=0.1, iters=300, seed=0, evaluate_train=False)
+    net.metadata = {
+        "training": {"optimizer": "sgd", "lr": 0.1},
+        "dataset": "mnist-sample",
+        "final_metrics": {"test_acc": 0.875},
+    }
+    return net
+
+
+def onnx_probs(net, tmp_path: Path, x: np.ndarray) -> np.ndarray:
+    need("onnx")
+    need("onnxruntime")
+    path = export.to_onnx(net, tmp_path / "model.onnx")
+    scores, probs = export.run_onnx(path, x)
+    assert scores.dtype == np.float32 and probs.dtype == np.float32
+    np.testing.assert_allclose(scores, net.predict(x), atol=1e-4, rtol=1e-5)
+    return probs
+
+
+def torch_probs(net, tmp_path: Path, x: np.ndarray) -> np.ndarray:
+    """Through the saved state_dict, loaded with weights_only=True into a fresh module."""
+    torch = need("torch")
+    path = export.save_torch_state_dict(net, tmp_path / "model.pt")
+    state = torch.load(path, weights_only=True)
+    module = export.torch_module([784, *net.hidden_sizes, 10], net.activation)
+    module.load_state_dict(state)
+    with torch.no_grad():
+        return torch.softmax(module.eval()(torch.from_numpy(x)), dim=1).numpy()
+
+
+# --- parity on the 10,000 real MNIST test images -------------------------------------------------
+
+
+@needs_shared
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_book_weights_parity(runtime, book_net, mnist_test, tmp_path):
+    x, t = mnist_test
+    probs = (onnx_probs if runtime == "onnx" else torch_probs)(book_net, tmp_path, x)
+    report = export.compare(book_net, probs, x, t)
+    assert report.n == 10000
+    assert report.max_abs_diff < TOL
+    assert report.label_agreement == 1.0
+    assert report.accuracy == pytest.approx(0.9352, abs=1e-12)  # the book's figure
+
+
+@needs_shared
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_trained_model_parity(runtime, trained_net, mnist_test, tmp_path):
+    x, t = mnist_test
+    probs = (onnx_probs if runtime == "onnx" else torch_probs)(trained_net, tmp_path, x)
+    report = export.compare(trained_net, probs, x, t)
+    ours = trained_net.accuracy(x, t)
+    assert report.max_abs_diff < TOL
+    assert report.label_agreement == 1.0
+    assert report.accuracy == ours
+    assert ours > 0.8  # it did learn: the parity is not between two constant outputs
+
+
+@needs_shared
+def test_multilayer_sigmoid_float64_parity(mnist_test, tmp_path):
+    """A float64 MultiLayerNet with two hidden layers is cast to a float32 graph."""
+    x, t = mnist_test
+    net = MultiLayerNet(784, [40, 30], 10, activation="sigmoid", seed=3, dtype=np.float64)
+    (xs, ts), _ = load_mnist(name="mnist-sample")
+    train(net, (xs, ts), optimizer="adam", lr=0.01, iters=100, seed=0, evaluate_train=False)
+    for probs in (onnx_probs(net, tmp_path, x), torch_probs(net, tmp_path, x)):
+        report = export.compare(net, probs, x, t)
+        assert report.max_abs_diff < TOL
+        assert report.label_agreement == 1.0
+
+
+# --- the ONNX graph ------------------------------------------------------------------------------
+
+
+def test_onnx_graph_contract(trained_net):
+    onnx = need("onnx")
+    model = export.onnx_model(trained_net)
+    onnx.checker.check_model(model, full_check=True)
+    assert model.ir_version == export.ONNX_IR_VERSION == 8
+    assert [(o.domain, o.version) for o in model.opset_import] == [("", 17)]
+    (inp,) = model.graph.input
+    assert inp.name == "input"
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    dims = inp.type.tensor_type.shape.dim
+    assert dims[0].dim_param == "N" and not dims[0].HasField("dim_value")  # dynamic batch axis
+    assert dims[1].dim_value == 784
+    assert [o.name for o in model.graph.output] == ["scores", "probabilities"]
+    assert [n.op_type for n in model.graph.node] == ["Gemm", "Relu", "Gemm", "Softmax"]
+    softmax = model.graph.node[-1]
+    assert softmax.attribute[0].name == "axis" and softmax.attribute[0].i == 1
+    inits = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    assert inits == {"W1": (784, 64), "b1": (64,), "W2": (64, 10), "b2": (10,)}
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["architecture"] == "TwoLayerNet 784-64-10 relu"
+    assert props["accuracy"] == "0.8750"
+    assert props["dataset"] == "mnist-sample"
+    assert '"optimizer": "sgd"' in props["recipe"]
+    assert props["mitbadak_version"] and props["exported_by"].startswith("mitbadak ")
+
+
+@needs_shared
+def test_onnx_metadata_of_book_weights_and_batch_sizes(book_net, mnist_test, tmp_path):
+    onnx = need("onnx")
+    need("onnxruntime")
+    path = export.to_onnx(book_net, tmp_path / "book.onnx", metadata={"accuracy": 0.9352})
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert props["architecture"] == "MultiLayerNet 784-50-100-10 sigmoid"
+    assert "b7f55a27988ba34c" in props["recipe"]  # the pickle's SHA-256
+    assert props["accuracy"] == "0.9352"
+    assert [n.op_type for n in onnx.load(str(path)).graph.node].count("Sigmoid") == 2
+    x, _ = mnist_test
+    for n in (1, 7, 10000):  # the batch axis is dynamic
+        scores, probs = export.run_onnx(path, x[:n], batch_size=n)
+        assert scores.shape == probs.shape == (n, 10)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_torch_module_layout():
+    torch = need("torch")
+    net = MultiLayerNet(784, [50, 100], 10, activation="sigmoid", seed=0)
+    module = export.to_torch(net)
+    assert [type(m).__name__ for m in module] == [
+        "Linear",
+        "Sigmoid",
+        "Linear",
+        "Sigmoid",
+        "Linear",
+    ]
+    assert module[0].weight.shape == (50, 784)  # nn.Linear stores (out, in)
+    assert module[0].weight.dtype == torch.float32
+    np.testing.assert_array_equal(
+        module[2].weight.detach().numpy(), net.params["W2"].T.astype(np.float32)
+    )
+    np.testing.assert_array_equal(
+        module[4].bias.detach().numpy(), net.params["b3"].astype(np.float32)
+    )
+
+
+def test_save_torch_state_dict_loads_weights_only(tmp_path):
+    torch = need("torch")
+    net = TwoLayerNet(784, 20, 10, seed=0)
+    path = export.save_torch_state_dict(net, tmp_path / "sub" / "m.pt")
+    state = torch.load(path, weights_only=True)
+    assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert tuple(state["2.weight"].shape) == (10, 20)
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_export_rejects_what_it_cannot_express(tmp_path):
+    from mitbadak import SimpleNet
+
+    with pytest.raises(ValueError, match="TwoLayerNet or MultiLayerNet"):
+        export._layers(SimpleNet(seed=0))
+    need("onnx")
+    with pytest.raises(ValueError, match="opset must be at least 13"):
+        export.onnx_model(TwoLayerNet(784, 5, 10, seed=0), opset=12)
+
+
+def test_missing_package_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` raise ImportError
+    monkeypatch.setitem(sys.modules, "torch", None)
+    net = TwoLayerNet(784, 5, 10, seed=0)
+    with pytest.raises(MitbadakError, match=r"pip install 'mitbadak\[export\]'"):
+        export.onnx_model(net)
+    with pytest.raises(MitbadakError, match="pip install torch"):
+        export.to_torch(net)
+
+
+# --- the CLI -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def model_file(tmp_path, trained_net):
+    return save_model(tmp_path / "model.npz", trained_net)
+
+
+def test_cli_export_onnx_and_torch_with_check(model_file, tmp_path, capsys):
+    need("onnx")
+    need("onnxruntime")
+    torch = need("torch")
+    onnx_out, pt_out = tmp_path / "out" / "m.onnx", tmp_path / "out" / "m.pt"
+    rc = main(
+        [
+            "export",
+            str(model_file),
+            "--onnx",
+            str(onnx_out),
+            "--torch",
+            str(pt_out),
+            "--check",
+            "--dataset",
+            "mnist-sample",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert onnx_out.is_file() and pt_out.is_file()
+    assert "check onnxruntime vs mitbadak on mnist-sample test: 1000 inputs" in out
+    assert "labels agree 100.0000%" in out
+    assert list(torch.load(pt_out, weights_only=True)) == [
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+    ]
+
+
+def test_cli_export_refuses_to_overwrite_and_needs_a_target(model_file, tmp_path, capsys):
+    need("onnx")
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"precious")
+    assert main(["export", str(model_file), "--onnx", str(out)]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert out.read_bytes() == b"precious"
+    assert main(["export", str(model_file)]) == 2
+    assert "give --onnx OUT.onnx and/or --torch OUT.pt" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nope.npz"), "--onnx", str(tmp_path / "x.onnx")]) == 1
+    assert "no such model file" in capsys.readouterr().err
+
+
+def test_cli_export_without_the_extra(monkeypatch, model_file, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    rc = main(["export", str(model_file), "--onnx", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.strip().count("\n") == 0  # one line, no traceback
+    assert "mitbadak: error: onnx is not installed" in err
+    assert "pip install 'mitbadak[export]'" in err
+    assert not (tmp_path / "m.onnx").exists()
+    # Every other command still works without it.
+    assert main(["data", "list"]) == 0
+
+
+def test_cli_help_does_not_import_the_extras(tmp_path):
+    import subprocess
+
+    code = (
+        "import sys; sys.modules['onnx'] = sys.modules['torch'] = "
+        "sys.modules['onnxruntime'] = None\n"
+        "from mitbadak.cli import main\n"
+        "sys.exit(main(['export', '--help']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "--onnx" in done.stdout
+
+
+# --- docs/export.md runs as written --------------------------------------------------------------
+
+
+def _doc_blocks(lang: str) -> list[str]:
+    text = (ROOT / "docs" / "export.md").read_text(encoding="utf-8")
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_docs_export_snippets_run(tmp_path, monkeypatch, capsys):
+    """The documented export command, the onnxruntime serving snippet and the PyTorch one."""
+    need("onnx")
+    need("onnxruntime")
+    need("torch")
+    monkeypatch.chdir(tmp_path)
+    # Stands in for `mitbadak train --out runs/demo`: the default recipe's architecture.
+    net = MultiLayerNet(784, [256, 128], 10, activation="relu", seed=0, dtype=np.float32)
+    (x, t), _ = load_mnist(name="mnist-sample")
+    train(net, (x, t), optimizer="momentum", lr=0.05, iters=100, seed=0, evaluate_train=False)
+    net.metadata = {"dataset": "mnist-sample"}
+    save_model(tmp_path / "runs" / "demo" / "model.npz", net)
+
+    (console,) = _doc_blocks("console")
+    commands = [line[2:] for line in console.splitlines() if line.startswith("$ mitbadak export")]
+    assert len(commands) == 1
+    assert main(shlex.split(commands[0])[1:]) == 0
+    out = capsys.readouterr().out
+    assert "labels agree 100.0000%" in out
+
+    serve, finetune = _doc_blocks("python")
+    assert len([ln for ln in serve.splitlines() if ln.strip()]) <= 6  # "five lines" + a print
+    exec(compile(serve, "docs/export.md (onnxruntime)", "exec"), {})
+    served = capsys.readouterr().out
+    assert served.startswith("accuracy ")
+    assert float(served.split()[1]) == pytest.approx(net.accuracy(*load_split("mnist-sample")))
+
+    exec(compile(finetune, "docs/export.md (PyTorch)", "exec"), {})
+    tuned = capsys.readouterr().out
+    assert float(tuned.split()[-1]) > 0.85
+    torch = importlib.import_module("torch")
+    state = torch.load(tmp_path / "model-finetuned.pt", weights_only=True)
+    assert tuple(state["0.weight"].shape) == (256, 784)
+
+
+def test_failed_export_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    torch = need("torch")
+    path = tmp_path / "m.pt"
+    path.write_bytes(b"previous export")
+
+    def half_written(obj, fh, *args, **kwargs):
+        fh.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_written)
+    with pytest.raises(OSError, match="No space left"):
+        export.save_torch_state_dict(TwoLayerNet(784, 5, 10, seed=0), path)
+    assert path.read_bytes() == b"previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+@needs_shared
+def test_cli_export_book_weights_records_the_checked_accuracy(tmp_path, capsys):
+    onnx = need("onnx")
+    need("onnxruntime")
+    out = tmp_path / "book.onnx"
+    argv = ["export", str(BOOK_PKL), "--onnx", str(out), "--check", "--data-dir", str(MNIST_DIR)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mitbadak on mnist test: accuracy 0.9352 (10000 images)" in printed
+    assert "labels agree 100.0000%, accuracy 0.9352" in printed
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props["accuracy"] == "0.9352" and props["accuracy_on"] == "mnist test (10000)"
+
+
+def test_cli_export_check_without_the_dataset_writes_nothing(
+    tmp_path, model_file, capsys, monkeypatch
+):
+    need("onnx")
+    need("onnxruntime")
+    monkeypatch.setenv("MITBADAK_OFFLINE", "1")
+    monkeypatch.setenv("MITBADAK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MITBADAK_DATA", raising=False)
+    out = tmp_path / "m.onnx"
+    argv = ["export", str(model_file), "--onnx", str(out), "--check", "--dataset", "mnist",
+            "--data-dir", str(tmp_path / "empty")]  # fmt: skip
+    assert main(argv) == 1
+    assert "mitbadak: error:" in capsys.readouterr().err
+    assert not out.exists()
