@@ -6,9 +6,10 @@ splits the bytes into opcodes) and interprets a small, fixed subset of the langu
 
 * plain data: ``None``, bools, ints, floats, str, bytes, bytearray, lists, tuples, dicts with
   str/bytes keys, sets of str/bytes, the memo (``PUT``/``GET``/``MEMOIZE``) and marks;
-* five globals, each replaced by an inert token (nothing is imported or called):
+* six globals, each replaced by an inert token (nothing is imported or called):
   ``numpy.ndarray``, ``numpy.dtype``, ``numpy[._]core.multiarray._reconstruct``,
-  ``numpy[._]core.numeric._frombuffer`` (protocol 5) and ``_codecs.encode`` (protocol 0-2 bytes);
+  ``numpy[._]core.numeric._frombuffer`` (protocol 5), ``_codecs.encode`` and ``bytes()``
+  (how protocols 0-2 write byte strings);
 * ``REDUCE`` only on those tokens, ``BUILD`` only on a dtype or array token, once each.
 
 No real ``numpy.dtype`` or array is reachable from the stream. A dtype token holds a type code
@@ -79,6 +80,7 @@ class _Global(enum.Enum):
     RECONSTRUCT = "numpy.core.multiarray._reconstruct"
     FROMBUFFER = "numpy.core.numeric._frombuffer"
     ENCODE = "_codecs.encode"
+    BYTES = "builtins.bytes"
 
 
 _ALLOWED_GLOBALS = MappingProxyType(
@@ -90,6 +92,8 @@ _ALLOWED_GLOBALS = MappingProxyType(
         ("numpy.core.numeric", "_frombuffer"): _Global.FROMBUFFER,
         ("numpy._core.numeric", "_frombuffer"): _Global.FROMBUFFER,
         ("_codecs", "encode"): _Global.ENCODE,
+        ("builtins", "bytes"): _Global.BYTES,  # protocol 0-2 write b"" as bytes()
+        ("__builtin__", "bytes"): _Global.BYTES,
     }
 )
 
@@ -260,6 +264,10 @@ def _reduce(func: Any, args: Any, budget: _Budget) -> Any:
             return text.encode("latin-1")
         except UnicodeEncodeError:
             raise _Refused("_codecs.encode of text beyond latin-1") from None
+    if func is _Global.BYTES:
+        if args != ():
+            raise _Refused("bytes(...) is only allowed without arguments (an empty byte string)")
+        return b""
     raise _Refused(f"{func.value} cannot be called; it is only an argument of _reconstruct")
 
 
