@@ -64,6 +64,7 @@ MAX_OPCODES = 100_000  # a dict of arrays needs about 25 opcodes per array
 MAX_DEPTH = 32  # nesting of containers in the result
 MAX_NDIM = 32
 MAX_PICKLE_BYTES = 512 << 20  # the book's full mnist.pkl is about 55 MB
+_MAX_ITEMS = 1 << 40  # per dimension, and the product of the non-zero ones
 
 _BOOK_PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 
@@ -187,13 +188,18 @@ def _describe(value: Any) -> str:
 
 
 def _check_shape(shape: Any, limit: int) -> tuple[int, ...]:
+    """A tuple of at most MAX_NDIM ints in [0, limit] whose non-zero product is at most limit."""
     if type(shape) is not tuple or len(shape) > MAX_NDIM:
         raise _Refused(
             f"array shape must be a tuple of at most {MAX_NDIM} ints, found {_describe(shape)}"
         )
+    product = 1
     for dim in shape:
         if type(dim) is not int or dim < 0 or dim > limit:
             raise _Refused(f"array dimension {_describe(dim)} is not a plausible size")
+        product *= max(dim, 1)
+        if product > limit:
+            raise _Refused(f"array shape {shape} is not a plausible size")
     return shape
 
 
@@ -211,7 +217,7 @@ def _make_array(
         raw = raw.encode("latin-1")
     if type(raw) not in (bytes, bytearray):
         raise _Refused(f"array data must be bytes, found {_describe(raw)}")
-    shape = _check_shape(shape, len(raw))
+    shape = _check_shape(shape, _MAX_ITEMS)
     count = math.prod(shape)
     if count * dtype.itemsize != len(raw):
         raise _Refused(
