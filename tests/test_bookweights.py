@@ -605,3 +605,107 @@ def test_pickle_bombs_stay_bounded(name):
     assert result["module"].startswith(str(ROOT / "src"))
     # Before this reader, three of these reached 1 GiB; now the growth is a few times the file.
     assert result["growth_mib"] < 3 * len(data) / (1 << 20) + 32, result
+
+
+# ---------------------------------------------------------------------------------------------
+# The book repository's dataset/mnist.pkl, read by load_mnist / load_split
+
+
+def _book_mnist(n_train: int = 60000, n_test: int = 10000) -> dict[str, np.ndarray]:
+    """A synthetic mnist.pkl as the book's mnist.py writes it (images (N, 784), uint8)."""
+    out = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        images = np.zeros((n, 784), np.uint8)
+        images[:, 0] = np.arange(n) % 256  # pixel 0 tells images apart
+        images[:, 783] = 255
+        out[f"{split}_img"] = images
+        out[f"{split}_label"] = (np.arange(n) % 10).astype(np.uint8)
+    return out
+
+
+@pytest.fixture(scope="module")
+def book_dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dataset")
+    (folder / "mnist.pkl").write_bytes(pickle.dumps(_book_mnist(), protocol=-1))  # as the book
+    return folder
+
+
+def test_load_mnist_reads_the_books_mnist_pkl(book_dataset, monkeypatch):
+    from mitbadak.datasets import load_mnist, load_split
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("pickle itself must never run")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, forbidden)
+    (x, t), (x_test, t_test) = load_mnist(data_dir=book_dataset, download=False)
+    assert x.shape == (60000, 784) and x.dtype == np.float32
+    assert x_test.shape == (10000, 784) and t.shape == (60000,) and t.dtype == np.uint8
+    assert x[257, 0] == np.float32(1 / 255) and x[0, 783] == 1.0 and x[5, 400] == 0.0
+    assert t[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert t_test[-1] == 9999 % 10
+    (xr, th), _ = load_mnist(
+        normalize=False, flatten=False, one_hot_label=True, data_dir=book_dataset, download=False
+    )
+    assert xr.shape == (60000, 1, 28, 28) and xr.dtype == np.uint8
+    assert xr[3, 0, 0, 0] == 3 and xr[3, 0, 27, 27] == 255
+    assert th.shape == (60000, 10) and th[13].tolist() == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+    x1, t1 = load_split("mnist", "test", data_dir=book_dataset, download=False)
+    assert np.array_equal(x1, x_test) and np.array_equal(t1, t_test)
+
+
+@needs_mnist
+def test_idx_files_beside_mnist_pkl_win(tmp_path):
+    from mitbadak.datasets import load_split
+    from mitbadak.datasets.idx import read_idx
+
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / name).write_bytes((MNIST_DIR / name).read_bytes())
+    (tmp_path / "mnist.pkl").write_bytes(b"not read: the verified IDX files come first")
+    x, t = load_split("mnist", "test", normalize=False, data_dir=tmp_path, download=False)
+    assert np.array_equal(t, read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz"))
+
+
+BAD_MNIST_PKLS = {
+    "a list": (lambda: [np.zeros(3, np.uint8)], "a dict with keys"),
+    "missing key": (
+        lambda: {k: v for k, v in _book_mnist(6, 4).items() if k != "test_label"},
+        "found ['test_img', 'train_img', 'train_label']",
+    ),
+    "float images": (
+        lambda: {**_book_mnist(6, 4), "train_img": np.zeros((6, 784), np.float32)},
+        "train_img must be uint8",
+    ),
+    "images 28x28": (
+        lambda: {**_book_mnist(6, 4), "train_img": np.zeros((6, 28, 28), np.uint8)},
+        "(6, 28, 28)",
+    ),
+    "too few images": (lambda: _book_mnist(6, 4), "train_img must be uint8 of shape (60000, 784)"),
+    "label 10": (
+        lambda: {**_book_mnist(), "test_label": np.full(10000, 10, np.uint8)},
+        "test_label holds label 10; expected 0-9",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MNIST_PKLS))
+def test_bad_mnist_pkl_is_refused_clearly(tmp_path, case):
+    from mitbadak.datasets import load_mnist
+    from mitbadak.errors import DataError
+
+    make, message = BAD_MNIST_PKLS[case]
+    (tmp_path / "mnist.pkl").write_bytes(pickle.dumps(make(), protocol=-1))
+    with pytest.raises(DataError) as info:
+        load_mnist(data_dir=tmp_path, download=False)
+    assert message in str(info.value) and str(info.value).startswith(str(tmp_path / "mnist.pkl"))
+
+
+def test_hostile_mnist_pkl_never_runs(tmp_path):
+    from mitbadak.datasets import load_mnist
+    from mitbadak.errors import DataError
+
+    marker = tmp_path / "marker"
+    (tmp_path / "mnist.pkl").write_bytes(pkl(G("os", "system") + T(U(f"touch {marker}")) + REDUCE))
+    with pytest.raises(DataError, match="refusing to load: the pickle references os.system"):
+        load_mnist(data_dir=tmp_path, download=False)
+    assert not marker.exists()
