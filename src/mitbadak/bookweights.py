@@ -199,7 +199,7 @@ def _check_shape(shape: Any, limit: int) -> tuple[int, ...]:
             raise _Refused(f"array dimension {_describe(dim)} is not a plausible size")
         product *= max(dim, 1)
         if product > limit:
-            raise _Refused(f"array shape {shape} is not a plausible size")
+            raise _Refused(f"array shape of more than {limit} elements is not plausible")
     return shape
 
 
