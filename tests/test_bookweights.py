@@ -709,3 +709,29 @@ def test_hostile_mnist_pkl_never_runs(tmp_path):
     with pytest.raises(DataError, match="refusing to load: the pickle references os.system"):
         load_mnist(data_dir=tmp_path, download=False)
     assert not marker.exists()
+
+
+@needs_book_pkl
+@needs_mnist
+def test_cli_evaluates_the_books_weights_on_the_books_mnist_pkl(tmp_path):
+    """Chapter 3 from a clone of the book's repository: sample_weight.pkl + dataset/mnist.pkl."""
+    from mitbadak.datasets.idx import read_idx
+
+    data = _book_mnist(n_test=10000)
+    data["test_img"] = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz").reshape(10000, 784)
+    data["test_label"] = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "mnist.pkl").write_bytes(pickle.dumps(data, protocol=-1))
+    done = subprocess.run(
+        [sys.executable, "-m", "mitbadak", "evaluate", str(BOOK_PKL), "--data-dir", str(dataset),
+         "--out", str(tmp_path / "eval"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "MITBADAK_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["accuracy"] == 0.9352 and report["n"] == 10000
