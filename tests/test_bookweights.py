@@ -261,8 +261,9 @@ def test_load_book_weights_chapter_3_accuracy():
 
 def test_load_book_weights_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(BookPickleError, match="sample_weight.pkl: no such file"):
+    with pytest.raises(BookPickleError, match="sample_weight.pkl: no such file") as info:
         load_book_weights()
+    assert "ch03 folder" in str(info.value)
     (tmp_path / "list.pkl").write_bytes(pickle.dumps([np.zeros(2)]))
     with pytest.raises(ModelFileError, match="holds a list; expected a dict"):
         load_book_weights(tmp_path / "list.pkl")

@@ -526,7 +526,9 @@ def read_array_pickle(data: bytes, where: str = "<pickle>") -> Any:
         raise BookPickleError(f"{where}: not enough memory to read the pickle") from None
 
 
-def _read_file(path: str | os.PathLike, what: str, limit: int = MAX_PICKLE_BYTES) -> bytes:
+def _read_file(
+    path: str | os.PathLike, what: str, limit: int = MAX_PICKLE_BYTES, hint: str = ""
+) -> bytes:
     path = Path(path)
     where = str(path)
     if path.is_dir():
@@ -538,7 +540,7 @@ def _read_file(path: str | os.PathLike, what: str, limit: int = MAX_PICKLE_BYTES
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)
     except FileNotFoundError:
-        raise BookPickleError(f"{where}: no such file") from None
+        raise BookPickleError(f"{where}: no such file{hint}") from None
     except OSError as exc:
         raise BookPickleError(f"{where}: cannot read the file ({exc.strerror or exc})") from None
     if len(data) > limit:
@@ -616,7 +618,12 @@ def load_book_weights(path: str | os.PathLike = "sample_weight.pkl") -> dict[str
     problem raises :class:`BookPickleError` (a ``ModelFileError``) naming the file.
     """
     where = str(path)
-    data = _read_file(path, "the book's sample_weight.pkl")
+    hint = (
+        " (the book's repository has it in its ch03 folder; pass its path)"
+        if Path(path).name == "sample_weight.pkl"
+        else ""
+    )
+    data = _read_file(path, "the book's sample_weight.pkl", hint=hint)
     return _book_arrays(read_array_pickle(data, where), where)[0]
 
 
