@@ -369,7 +369,7 @@ def _interpret(data: bytes, budget: _Budget) -> Any:
                 ):  # fmt: skip
                     stack.append(arg)
                 elif name == "BYTEARRAY8":
-                    stack.append(bytearray(arg))
+                    stack.append(arg if type(arg) is bytearray else bytearray(arg))
                 elif name == "EMPTY_LIST":
                     stack.append([])
                 elif name == "EMPTY_TUPLE":
