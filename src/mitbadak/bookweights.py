@@ -63,7 +63,7 @@ DTYPE_CODES: frozenset[str] = frozenset(
 MAX_OPCODES = 100_000  # a dict of arrays needs about 25 opcodes per array
 MAX_DEPTH = 32  # nesting of containers in the result
 MAX_NDIM = 32
-MAX_PICKLE_BYTES = 512 << 20  # the book's full mnist.pkl is about 55 MB
+MAX_PICKLE_BYTES = 256 << 20  # the book's full mnist.pkl is about 55 MB
 _MAX_ITEMS = 1 << 40  # per dimension, and the product of the non-zero ones
 
 _BOOK_PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
