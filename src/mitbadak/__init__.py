@@ -9,6 +9,7 @@ The public API, by chapter:
 * chapter 5 - :mod:`mitbadak.layers` (the computational graph), :func:`gradient_check`
 """
 
+from mitbadak.bookweights import import_book_weights, load_book_weights
 from mitbadak.datasets import load_mnist
 from mitbadak.functions import (
     cross_entropy_error,
@@ -23,7 +24,7 @@ from mitbadak.functions import (
 from mitbadak.gradcheck import gradient_check
 from mitbadak.gradient import gradient_descent, numerical_diff, numerical_gradient, tangent_line
 from mitbadak.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
-from mitbadak.modelfile import import_book_weights, load_book_weights, load_model, save_model
+from mitbadak.modelfile import load_model, save_model
 from mitbadak.networks import (
     MultiLayerNet,
     SimpleNet,

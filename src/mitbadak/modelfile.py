@@ -1,4 +1,4 @@
-"""Model files: trained networks saved safely, and the book's ``sample_weight.pkl`` imported safely.
+"""Model files: trained networks saved safely (the book's pickle: :mod:`mitbadak.bookweights`).
 
 Format (``FORMAT_NAME``, version ``FORMAT_VERSION``): one ``.npz`` file, i.e. a zip archive of
 ``.npy`` members. Each array is a member named after it (``W1.npy``, ``b1.npy``, ...), and the JSON
@@ -15,21 +15,22 @@ a :class:`~mitbadak.errors.ModelFileError` naming the file and what was wrong.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import io
 import json
 import os
-import pickle
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from mitbadak._files import atomic_write
+
+# The book's pickle lives in its own module; these names stay importable from here.
+from mitbadak.bookweights import BOOK_WEIGHTS_SHA256, import_book_weights, load_book_weights
 from mitbadak.errors import ModelFileError
-from mitbadak.networks import FeedForwardNet, MultiLayerNet, network_from_config
+from mitbadak.networks import FeedForwardNet, network_from_config
 
 __all__ = [
     "FORMAT_NAME",
@@ -47,13 +48,10 @@ __all__ = [
 FORMAT_NAME = "mitbadak-npz"
 FORMAT_VERSION = 1
 METADATA_KEY = "__metadata__"
-# SHA-256 of the book's sample_weight.pkl (784-50-100-10, float32, sigmoid).
-BOOK_WEIGHTS_SHA256 = "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13"
 
 _MAX_MEMBERS = 4096
 _MAX_MEMBER_BYTES = 1 << 31  # 2 GiB per array: far above any chapter 3-5 network
 _MAX_METADATA_BYTES = 16 << 20
-_MAX_PICKLE_BYTES = 256 << 20
 _FEEDFORWARD_ARCHITECTURES = ("TwoLayerNet", "MultiLayerNet", "FeedForwardNet")
 _ACTIVATIONS = ("sigmoid", "relu")
 
@@ -413,225 +411,3 @@ def load_model(path: str | os.PathLike) -> FeedForwardNet:
     """
     arrays, meta = _read_container(path)
     return _network_from_arrays(Path(path), arrays, meta)
-
-
-# ---------------------------------------------------------------------------------------------
-# The book's sample_weight.pkl, without executing pickle code
-
-
-class _NdarrayToken:
-    """Stands in for ``numpy.ndarray`` inside the pickle: accepted by _reconstruct, not callable."""
-
-
-_NDARRAY = _NdarrayToken()
-_MAX_PICKLED_ITEMS = 1 << 28
-
-
-def _real_reconstruct() -> Callable[..., np.ndarray]:
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # NumPy 1.x
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
-def _safe_reconstruct(subtype: Any, shape: Any, dtype_code: Any) -> np.ndarray:
-    """``ndarray.__reduce__``'s constructor, limited to plain ndarrays of a small initial shape."""
-    if subtype is not _NDARRAY:
-        raise pickle.UnpicklingError("array reconstruction of something other than numpy.ndarray")
-    if not isinstance(shape, tuple) or not all(isinstance(s, int) and 0 <= s for s in shape):
-        raise pickle.UnpicklingError(f"invalid array shape {shape!r}")
-    if int(np.prod(shape, dtype=np.int64)) > _MAX_PICKLED_ITEMS:
-        raise pickle.UnpicklingError(f"implausible array shape {shape!r}")
-    return _real_reconstruct()(np.ndarray, shape, dtype_code)
-
-
-def _safe_dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
-    if not isinstance(spec, str):
-        raise pickle.UnpicklingError(
-            f"dtype from {type(spec).__name__}; expected a type code string"
-        )
-    dtype = np.dtype(spec, align=bool(align), copy=bool(copy))
-    if dtype.hasobject:
-        raise pickle.UnpicklingError(f"dtype {spec!r} holds Python objects")
-    return dtype
-
-
-def _safe_frombuffer(
-    buf: Any, dtype: Any, shape: Any, order: Any, axis_order: Any = None
-) -> np.ndarray:
-    """Protocol-5 array pickles: bytes + dtype + shape, nothing else."""
-    if not isinstance(buf, bytes | bytearray | pickle.PickleBuffer) or not isinstance(
-        dtype, np.dtype
-    ):
-        raise pickle.UnpicklingError("array buffer must be bytes with a NumPy dtype")
-    if dtype.hasobject or not isinstance(shape, tuple) or order not in ("C", "F", "K"):
-        raise pickle.UnpicklingError(f"invalid array description {dtype!r} {shape!r} {order!r}")
-    arr = np.frombuffer(buf, dtype=dtype)
-    if order == "K" and axis_order is not None:
-        return arr.reshape(shape, order="C").transpose(axis_order)
-    return arr.reshape(shape, order="F" if order == "F" else "C")
-
-
-def _safe_codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
-    """Protocol-2 pickles store bytes as ``_codecs.encode(str, 'latin1')``."""
-    if not isinstance(text, str) or encoding != "latin1":
-        raise pickle.UnpicklingError("_codecs.encode is only allowed for latin1 byte strings")
-    return text.encode("latin1")
-
-
-# Every global a pickle of NumPy arrays may name, mapped to a checked stand-in. Nothing else loads.
-_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("numpy", "ndarray"): _NDARRAY,
-    ("numpy", "dtype"): _safe_dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _safe_reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _safe_reconstruct,
-    ("numpy.core.numeric", "_frombuffer"): _safe_frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _safe_frombuffer,
-    ("_codecs", "encode"): _safe_codecs_encode,
-}
-
-
-class _ArrayOnlyUnpickler(pickle.Unpickler):
-    """An unpickler that can rebuild NumPy arrays in dicts/lists/tuples and nothing else."""
-
-    def __init__(self, file: BinaryIO, where: str) -> None:
-        # latin1 lets Python-2 pickles of arrays load their raw byte strings unchanged.
-        super().__init__(file, encoding="latin1")
-        self._where = where
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise ModelFileError(
-                f"{self._where}: refusing to load: the pickle references {module}.{name}, "
-                "which is not part of a NumPy array (a pickle can run code; only NumPy arrays "
-                "in a dict are allowed)"
-            ) from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise ModelFileError(
-            f"{self._where}: refusing to load: the pickle uses persistent references"
-        )
-
-
-def _read_pickle_safely(data: bytes, where: str) -> Any:
-    buf = io.BytesIO(data)
-    try:
-        obj = _ArrayOnlyUnpickler(buf, where).load()
-    except ModelFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a corrupt pickle can fail in many ways
-        raise ModelFileError(
-            f"{where}: not a readable pickle of NumPy arrays ({type(exc).__name__}: {exc})"
-        ) from None
-    if buf.tell() != len(data):
-        raise ModelFileError(
-            f"{where}: {len(data) - buf.tell()} unexpected bytes after the pickle's end"
-        )
-    return obj
-
-
-_BOOK_PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
-
-
-def import_book_weights(path: str | os.PathLike) -> MultiLayerNet:
-    """The book's pretrained network from ``sample_weight.pkl``, read without executing pickle code.
-
-    The pickle must be a dict of exactly W1, b1, W2, b2, W3, b3 (float arrays of one dtype, chained
-    shapes, e.g. 784-50-100-10). Returns ``MultiLayerNet(n_in, [h1, h2], n_out,
-    activation='sigmoid')`` in the arrays' dtype, holding bit-identical copies of them; softmax of
-    ``predict`` is the book's output. ``network.metadata['source']`` records the file's SHA-256 and
-    whether it matches the book's (``BOOK_WEIGHTS_SHA256``); a different but valid file is accepted.
-    """
-    path = Path(path)
-    where = str(path)
-    if path.is_dir():
-        raise ModelFileError(f"{where}: is a directory; expected the book's sample_weight.pkl")
-    try:
-        size = path.stat().st_size
-        if size > _MAX_PICKLE_BYTES:
-            raise ModelFileError(f"{where}: is {size} bytes; a weight pickle should be far smaller")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ModelFileError(f"{where}: no such file") from None
-    except OSError as exc:
-        raise ModelFileError(f"{where}: cannot read the file ({exc.strerror or exc})") from None
-    digest = hashlib.sha256(data).hexdigest()
-    obj = _read_pickle_safely(data, where)
-
-    if not isinstance(obj, dict):
-        raise ModelFileError(
-            f"{where}: the pickle holds a {type(obj).__name__}; expected a dict of arrays"
-        )
-    if set(obj) != set(_BOOK_PARAM_NAMES):
-        raise ModelFileError(
-            f"{where}: the pickle's dict has keys {sorted(map(str, obj))}; "
-            f"expected {list(_BOOK_PARAM_NAMES)}"
-        )
-    for name in _BOOK_PARAM_NAMES:
-        value = obj[name]
-        if type(value) is not np.ndarray:
-            raise ModelFileError(
-                f"{where}: {name} is a {type(value).__name__}; expected a NumPy array"
-            )
-        if value.dtype.kind != "f":
-            raise ModelFileError(f"{where}: {name} has dtype {value.dtype}; expected floats")
-        if value.ndim != (2 if name.startswith("W") else 1):
-            raise ModelFileError(
-                f"{where}: {name} has shape {value.shape}; "
-                f"expected a {'matrix' if name[0] == 'W' else 'vector'}"
-            )
-        if not np.all(np.isfinite(value)):
-            raise ModelFileError(f"{where}: {name} contains NaN or infinite values")
-    dtypes = {obj[n].dtype.newbyteorder("=") for n in _BOOK_PARAM_NAMES}
-    if len(dtypes) != 1:
-        raise ModelFileError(
-            f"{where}: the arrays mix dtypes {sorted(d.name for d in dtypes)}; expected one"
-        )
-    dtype = dtypes.pop()
-    sizes = [obj["W1"].shape[0], obj["W1"].shape[1], obj["W2"].shape[1], obj["W3"].shape[1]]
-    expected = {
-        "W1": (sizes[0], sizes[1]), "b1": (sizes[1],),
-        "W2": (sizes[1], sizes[2]), "b2": (sizes[2],),
-        "W3": (sizes[2], sizes[3]), "b3": (sizes[3],),
-    }  # fmt: skip
-    for name, shape in expected.items():
-        if obj[name].shape != shape:
-            raise ModelFileError(
-                f"{where}: {name} has shape {obj[name].shape}, but W1..W3 imply {shape} "
-                f"for a {'-'.join(map(str, sizes))} network"
-            )
-    network = MultiLayerNet(
-        sizes[0],
-        sizes[1:3],
-        sizes[3],
-        activation="sigmoid",
-        weight_init="xavier",
-        seed=0,
-        dtype=dtype,
-    )
-    # set_params copies into the network's dtype; a same-dtype copy keeps every bit.
-    network.set_params({name: obj[name].astype(dtype) for name in _BOOK_PARAM_NAMES})
-    network.metadata = {
-        "source": {
-            "kind": "book sample_weight.pkl",
-            "file": path.name,
-            "sha256": digest,
-            "sha256_expected": BOOK_WEIGHTS_SHA256,
-            "sha256_matches": digest == BOOK_WEIGHTS_SHA256,
-        }
-    }
-    return network
-
-
-def load_book_weights(path: str | os.PathLike = "sample_weight.pkl") -> dict[str, np.ndarray]:
-    """The book's ``sample_weight.pkl`` as the book uses it: a dict of W1, b1, W2, b2, W3, b3.
-
-    Replaces the book's ``pickle.load`` (which would run any code a pickle holds) with the same
-    safe, array-only reading as :func:`import_book_weights`; the arrays keep their dtype (float32).
-    ``predict(network, x)`` (:func:`mitbadak.networks.predict`) is the book's chapter-3 classifier.
-    """
-    network = import_book_weights(path)
-    return {name: network.params[name] for name in _BOOK_PARAM_NAMES}

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mitbadak.datasets import registry
+from mitbadak.datasets.bookpickle import find_book_pickle, read_book_pickle
 from mitbadak.datasets.idx import parse_idx
 from mitbadak.datasets.registry import SPLITS, DatasetSpec, FileSpec, get_spec
 from mitbadak.datasets.sources import (
@@ -62,11 +63,17 @@ def load_mnist(
     ``flatten`` else (N, 1, 28, 28). t: uint8 labels (N,), or float32 one-hot (N, 10) when
     ``one_hot_label``. Raises :class:`DownloadError` (one message naming the missing files, the
     folders searched and the ways forward) when the files are nowhere and cannot be downloaded.
+    A searched folder holding the book repository's ``mnist.pkl`` instead of the IDX files is
+    read safely (no pickle code runs; its structure is validated, as no checksum exists for it).
     """
-    raw = _resolve(name, SPLITS, data_dir, download, progress)
     spec = get_spec(name)
+    book = _from_book_pickle(spec, SPLITS, data_dir)
+    raw = _resolve(name, SPLITS, data_dir, download, progress) if book is None else {}
     train, test = (
-        _format(*_decode(spec, split, raw), normalize, flatten, one_hot_label) for split in SPLITS
+        _format(
+            *(book[split] if book else _decode(spec, split, raw)), normalize, flatten, one_hot_label
+        )
+        for split in SPLITS
     )
     return train, test
 
@@ -88,6 +95,9 @@ def load_split(
     """
     spec = get_spec(name)
     spec.split_files(split)  # validates split before any search or download
+    book = _from_book_pickle(spec, (split,), data_dir)
+    if book is not None:
+        return _format(*book[split], normalize, flatten, one_hot_label)
     raw = _resolve(name, (split,), data_dir, download, progress)
     return _format(*_decode(spec, split, raw), normalize, flatten, one_hot_label)
 
@@ -200,6 +210,14 @@ def verify(name: str, data_dir: str | os.PathLike | None = None) -> VerifyReport
 
 def _needed(spec: DatasetSpec, splits: Sequence[str]) -> list[FileSpec]:
     return [f for split in splits for f in spec.split_files(split)]
+
+
+def _from_book_pickle(
+    spec: DatasetSpec, splits: Sequence[str], data_dir: str | os.PathLike | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """The splits from the book's ``mnist.pkl`` where a searched folder has it instead of IDX."""
+    path = find_book_pickle(spec, splits, search_dirs(spec, data_dir))
+    return None if path is None else read_book_pickle(path, spec, splits)
 
 
 def _resolve(
