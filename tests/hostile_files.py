@@ -111,7 +111,7 @@ def small_network(input_size: int = 4, hidden: int = 3, output_size: int = 2) ->
         "output_size": output_size,
         "activation": "relu",
         "dtype": "float64",
-        "weight_init": "he",
+        "weight_init": 0.01,
         "weight_decay_lambda": 0.0,
     }
 
