@@ -1,4 +1,4 @@
-"""Peak memory (max RSS) of reading hostile files: zip bombs in model files, gzip bombs in IDX files.
+"""Peak memory of reading hostile files: zip bombs in model files, gzip bombs in IDX files.
 
     python benchmarks/bomb_memory.py [--src SRC] [--size-mb 1024]
 

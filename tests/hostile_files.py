@@ -73,8 +73,8 @@ def write_zip(path: Path, members: list[tuple[str, bytes, int | None, int | None
         for info, method, size, payload in patches:
             if method == zipfile.ZIP_DEFLATED:
                 info.compress_type = zipfile.ZIP_DEFLATED
-                info.CRC = _crc_of_inflated(payload)
-                info.file_size = _inflated_size(payload) if size is None else size
+                info.CRC, inflated = _crc_and_size(payload)
+                info.file_size = inflated if size is None else size
             elif size is not None:
                 info.file_size = size
     return path
@@ -92,15 +92,13 @@ def _inflate_chunks(payload: bytes):
             return
 
 
-def _inflated_size(payload: bytes) -> int:
-    return sum(len(c) for c in _inflate_chunks(payload))
-
-
-def _crc_of_inflated(payload: bytes) -> int:
-    crc = 0
+@functools.lru_cache(maxsize=8)
+def _crc_and_size(payload: bytes) -> tuple[int, int]:
+    crc = size = 0
     for chunk in _inflate_chunks(payload):
         crc = zlib.crc32(chunk, crc)
-    return crc
+        size += len(chunk)
+    return crc, size
 
 
 def small_network(input_size: int = 4, hidden: int = 3, output_size: int = 2) -> dict:
@@ -144,7 +142,8 @@ def model_bomb(path: Path, kind: str, n: int) -> Path:
         w1 = deflated_zeros(8 * n_in * 3, header)
         members.append(("W1.npy", w1, zipfile.ZIP_DEFLATED, None))
     elif kind == "small-header":
-        members.append(("W1.npy", deflated_zeros(n, npy_header((4, 3))), zipfile.ZIP_DEFLATED, None))
+        w1 = deflated_zeros(n, npy_header((4, 3)))
+        members.append(("W1.npy", w1, zipfile.ZIP_DEFLATED, None))
     elif kind == "lying-size":
         header = npy_header((4, 3))
         members.append(
@@ -162,6 +161,6 @@ def idx_header(shape: tuple[int, ...], code: int = 0x08) -> bytes:
 
 
 def idx_gz_bomb(path: Path, n: int, shape: tuple[int, ...] = (10000,)) -> Path:
-    """A gzip file whose IDX header announces ``shape`` (uint8) but which inflates to ``n`` bytes."""
+    """A gzip file whose IDX header announces ``shape`` (uint8) but inflating to ``n`` bytes."""
     path.write_bytes(deflated_zeros(n, idx_header(shape), gzip=True))
     return path
