@@ -5,13 +5,34 @@ from __future__ import annotations
 import numpy as np
 
 
-def as_float_array(x, name: str = "x") -> np.ndarray:
-    """Return ``x`` as a floating NumPy array (ints become float64), rejecting NaN/inf."""
-    arr = np.asarray(x)
+def as_numeric_array(x, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a NumPy array of real numbers (bool, int or float), else a ``ValueError``.
+
+    Ragged nested lists, strings, ``None``, objects and complex numbers are refused with a message
+    naming ``name``, instead of NumPy's own errors or a silent object array.
+    """
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # e.g. nested lists of different lengths
+        raise ValueError(f"{name} is not a rectangular array of numbers ({exc})") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} holds complex numbers (dtype {arr.dtype}); expected real numbers")
     if arr.dtype.kind not in "fiub":
         raise ValueError(f"{name} must be numeric, but has dtype {arr.dtype}")
+    return arr
+
+
+def as_float_array(x, name: str = "x", *, finite: bool = False) -> np.ndarray:
+    """Return ``x`` as a floating NumPy array (bools and ints become float64).
+
+    Non-numeric input raises ``ValueError`` (see :func:`as_numeric_array`); with ``finite=True``
+    so does NaN or inf (:func:`check_finite`).
+    """
+    arr = as_numeric_array(x, name)
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
+    if finite:
+        check_finite(arr, name)
     return arr
 
 
@@ -54,7 +75,10 @@ def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.
 
     Raises when the batch sizes differ, a label is out of range, or one-hot width != ``n_classes``.
     """
-    t = np.asarray(t)
+    try:
+        t = np.asarray(t)
+    except (ValueError, TypeError) as exc:  # e.g. nested lists of different lengths
+        raise ValueError(f"{name} is not a rectangular array of labels ({exc})") from None
     if t.ndim == 0:
         t = t.reshape(1)
     if t.ndim == 2:
