@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
+
+from mitbadak._checks import as_float_array
 
 __all__ = ["numerical_diff", "numerical_gradient", "gradient_descent", "tangent_line"]
 
@@ -36,6 +40,12 @@ def numerical_gradient(
             f"x has dtype {x.dtype}; numerical_gradient needs a floating array, because adding "
             f"h = {h} to an integer array would silently truncate. Use x.astype(float)."
         )
+    if not x.flags.writeable:
+        raise ValueError(
+            "x is read-only, but numerical_gradient perturbs it in place (and restores it); "
+            "pass a writable array, e.g. x.copy()"
+        )
+    _check_positive(h, "h")
     grad = np.zeros_like(x)
     # Perturb through a flat view when there is one (fast indexing); f always receives x itself,
     # in its own shape, since f may index it (x[0], x[1]) or close over it.
@@ -74,9 +84,12 @@ def gradient_descent(
     Returns the final x, or ``(x, history)`` with ``return_history=True``, where ``history`` is an
     array ``(step_num + 1, *x.shape)`` of the points visited, starting with ``init_x``.
     """
+    if isinstance(step_num, bool) or not isinstance(step_num, numbers.Integral):
+        raise TypeError(f"step_num must be an integer, got {type(step_num).__name__} {step_num!r}")
     if step_num < 0:
         raise ValueError(f"step_num must be >= 0, got {step_num}")
-    x = np.array(init_x, dtype=np.float64 if np.asarray(init_x).dtype.kind != "f" else None)
+    _check_positive(lr, "lr")
+    x = np.array(as_float_array(init_x, "init_x", finite=True))  # a copy: init_x is never changed
     history = [x.copy()]
     for _ in range(step_num):
         x -= lr * numerical_gradient(f, x)
@@ -85,6 +98,14 @@ def gradient_descent(
     if return_history:
         return x, np.array(history)
     return x
+
+
+def _check_positive(value, name: str) -> None:
+    """``value`` must be a real, finite number > 0 (a step size)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def tangent_line(f: Callable[[float], float], x: float) -> Callable:
