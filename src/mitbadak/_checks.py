@@ -5,16 +5,33 @@ from __future__ import annotations
 import numpy as np
 
 
+def describe(value) -> str:
+    """A one-line account of ``value`` for error messages: its type, and its repr if scalar."""
+    if value is None:
+        return "None"
+    if isinstance(value, str | bytes | int | float | complex):
+        text = repr(value)
+        return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    return type(value).__name__
+
+
+def as_array(x, name: str = "x") -> np.ndarray:
+    """``np.asarray(x)``, with ragged nested lists refused by a ``ValueError`` naming ``name``."""
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError):  # e.g. nested lists of different lengths
+        raise ValueError(
+            f"{name} is not a rectangular array (nested lists of different lengths?)"
+        ) from None
+
+
 def as_numeric_array(x, name: str = "x") -> np.ndarray:
     """Return ``x`` as a NumPy array of real numbers (bool, int or float), else a ``ValueError``.
 
     Ragged nested lists, strings, ``None``, objects and complex numbers are refused with a message
     naming ``name``, instead of NumPy's own errors or a silent object array.
     """
-    try:
-        arr = np.asarray(x)
-    except (ValueError, TypeError) as exc:  # e.g. nested lists of different lengths
-        raise ValueError(f"{name} is not a rectangular array of numbers ({exc})") from None
+    arr = as_array(x, name)
     if arr.dtype.kind == "c":
         raise ValueError(f"{name} holds complex numbers (dtype {arr.dtype}); expected real numbers")
     if arr.dtype.kind not in "fiub":
@@ -75,10 +92,7 @@ def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.
 
     Raises when the batch sizes differ, a label is out of range, or one-hot width != ``n_classes``.
     """
-    try:
-        t = np.asarray(t)
-    except (ValueError, TypeError) as exc:  # e.g. nested lists of different lengths
-        raise ValueError(f"{name} is not a rectangular array of labels ({exc})") from None
+    t = as_array(t, name)
     if t.ndim == 0:
         t = t.reshape(1)
     if t.ndim == 2:
@@ -109,7 +123,6 @@ def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.
             raise ValueError(
                 f"{name} holds non-integer labels; expected integers 0..{n_classes - 1}"
             )
-        t = t.astype(np.int64)
     elif t.dtype.kind not in "iub":
         raise ValueError(f"{name} must hold integer labels, but has dtype {t.dtype}")
     if t.size and (t.min() < 0 or t.max() >= n_classes):

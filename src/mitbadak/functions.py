@@ -114,11 +114,11 @@ def cross_entropy_error(y, t):
         raise ValueError(
             f"t must be one-hot {y.shape} or {n} integer label(s), but has shape {t.shape}"
         )
-    if t.dtype.kind not in "iu":
-        if t.dtype.kind == "f" and np.all(t == np.round(t)):
-            t = t.astype(np.int64)
-        else:
-            raise ValueError(f"integer labels expected in t, got dtype {t.dtype}")
+    if t.dtype.kind not in "iu" and not (
+        t.dtype.kind == "f" and np.all(np.isfinite(t)) and np.all(t == np.round(t))
+    ):
+        raise ValueError(f"integer labels expected in t, got dtype {t.dtype}")
     if t.min() < 0 or t.max() >= c:
         raise ValueError(f"t holds labels {int(t.min())}..{int(t.max())}, but y has {c} classes")
+    t = t.astype(np.intp, copy=False)  # in range, so the cast is exact
     return -np.sum(np.log(y[np.arange(n), t] + CEE_DELTA)) / n

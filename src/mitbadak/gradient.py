@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mitbadak._checks import as_float_array
+from mitbadak._checks import as_float_array, describe
 
 __all__ = ["numerical_diff", "numerical_gradient", "gradient_descent", "tangent_line"]
 
@@ -53,10 +53,20 @@ def numerical_gradient(
     if not np.shares_memory(flat_x, x):  # non-contiguous x: index it by multi-index instead
         for idx in np.ndindex(x.shape):
             grad[idx] = _central(f, x, x, idx, h)
-        return grad
+        return _checked_gradient(grad, h)
     flat_grad = grad.reshape(-1)
     for i in range(flat_x.size):
         flat_grad[i] = _central(f, x, flat_x, i, h)
+    return _checked_gradient(grad, h)
+
+
+def _checked_gradient(grad: np.ndarray, h: float) -> np.ndarray:
+    if not np.all(np.isfinite(grad)):
+        bad = int(grad.size - np.count_nonzero(np.isfinite(grad)))
+        raise ValueError(
+            f"the numerical gradient has {bad} NaN or infinite element(s): f returned NaN/inf "
+            f"(or overflowed) at x +- h, h = {h:g}"
+        )
     return grad
 
 
@@ -85,7 +95,7 @@ def gradient_descent(
     array ``(step_num + 1, *x.shape)`` of the points visited, starting with ``init_x``.
     """
     if isinstance(step_num, bool) or not isinstance(step_num, numbers.Integral):
-        raise TypeError(f"step_num must be an integer, got {type(step_num).__name__} {step_num!r}")
+        raise TypeError(f"step_num must be an integer, got {describe(step_num)}")
     if step_num < 0:
         raise ValueError(f"step_num must be >= 0, got {step_num}")
     _check_positive(lr, "lr")
@@ -95,6 +105,11 @@ def gradient_descent(
         x -= lr * numerical_gradient(f, x)
         if return_history:
             history.append(x.copy())
+    if not np.all(np.isfinite(x)):
+        raise ValueError(
+            f"gradient descent diverged: after {step_num} steps of lr={lr:g}, x holds NaN or "
+            "infinite values (f overflowed or returned NaN); try a smaller lr or fewer steps"
+        )
     if return_history:
         return x, np.array(history)
     return x
@@ -103,7 +118,7 @@ def gradient_descent(
 def _check_positive(value, name: str) -> None:
     """``value`` must be a real, finite number > 0 (a step size)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be a number, got {describe(value)}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mitbadak._checks import as_float_array, labels_to_indices
+from mitbadak._checks import as_array, as_float_array, labels_to_indices
 from mitbadak.functions import sigmoid
 
 __all__ = ["Layer", "MulLayer", "AddLayer", "Relu", "Sigmoid", "Affine", "SoftmaxWithLoss"]
@@ -172,7 +172,7 @@ class SoftmaxWithLoss(Layer):
         one_sample = x.ndim == 1
         if one_sample:
             x = x.reshape(1, -1)
-        t = np.asarray(t)
+        t = as_array(t, "t")
         if one_sample and t.ndim == 1 and t.shape[0] == x.shape[1] > 1:
             t = t.reshape(1, -1)  # the one-hot row of the single sample
         # checked labels: a negative or too-large label would otherwise index silently

@@ -67,7 +67,7 @@ def forward(network: dict[str, np.ndarray], x) -> np.ndarray:
     For ``init_network()`` and x = [1.0, 0.5] this gives [0.31682708, 0.69627909].
     """
     x = as_float_array(x, finite=True)
-    _check_chapter3_network(network)
+    network = _check_chapter3_network(network)
     n_in = network["W1"].shape[0]
     if x.ndim == 0 or x.shape[-1] != n_in:
         given = "a scalar" if x.ndim == 0 else f"{x.shape[-1]} features per sample"
@@ -77,21 +77,23 @@ def forward(network: dict[str, np.ndarray], x) -> np.ndarray:
     return identity_function(z2 @ network["W3"] + network["b3"])
 
 
-def _check_chapter3_network(network) -> None:
-    """``forward``'s weights: a dict of finite W1, b1, W2, b2, W3, b3 whose shapes chain."""
+def _check_chapter3_network(network) -> dict[str, np.ndarray]:
+    """``forward``'s weights as float arrays: finite W1, b1, W2, b2, W3, b3 whose shapes chain."""
     names = ("W1", "b1", "W2", "b2", "W3", "b3")
     if not isinstance(network, dict) or not all(k in network for k in names):
         given = sorted(map(str, network)) if isinstance(network, dict) else type(network).__name__
         raise ValueError(f"network must be a dict of {', '.join(names)} arrays, got {given}")
     n_out = None
+    arrays = {}
     for i in (1, 2, 3):
-        W = as_float_array(network[f"W{i}"], f"W{i}", finite=True)
-        b = as_float_array(network[f"b{i}"], f"b{i}", finite=True)
+        W = arrays[f"W{i}"] = as_float_array(network[f"W{i}"], f"W{i}", finite=True)
+        b = arrays[f"b{i}"] = as_float_array(network[f"b{i}"], f"b{i}", finite=True)
         if W.ndim != 2 or b.shape != (W.shape[1],):
             raise ValueError(f"W{i} must be (in, out) and b{i} (out,), got {W.shape} and {b.shape}")
         if n_out is not None and W.shape[0] != n_out:
             raise ValueError(f"W{i} has {W.shape[0]} rows, but layer {i - 1} has {n_out} outputs")
         n_out = W.shape[1]
+    return arrays
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,13 +11,15 @@ import numbers
 
 import numpy as np
 
+from mitbadak._checks import describe
+
 __all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "Adam", "make_optimizer", "OPTIMIZERS"]
 
 
 def _real(value, name: str) -> float:
     """``value`` as a float; ``TypeError`` unless it is a real number (not a bool or a string)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        raise TypeError(f"{name} must be a number, got {describe(value)}")
     return float(value)
 
 

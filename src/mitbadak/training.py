@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mitbadak._checks import check_batch, labels_to_indices
+from mitbadak._checks import check_batch, describe, labels_to_indices
 from mitbadak._files import atomic_write_text
 from mitbadak.errors import MitbadakError
 from mitbadak.optimizers import Optimizer, make_optimizer
@@ -234,7 +234,7 @@ def train(
         if (value is not None or name in ("batch_size", "seed")) and (
             isinstance(value, bool) or not isinstance(value, numbers.Integral)
         ):
-            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+            raise TypeError(f"{name} must be an integer, got {describe(value)}")
     if seed < 0 or (early_stopping is not None and early_stopping < 1):
         raise ValueError(f"seed must be >= 0 and early_stopping >= 1, got {seed}, {early_stopping}")
     if epochs is not None and iters is not None:
