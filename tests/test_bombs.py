@@ -10,12 +10,16 @@ import gzip
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import hostile_files as hf
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mitbadak.datasets import registry
 from mitbadak.datasets.idx import decompress_if_gzip, read_idx, write_idx
@@ -214,3 +218,47 @@ def test_peak_memory_of_a_128_mib_bomb_stays_near_the_baseline(tmp_path, kind):
     ).stdout.split()
     assert out[0] in ("ModelFileError", "DataError")
     assert int(out[1]) < 100, f"peak {out[1]} MiB"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fuzzing the zip directory: any declared sizes and methods, only ModelFileError
+
+
+def _valid_members() -> list[tuple[str, bytes]]:
+    with tempfile.TemporaryDirectory() as d:
+        path = save_model(Path(d) / "m.npz", TwoLayerNet(4, 3, 2, seed=0))
+        with zipfile.ZipFile(path) as zf:
+            return [(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+VALID_MEMBERS = _valid_members()
+
+
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lies=st.lists(
+        st.tuples(
+            st.integers(0, len(VALID_MEMBERS) - 1),
+            st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]),
+            st.one_of(st.none(), st.integers(0, 1 << 40), st.integers(0, 400)),
+        ),
+        min_size=1, max_size=3,
+    )
+)
+def test_fuzz_declared_sizes_and_methods(tmp_path_factory, lies):
+    members = [[name, data, None, None] for name, data in VALID_MEMBERS]
+    for index, method, size in lies:
+        name, data = VALID_MEMBERS[index]
+        if method == zipfile.ZIP_DEFLATED:
+            comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+            data = comp.compress(data) + comp.flush()
+        members[index] = [name, data, method, size]
+    path = tmp_path_factory.mktemp("fuzz") / "m.npz"
+    hf.write_zip(path, [tuple(m) for m in members])
+    try:
+        net = load_model(path)
+    except ModelFileError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+    else:  # only lies that happen to tell the truth load
+        assert net.params["W1"].shape == (4, 3)
