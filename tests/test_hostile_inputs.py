@@ -67,6 +67,12 @@ def _square(x):
         return float(np.sum(np.asarray(x) ** 2))
 
 
+def _nan_net() -> TwoLayerNet:
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    net.params["b2"][:] = np.nan  # e.g. after a diverged update
+    return net
+
+
 def _quietly(fn, *args, **kwargs):
     with np.errstate(over="ignore", invalid="ignore"):
         return fn(*args, **kwargs)
@@ -102,7 +108,9 @@ def _readonly(a: np.ndarray) -> np.ndarray:
         (lambda: forward({**init_network(), "b3": np.array([np.nan, 0])}, [1.0, 0.5]), ValueError,
          r"b3 contains 1 NaN"),
         (lambda: SoftmaxWithLoss().forward(np.array([[np.nan, 1.0]]), [0]), ValueError,
-         r"x contains 1 NaN"),
+         r"x \(the scores given to SoftmaxWithLoss\) contains 1 NaN"),
+        (lambda: _nan_net().loss(np.ones((1, 4)), [0]), ValueError,
+         r"x \(the scores given to SoftmaxWithLoss\) contains 2 NaN"),
         (lambda: SoftmaxWithLoss().forward(np.zeros((2, 3, 4)), [0, 1]), ValueError,
          r"x must be scores \(C,\) or \(N, C\)"),
         (lambda: SoftmaxWithLoss().forward(np.zeros((2, 3)) + 1j, [0, 1]), ValueError, "complex"),

@@ -166,7 +166,8 @@ class SoftmaxWithLoss(Layer):
         self.t: np.ndarray | None = None  # integer labels (N,)
 
     def forward(self, x, t):
-        x = as_float_array(x, "x", finite=True)
+        # (named for a network's user too, whose loss() reaches here with its scores)
+        x = as_float_array(x, "x (the scores given to SoftmaxWithLoss)", finite=True)
         if x.ndim not in (1, 2) or x.shape[-1] == 0:
             raise ValueError(f"x must be scores (C,) or (N, C) with C >= 1, got shape {x.shape}")
         one_sample = x.ndim == 1
