@@ -38,7 +38,7 @@ def isolated(tmp_path, monkeypatch) -> Path:
     def no_network(*args, **kwargs):
         raise AssertionError("a test tried to reach the network")
 
-    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    monkeypatch.setattr("mitbadak.datasets.sources._open_url", no_network)
     return cache
 
 
@@ -293,7 +293,7 @@ def test_cli_data_failures_are_one_line_errors(capsys, tmp_path, monkeypatch):
     def unreachable(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr("urllib.request.urlopen", unreachable)
+    monkeypatch.setattr("mitbadak.datasets.sources._open_url", unreachable)
     assert cli_main(["data", "download", "mnist", "--dest", str(tmp_path / "d")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("mitbadak: error: dataset 'mnist' is not available")

@@ -25,7 +25,9 @@ NAMES = {
 
 
 class FileServer:
-    """Serves ``routes[path] = (mode, body)``; modes: ok, 404, truncate, stall, corrupt."""
+    """Serves ``routes[path] = (mode, body)``; modes: ok, 404, truncate, stall, corrupt,
+    trickle (one byte every 0.2 s), trickle-headers (so slow it never finishes its headers),
+    announce-huge (a Content-Length of 1 TB) and endless (no Content-Length, zeros forever)."""
 
     def __init__(self) -> None:
         self.routes: dict[str, tuple[str, bytes]] = {}
@@ -40,9 +42,33 @@ class FileServer:
                 if mode == "404":
                     self.send_error(404, "Not Found")
                     return
+                if mode == "trickle-headers":
+                    for byte in b"HTTP/1.0 200 OK\r\nX-Slow: " + b"a" * 10_000:
+                        if server.release.wait(0.2):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    return
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                if mode == "announce-huge":
+                    self.send_header("Content-Length", str(10**12))
+                elif mode != "endless":
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if mode == "endless":
+                    try:
+                        while not server.release.is_set():
+                            self.wfile.write(bytes(1 << 16))
+                    except OSError:
+                        pass
+                    return
+                if mode == "trickle":
+                    for byte in body:
+                        if server.release.wait(0.2):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    return
                 if mode == "ok":
                     self.wfile.write(body)
                 elif mode == "corrupt":
@@ -294,3 +320,71 @@ def test_real_mnist_checksums_through_local_mirror(cache, monkeypatch, server):
     server.serve("mnist", {NAMES["test"][1]: bytes(tampered)})
     with pytest.raises(DownloadError, match="checksum mismatch"):
         datasets.load_split("mnist", "test")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded downloads: the registry's size and an overall deadline
+
+
+def _fetch(spec: DatasetSpec, server: FileServer, mirror: str, dest: Path, **kwargs):
+    from mitbadak.datasets.sources import fetch_file
+
+    return fetch_file(spec.files["test"][1], dest, [server.mirror(mirror)], **kwargs)
+
+
+@pytest.mark.parametrize("mode", ["trickle", "trickle-headers"])
+def test_trickling_server_fails_at_the_overall_deadline(toy, server, tmp_path, mode):
+    """One byte every 0.2 s never trips the per-read timeout; the deadline still ends it."""
+    import time
+
+    spec, blobs, _ = toy
+    server.serve("slow", blobs, mode=mode)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"took longer than the 1\.5 s allowed") as info:
+        _fetch(spec, server, "slow", tmp_path / "d", timeout=1.0, deadline=1.5)
+    elapsed = time.monotonic() - started
+    assert elapsed < 10  # not the 2+ minutes the trickle would take
+    assert "\n" not in str(info.value)
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_a_larger_content_length_is_refused_at_once(toy, server, tmp_path):
+    spec, blobs, _ = toy
+    server.serve("huge", blobs, mode="announce-huge")
+    limit = spec.files["test"][1].size
+    with pytest.raises(DownloadError, match=r"announces 1000000000000 bytes, but .* is at most"):
+        _fetch(spec, server, "huge", tmp_path / "d", timeout=2.0)
+    with pytest.raises(DownloadError, match=f"is at most {limit + limit // 100 + 4096}"):
+        _fetch(spec, server, "huge", tmp_path / "d", timeout=2.0)
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_an_endless_body_is_cut_off_past_the_registry_size(toy, server, tmp_path):
+    spec, blobs, _ = toy
+    server.serve("endless", blobs, mode="endless")
+    with pytest.raises(DownloadError, match="sent more than .* stopped reading"):
+        _fetch(spec, server, "endless", tmp_path / "d", timeout=2.0, deadline=30)
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_registry_sizes_bound_downloads_and_local_files():
+    from mitbadak.datasets.sources import max_download_bytes, max_file_bytes
+
+    images = registry.MNIST.files["train"][0]
+    assert max_download_bytes(images) == 9912422 + 99124 + 4096
+    # a local copy may be the raw IDX file (uint8): header 16 bytes + 47,040,000 pixels
+    assert max_file_bytes(images) == 47040016 + 470400 + 65536
+
+
+def test_oversized_local_copy_is_skipped_without_reading_it(generated, tmp_path):
+    from mitbadak.datasets.sources import find_file, max_file_bytes
+
+    spec, blobs, _ = generated
+    fspec = spec.files["test"][1]
+    folder = tmp_path / "big"
+    folder.mkdir()
+    with open(folder / fspec.filename, "wb") as fh:
+        fh.truncate(max_file_bytes(fspec) + 1)  # sparse: costs no disk
+    found = find_file(fspec, [folder])
+    assert found.path is None
+    assert "bytes; t10k-labels-idx1-ubyte.gz is at most" in found.rejected[0]

@@ -5,13 +5,51 @@ from __future__ import annotations
 import numpy as np
 
 
-def as_float_array(x, name: str = "x") -> np.ndarray:
-    """Return ``x`` as a floating NumPy array (ints become float64), rejecting NaN/inf."""
-    arr = np.asarray(x)
+def describe(value) -> str:
+    """A one-line account of ``value`` for error messages: its type, and its repr if scalar."""
+    if value is None:
+        return "None"
+    if isinstance(value, str | bytes | int | float | complex):
+        text = repr(value)
+        return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    return type(value).__name__
+
+
+def as_array(x, name: str = "x") -> np.ndarray:
+    """``np.asarray(x)``, with ragged nested lists refused by a ``ValueError`` naming ``name``."""
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError):  # e.g. nested lists of different lengths
+        raise ValueError(
+            f"{name} is not a rectangular array (nested lists of different lengths?)"
+        ) from None
+
+
+def as_numeric_array(x, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a NumPy array of real numbers (bool, int or float), else a ``ValueError``.
+
+    Ragged nested lists, strings, ``None``, objects and complex numbers are refused with a message
+    naming ``name``, instead of NumPy's own errors or a silent object array.
+    """
+    arr = as_array(x, name)
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} holds complex numbers (dtype {arr.dtype}); expected real numbers")
     if arr.dtype.kind not in "fiub":
         raise ValueError(f"{name} must be numeric, but has dtype {arr.dtype}")
+    return arr
+
+
+def as_float_array(x, name: str = "x", *, finite: bool = False) -> np.ndarray:
+    """Return ``x`` as a floating NumPy array (bools and ints become float64).
+
+    Non-numeric input raises ``ValueError`` (see :func:`as_numeric_array`); with ``finite=True``
+    so does NaN or inf (:func:`check_finite`).
+    """
+    arr = as_numeric_array(x, name)
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
+    if finite:
+        check_finite(arr, name)
     return arr
 
 
@@ -54,7 +92,7 @@ def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.
 
     Raises when the batch sizes differ, a label is out of range, or one-hot width != ``n_classes``.
     """
-    t = np.asarray(t)
+    t = as_array(t, name)
     if t.ndim == 0:
         t = t.reshape(1)
     if t.ndim == 2:
@@ -85,7 +123,6 @@ def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.
             raise ValueError(
                 f"{name} holds non-integer labels; expected integers 0..{n_classes - 1}"
             )
-        t = t.astype(np.int64)
     elif t.dtype.kind not in "iub":
         raise ValueError(f"{name} must hold integer labels, but has dtype {t.dtype}")
     if t.size and (t.min() < 0 or t.max() >= n_classes):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mitbadak._checks import as_float_array
+from mitbadak._checks import as_float_array, as_numeric_array
 
 __all__ = [
     "step_function",
@@ -66,7 +66,11 @@ def softmax(a):
     Subtracting the maximum leaves the result unchanged but keeps exp from overflowing
     (softmax([1010, 1000, 990]) is finite). Works on one vector or a batch of rows.
     """
-    a = as_float_array(a, "a")
+    a = as_float_array(a, "a", finite=True)
+    if a.ndim == 0 or a.shape[-1] == 0:
+        raise ValueError(
+            f"softmax needs at least one score along the last axis, got shape {a.shape}"
+        )
     shifted = a - np.max(a, axis=-1, keepdims=True)
     # exp of a very negative score underflows to 0: the right probability, not an error.
     with np.errstate(under="ignore"):
@@ -81,8 +85,8 @@ def _check_same_shape(y: np.ndarray, t: np.ndarray) -> None:
 
 def sum_squares_error(y, t):
     """E = 1/2 * sum_k (y_k - t_k)^2 (t one-hot, same shape as y)."""
-    y = as_float_array(y, "y")
-    t = as_float_array(t, "t")
+    y = as_float_array(y, "y", finite=True)
+    t = as_float_array(t, "t", finite=True)
     _check_same_shape(y, t)
     return 0.5 * np.sum((y - t) ** 2)
 
@@ -93,7 +97,12 @@ def cross_entropy_error(y, t):
     ``y`` is one sample (1-D) or a batch (N, C) of probabilities. ``t`` is one-hot (same shape as y)
     or integer class labels (a scalar for one sample, (N,) for a batch). A batch gives the mean.
     """
-    y = as_float_array(y, "y")
+    y = as_float_array(y, "y", finite=True)
+    if y.size and y.min() < 0:
+        raise ValueError(
+            f"y holds negative values (min {y.min():g}); expected probabilities (softmax output)"
+        )
+    t = as_numeric_array(t, "t")
     if y.ndim == 1:
         y = y.reshape(1, -1)
         t = np.asarray(t).reshape(1, -1) if np.ndim(t) == 1 else np.asarray(t).reshape(1)
@@ -104,6 +113,7 @@ def cross_entropy_error(y, t):
     if n == 0:
         raise ValueError("y is an empty batch (0 samples)")
     if t.shape == y.shape:  # one-hot
+        t = as_float_array(t, "t", finite=True)
         return -np.sum(t * np.log(y + CEE_DELTA)) / n
     if t.ndim == 2 and t.shape[1] != c:
         raise ValueError(f"t is one-hot with {t.shape[1]} columns, but y has {c} classes")
@@ -111,11 +121,11 @@ def cross_entropy_error(y, t):
         raise ValueError(
             f"t must be one-hot {y.shape} or {n} integer label(s), but has shape {t.shape}"
         )
-    if t.dtype.kind not in "iu":
-        if t.dtype.kind == "f" and np.all(t == np.round(t)):
-            t = t.astype(np.int64)
-        else:
-            raise ValueError(f"integer labels expected in t, got dtype {t.dtype}")
+    if t.dtype.kind not in "iu" and not (
+        t.dtype.kind == "f" and np.all(np.isfinite(t)) and np.all(t == np.round(t))
+    ):
+        raise ValueError(f"integer labels expected in t, got dtype {t.dtype}")
     if t.min() < 0 or t.max() >= c:
         raise ValueError(f"t holds labels {int(t.min())}..{int(t.max())}, but y has {c} classes")
+    t = t.astype(np.intp, copy=False)  # in range, so the cast is exact
     return -np.sum(np.log(y[np.arange(n), t] + CEE_DELTA)) / n

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
+
+from mitbadak._checks import as_float_array, describe
 
 __all__ = [
     "numerical_diff",
@@ -52,6 +56,12 @@ def numerical_gradient(
             f"x has dtype {x.dtype}; numerical_gradient needs a floating array, because adding "
             f"h = {h} to an integer array would silently truncate. Use x.astype(float)."
         )
+    if not x.flags.writeable:
+        raise ValueError(
+            "x is read-only, but numerical_gradient perturbs it in place (and restores it); "
+            "pass a writable array, e.g. x.copy()"
+        )
+    _check_positive(h, "h")
     if per_row and x.ndim != 2:
         raise ValueError(f"per_row=True needs a 2-D x (one point per row), got shape {x.shape}")
     if per_row:
@@ -95,10 +105,20 @@ def _gradient_whole(f, x: np.ndarray, h: float) -> np.ndarray:
     if not np.shares_memory(flat_x, x):  # non-contiguous x: index it by multi-index instead
         for idx in np.ndindex(x.shape):
             grad[idx] = _central(f, x, x, idx, h)
-        return grad
+        return _checked_gradient(grad, h)
     flat_grad = grad.reshape(-1)
     for i in range(flat_x.size):
         flat_grad[i] = _central(f, x, flat_x, i, h)
+    return _checked_gradient(grad, h)
+
+
+def _checked_gradient(grad: np.ndarray, h: float) -> np.ndarray:
+    if not np.all(np.isfinite(grad)):
+        bad = int(grad.size - np.count_nonzero(np.isfinite(grad)))
+        raise ValueError(
+            f"the numerical gradient has {bad} NaN or infinite element(s): f returned NaN/inf "
+            f"(or overflowed) at x +- h, h = {h:g}"
+        )
     return grad
 
 
@@ -197,17 +217,33 @@ def gradient_descent(
     names raises a ``TypeError`` that says to pass ``return_history=True`` (the returned
     :class:`DescentResult` cannot be iterated), instead of silently splitting x's coordinates.
     """
+    if isinstance(step_num, bool) or not isinstance(step_num, numbers.Integral):
+        raise TypeError(f"step_num must be an integer, got {describe(step_num)}")
     if step_num < 0:
         raise ValueError(f"step_num must be >= 0, got {step_num}")
-    x = np.array(init_x, dtype=np.float64 if np.asarray(init_x).dtype.kind != "f" else None)
+    _check_positive(lr, "lr")
+    x = np.array(as_float_array(init_x, "init_x", finite=True))  # a copy: init_x is never changed
     history = []
     for _ in range(step_num):
         if return_history:
             history.append(x.copy())
         x -= lr * numerical_gradient(f, x)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(
+            f"gradient descent diverged: after {step_num} steps of lr={lr:g}, x holds NaN or "
+            "infinite values (f overflowed or returned NaN); try a smaller lr or fewer steps"
+        )
     if return_history:
         return x, np.array(history).reshape(step_num, *x.shape)
     return x.view(DescentResult)
+
+
+def _check_positive(value, name: str) -> None:
+    """``value`` must be a real, finite number > 0 (a step size)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {describe(value)}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def tangent_line(f: Callable[[float], float], x: float) -> Callable:

@@ -8,7 +8,9 @@ Reading files needs Pillow (``pip install 'mitbadak[images]'``); the steps after
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,29 +24,99 @@ class ImageError(MitbadakError):
     """An image file that cannot be read, or holds no visible digit."""
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as float grayscale in [0, 1] (H, W). Raises ImageError if unreadable."""
+#: The most pixels ``load_image`` decodes (a 64-megapixel photo). Larger JPEGs are decoded at a
+#: reduced scale first; anything else larger is refused before its pixels are decompressed.
+MAX_PIXELS = 64_000_000
+
+
+def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as float grayscale in [0, 1] (H, W), upright and on white paper.
+
+    * EXIF orientation is applied (a phone photo taken sideways comes out upright).
+    * Transparent pixels become white paper (RGBA, LA, palette transparency).
+    * 16-bit and float images are scaled from their own range (``I;16`` / 16-bit PNG: /65535),
+      not clipped to 8 bits.
+    * Images of more than ``max_pixels`` are refused before decompression (a large JPEG is
+      first decoded at 1/2, 1/4 or 1/8 scale); Pillow's own decompression-bomb limit applies
+      too, and its warning becomes this error. Pillow's global settings are not changed.
+
+    Raises :class:`ImageError` (one line naming the file) for anything unreadable or too large.
+    """
     try:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
     except ImportError:  # pragma: no cover - depends on the install
         raise MitbadakError("reading images needs Pillow: pip install 'mitbadak[images]'") from None
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("RGBA", "LA") or "transparency" in img.info:
-                # Transparent pixels become white paper, not black ink.
-                rgba = img.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(background, rgba)
-            gray = img.convert("L")
-            return np.asarray(gray, dtype=np.float64) / 255.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return _decode(img, path, max_pixels)
+    except ImageError:
+        raise
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder, not an image") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: refused: too many pixels to decode safely ({exc})") from None
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to decode this image") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many kinds for bad files
         raise ImageError(f"{path}: not a readable image ({type(exc).__name__})") from None
+
+
+def _decode(img, path: Path, max_pixels: int) -> np.ndarray:
+    """Pixels of an opened (not yet decoded) image -> float gray (H, W) in [0, 1]."""
+    from PIL import Image, ImageOps
+
+    width, height = img.size
+    if width * height > max_pixels and img.format == "JPEG":
+        # JPEG decodes at 1/2, 1/4 or 1/8 scale cheaply; draft picks the scale for this size.
+        k = next((k for k in (2, 4, 8) if math.ceil(width / k) * math.ceil(height / k)
+                  <= max_pixels), 8)
+        img.draft(img.mode, (math.ceil(width / k), math.ceil(height / k)))
+        width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{path}: image is {width}x{height} = {width * height:,} pixels; "
+            f"at most {max_pixels:,} are read (scale it down first)"
+        )
+    img.load()
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - damaged EXIF data: read the pixels as stored
+        pass
+    mode = img.mode
+    if mode.startswith("I;16") or (mode == "I" and img.format == "PNG"):
+        # 16-bit grayscale (Pillow opens 16-bit PNGs as I;16 or I): 0..65535
+        return np.clip(np.asarray(img, dtype=np.float64) / 65535.0, 0.0, 1.0)
+    if mode in ("I", "F"):
+        return _scale_by_range(np.asarray(img, dtype=np.float64), path)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        # Transparent pixels become white paper, not black ink.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    if img.mode not in ("L", "RGB", "RGBA", "1", "P", "CMYK", "YCbCr"):
+        img = img.convert("RGB")  # LAB, HSV...: through RGB to gray
+    return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+
+
+def _scale_by_range(values: np.ndarray, path: Path) -> np.ndarray:
+    """32-bit integer or float pixels: [0, 1] kept, 8- or 16-bit ranges scaled, else stretched."""
+    if not np.all(np.isfinite(values)):
+        raise ImageError(f"{path}: the image holds NaN or infinite pixel values")
+    lo, hi = float(values.min()), float(values.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return values
+    if lo >= 0.0 and hi <= 255.0:
+        return values / 255.0
+    if lo >= 0.0 and hi <= 65535.0:
+        return values / 65535.0
+    if hi == lo:
+        return np.zeros_like(values)
+    return (values - lo) / (hi - lo)
 
 
 def preprocess_digit(gray: np.ndarray, *, invert: bool | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mitbadak._checks import labels_to_indices
+from mitbadak._checks import as_array, as_float_array, labels_to_indices
 from mitbadak.functions import sigmoid
 
 __all__ = ["Layer", "MulLayer", "AddLayer", "Relu", "Sigmoid", "Affine", "SoftmaxWithLoss"]
@@ -33,9 +33,22 @@ class Layer:
     def backward(self, dout):  # pragma: no cover - interface
         raise NotImplementedError
 
+    def __getattr__(self, name: str):
+        # Only reached when normal lookup fails: a cache that forward() fills is still missing.
+        if name in _FORWARD_CACHE:
+            raise AttributeError(
+                f"{type(self).__name__}.backward needs {name!r}, which forward() stores: "
+                "call forward before backward"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}={v.shape}" for k, v in self.params.items())
         return f"{type(self).__name__}({shapes})"
+
+
+# What each layer's forward() caches for its backward().
+_FORWARD_CACHE = frozenset({"x", "y", "mask", "out", "original_x_shape"})
 
 
 class MulLayer(Layer):
@@ -153,11 +166,14 @@ class SoftmaxWithLoss(Layer):
         self.t: np.ndarray | None = None  # integer labels (N,)
 
     def forward(self, x, t):
-        x = np.asarray(x)
+        # (named for a network's user too, whose loss() reaches here with its scores)
+        x = as_float_array(x, "x (the scores given to SoftmaxWithLoss)", finite=True)
+        if x.ndim not in (1, 2) or x.shape[-1] == 0:
+            raise ValueError(f"x must be scores (C,) or (N, C) with C >= 1, got shape {x.shape}")
         one_sample = x.ndim == 1
         if one_sample:
             x = x.reshape(1, -1)
-        t = np.asarray(t)
+        t = as_array(t, "t")
         if one_sample and t.ndim == 1 and t.shape[0] == x.shape[1] > 1:
             t = t.reshape(1, -1)  # the one-hot row of the single sample
         # checked labels: a negative or too-large label would otherwise index silently
@@ -167,6 +183,11 @@ class SoftmaxWithLoss(Layer):
 
     def backward(self, dout=1):
         """Return dout * (y - onehot(t)) / N."""
+        if self.y is None:
+            raise AttributeError(
+                "SoftmaxWithLoss.backward needs 'y', which forward() stores: "
+                "call forward before backward"
+            )
         n = self.y.shape[0]
         dx = self.y.copy()
         dx[np.arange(n), self.t] -= 1

@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from mitbadak import gradient as _gradient
-from mitbadak._checks import as_float_array, check_batch, check_finite, labels_to_indices
+from mitbadak._checks import (
+    as_float_array,
+    as_numeric_array,
+    check_batch,
+    check_finite,
+    labels_to_indices,
+)
 from mitbadak.functions import cross_entropy_error, identity_function, sigmoid, softmax
 from mitbadak.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
 
@@ -160,14 +166,39 @@ def forward(network: dict[str, np.ndarray], x) -> np.ndarray:
 
     For ``init_network()`` and x = [1.0, 0.5] this gives [0.31682708, 0.69627909].
     """
-    x = as_float_array(x)
+    return identity_function(_chapter3_scores(network, x))
+
+
+def _chapter3_scores(network, x) -> np.ndarray:
+    """sigmoid(sigmoid(x.W1 + b1).W2 + b2).W3 + b3, after checking the weights and x."""
+    x = as_float_array(x, finite=True)
+    network = _check_chapter3_network(network)
     n_in = network["W1"].shape[0]
     if x.ndim == 0 or x.shape[-1] != n_in:
         given = "a scalar" if x.ndim == 0 else f"{x.shape[-1]} features per sample"
         raise ValueError(f"x has {given}, but the network expects {n_in}")
     z1 = sigmoid(x @ network["W1"] + network["b1"])
     z2 = sigmoid(z1 @ network["W2"] + network["b2"])
-    return identity_function(z2 @ network["W3"] + network["b3"])
+    return z2 @ network["W3"] + network["b3"]
+
+
+def _check_chapter3_network(network) -> dict[str, np.ndarray]:
+    """``forward``'s weights as float arrays: finite W1, b1, W2, b2, W3, b3 whose shapes chain."""
+    names = ("W1", "b1", "W2", "b2", "W3", "b3")
+    if not isinstance(network, dict) or not all(k in network for k in names):
+        given = sorted(map(str, network)) if isinstance(network, dict) else type(network).__name__
+        raise ValueError(f"network must be a dict of {', '.join(names)} arrays, got {given}")
+    n_out = None
+    arrays = {}
+    for i in (1, 2, 3):
+        W = arrays[f"W{i}"] = as_float_array(network[f"W{i}"], f"W{i}", finite=True)
+        b = arrays[f"b{i}"] = as_float_array(network[f"b{i}"], f"b{i}", finite=True)
+        if W.ndim != 2 or b.shape != (W.shape[1],):
+            raise ValueError(f"W{i} must be (in, out) and b{i} (out,), got {W.shape} and {b.shape}")
+        if n_out is not None and W.shape[0] != n_out:
+            raise ValueError(f"W{i} has {W.shape[0]} rows, but layer {i - 1} has {n_out} outputs")
+        n_out = W.shape[1]
+    return arrays
 
 
 def predict(network: dict[str, np.ndarray], x) -> np.ndarray:
@@ -176,14 +207,7 @@ def predict(network: dict[str, np.ndarray], x) -> np.ndarray:
     ``network`` is a dict of W1, b1, W2, b2, W3, b3 such as ``load_book_weights()`` returns; ``x``
     is one sample (784,) -> probabilities (10,), or a batch (N, 784) -> (N, 10).
     """
-    x = as_float_array(x)
-    n_in = network["W1"].shape[0]
-    if x.ndim == 0 or x.shape[-1] != n_in:
-        given = "a scalar" if x.ndim == 0 else f"{x.shape[-1]} features per sample"
-        raise ValueError(f"x has {given}, but the network expects {n_in}")
-    z1 = sigmoid(x @ network["W1"] + network["b1"])
-    z2 = sigmoid(z1 @ network["W2"] + network["b2"])
-    return softmax(z2 @ network["W3"] + network["b3"])
+    return softmax(_chapter3_scores(network, x))
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,9 +401,7 @@ class FeedForwardNet:
 
     # -- checked public API -----------------------------------------------------------------
     def _prepare_x(self, x) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype.kind not in "fiub":
-            raise ValueError(f"x must be numeric, but has dtype {x.dtype}")
+        x = as_numeric_array(x, "x")
         return check_batch(x, self.input_size).astype(self.dtype, copy=False)
 
     def _prepare(self, x, t) -> tuple[np.ndarray, np.ndarray]:

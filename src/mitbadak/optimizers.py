@@ -6,20 +6,74 @@ so both stay in step without any copying.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
+
+from mitbadak._checks import describe
 
 __all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "Adam", "make_optimizer", "OPTIMIZERS"]
 
 
+def _real(value, name: str) -> float:
+    """``value`` as a float; ``TypeError`` unless it is a real number (not a bool or a string)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {describe(value)}")
+    return float(value)
+
+
+def _learning_rate(lr) -> float:
+    value = _real(lr, "lr")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"learning rate must be a positive number, got {lr!r}")
+    return value
+
+
+def _decay_rate(value, name: str) -> float:
+    """A momentum or beta: a number in [0, 1) (1 would never forget; > 1 would diverge)."""
+    rate = _real(value, name)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return rate
+
+
 class Optimizer:
-    """Base class: subclasses implement ``update``; ``state_dict``/``load_state_dict`` resume it."""
+    """Base class: subclasses implement ``_update``; ``state_dict``/``load_state_dict`` resume it.
+
+    ``update`` checks its arguments, then calls ``_update``.
+    """
 
     def __init__(self, lr: float) -> None:
-        if not np.isfinite(lr) or lr <= 0:
-            raise ValueError(f"learning rate must be a positive number, got {lr}")
-        self.lr = float(lr)
+        self.lr = _learning_rate(lr)
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Update ``params`` in place from ``grads``: one gradient per parameter, same shapes.
+
+        Raises ``ValueError`` for missing or unexpected keys and for a gradient whose shape differs
+        from its parameter's (it would otherwise broadcast silently, e.g. (50,) over (784, 50)).
+        """
+        if not isinstance(params, dict) or not isinstance(grads, dict):
+            raise TypeError(
+                f"params and grads must be dicts of arrays, got {type(params).__name__} "
+                f"and {type(grads).__name__}"
+            )
+        if grads.keys() != params.keys():
+            missing, extra = sorted(params.keys() - grads.keys()), sorted(grads.keys() - params)
+            raise ValueError(
+                f"grads must hold one gradient per parameter: missing {missing}, unexpected {extra}"
+            )
+        for key, g in grads.items():
+            shape = getattr(g, "shape", None)
+            if shape != params[key].shape or g.dtype.kind not in "fiu":
+                given = f"shape {shape} ({g.dtype})" if shape is not None else type(g).__name__
+                raise ValueError(
+                    f"gradient {key!r} must be a real array of shape {params[key].shape} (the "
+                    f"parameter's; no broadcasting), got {given}"
+                )
+        self._update(params, grads)
+
+    def _update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -52,7 +106,7 @@ class SGD(Optimizer):
     def __init__(self, lr: float = 0.01) -> None:
         super().__init__(lr)
 
-    def update(self, params, grads) -> None:
+    def _update(self, params, grads) -> None:
         for key, g in grads.items():
             params[key] -= self.lr * g
 
@@ -62,10 +116,10 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
-        self.momentum = float(momentum)
+        self.momentum = _decay_rate(momentum, "momentum")
         self.v: dict[str, np.ndarray] | None = None
 
-    def update(self, params, grads) -> None:
+    def _update(self, params, grads) -> None:
         if self.v is None:
             self.v = {k: np.zeros_like(p) for k, p in params.items()}
         for key, g in grads.items():
@@ -88,7 +142,7 @@ class AdaGrad(Optimizer):
         super().__init__(lr)
         self.h: dict[str, np.ndarray] | None = None
 
-    def update(self, params, grads) -> None:
+    def _update(self, params, grads) -> None:
         if self.h is None:
             self.h = {k: np.zeros_like(p) for k, p in params.items()}
         for key, g in grads.items():
@@ -109,12 +163,13 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
         super().__init__(lr)
-        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.beta1 = _decay_rate(beta1, "beta1")
+        self.beta2 = _decay_rate(beta2, "beta2")
         self.t = 0
         self.m: dict[str, np.ndarray] | None = None
         self.v: dict[str, np.ndarray] | None = None
 
-    def update(self, params, grads) -> None:
+    def _update(self, params, grads) -> None:
         if self.m is None:
             self.m = {k: np.zeros_like(p) for k, p in params.items()}
             self.v = {k: np.zeros_like(p) for k, p in params.items()}
@@ -143,6 +198,8 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "adam": Adam
 
 def make_optimizer(name: str, lr: float | None = None, **kwargs) -> Optimizer:
     """An optimizer by name ('sgd', 'momentum', 'adagrad', 'adam'); lr=None keeps its default."""
+    if not isinstance(name, str):
+        raise TypeError(f"optimizer name must be a string, got {type(name).__name__}")
     key = name.lower()
     if key not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")

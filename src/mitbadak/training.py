@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mitbadak._checks import check_batch, labels_to_indices
+from mitbadak._checks import check_batch, describe, labels_to_indices
 from mitbadak._files import atomic_write_text
 from mitbadak.errors import MitbadakError
 from mitbadak.optimizers import Optimizer, make_optimizer
@@ -227,6 +228,15 @@ def train(
     the last good epoch), and KeyboardInterrupt on Ctrl-C after finishing the current step and
     saving a checkpoint from which the run resumes exactly.
     """
+    for name, value in (("epochs", epochs), ("iters", iters), ("batch_size", batch_size),
+                        ("seed", seed), ("early_stopping", early_stopping),
+                        ("train_eval_size", train_eval_size)):  # fmt: skip
+        if (value is not None or name in ("batch_size", "seed")) and (
+            isinstance(value, bool) or not isinstance(value, numbers.Integral)
+        ):
+            raise TypeError(f"{name} must be an integer, got {describe(value)}")
+    if seed < 0 or (early_stopping is not None and early_stopping < 1):
+        raise ValueError(f"seed must be >= 0 and early_stopping >= 1, got {seed}, {early_stopping}")
     if epochs is not None and iters is not None:
         raise ValueError("give either epochs or iters, not both")
     if epochs is None and iters is None:
@@ -305,6 +315,8 @@ def train(
         save_checkpoint(checkpoint_path, network, opt, state, history)
 
     grad_fn = _gradient_function(network, gradient)
+    # The network's own gradients always fit its parameters: skip update()'s argument checks.
+    apply_update = opt._update if type(opt).update is Optimizer.update else opt.update
     emit(
         "start",
         total_iters=total_iters,
@@ -339,7 +351,7 @@ def train(
                         f"{first_loss:.4g}): training diverged. The learning rate ({opt.lr:g}) is "
                         f"probably too high; try a smaller --lr."
                     )
-                opt.update(network.params, grads)
+                apply_update(network.params, grads)
                 iteration += 1
                 batch_in_epoch = b + 1
                 history.iteration_loss.append(loss)

@@ -19,7 +19,7 @@ import numpy as np
 from mitbadak._files import atomic_write_bytes
 from mitbadak.errors import DataError
 
-__all__ = ["read_idx", "parse_idx", "write_idx", "decompress_if_gzip", "IDX_DTYPES"]
+__all__ = ["read_idx", "parse_idx", "write_idx", "decompress_if_gzip", "idx_size", "IDX_DTYPES"]
 
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
@@ -34,8 +34,8 @@ _MAX_DIMS = 8
 _MAX_ITEMS = 1 << 32  # refuse headers that claim absurd sizes before allocating anything
 
 
-def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode the bytes of one (already decompressed) IDX file into a native-endian array."""
+def _parse_header(data: bytes, name: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length) from the first bytes of an IDX file, fully checked."""
     if len(data) < 4:
         raise DataError(f"{name}: not an IDX file (only {len(data)} bytes, a header needs 4)")
     zero, code, ndim = struct.unpack(">HBB", data[:4])
@@ -51,11 +51,16 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     if len(data) < header_len:
         raise DataError(f"{name}: truncated IDX header ({len(data)} bytes, expected {header_len})")
     shape = struct.unpack(f">{ndim}I", data[4:header_len])
-    dtype = IDX_DTYPES[code]
-    items = math.prod(shape)  # Python ints: a hostile header cannot overflow the check
     # Zero-size shapes count too: NumPy refuses (0, 2**31, 2**31) as "too big".
     if math.prod(d for d in shape if d) > _MAX_ITEMS:
         raise DataError(f"{name}: IDX header claims an implausible shape {shape}")
+    return shape, IDX_DTYPES[code], header_len
+
+
+def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode the bytes of one (already decompressed) IDX file into a native-endian array."""
+    shape, dtype, header_len = _parse_header(data, name)
+    items = math.prod(shape)  # Python ints: a hostile header cannot overflow the check
     expected = header_len + items * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
@@ -68,7 +73,10 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file, gzip-compressed (``.gz``, detected by its magic bytes) or raw."""
+    """Read an IDX file, gzip-compressed (``.gz``, detected by its magic bytes) or raw.
+
+    A compressed file is inflated only up to the size its IDX header announces.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -79,25 +87,71 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return parse_idx(decompress_if_gzip(raw, str(path)), str(path))
 
 
-def decompress_if_gzip(data: bytes, name: str = "<bytes>") -> bytes:
+def idx_size(shape: tuple[int, ...], itemsize: int = 1) -> int:
+    """Bytes of an IDX file holding ``shape`` items of ``itemsize`` bytes: header + payload."""
+    return 4 + 4 * len(shape) + math.prod(shape) * itemsize
+
+
+def decompress_if_gzip(
+    data: bytes, name: str = "<bytes>", *, expected_shape: tuple[int, ...] | None = None
+) -> bytes:
     """Return ``data`` decompressed when it starts with the gzip magic bytes, else unchanged.
 
-    zlib in gzip mode checks the CRC-32 and length trailer; it is also about 1.5x faster than
-    :func:`gzip.decompress`, which is kept for the rare multi-member file.
+    Decompression never runs past the size the IDX header announces (read from the first
+    decompressed bytes), so a gzip bomb fails after producing at most that many bytes. With
+    ``expected_shape`` (from the registry), a header announcing another shape is refused before
+    the payload is inflated. zlib in gzip mode checks each member's CRC-32 and length trailer.
     """
-    if data[:2] != b"\x1f\x8b":
+    if data[:2] != _GZIP_MAGIC:
         return data
+    head = _gunzip(data, name, _MAX_HEADER_BYTES, head_only=True)
+    shape, dtype, header_len = _parse_header(head, name)
+    if expected_shape is not None and tuple(shape) != tuple(expected_shape):
+        raise DataError(
+            f"{name}: IDX header says shape {shape}, but this file should hold {expected_shape}"
+        )
+    return _gunzip(data, name, header_len + math.prod(shape) * dtype.itemsize)
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_HEADER_BYTES = 4 + 4 * _MAX_DIMS
+
+
+def _gunzip(data: bytes, name: str, limit: int, *, head_only: bool = False) -> bytes:
+    """Inflate (possibly multi-member) gzip ``data``, producing at most ``limit`` bytes.
+
+    More output than ``limit`` is an error, found after inflating ``limit + 1`` bytes; with
+    ``head_only`` the first ``limit`` bytes are returned instead.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    rest = data
     try:
-        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        out = inflater.decompress(data)
-        if not inflater.eof:
-            raise DataError(f"{name}: truncated gzip data (the compressed stream ends early)")
-        if inflater.unused_data:
-            if inflater.unused_data[:2] != b"\x1f\x8b":
+        while True:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            pending = rest
+            while True:
+                chunk = inflater.decompress(pending, limit + 1 - size)
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    if head_only:
+                        return b"".join(chunks)[:limit]
+                    raise DataError(
+                        f"{name}: decompresses to more than the {limit} bytes its IDX header "
+                        "announces; refused (corrupt, or a gzip bomb)"
+                    )
+                pending = inflater.unconsumed_tail
+                if inflater.eof or not pending:
+                    break
+            if not inflater.eof:
+                raise DataError(f"{name}: truncated gzip data (the compressed stream ends early)")
+            rest = inflater.unused_data
+            if not rest:
+                return b"".join(chunks)
+            if rest[:2] != _GZIP_MAGIC:
                 raise DataError(f"{name}: unexpected bytes after the end of the gzip data")
-            return gzip.decompress(data)
-        return out
-    except (OSError, EOFError, zlib.error) as exc:
+    except zlib.error as exc:
         raise DataError(f"{name}: corrupt or truncated gzip data ({exc})") from None
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import math
 import os
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from mitbadak.datasets.idx import decompress_if_gzip
+from mitbadak.datasets.idx import decompress_if_gzip, idx_size
 from mitbadak.datasets.registry import DatasetSpec, FileSpec
 from mitbadak.errors import DataError, DownloadError
 
@@ -37,6 +40,10 @@ Progress = Callable[[str, int, "int | None"], None]
 """progress(filename, bytes_done, bytes_total); bytes_total is None when unknown."""
 
 DEFAULT_TIMEOUT = 30.0  # seconds without data before a mirror counts as failed
+# Each download also has an overall deadline: this many seconds plus one per _MIN_RATE bytes
+# expected (a 9.9 MB file gets about 4 minutes), so a server trickling bytes cannot hang it.
+DEFAULT_DEADLINE_BASE = 60.0
+_MIN_RATE = 50_000
 _CHUNK = 1 << 16
 _USER_AGENT = "mitbadak-dataset-downloader"
 
@@ -88,9 +95,9 @@ def check_bytes(data: bytes, spec: FileSpec, where: str) -> bytes:
     """
     digest = hashlib.sha256(data).hexdigest()
     if digest in spec.sha256:
-        return decompress_if_gzip(data, where)
+        return decompress_if_gzip(data, where, expected_shape=spec.shape)
     try:
-        raw = decompress_if_gzip(data, where)
+        raw = decompress_if_gzip(data, where, expected_shape=spec.shape)
     except DataError as exc:
         raw, problem = None, str(exc).removeprefix(f"{where}: ")
     else:
@@ -104,6 +111,21 @@ def check_bytes(data: bytes, spec: FileSpec, where: str) -> bytes:
         f"{'; ' + problem if problem else ''}); "
         "the file is corrupt, truncated, or not this dataset's file"
     )
+
+
+def max_file_bytes(spec: FileSpec) -> int:
+    """The largest a copy of ``spec`` on disk can be: its raw IDX size (uint8 items), plus what
+    gzip adds to incompressible data, or the registry's own size if that is larger."""
+    raw = idx_size(spec.shape)
+    return max(raw + raw // 100 + (1 << 16), spec.size or 0)
+
+
+def max_download_bytes(spec: FileSpec) -> int:
+    """The most a download of ``spec`` may send: the registry's size (the mirrors serve the
+    canonical .gz) plus 1 % for a differently compressed copy, or :func:`max_file_bytes`."""
+    if spec.size:
+        return spec.size + spec.size // 100 + 4096
+    return max_file_bytes(spec)
 
 
 @dataclass
@@ -124,6 +146,13 @@ def find_file(spec: FileSpec, dirs: Iterable[Path]) -> Lookup:
         if not path.is_file():
             continue
         try:
+            size = path.stat().st_size
+            if size > max_file_bytes(spec):
+                found.rejected.append(
+                    f"{path}: is {size} bytes; {spec.filename} is at most "
+                    f"{max_file_bytes(spec)} (not this dataset's file)"
+                )
+                continue
             data = path.read_bytes()
             found.raw = check_bytes(data, spec, str(path))
         except DataError as exc:
@@ -144,13 +173,22 @@ def fetch_file(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
+    deadline: float | None = None,
 ) -> tuple[Path, bytes]:
     """Download ``spec`` from the first mirror that serves a verified copy into ``dest_dir``.
 
     Returns (path, decompressed bytes). Raises :class:`DownloadError` listing every mirror's
     failure. Whatever happens (including KeyboardInterrupt), no temporary file is left behind
     and ``dest_dir / spec.filename`` is either untouched or the verified file.
+
+    ``timeout`` bounds each wait for data; ``deadline`` (seconds; default
+    ``DEFAULT_DEADLINE_BASE`` + 1 s per 50 kB expected) bounds each mirror's whole download.
+    A response announcing or sending more than :func:`max_download_bytes` is refused.
     """
+    if deadline is None:
+        deadline = DEFAULT_DEADLINE_BASE + max_download_bytes(spec) / _MIN_RATE
+    if not (isinstance(deadline, int | float) and math.isfinite(deadline) and deadline > 0):
+        raise ValueError(f"deadline must be a positive number of seconds, got {deadline!r}")
     if not mirrors:
         raise DownloadError(f"{spec.filename}: no download mirrors are known for it")
     try:
@@ -161,7 +199,7 @@ def fetch_file(
     for mirror in mirrors:
         url = mirror if mirror.endswith(spec.filename) else mirror.rstrip("/") + "/" + spec.filename
         try:
-            return _fetch_one(spec, url, dest_dir, timeout, progress)
+            return _fetch_one(spec, url, dest_dir, timeout, progress, deadline)
         except (DataError, OSError, http.client.HTTPException, ValueError) as exc:
             failures.append(f"{url}: {_describe(exc)}")
     raise DownloadError(f"{spec.filename}: every mirror failed: " + "; ".join(failures))
@@ -181,35 +219,109 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
+class _Watchdog:
+    """Shuts down every socket a download opened once its deadline passes.
+
+    A per-read timeout cannot stop a server that sends one byte just before each timeout; closing
+    the connection from a timer thread ends the blocked read at once, whatever phase it is in.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shutdown(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    """urllib's opener (proxies, redirects) whose HTTP(S) connections register with ``watchdog``."""
+
+    def watched(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
+        class Watched(base):  # type: ignore[misc, valid-type]
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                create = self._create_connection
+                self._create_connection = lambda *a, **kw: watchdog.watch(create(*a, **kw))
+
+        return Watched
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(watched(http.client.HTTPConnection), req)
+
+    handlers: list[urllib.request.BaseHandler] = [HTTPHandler()]
+    if hasattr(http.client, "HTTPSConnection"):
+
+        class HTTPSHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(
+                    watched(http.client.HTTPSConnection), req, context=self._context
+                )
+
+        handlers.append(HTTPSHandler())
+    return urllib.request.build_opener(*handlers)
+
+
+def _open_url(
+    request: urllib.request.Request, timeout: float, watchdog: _Watchdog
+) -> http.client.HTTPResponse:
+    return _opener(watchdog).open(request, timeout=timeout)
+
+
 def _fetch_one(
-    spec: FileSpec, url: str, dest_dir: Path, timeout: float, progress: Progress | None
+    spec: FileSpec,
+    url: str,
+    dest_dir: Path,
+    timeout: float,
+    progress: Progress | None,
+    deadline: float,
 ) -> tuple[Path, bytes]:
     final = dest_dir / spec.filename
     tmp = dest_dir / f".{spec.filename}.{os.getpid()}.{os.urandom(4).hex()}.part"
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    limit = max_download_bytes(spec)
+    started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            declared = response.headers.get("Content-Length")
-            total = int(declared) if declared and declared.isdigit() else spec.size
-            done = 0
-            chunks = []
-            with open(tmp, "wb") as out:
-                if progress:
-                    progress(spec.filename, 0, total)
-                while True:
-                    chunk = response.read(_CHUNK)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    chunks.append(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(spec.filename, done, total)
-                out.flush()
-                os.fsync(out.fileno())
-        if declared and declared.isdigit() and done != int(declared):
-            raise DataError(f"truncated response: got {done} of {declared} bytes")
-        raw = check_bytes(b"".join(chunks), spec, url)
+        with _Watchdog(deadline) as watchdog:
+            try:
+                data = _receive(request, spec, tmp, timeout, progress, limit, watchdog)
+            except (OSError, http.client.HTTPException, DataError):
+                if watchdog.expired:
+                    raise DataError(
+                        f"took longer than the {deadline:g} s allowed for the whole download "
+                        f"(stopped after {time.monotonic() - started:.1f} s)"
+                    ) from None
+                raise
+        raw = check_bytes(data, spec, url)
         os.replace(tmp, final)
         return final, raw
     finally:
@@ -220,6 +332,52 @@ def _fetch_one(
             pass
 
 
+def _receive(
+    request: urllib.request.Request,
+    spec: FileSpec,
+    tmp: Path,
+    timeout: float,
+    progress: Progress | None,
+    limit: int,
+    watchdog: _Watchdog,
+) -> bytes:
+    """The response body, written to ``tmp`` as it arrives; at most ``limit`` bytes."""
+    with _open_url(request, timeout, watchdog) as response:
+        declared = response.headers.get("Content-Length")
+        length = int(declared) if declared and declared.strip().isdigit() else None
+        if length is not None and length > limit:
+            raise DataError(
+                f"the server announces {length} bytes, but {spec.filename} is at most {limit}"
+            )
+        total = length if length is not None else spec.size
+        done = 0
+        chunks = []
+        with open(tmp, "wb") as out:
+            if progress:
+                progress(spec.filename, 0, total)
+            while True:
+                chunk = response.read1(min(_CHUNK, limit + 1 - done))
+                if not chunk:
+                    break
+                done += len(chunk)
+                if done > limit:
+                    raise DataError(
+                        f"the server sent more than {limit} bytes, the most {spec.filename} "
+                        "can be; stopped reading"
+                    )
+                out.write(chunk)
+                chunks.append(chunk)
+                if progress:
+                    progress(spec.filename, done, total)
+            out.flush()
+            os.fsync(out.fileno())
+    if watchdog.expired:
+        raise DataError("deadline passed")  # reported by the caller with the deadline
+    if length is not None and done != length:
+        raise DataError(f"truncated response: got {done} of {length} bytes")
+    return b"".join(chunks)
+
+
 def download_files(
     dataset: DatasetSpec,
     files: Sequence[FileSpec],
@@ -228,10 +386,13 @@ def download_files(
     mirrors: Sequence[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
+    deadline: float | None = None,
 ) -> dict[str, tuple[Path, bytes]]:
     """Fetch each of ``files`` (see :func:`fetch_file`); stops at the first file that fails."""
     mirrors = dataset.mirrors if mirrors is None else tuple(mirrors)
     return {
-        spec.filename: fetch_file(spec, dest_dir, mirrors, timeout=timeout, progress=progress)
+        spec.filename: fetch_file(
+            spec, dest_dir, mirrors, timeout=timeout, progress=progress, deadline=deadline
+        )
         for spec in files
     }
