@@ -17,6 +17,7 @@ from mitbadak.errors import MitbadakError
 
 # Sub-command modules, in the order `mitbadak --help` lists them.
 COMMAND_MODULES = ["train", "evaluate", "predict", "gradcheck", "data", "import_weights", "plot"]
+COMMAND_MODULES.append("serve")  # the web playground (its dependencies load only when it runs)
 
 
 class CLIError(Exception):
