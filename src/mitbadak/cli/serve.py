@@ -129,6 +129,8 @@ def run(args) -> int:
         threading.Thread(target=open_when_ready, daemon=True).start()
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn shut down gracefully, then re-raised the Ctrl-C it had caught
     finally:
         sock.close()
     print("mitbadak playground: stopped", file=sys.stderr)

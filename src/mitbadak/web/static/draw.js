@@ -152,6 +152,7 @@ const drawPage = (() => {
       showEmpty();
       return;
     }
+    document.body.dataset.pending = "1";
     mb.setStatus(mb.t("status.thinking"));
     const body = JSON.stringify({ image: pad.toDataURL("image/png"), model: selectedModel() });
     const answer = await mb.api("/api/predict", {
@@ -160,13 +161,14 @@ const drawPage = (() => {
       body,
     });
     if (mine !== sequence) return; // a newer drawing is on its way
+    document.body.dataset.pending = "0";
     if (!answer.ok) {
+      document.body.dataset.state = "error";
       mb.setStatus(answer.data && answer.data.error ? answer.data.error : `HTTP ${answer.status}`, true);
       return;
     }
     lastResult = answer.data;
     render(lastResult);
-    mb.setStatus(mb.t("status.model", { m: lastResult.model }));
   }
 
   // -- rendering ------------------------------------------------------------------------------
@@ -193,11 +195,12 @@ const drawPage = (() => {
     document.getElementById("layers").replaceChildren();
     document.getElementById("weights").replaceChildren();
     document.body.dataset.state = "empty";
+    document.body.dataset.pending = "0";
     mb.setStatus("");
   }
 
   function percent(p) {
-    return `${(100 * p).toFixed(p >= 0.995 || p < 0.001 ? 1 : 1)}%`;
+    return `${(100 * p).toFixed(1)}%`;
   }
 
   function drawBars(probs) {
@@ -249,18 +252,26 @@ const drawPage = (() => {
     renderSteps(result.steps);
     renderLayers(result.layers);
     renderWeights(result.top_units);
+    mb.setStatus(mb.t("status.model", { m: result.model }));
     document.body.dataset.state = "predicted";
   }
 
+  // Each step image is drawn in the 112x112 frame: the crop scaled to fit, the others at four
+  // screen pixels per image pixel (the 28x28 frame fills it), so steps 2-4 share one scale.
   function renderSteps(steps) {
     if (!steps) return;
-    const set = (id, src, detail) => {
-      document.querySelector(`#${id} img`).src = src;
+    const set = (id, src, size, scale, detail) => {
+      const img = document.querySelector(`#${id} img`);
+      img.src = src;
+      img.style.width = `${Math.max(1, Math.round(size[1] * scale))}px`;
+      img.style.height = `${Math.max(1, Math.round(size[0] * scale))}px`;
       document.querySelector(`#${id} .detail`).textContent = detail;
     };
-    set("step-crop", steps.crop, `${steps.crop_size[1]}×${steps.crop_size[0]} px`);
-    set("step-resized", steps.resized, `${steps.resized_size[1]}×${steps.resized_size[0]} px`);
-    set("step-final", steps.final, "28×28 → 784");
+    const [ch, cw] = steps.crop_size;
+    const [rh, rw] = steps.resized_size;
+    set("step-crop", steps.crop, steps.crop_size, 112 / Math.max(ch, cw), `${cw}×${ch} px`);
+    set("step-resized", steps.resized, steps.resized_size, 4, `${rw}×${rh} px`);
+    set("step-final", steps.final, [28, 28], 4, "28×28 → 784");
     drawShift(steps);
   }
 
@@ -278,12 +289,12 @@ const drawPage = (() => {
       const [cy, cx] = steps.center_of_mass;
       const centre = 14 * scale; // pixel centres: 13.5 + 0.5
       c.strokeStyle = "#39d353";
-      c.lineWidth = 1.5;
+      c.lineWidth = 2;
       c.beginPath();
-      c.moveTo(centre - 7, centre);
-      c.lineTo(centre + 7, centre);
-      c.moveTo(centre, centre - 7);
-      c.lineTo(centre, centre + 7);
+      c.moveTo(centre - 12, centre);
+      c.lineTo(centre + 12, centre);
+      c.moveTo(centre, centre - 12);
+      c.lineTo(centre, centre + 12);
       c.stroke();
       const px = (cx + 0.5) * scale;
       const py = (cy + 0.5) * scale;
@@ -293,9 +304,12 @@ const drawPage = (() => {
       c.lineTo(centre, centre);
       c.stroke();
       c.fillStyle = "#ff5a4e";
+      c.strokeStyle = "#ffffff";
+      c.lineWidth = 1;
       c.beginPath();
-      c.arc(px, py, 3.5, 0, 2 * Math.PI);
+      c.arc(px, py, 4.5, 0, 2 * Math.PI);
       c.fill();
+      c.stroke();
     };
     img.src = steps.placed;
     const [dy, dx] = steps.shift;
@@ -332,9 +346,9 @@ const drawPage = (() => {
       const values = layer.values;
       const max = Math.max(...values);
       const scale = layer.activation === "sigmoid" ? 1 : max > 0 ? max : 1;
-      const perRow = Math.min(64, values.length);
-      const rows = Math.ceil(values.length / perRow);
-      const cell = 9;
+      const rows = Math.ceil(values.length / 64); // at most 64 cells a row, rows equally full
+      const perRow = Math.ceil(values.length / rows);
+      const cell = 12;
       const canvas = document.createElement("canvas");
       canvas.width = perRow * cell;
       canvas.height = rows * cell;
@@ -396,10 +410,9 @@ const drawPage = (() => {
   // -- models ---------------------------------------------------------------------------------
 
   function modelLabel(m) {
+    const key = m.accuracy_note === "book" ? "model.acc.book" : "model.acc";
     const acc =
-      m.accuracy == null
-        ? mb.t("model.none")
-        : `${mb.t(m.accuracy_note === "book" ? "model.acc.book" : "model.acc")} ${(100 * m.accuracy).toFixed(2)}%`;
+      m.accuracy == null ? mb.t("model.none") : mb.t(key, { p: (100 * m.accuracy).toFixed(2) });
     const layers = m.layers ? ` · ${m.layers.join("-")}` : "";
     return `${m.label}${layers} · ${acc}`;
   }
