@@ -84,9 +84,13 @@ def keep_screenshot(path: Path) -> None:
 class Server:
     """`mitbadak serve ... --port 0` as a child process; ``url`` has no trailing slash."""
 
-    def __init__(self, *args: str, cwd: Path | None = None, env: dict | None = None) -> None:
+    def __init__(
+        self, *args: str, cwd: Path | None = None, env: dict | None = None, prelude: str = ""
+    ) -> None:
+        argv = ["serve", "--port", "0", *args]
+        code = f"{prelude}\nimport sys\nfrom mitbadak.cli import main\nsys.exit(main({argv!r}))"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mitbadak", "serve", "--port", "0", *args],
+            [sys.executable, "-c", code],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

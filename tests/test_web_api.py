@@ -26,7 +26,7 @@ from mitbadak.web.models import ModelRegistry  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    return train_small_model(tmp_path_factory.mktemp("web-api") / "small")
+    return train_small_model(tmp_path_factory.getbasetemp() / "small")
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ def _unavailable(reason: str):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    return _train(tmp_path_factory.mktemp("web-browser") / "small")
+    return _train(tmp_path_factory.getbasetemp() / "small")
 
 
 @pytest.fixture(scope="module")
