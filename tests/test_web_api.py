@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("starlette", reason="the web extra is not installed: pip install 'mitbadak[web]'")
+WEB_MISSING = "the web extra is not installed: pip install 'mitbadak[web]'"
+pytest.importorskip("starlette", reason=WEB_MISSING)
 pytest.importorskip("starlette.testclient", reason="Starlette's TestClient needs httpx2")
 
 from _webtools import BOOK_WEIGHTS, DIGITS, render_strokes, train_small_model  # noqa: E402

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="the web extra is not installed: pip install 'mitbadak[web]'")
-pytest.importorskip("starlette", reason="the web extra is not installed: pip install 'mitbadak[web]'")
+WEB_MISSING = "the web extra is not installed: pip install 'mitbadak[web]'"
+pytest.importorskip("uvicorn", reason=WEB_MISSING)
+pytest.importorskip("starlette", reason=WEB_MISSING)
 
 from _webtools import DIGITS, Server, render_strokes, train_small_model  # noqa: E402
 
@@ -130,7 +131,8 @@ def test_predict_over_the_wire_equals_cli(server, model_dir, tmp_path):
     answer = json.loads(body)
     assert answer["prediction"] == expected["prediction"]
     for entry in expected["top"]:
-        assert answer["probabilities"][entry["class"]] == pytest.approx(entry["probability"], abs=1e-6)
+        got = answer["probabilities"][entry["class"]]
+        assert got == pytest.approx(entry["probability"], abs=1e-6)
 
 
 def test_ctrl_c_stops_cleanly(model_dir, tmp_path):
@@ -145,7 +147,8 @@ def test_ctrl_c_stops_cleanly(model_dir, tmp_path):
 # The default recipe runs 20 epochs; the test shortens it to 2 (same recipe otherwise) to keep
 # the suite fast on a busy machine.
 TWO_EPOCHS = (
-    "import functools, mitbadak.runs as r\nr.TrainConfig = functools.partial(r.TrainConfig, epochs=2)"
+    "import functools, mitbadak.runs as r\n"
+    "r.TrainConfig = functools.partial(r.TrainConfig, epochs=2)"
 )
 
 
