@@ -15,13 +15,16 @@ An image goes through :func:`mitbadak.images.load_image` and
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import io
 import json
 import math
 import re
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +85,28 @@ def decode_image(data: bytes) -> np.ndarray:
         )
     # load_image reads files: hand it the bytes as one, so uploads are read exactly like
     # `mitbadak predict` reads a file (transparency, modes, and whatever load_image learns).
-    with tempfile.TemporaryDirectory(prefix="mitbadak-upload-") as tmp:
-        path = Path(tmp) / f"upload{IMAGE_FORMATS[fmt]}"
+    path = _upload_dir() / f"{uuid.uuid4().hex}{IMAGE_FORMATS[fmt]}"
+    try:
         path.write_bytes(data)
-        try:
-            return load_image(path)
-        except ImageError as exc:
-            raise BadInput(str(exc).replace(str(path), "the image")) from None
-        except Exception:  # Pillow can raise many kinds on a corrupt file
-            raise BadInput("not a readable image: the file is damaged or truncated") from None
+        return load_image(path)
+    except ImageError as exc:
+        raise BadInput(str(exc).replace(str(path), "the image")) from None
+    except Exception:  # Pillow can raise many kinds on a corrupt file
+        raise BadInput("not a readable image: the file is damaged or truncated") from None
+    finally:
+        path.unlink(missing_ok=True)
+
+
+_UPLOADS: Path | None = None
+
+
+def _upload_dir() -> Path:
+    """A private temporary folder for uploads, made once per process, removed at exit."""
+    global _UPLOADS
+    if _UPLOADS is None or not _UPLOADS.is_dir():
+        _UPLOADS = Path(tempfile.mkdtemp(prefix="mitbadak-uploads-"))
+        atexit.register(shutil.rmtree, _UPLOADS, True)
+    return _UPLOADS
 
 
 def decode_data_url(text: Any) -> bytes:
