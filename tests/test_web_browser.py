@@ -200,3 +200,29 @@ def test_empty_page(page, tmp_path):
     shot = tmp_path / "draw-empty.png"
     page.screenshot(path=str(shot), full_page=True)
     keep_screenshot(shot)
+
+
+def test_drawing_with_a_finger(browser, server, model_dir, tmp_path):
+    """Touch events (as a phone sends them), through Chromium's DevTools protocol."""
+    context = browser.new_context(viewport={"width": 800, "height": 900}, has_touch=True)
+    pg = context.new_page()
+    pg.goto(server.url + "/")
+    pg.wait_for_selector("#model option", state="attached")
+    box = pg.locator("#pad").bounding_box()
+    cdp = context.new_cdp_session(pg)
+    strokes = DIGITS[7]
+    for stroke in strokes:
+        points = [{"x": box["x"] + x, "y": box["y"] + y} for x, y in stroke]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
+        for a, b in zip(points, points[1:], strict=False):
+            for k in range(1, 5):  # a few moves between the stroke's points
+                p = {key: a[key] + (b[key] - a[key]) * k / 4 for key in ("x", "y")}
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [p]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    shown = _wait_predicted(pg)
+    png = render_strokes(strokes, tmp_path / "touch-7.png")
+    assert [shown] == _cli_predictions(model_dir, [png])
+    shot = tmp_path / "draw-touch.png"
+    pg.screenshot(path=str(shot), full_page=True)
+    keep_screenshot(shot)
+    context.close()

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,31 @@ def test_runs_folder_models_are_offered(model_dir, tmp_path):
     finally:
         srv.stop()
     assert [m["id"] for m in models] == ["run-first", "run-second"]
+
+
+def test_open_starts_a_browser_on_the_url(model_dir, tmp_path):
+    opened = tmp_path / "opened.txt"
+    fake = tmp_path / "fake_browser.py"
+    fake.write_text(f"import sys\nopen({str(opened)!r}, 'w').write(sys.argv[1])\n")
+    env = {**os.environ, "BROWSER": f"{sys.executable} {fake} %s"}
+    srv = Server(str(model_dir), "--runs", str(tmp_path), "--open", env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not opened.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        srv.stop()
+    assert opened.read_text() == srv.url + "/"
+
+
+def test_the_same_model_twice_is_offered_once(model_dir, tmp_path):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(model_dir, runs / "demo")
+    srv = Server(str(runs / "demo"), str(runs / "demo" / "model.npz"), "--runs", str(runs))
+    try:
+        models = json.loads(_get(srv.url, "/api/models")[1])["models"]
+    finally:
+        srv.stop()
+    assert [m["id"] for m in models] == ["run-demo"]

@@ -109,6 +109,11 @@ def run(args) -> int:
         registry.add(_train_default(runs_dir), kind="run")
 
     sock = _bind(args.host, args.port)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"mitbadak: warning: --host {args.host} lets other machines reach the playground",
+            file=sys.stderr,
+        )
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"

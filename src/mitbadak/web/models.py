@@ -156,6 +156,9 @@ class ModelRegistry:
             kind, label, file = "book", p.name, p
         else:
             kind, label, file = kind or "file", p.stem, p
+        for existing in self._entries.values():
+            if existing.path.resolve() == file.resolve():
+                return existing  # the same file given twice (e.g. a run also under --runs)
         base = "book" if kind == "book" else f"{kind}-{_slug(label)}"
         entry = ModelEntry(id=self._unique_id(base), label=label, kind=kind, path=file)
         _describe(entry)

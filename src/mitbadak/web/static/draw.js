@@ -64,6 +64,7 @@ mb.addStrings({
 const drawPage = (() => {
   const PEN_WIDTH = 18; // px on the 280x280 pad: about 2 MNIST pixels after the 20x20 rescale
   const DEBOUNCE_MS = 120;
+  const LIVE_MS = 300;
 
   let pad;
   let ctx;
@@ -71,6 +72,7 @@ const drawPage = (() => {
   let current = null;
   let timer = null;
   let sequence = 0; // answers to older requests are dropped
+  let lastSent = -Infinity;
   let lastResult = null;
   let models = [];
 
@@ -135,9 +137,11 @@ const drawPage = (() => {
     predictNow();
   }
 
+  // While the pen moves: a prediction at most every LIVE_MS, and one when it rests DEBOUNCE_MS.
   function schedule() {
     clearTimeout(timer);
-    timer = setTimeout(predictNow, DEBOUNCE_MS);
+    if (performance.now() - lastSent >= LIVE_MS) predictNow();
+    else timer = setTimeout(predictNow, DEBOUNCE_MS);
   }
 
   function selectedModel() {
@@ -148,6 +152,7 @@ const drawPage = (() => {
   async function predictNow() {
     clearTimeout(timer);
     const mine = ++sequence;
+    lastSent = performance.now();
     if (!strokes.length) {
       showEmpty();
       return;
