@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import sys
 import threading
@@ -82,7 +83,8 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        reason = "is already in use" if exc.errno == 98 else f"cannot be bound ({exc.strerror})"
+        in_use = exc.errno == errno.EADDRINUSE
+        reason = "is already in use" if in_use else f"cannot be bound ({exc.strerror})"
         raise CLIError(f"{host}:{port} {reason}; try another --port (0 picks a free one)") from None
     sock.listen(128)
     sock.set_inheritable(True)
@@ -103,7 +105,7 @@ def run(args) -> int:
     if runs_dir.exists() and not runs_dir.is_dir():
         raise CLIError(f"--runs {runs_dir}: is a file, not a folder")
     registry.add_runs(runs_dir)
-    for message in getattr(registry, "skipped", []):
+    for message in registry.skipped:
         print(f"mitbadak: warning: skipped {message}", file=sys.stderr)
     if not len(registry):
         registry.add(_train_default(runs_dir), kind="run")

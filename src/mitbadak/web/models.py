@@ -109,6 +109,7 @@ class ModelRegistry:
 
     def __init__(self) -> None:
         self._entries: dict[str, ModelEntry] = {}
+        self.skipped: list[str] = []  # run folders add_runs could not read, with the reason
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -172,12 +173,11 @@ class ModelRegistry:
     def add_runs(self, runs_dir: str | os.PathLike) -> list[ModelEntry]:
         """Add every run folder directly under ``runs_dir`` that holds a readable model.npz.
 
-        Folders whose model cannot be read are skipped; their errors are returned as
+        Folders whose model cannot be read are skipped; their errors are collected in
         ``self.skipped`` (a list of messages) for the caller to show.
         """
         root = Path(runs_dir)
         added = []
-        self.skipped: list[str] = getattr(self, "skipped", [])
         if not root.is_dir():
             return added
         for folder in sorted(p for p in root.iterdir() if (p / "model.npz").is_file()):
