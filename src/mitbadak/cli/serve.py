@@ -35,7 +35,12 @@ def register(sub) -> None:
     p.add_argument(
         "--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)"
     )
-    p.add_argument("--runs", default="runs", help="folder of run folders to offer (default runs/)")
+    p.add_argument(
+        "--runs",
+        metavar="DIR",
+        default="runs",
+        help="folder of run folders to offer (default runs/)",
+    )
     p.add_argument("--open", action="store_true", help="open the page in a web browser")
     p.set_defaults(func=run)
 
