@@ -320,8 +320,11 @@ def test_wrong_method_and_unknown_api_are_json(client):
 
 def test_foreign_host_header_is_refused(client):
     r = client.get("/api/models", headers={"host": "attacker.example"})
+    assert r.status_code == 400 and "this machine" in r.json()["error"]
+    r = client.get("/api/models", headers={"host": "127.0.0.1.attacker.example:8000"})
     assert r.status_code == 400
     assert client.get("/api/models", headers={"host": "localhost:8000"}).status_code == 200
+    assert client.get("/api/models", headers={"host": "[::1]:8000"}).status_code == 200
 
 
 def test_server_survives_everything(client, seven_png):

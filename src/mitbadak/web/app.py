@@ -16,6 +16,7 @@ from typing import Any
 from mitbadak.web.hardening import (
     MAX_BODY_BYTES,
     BodyLimitMiddleware,
+    HostCheckMiddleware,
     SecurityHeadersMiddleware,
     json_error,
 )
@@ -66,7 +67,6 @@ def create_app(
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.responses import FileResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
@@ -115,7 +115,7 @@ def create_app(
     ]
     if loopback:
         allowed = [*LOOPBACK_HOSTS, "testserver"]  # 'testserver': Starlette's TestClient
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed))
+        middleware.insert(1, Middleware(HostCheckMiddleware, allowed_hosts=allowed))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -12,7 +12,13 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["BodyLimitMiddleware", "SecurityHeadersMiddleware", "json_error", "MAX_BODY_BYTES"]
+__all__ = [
+    "BodyLimitMiddleware",
+    "HostCheckMiddleware",
+    "SecurityHeadersMiddleware",
+    "json_error",
+    "MAX_BODY_BYTES",
+]
 
 #: Largest accepted request body: 1 MB.
 MAX_BODY_BYTES = 1_000_000
@@ -128,3 +134,32 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HostCheckMiddleware:
+    """Answer 400 (JSON) to requests whose Host header names another machine.
+
+    A page on another site could otherwise reach a loopback server through DNS rebinding.
+    """
+
+    def __init__(self, app, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = ""
+        for name, value in scope.get("headers", []):
+            if name == b"host":
+                host = value.decode("latin-1").lower()
+                break
+        name = host.rsplit("]", 1)[0] + "]" if host.startswith("[") else host.split(":", 1)[0]
+        if name not in self.allowed:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await _send_json(send, 400, f"requests must be addressed to this machine, not {host!r}")
+            return
+        await self.app(scope, receive, send)
