@@ -168,6 +168,9 @@ def test_undo_and_korean(page, tmp_path):
     assert "가중치" in page.inner_text(".net-panel h3")
     assert "무게중심" in page.inner_text("#step-shift")
     assert "확률" in page.inner_text("#bars")  # the chart's axis title follows the language
+    strip = page.locator("#layers canvas.heat-strip").first
+    strip.hover(position={"x": 4, "y": 4})  # the first cell: unit 0
+    assert strip.get_attribute("title").startswith("뉴런 0: ")
     shot = tmp_path / "draw-korean.png"
     page.screenshot(path=str(shot), full_page=True)
     keep_screenshot(shot)

@@ -365,6 +365,14 @@ const drawPage = (() => {
         c.fillStyle = `rgb(${r},${g},${b})`;
         c.fillRect((i % perRow) * cell, Math.floor(i / perRow) * cell, cell - 1, cell - 1);
       });
+      // Hovering a cell tells which unit it is and its activation.
+      canvas.addEventListener("mousemove", (event) => {
+        const rect = canvas.getBoundingClientRect();
+        const col = Math.floor(((event.clientX - rect.left) * canvas.width) / rect.width / cell);
+        const r = Math.floor(((event.clientY - rect.top) * canvas.height) / rect.height / cell);
+        const i = r * perRow + col;
+        canvas.title = i < values.length ? `${mb.t("net.unit", { u: i })}: ${values[i]}` : "";
+      });
       const row = document.createElement("div");
       row.className = "layer-row";
       const name = document.createElement("div");
