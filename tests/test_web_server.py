@@ -229,6 +229,25 @@ def test_runs_folder_models_are_offered(model_dir, tmp_path):
     assert [m["id"] for m in models] == ["run-first", "run-second"]
 
 
+def test_runs_finished_later_appear_on_reload(model_dir, tmp_path):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(model_dir, runs / "first")
+    srv = Server("--runs", str(runs))
+    try:
+        before = json.loads(_get(srv.url, "/api/models")[1])["models"]
+        shutil.copytree(model_dir, runs / "later")  # e.g. `mitbadak train` in another terminal
+        (runs / "broken").mkdir()
+        (runs / "broken" / "model.npz").write_bytes(b"junk")
+        after = json.loads(_get(srv.url, "/api/models")[1])["models"]
+        again = json.loads(_get(srv.url, "/api/models")[1])["models"]
+    finally:
+        srv.stop()
+    assert [m["id"] for m in before] == ["run-first"]
+    assert [m["id"] for m in after] == [m["id"] for m in again] == ["run-first", "run-later"]
+
+
 def test_open_starts_a_browser_on_the_url(model_dir, tmp_path):
     opened = tmp_path / "opened.txt"
     fake = tmp_path / "fake_browser.py"

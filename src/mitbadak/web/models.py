@@ -110,12 +110,15 @@ class ModelRegistry:
     def __init__(self) -> None:
         self._entries: dict[str, ModelEntry] = {}
         self.skipped: list[str] = []  # run folders add_runs could not read, with the reason
+        self._skipped_paths: set[Path] = set()
+        self._lock = threading.RLock()  # adding runs may happen while requests are served
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def __iter__(self):
-        return iter(self._entries.values())
+        with self._lock:
+            return iter(list(self._entries.values()))
 
     @property
     def default(self) -> ModelEntry:
@@ -144,6 +147,10 @@ class ModelRegistry:
 
         Raises MitbadakError (ModelFileError) if it is not a readable model.
         """
+        with self._lock:
+            return self._add(path, kind)
+
+    def _add(self, path: str | os.PathLike, kind: str | None) -> ModelEntry:
         from mitbadak.errors import ModelFileError
 
         p = Path(path)
@@ -173,16 +180,27 @@ class ModelRegistry:
     def add_runs(self, runs_dir: str | os.PathLike) -> list[ModelEntry]:
         """Add every run folder directly under ``runs_dir`` that holds a readable model.npz.
 
+        Calling it again adds only the runs that appeared since (the playground rescans on each
+        ``GET /api/models``, so a run finished in another terminal shows up on reload).
+
         Folders whose model cannot be read are skipped; their errors are collected in
         ``self.skipped`` (a list of messages) for the caller to show.
         """
-        root = Path(runs_dir)
-        added = []
+        with self._lock:
+            return self._add_runs(Path(runs_dir))
+
+    def _add_runs(self, root: Path) -> list[ModelEntry]:
+        added: list[ModelEntry] = []
         if not root.is_dir():
             return added
+        known = {entry.path.resolve() for entry in self._entries.values()}
         for folder in sorted(p for p in root.iterdir() if (p / "model.npz").is_file()):
+            model = (folder / "model.npz").resolve()
+            if model in known or model in self._skipped_paths:
+                continue
             try:
-                added.append(self.add(folder, kind="run"))
+                added.append(self._add(folder, "run"))
             except MitbadakError as exc:
+                self._skipped_paths.add(model)
                 self.skipped.append(str(exc))
         return added

@@ -303,6 +303,8 @@ def routes(ctx) -> list:
     from starlette.routing import Route
 
     async def models(request):
+        if ctx.runs_dir is not None:
+            await run_in_threadpool(ctx.registry.add_runs, ctx.runs_dir)
         return JSONResponse(
             {
                 "models": [entry.to_json() for entry in ctx.registry],
