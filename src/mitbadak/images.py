@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mitbadak.errors import MitbadakError
 
-__all__ = ["load_image", "preprocess_digit", "ImageError"]
+__all__ = ["load_image", "preprocess_digit", "preprocess_digit_steps", "DigitSteps", "ImageError"]
 
 
 class ImageError(MitbadakError):
@@ -119,8 +120,36 @@ def _scale_by_range(values: np.ndarray, path: Path) -> np.ndarray:
     return (values - lo) / (hi - lo)
 
 
-def preprocess_digit(gray: np.ndarray, *, invert: bool | None = None) -> np.ndarray:
-    """A grayscale image (H, W) in [0, 1] -> an MNIST-style (784,) float32 vector in [0, 1].
+@dataclass(frozen=True)
+class DigitSteps:
+    """Every intermediate image of :func:`preprocess_digit_steps` (all floats in [0, 1]).
+
+    ``ink``: the whole image as white ink on black, background stretched to 0;
+    ``box``: the digit's bounding box in ``ink`` as (top, bottom, left, right), bottom/right
+    exclusive; ``crop``: ``ink[top:bottom, left:right]``; ``resized``: the crop scaled so its
+    longer side is 20 pixels; ``placed``: ``resized`` pasted in the middle of a 28x28 frame;
+    ``center_of_mass``: (row, col) of ``placed``'s centre of mass; ``shift``: the (rows, cols)
+    roll that moves it to (13.5, 13.5) as far as the frame allows; ``final``: the 28x28 input.
+    """
+
+    inverted: bool
+    ink: np.ndarray
+    box: tuple[int, int, int, int]
+    crop: np.ndarray
+    resized: np.ndarray
+    placed: np.ndarray
+    center_of_mass: tuple[float, float]
+    shift: tuple[int, int]
+    final: np.ndarray
+
+    @property
+    def vector(self) -> np.ndarray:
+        """The network's input: ``final`` flattened to (784,) float32."""
+        return self.final.reshape(784).astype(np.float32)
+
+
+def preprocess_digit_steps(gray: np.ndarray, *, invert: bool | None = None) -> DigitSteps:
+    """The MNIST-style preprocessing of :func:`preprocess_digit`, keeping every step.
 
     ``invert=None`` decides from the border: a light border means dark ink on light paper.
     """
@@ -129,6 +158,8 @@ def preprocess_digit(gray: np.ndarray, *, invert: bool | None = None) -> np.ndar
     img = np.asarray(gray, dtype=np.float64)
     if img.ndim != 2 or min(img.shape) < 1:
         raise ImageError(f"expected a 2-D grayscale image, got shape {img.shape}")
+    if not np.all(np.isfinite(img)):
+        raise ImageError("the image contains NaN or infinite values")
     if invert is None:
         border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
         invert = float(np.median(border)) > 0.5
@@ -140,23 +171,46 @@ def preprocess_digit(gray: np.ndarray, *, invert: bool | None = None) -> np.ndar
     ink = np.clip((ink - lo) / (hi - lo), 0.0, 1.0)
     ink[ink < 0.2] = 0.0
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    crop = ink[box[0] : box[1], box[2] : box[3]]
     h, w = crop.shape
     scale = 20.0 / max(h, w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = Image.fromarray((crop * 255).astype(np.uint8)).resize(
+    resized_img = Image.fromarray((crop * 255).astype(np.uint8)).resize(
         (new_w, new_h), Image.Resampling.LANCZOS
     )
-    small = np.asarray(resized, dtype=np.float64) / 255.0
-    canvas = np.zeros((28, 28))
+    resized = np.asarray(resized_img, dtype=np.float64) / 255.0
+    placed = np.zeros((28, 28))
     top, left = (28 - new_h) // 2, (28 - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = small
+    placed[top : top + new_h, left : left + new_w] = resized
     # Shift so the centre of mass sits at the centre (13.5, 13.5), as MNIST did.
-    total = canvas.sum()
-    ys, xs = np.indices(canvas.shape)
-    cy, cx = (ys * canvas).sum() / total, (xs * canvas).sum() / total
+    total = placed.sum()
+    ys, xs = np.indices(placed.shape)
+    if total > 0:
+        cy, cx = float((ys * placed).sum() / total), float((xs * placed).sum() / total)
+    else:  # the rescale faded a tiny speck to nothing: nothing to centre
+        cy, cx = 13.5, 13.5
     dy, dx = int(round(13.5 - cy)), int(round(13.5 - cx))
     dy = int(np.clip(dy, -top, 28 - (top + new_h)))
     dx = int(np.clip(dx, -left, 28 - (left + new_w)))
-    canvas = np.roll(canvas, (dy, dx), axis=(0, 1))
-    return canvas.reshape(784).astype(np.float32)
+    final = np.roll(placed, (dy, dx), axis=(0, 1))
+    return DigitSteps(
+        inverted=bool(invert),
+        ink=ink,
+        box=box,
+        crop=crop,
+        resized=resized,
+        placed=placed,
+        center_of_mass=(cy, cx),
+        shift=(dy, dx),
+        final=final,
+    )
+
+
+def preprocess_digit(gray: np.ndarray, *, invert: bool | None = None) -> np.ndarray:
+    """A grayscale image (H, W) in [0, 1] -> an MNIST-style (784,) float32 vector in [0, 1].
+
+    ``invert=None`` decides from the border: a light border means dark ink on light paper.
+    The steps are those of :func:`preprocess_digit_steps` (this is its ``.vector``).
+    """
+    return preprocess_digit_steps(gray, invert=invert).vector

@@ -18,7 +18,7 @@ from mitbadak.errors import MitbadakError
 # Sub-command modules, in the order `mitbadak --help` lists them.
 COMMAND_MODULES = [
     "train", "evaluate", "predict", "gradcheck", "data", "import_weights", "plot", "export",
-    "doctor",
+    "doctor", "serve",
 ]
 
 

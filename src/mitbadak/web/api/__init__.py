@@ -1,0 +1,1 @@
+"""One module per page's JSON API; each exposes ``routes(ctx) -> list`` of Starlette routes."""

@@ -1,0 +1,136 @@
+// Shared by every playground page: the top bar (nav, language toggle), UI strings in English
+// and Korean, and a small JSON fetch helper. Pages add their strings with mb.addStrings().
+"use strict";
+
+const mb = (() => {
+  // The pages, in nav order. Later pages add themselves here.
+  const PAGES = [{ path: "/draw", key: "nav.draw" }];
+
+  const strings = {
+    en: {
+      "brand.sub": "Deep Learning from Scratch playground",
+      "nav.draw": "Draw",
+      "lang.toggle": "한국어",
+      "model.label": "Model",
+      "model.acc": "test accuracy {p}%",
+      "model.acc.book": "test accuracy {p}% (book)",
+      "model.none": "no accuracy recorded",
+      "error.network": "The server did not answer",
+    },
+    ko: {
+      "brand.sub": "밑바닥부터 시작하는 딥러닝 놀이터",
+      "nav.draw": "숫자 그리기",
+      "lang.toggle": "English",
+      "model.label": "모델",
+      "model.acc": "시험 정확도 {p}%",
+      "model.acc.book": "시험 정확도 {p}% (책)",
+      "model.none": "정확도 기록 없음",
+      "error.network": "서버가 응답하지 않습니다",
+    },
+  };
+  const listeners = [];
+  let lang = "en";
+  try {
+    const saved = window.localStorage.getItem("mitbadak.lang");
+    if (saved === "ko" || saved === "en") lang = saved;
+    else if ((navigator.language || "").toLowerCase().startsWith("ko")) lang = "ko";
+  } catch (_err) {
+    // storage unavailable (private mode): keep English
+  }
+
+  function addStrings(more) {
+    for (const code of Object.keys(more)) Object.assign(strings[code], more[code]);
+  }
+
+  // The string for key in the current language, with {name} placeholders filled from vars.
+  function t(key, vars) {
+    const text = (strings[lang] && strings[lang][key]) ?? strings.en[key] ?? key;
+    if (!vars) return text;
+    return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+  }
+
+  function applyI18n(root) {
+    const scope = root || document;
+    for (const el of scope.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    for (const el of scope.querySelectorAll("[data-i18n-title]")) {
+      el.title = t(el.dataset.i18nTitle);
+    }
+    document.documentElement.lang = lang;
+  }
+
+  function setLanguage(code) {
+    lang = code === "ko" ? "ko" : "en";
+    try {
+      window.localStorage.setItem("mitbadak.lang", lang);
+    } catch (_err) {
+      // ignore
+    }
+    applyI18n();
+    for (const fn of listeners) fn(lang);
+  }
+
+  function onLanguageChange(fn) {
+    listeners.push(fn);
+  }
+
+  function renderNav() {
+    const nav = document.getElementById("nav");
+    if (!nav) return;
+    const here = window.location.pathname === "/" ? "/draw" : window.location.pathname;
+    nav.replaceChildren();
+    for (const page of PAGES) {
+      const a = document.createElement("a");
+      a.href = page.path;
+      a.dataset.i18n = page.key;
+      if (page.path === here) a.className = "active";
+      nav.appendChild(a);
+    }
+  }
+
+  // fetch + JSON; resolves to {ok, status, data}; never throws for HTTP errors.
+  async function api(path, options) {
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch (_err) {
+      return { ok: false, status: 0, data: { error: t("error.network") } };
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (_err) {
+      data = { error: `HTTP ${response.status}` };
+    }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function setStatus(text, isError) {
+    const el = document.getElementById("status");
+    if (!el) return;
+    el.textContent = text || "";
+    el.classList.toggle("error", Boolean(isError));
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    renderNav();
+    const toggle = document.getElementById("lang-toggle");
+    if (toggle) {
+      toggle.addEventListener("click", () => setLanguage(lang === "ko" ? "en" : "ko"));
+    }
+    applyI18n();
+  });
+
+  return {
+    PAGES,
+    addStrings,
+    t,
+    applyI18n,
+    setLanguage,
+    onLanguageChange,
+    api,
+    setStatus,
+    get lang() {
+      return lang;
+    },
+  };
+})();
