@@ -90,8 +90,9 @@ def test_default_train_falls_back_to_sample_and_writes_run(tmp_path, env):
     assert config["config"]["model"] == "mlp" and config["config"]["epochs"] == 1
     rows = metrics_without_time(out)
     assert len(rows) == 1 and float(rows[0]["test_acc"]) > 0.8
-    # Not a TTY: plain per-epoch lines, and the final summary.
-    assert "epoch   1" in proc.stderr
+    # Not a TTY: plain per-epoch lines and the final summary, all on stdout (`train > log`).
+    assert "epoch   1" in proc.stdout and "epoch" not in proc.stderr
+    assert proc.stdout.index("epoch   1") < proc.stdout.index("test accuracy")
     assert "test accuracy" in proc.stdout and "wall time" in proc.stdout and str(out) in proc.stdout
 
 
@@ -175,8 +176,15 @@ def test_nan_divergence_stops_with_cause_and_keeps_checkpoint(tmp_path, env):
     )
     assert_clean_error(proc, 3)
     assert "diverged" in proc.stderr and "learning rate" in proc.stderr
+    assert proc.stderr.startswith("mitbadak: error: ")
     assert (out / "checkpoint.npz").is_file()
     assert not (out / "model.npz").exists()
+    # What was learned is kept: every iteration's loss up to (and including) the blow-up.
+    losses = [float(r["loss"]) for r in csv.DictReader(open(out / "iterations.csv"))]
+    assert len(losses) >= 2 and losses[-1] > 1000 * losses[0]
+    assert (out / "loss.png").is_file() and (out / "accuracy.png").is_file()
+    shown = mitbadak("plot", "curves", out, "--out", tmp_path / "c.png", env=env)
+    assert shown.returncode == 0, shown.stderr
 
 
 @pytest.mark.parametrize(
@@ -246,30 +254,44 @@ def test_numerical_gradient_run_prints_estimate(tmp_path, env):
     assert "3 iterations take about" in proc.stdout
 
 
-def test_numerical_gradient_defaults_to_chapter4_recipe(tmp_path, env):
+def test_recipes_are_explicit_presets(tmp_path, env):
+    """--recipe ch4 is the book's chapter-4 setup, stated in --help and printed when used."""
+    from mitbadak.runs import RECIPES
+
+    assert set(RECIPES) == {"default", "ch4", "ch5"}
+    help_text = mitbadak("train", "--help", env=env).stdout
+    for name in RECIPES:
+        assert f"  {name} " in help_text
     out = tmp_path / "ch4"
     proc = mitbadak(
-        "train",
-        "--dataset",
-        "mnist-sample",
-        "--gradient",
-        "numerical",
-        "--iters",
-        "2",
-        "--out",
-        out,
+        "train", "--recipe", "ch4", "--dataset", "mnist-sample", "--iters", "2", "--out", out,
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("recipe ch4: the book's chapter 4")
     config = json.loads((out / "config.json").read_text())["config"]
     assert (
         config["model"],
         config["hidden"],
         config["activation"],
+        config["weight_init"],
+        config["gradient"],
         config["optimizer"],
         config["lr"],
         config["iters"],
-    ) == ("two-layer", [50], "sigmoid", "sgd", 0.1, 2)
+    ) == ("two-layer", [50], "sigmoid", 0.01, "numerical", "sgd", 0.1, 2)
+    # No hidden switch: --gradient numerical alone keeps the default recipe's network.
+    out = tmp_path / "plain"
+    proc = mitbadak(
+        "train", "--dataset", "mnist-sample", "--gradient", "numerical", "--hidden", "6,4",
+        "--batch-size", "4", "--iters", "1", "--out", out, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["model"], config["activation"], config["optimizer"]) == (
+        "mlp", "relu", "momentum"
+    )
+    assert "--recipe ch4" in proc.stdout  # the way to the book's network is stated
 
 
 @pytest.fixture(scope="module")
