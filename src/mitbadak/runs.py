@@ -397,8 +397,9 @@ def _run_locked(
             _write_curves(exc.history, out)
         raise
     except KeyboardInterrupt:
-        _, _, _, history = load_checkpoint(checkpoint_path)
-        write_history(history, out)
+        if checkpoint_path.is_file():
+            _, _, _, history = load_checkpoint(checkpoint_path)
+            write_history(history, out)
         raise
     write_history(result.history, out)
     from mitbadak.modelfile import save_model
