@@ -399,3 +399,189 @@ def test_gradcheck_command(env):
     assert strict.returncode == 1 and "FAILED" in strict.stdout
     bad = mitbadak("gradcheck", "--model", "nonexistent", env=env)
     assert_clean_error(bad, 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# The CLI speaks CLI (issue 9, section 3) and refuses bad input cleanly (issue 10)
+
+
+def test_dataset_errors_name_flags_and_only_the_files_needed(tmp_path, env, trained_model):
+    proc = mitbadak(
+        "evaluate", trained_model, "--dataset", "mnist", "--data-dir", tmp_path / "none", env=env
+    )
+    assert_clean_error(proc, 1)
+    err = proc.stderr
+    assert err.startswith("mitbadak: error: dataset 'mnist' is not available")
+    for python_word in ("data_dir=", "name=", "download=", "download=False"):
+        assert python_word not in err, err
+    assert "--data-dir" in err and "--dataset mnist-sample" in err
+    assert "t10k-images-idx3-ubyte.gz" in err
+    assert "train-images" not in err  # evaluating needs only the test files
+    train = mitbadak(
+        "train", "--dataset", "mnist", "--data-dir", tmp_path / "none", "--out", tmp_path / "x",
+        env=env,
+    )
+    assert_clean_error(train, 1)
+    assert "data_dir=" not in train.stderr and "--data-dir" in train.stderr
+    plot = mitbadak("plot", "samples", "--dataset", "mnist", "--data-dir", tmp_path, env=env)
+    assert_clean_error(plot, 1)
+    assert "data_dir=" not in plot.stderr and "name=" not in plot.stderr
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--weight-decay", "nan"], "--weight-decay"),
+        (["train", "--weight-decay", "inf"], "--weight-decay"),
+        (["train", "--lr", "nan"], "--lr"),
+        (["train", "--hidden", "100000000"], "--hidden"),
+        (["train", "--hidden", "60000,60000"], "--hidden"),
+        (["train", "--seed", "x"], "--seed"),
+        (["plot", "activations", "--dpi", "100000"], "--dpi"),
+        (["evaluate"], "MODEL"),
+        (["predict", "model.npz"], "IMAGE"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_flag(tmp_path, env, args, flag):
+    out = [] if args[0] == "predict" else ["--out", tmp_path / "x.png"]
+    proc = mitbadak(*args, *out, env=env, cwd=tmp_path, timeout=60)
+    assert_clean_error(proc, 2)
+    errors = [ln for ln in proc.stderr.splitlines() if "error" in ln]
+    assert len(errors) == 1 and errors[0].startswith("mitbadak: error: "), proc.stderr
+    assert flag in errors[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_unexpected_errors_are_one_line_asking_for_a_report(monkeypatch, capsys):
+    """The last-resort handler: no traceback unless --debug."""
+    import mitbadak.cli.gradcheck as command
+    from mitbadak.cli import main
+
+    def broken(args):
+        raise RuntimeError("something internal\nwith a second line")
+
+    monkeypatch.setattr(command, "run", broken)
+    assert main(["gradcheck"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("mitbadak: error: unexpected RuntimeError: something internal")
+    assert "please report" in err and "--debug" in err
+    assert main(["gradcheck", "--debug"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+    def out_of_memory(args):
+        raise MemoryError
+
+    monkeypatch.setattr(command, "run", out_of_memory)
+    assert main(["gradcheck"]) == 1
+    assert capsys.readouterr().err.startswith("mitbadak: error: out of memory")
+
+
+def test_help_states_every_default():
+    from mitbadak.cli import build_parser
+
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, __import__("argparse")._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    for parser in parsers(build_parser()):
+        for action in parser._actions:
+            if not action.option_strings or action.dest in ("help", "version", "debug"):
+                continue
+            name = action.option_strings[-1]
+            assert action.help, f"{parser.prog} {name} has no help text"
+            line = parser._get_formatter()._format_action(action)
+            if action.default is not None and action.default is not False:
+                assert "default" in line, f"{parser.prog} {name} does not show its default"
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    train_help = " ".join(train_parser.format_help().split())
+    assert "(default: 0.0)" in train_help  # --weight-decay
+    assert "stdout" in train_help and "stderr" in train_help
+
+
+def test_evaluate_writes_a_folder_per_model_and_accepts_run_folders(tmp_path, env, trained_model):
+    run_dir = trained_model.parent
+    other = tmp_path / "other.npz"
+    other.write_bytes(trained_model.read_bytes())
+    for model, folder in ((run_dir, run_dir / "eval-model"), (other, tmp_path / "eval-other")):
+        proc = mitbadak("evaluate", model, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"wrote {folder / 'report.json'}" in proc.stdout
+    # Another model's report is never silently replaced.
+    proc = mitbadak("evaluate", other, "--out", run_dir / "eval-model", env=env)
+    assert_clean_error(proc, 2)
+    assert "another model" in proc.stderr
+    help_text = mitbadak("evaluate", "--help", env=env).stdout
+    assert "eval-NAME" in help_text and "run folder" in help_text
+
+
+def test_diverged_run_folder_can_be_evaluated(tmp_path, env):
+    out = tmp_path / "nan"
+    proc = mitbadak(
+        "train", *QUICK, "--lr", "50", "--epochs", "3", "--quiet", "--out", out, env=env
+    )
+    assert proc.returncode == 3, proc.stderr
+    ev = mitbadak("evaluate", out, env=env)
+    assert ev.returncode == 0, ev.stderr
+    assert "last checkpoint" in ev.stderr and (out / "eval-checkpoint" / "report.json").is_file()
+
+
+def test_resume_uses_the_dataset_recorded_and_a_finished_run_does_nothing(tmp_path, env):
+    out = tmp_path / "r"
+    args = ["--model", "two-layer", "--hidden", "10", "--epochs", "1", "--quiet"]
+    proc = mitbadak("train", *args, "--out", out, env=env)  # no MNIST: falls back to the sample
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "config.json").read_text())["config"]["dataset"] == "mnist-sample"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = mitbadak("train", "--resume", out, env=env)
+    assert again.returncode == 0 and "finished run" in again.stdout and "nothing" in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    # Killed before its first checkpoint: --resume starts it over, on the recorded dataset
+    # (even where MNIST is now available).
+    for name in ("model.npz", "checkpoint.npz", "metrics.csv"):
+        (out / name).unlink()
+    env_with_mnist = {**env, "MITBADAK_DATA": str(SHARED)}
+    resumed = mitbadak("train", "--resume", out, env=env_with_mnist)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "starting it from the beginning" in resumed.stdout
+    assert "dataset mnist-sample" in resumed.stdout
+    # --resume continues the recorded run: options that would change it are refused.
+    refused = mitbadak("train", "--resume", out, "--epochs", "5", env=env)
+    assert_clean_error(refused, 2)
+    assert "--epochs" in refused.stderr
+
+
+def test_second_train_on_the_same_folder_is_refused(tmp_path, env):
+    from mitbadak.runs import run_lock
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with run_lock(out):
+        proc = mitbadak("train", *QUICK, "--epochs", "1", "--out", out, "--overwrite", env=env)
+    assert_clean_error(proc, 1)
+    assert "in use by another mitbadak process" in proc.stderr
+    assert not (out / "config.json").exists()
+
+
+def test_damaged_run_folder_gets_one_line_naming_the_file(tmp_path, env, trained_model):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    for p in trained_model.parent.iterdir():
+        if p.is_file():
+            (run_dir / p.name).write_bytes(p.read_bytes())
+    (run_dir / "model.npz").unlink()
+    config = json.loads((run_dir / "config.json").read_text())
+    config["config"]["batch_size"] = "100"
+    (run_dir / "config.json").write_text(json.dumps(config))
+    proc = mitbadak("train", "--resume", run_dir, env=env)
+    assert_clean_error(proc, 1)
+    assert str(run_dir / "config.json") in proc.stderr and "batch_size" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    (run_dir / "metrics.csv").write_bytes(b"epoch,iteration\n\xff\n")
+    proc = mitbadak("plot", "curves", run_dir, "--out", tmp_path / "c.png", env=env)
+    assert_clean_error(proc, 1)
+    assert "metrics.csv: not UTF-8" in proc.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mitbadak.cli._args import positive_float, positive_int
 from mitbadak.datasets import DATASETS
 
 
@@ -22,17 +23,25 @@ def register(sub) -> None:
         help="'two-layer', 'mlp', or a model file (.npz) to check (default two-layer)",
     )
     p.add_argument("--hidden", default=None, help="hidden size(s), e.g. 50 or 100,50")
-    p.add_argument("--activation", choices=["sigmoid", "relu"], default="sigmoid")
-    p.add_argument("--samples", type=int, default=3, help="number of images (default 3)")
-    p.add_argument("--dataset", choices=DATASETS, default="mnist-sample")
-    p.add_argument("--data-dir")
+    p.add_argument(
+        "--activation", choices=["sigmoid", "relu"], default="sigmoid", help="hidden activation"
+    )
+    p.add_argument("--samples", type=positive_int, default=3, help="number of images (default 3)")
+    p.add_argument(
+        "--dataset", choices=DATASETS, default="mnist-sample", help="where the images come from"
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="also search DIR for the dataset's .gz files (default: the standard places)",
+    )
     p.add_argument(
         "--threshold",
-        type=float,
+        type=positive_float,
         default=1e-6,
         help="largest acceptable relative error (default 1e-6)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the initial weights")
     p.set_defaults(func=run)
 
 
