@@ -585,3 +585,19 @@ def test_damaged_run_folder_gets_one_line_naming_the_file(tmp_path, env, trained
     proc = mitbadak("plot", "curves", run_dir, "--out", tmp_path / "c.png", env=env)
     assert_clean_error(proc, 1)
     assert "metrics.csv: not UTF-8" in proc.stderr
+
+
+@pytest.mark.parametrize("readme", ["README.md", "README.ko.md"])
+def test_readme_command_lines_parse(readme):
+    """Every single-command example line in the READMEs is a valid command line."""
+    import shlex
+
+    from mitbadak.cli import build_parser
+
+    text = (Path(__file__).resolve().parents[1] / readme).read_text(encoding="utf-8")
+    lines = [ln.split("#")[0].strip() for ln in text.splitlines() if ln.startswith("mitbadak ")]
+    lines = [ln for ln in lines if "|" not in ln and "[" not in ln]
+    assert any("--recipe ch4" in ln for ln in lines)
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        assert callable(args.func), line
