@@ -167,6 +167,10 @@ def test_stopped_run_resumes_to_same_result(tmp_path, env, how):
     resumed = mitbadak("train", "--resume", run, "--quiet", env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert metrics_without_time(run) == metrics_without_time(tmp_path / "ref")
+    # The seconds column continues across the resume instead of starting again from zero.
+    with open(run / "metrics.csv", newline="") as fh:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(fh)]
+    assert seconds == sorted(seconds), seconds
 
 
 def test_nan_divergence_stops_with_cause_and_keeps_checkpoint(tmp_path, env):
@@ -252,6 +256,45 @@ def test_numerical_gradient_run_prints_estimate(tmp_path, env):
     assert proc.returncode == 0, proc.stderr
     assert "numerical gradient (chapter 4): about" in proc.stdout
     assert "3 iterations take about" in proc.stdout
+    # The estimate comes first (before training starts), the measured time last.
+    lines = proc.stdout.splitlines()
+    first_estimate = next(i for i, ln in enumerate(lines) if "take about" in ln)
+    assert first_estimate < next(i for i, ln in enumerate(lines) if ln.startswith("training "))
+    assert "training time" in lines[-1]
+
+
+def test_numerical_estimate_for_a_network_without_the_fast_path(tmp_path, env):
+    """Any model: an MLP's estimate comes from timing a sample of its central differences."""
+    proc = mitbadak(
+        "train", "--dataset", "mnist-sample", "--model", "mlp", "--hidden", "12,8",
+        "--gradient", "numerical", "--iters", "2", "--batch-size", "5", "--out", tmp_path / "m",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    estimate = next(ln for ln in proc.stdout.splitlines() if "take about" in ln)
+    assert "2 iterations take about" in estimate and "per iteration" in estimate
+
+
+def test_progress_lines_without_a_terminal():
+    """Slow runs report progress on stderr; per-epoch lines go to stdout."""
+    import io
+
+    from mitbadak.cli._progress import TrainingReporter
+
+    now = [0.0]
+    err, out = io.StringIO(), io.StringIO()
+    reporter = TrainingReporter(stream=err, lines=out, every=10.0, clock=lambda: now[0])
+    reporter({"event": "start", "total_iters": 4, "start_iteration": 0})
+    for i in (1, 2, 3, 4):
+        now[0] += 6.0  # a slow (numerical-gradient) step
+        reporter({"event": "step", "iteration": i, "loss": 2.3, "epoch": 1})
+    record = dict.fromkeys(["train_loss", "train_acc", "test_loss", "test_acc"], 0.5)
+    reporter({"event": "epoch", "epoch": 1, "iteration": 4, **record})
+    progress = err.getvalue().splitlines()
+    assert progress[0].startswith("iter 1/4") and "0:06 elapsed, about 0:18 left" in progress[0]
+    # The first (slow) step at once, then at most one line per 10 s: step 3 at 18 s.
+    assert len(progress) == 2 and progress[1].startswith("iter 3/4"), progress
+    assert out.getvalue().startswith("epoch   1  iter      4") and "epoch   1" not in err.getvalue()
 
 
 def test_recipes_are_explicit_presets(tmp_path, env):
