@@ -482,12 +482,15 @@ def test_dataset_errors_name_flags_and_only_the_files_needed(tmp_path, env, trai
         (["train", "--hidden", "60000,60000"], "--hidden"),
         (["train", "--seed", "x"], "--seed"),
         (["plot", "activations", "--dpi", "100000"], "--dpi"),
+        (["gradcheck", "--hidden", "100000000"], "--hidden"),
+        (["gradcheck", "--threshold", "nan"], "--threshold"),
+        (["data", "download", "mnist", "--timeout", "-1"], "--timeout"),
         (["evaluate"], "MODEL"),
         (["predict", "model.npz"], "IMAGE"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_flag(tmp_path, env, args, flag):
-    out = [] if args[0] == "predict" else ["--out", tmp_path / "x.png"]
+    out = ["--out", tmp_path / "x.png"] if args[0] in ("train", "plot", "evaluate") else []
     proc = mitbadak(*args, *out, env=env, cwd=tmp_path, timeout=60)
     assert_clean_error(proc, 2)
     errors = [ln for ln in proc.stderr.splitlines() if "error" in ln]

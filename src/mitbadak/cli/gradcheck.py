@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mitbadak.cli._args import positive_float, positive_int
+from mitbadak.cli._args import (
+    MAX_PARAMETERS,
+    hidden_sizes,
+    parameter_count,
+    positive_float,
+    positive_int,
+)
 from mitbadak.datasets import DATASETS
 
 
@@ -22,7 +28,12 @@ def register(sub) -> None:
         default="two-layer",
         help="'two-layer', 'mlp', or a model file (.npz) to check (default two-layer)",
     )
-    p.add_argument("--hidden", default=None, help="hidden size(s), e.g. 50 or 100,50")
+    p.add_argument(
+        "--hidden",
+        type=hidden_sizes,
+        default=None,
+        help="hidden size(s), e.g. 50 or 100,50 (default: 50 for two-layer, 20,10 for mlp)",
+    )
     p.add_argument(
         "--activation", choices=["sigmoid", "relu"], default="sigmoid", help="hidden activation"
     )
@@ -57,17 +68,15 @@ def run(args) -> int:
     if args.samples < 1:
         raise CLIError(f"--samples must be at least 1, got {args.samples}")
     if args.model in ("two-layer", "mlp"):
-        try:
-            hidden = [
-                int(h)
-                for h in (args.hidden or ("50" if args.model == "two-layer" else "20,10")).split(
-                    ","
-                )
-            ]
-        except ValueError:
+        hidden = args.hidden or ([50] if args.model == "two-layer" else [20, 10])
+        if args.model == "two-layer" and len(hidden) != 1:
+            sizes = ",".join(map(str, hidden))
+            raise CLIError(f"--model two-layer takes one hidden size, got --hidden {sizes}")
+        if parameter_count(784, hidden, 10) > MAX_PARAMETERS:
             raise CLIError(
-                f"--hidden expects sizes like 50 or 100,50, got {args.hidden!r}"
-            ) from None
+                f"--hidden {','.join(map(str, hidden))} is too large: at most "
+                f"{MAX_PARAMETERS:,} parameters"
+            )
         config = TrainConfig(
             model=args.model,
             hidden=hidden,
