@@ -647,3 +647,33 @@ def test_readme_command_lines_parse(readme):
     for line in lines:
         args = build_parser().parse_args(shlex.split(line)[1:])
         assert callable(args.func), line
+
+
+def test_dataset_error_wording_per_command(monkeypatch):
+    """The library's message names keyword arguments; the CLI words the same facts as flags."""
+    import argparse
+
+    monkeypatch.delenv("MITBADAK_OFFLINE", raising=False)
+
+    from mitbadak.cli import error_message
+    from mitbadak.errors import DatasetUnavailable
+
+    exc = DatasetUnavailable(
+        "dataset 'mnist' is not available ... pass data_dir= ... or use name='mnist-sample'",
+        dataset="mnist",
+        missing=["train-images-idx3-ubyte.gz"],
+        searched=["/nowhere"],
+        reason="download failed: every mirror timed out",
+    )
+    assert "data_dir=" in str(exc)  # the library's own wording is unchanged
+    download = error_message(exc, argparse.Namespace(data_command="download", dest=None))
+    plot = error_message(
+        DatasetUnavailable(
+            "x", dataset="mnist", missing=["t10k-images-idx3-ubyte.gz"], download_disabled=True
+        ),
+        argparse.Namespace(dataset="mnist", data_dir=None, download=False),
+    )
+    for text in (download, plot):
+        assert "data_dir=" not in text and "name=" not in text and "download=" not in text
+    assert "Download failed: every mirror timed out." in download and "--timeout" in download
+    assert "add --download" in plot and "--split test" in plot and "--dataset mnist-sample" in plot

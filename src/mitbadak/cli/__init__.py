@@ -103,13 +103,30 @@ def _dataset_unavailable(exc: DatasetUnavailable, args) -> str:
     elif exc.reason:
         lines.append(exc.reason[0].upper() + exc.reason[1:].rstrip(".") + ".")
     ways = []
-    if args is None or hasattr(args, "data_dir"):
-        ways.append(f"--data-dir DIR, a folder holding {', '.join(exc.missing)}")
-    ways.append(f"`mitbadak data download {exc.dataset}`")
+    if getattr(args, "data_command", None) == "download":
+        ways.append("run it again later (a larger --timeout helps on a slow network)")
+        ways.append(
+            "copy the files into a folder yourself and give it to train/evaluate as --data-dir"
+        )
+    else:
+        if args is None or hasattr(args, "data_dir"):
+            ways.append(f"--data-dir DIR, a folder holding {', '.join(exc.missing)}")
+        ways.append(f"`mitbadak data download {exc.dataset}{_split_flag(exc)}`")
     if (args is None or hasattr(args, "dataset")) and exc.dataset != "mnist-sample":
         ways.append("--dataset mnist-sample, the offline MNIST sample shipped with mitbadak")
     lines.append("Ways forward: " + "; or ".join(ways) + ".")
     return "\n".join(lines)
+
+
+def _split_flag(exc: DatasetUnavailable) -> str:
+    """' --split test' when only the test split's files are missing."""
+    try:
+        from mitbadak.datasets.registry import get_spec
+
+        test_files = {f.filename for f in get_spec(exc.dataset).split_files("test")}
+    except (KeyError, ValueError, MitbadakError):
+        return ""
+    return " --split test" if set(exc.missing) <= test_files else ""
 
 
 def main(argv: list[str] | None = None) -> int:
