@@ -108,6 +108,7 @@ def _dataset_unavailable(exc: DatasetUnavailable, args) -> str:
         ways.append(
             "copy the files into a folder yourself and give it to train/evaluate as --data-dir"
         )
+        ways.append("train/evaluate with --dataset mnist-sample, shipped with mitbadak")
     else:
         if args is None or hasattr(args, "data_dir"):
             ways.append(f"--data-dir DIR, a folder holding {', '.join(exc.missing)}")
