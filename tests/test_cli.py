@@ -481,6 +481,7 @@ def test_dataset_errors_name_flags_and_only_the_files_needed(tmp_path, env, trai
         (["train", "--hidden", "100000000"], "--hidden"),
         (["train", "--hidden", "60000,60000"], "--hidden"),
         (["train", "--seed", "x"], "--seed"),
+        (["train", "--seed", "-1"], "--seed"),
         (["plot", "activations", "--dpi", "100000"], "--dpi"),
         (["gradcheck", "--hidden", "100000000"], "--hidden"),
         (["gradcheck", "--threshold", "nan"], "--threshold"),

@@ -66,6 +66,10 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+#: Seeds NumPy accepts: non-negative integers (kept below 2**63 so they fit any int64).
+seed_int = int_between(0, 2**63 - 1)
+
+
 def hidden_sizes(text: str) -> list[int]:
     """Hidden layer sizes like ``50`` or ``256,128``, each from 1 to :data:`MAX_HIDDEN`."""
     try:

@@ -11,6 +11,7 @@ from mitbadak.cli._args import (
     parameter_count,
     positive_float,
     positive_int,
+    seed_int,
 )
 from mitbadak.datasets import DATASETS
 
@@ -52,7 +53,9 @@ def register(sub) -> None:
         default=1e-6,
         help="largest acceptable relative error (default 1e-6)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed of the initial weights")
+    p.add_argument(
+        "--seed", type=seed_int, default=0, help="random seed of the initial weights (>= 0)"
+    )
     p.set_defaults(func=run)
 
 

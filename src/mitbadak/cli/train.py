@@ -15,6 +15,7 @@ from mitbadak.cli._args import (
     parameter_count,
     positive_float,
     positive_int,
+    seed_int,
 )
 from mitbadak.cli._progress import TrainingReporter
 from mitbadak.datasets import DATASETS
@@ -135,7 +136,9 @@ def register(sub) -> None:
         help="stop when the validation loss (a split of the training set) has not "
         "improved for PATIENCE epochs (default: off)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed of weights and batches")
+    p.add_argument(
+        "--seed", type=seed_int, default=0, help="random seed of weights and batches (>= 0)"
+    )
     p.add_argument(
         "--dtype",
         choices=["float32", "float64"],
