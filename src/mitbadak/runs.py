@@ -337,9 +337,12 @@ def _run_locked(
                 "starting it from the beginning"
             )
     if resume_state is None:
+        # A fresh start never sits beside an earlier run's files. Restarting a resumed run keeps
+        # its config.json (rewritten atomically below), so a kill here never loses the recipe.
         for name in RUN_FILES:
-            with contextlib.suppress(FileNotFoundError):
-                (out / name).unlink()
+            if not (resume and name == "config.json"):
+                with contextlib.suppress(FileNotFoundError):
+                    (out / name).unlink()
     x_train, t_train = train_set
     if config.gradient == "numerical":
         start_iteration = resume_state[2].get("iteration", 0) if resume_state else 0
