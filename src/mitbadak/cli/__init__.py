@@ -26,8 +26,19 @@ class CLIError(Exception):
     """A usage problem detected by a command (printed as 'mitbadak: error: ...', exit 2)."""
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps descriptions as written and adds ``(default: X)`` to every option that has one."""
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps each paragraph of a description but keeps indented lines (lists) as written, and
+    adds ``(default: X)`` to every option that has one."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        blocks = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.startswith(" ") for line in lines):
+                blocks.append("\n".join(indent + line for line in lines))
+            else:
+                blocks.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(blocks)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""

@@ -25,7 +25,9 @@ def register(sub) -> None:
         "writable (e.g. ./eval-sample_weight/). A folder holding another model's report is "
         "never overwritten.",
     )
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument(
+        "model", metavar="MODEL", help="model file (.npz), run folder, or the book's .pkl"
+    )
     p.add_argument(
         "--dataset",
         choices=DATASETS,

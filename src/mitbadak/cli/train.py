@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -35,7 +36,10 @@ OPTIMIZER_LR = {"sgd": D.lr, "momentum": D.lr, "adagrad": 0.01, "adam": 0.001}
 
 
 def register(sub) -> None:
-    recipes = "\n".join(f"  {r.name:<8} {r.summary}" for r in RECIPES.values())
+    recipes = "\n".join(
+        textwrap.fill(r.summary, 88, initial_indent=f"  {r.name:<8} ", subsequent_indent=" " * 11)
+        for r in RECIPES.values()
+    )
     p = sub.add_parser(
         "train",
         help="train a network on MNIST-style data",
