@@ -90,8 +90,9 @@ def test_default_train_falls_back_to_sample_and_writes_run(tmp_path, env):
     assert config["config"]["model"] == "mlp" and config["config"]["epochs"] == 1
     rows = metrics_without_time(out)
     assert len(rows) == 1 and float(rows[0]["test_acc"]) > 0.8
-    # Not a TTY: plain per-epoch lines, and the final summary.
-    assert "epoch   1" in proc.stderr
+    # Not a TTY: plain per-epoch lines and the final summary, all on stdout (`train > log`).
+    assert "epoch   1" in proc.stdout and "epoch" not in proc.stderr
+    assert proc.stdout.index("epoch   1") < proc.stdout.index("test accuracy")
     assert "test accuracy" in proc.stdout and "wall time" in proc.stdout and str(out) in proc.stdout
 
 
@@ -166,6 +167,10 @@ def test_stopped_run_resumes_to_same_result(tmp_path, env, how):
     resumed = mitbadak("train", "--resume", run, "--quiet", env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert metrics_without_time(run) == metrics_without_time(tmp_path / "ref")
+    # The seconds column continues across the resume instead of starting again from zero.
+    with open(run / "metrics.csv", newline="") as fh:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(fh)]
+    assert seconds == sorted(seconds), seconds
 
 
 def test_nan_divergence_stops_with_cause_and_keeps_checkpoint(tmp_path, env):
@@ -175,8 +180,15 @@ def test_nan_divergence_stops_with_cause_and_keeps_checkpoint(tmp_path, env):
     )
     assert_clean_error(proc, 3)
     assert "diverged" in proc.stderr and "learning rate" in proc.stderr
+    assert proc.stderr.startswith("mitbadak: error: ")
     assert (out / "checkpoint.npz").is_file()
     assert not (out / "model.npz").exists()
+    # What was learned is kept: every iteration's loss up to (and including) the blow-up.
+    losses = [float(r["loss"]) for r in csv.DictReader(open(out / "iterations.csv"))]
+    assert len(losses) >= 2 and losses[-1] > 1000 * losses[0]
+    assert (out / "loss.png").is_file() and (out / "accuracy.png").is_file()
+    shown = mitbadak("plot", "curves", out, "--out", tmp_path / "c.png", env=env)
+    assert shown.returncode == 0, shown.stderr
 
 
 @pytest.mark.parametrize(
@@ -244,32 +256,85 @@ def test_numerical_gradient_run_prints_estimate(tmp_path, env):
     assert proc.returncode == 0, proc.stderr
     assert "numerical gradient (chapter 4): about" in proc.stdout
     assert "3 iterations take about" in proc.stdout
+    # The estimate comes first (before training starts), the measured time last.
+    lines = proc.stdout.splitlines()
+    first_estimate = next(i for i, ln in enumerate(lines) if "take about" in ln)
+    assert first_estimate < next(i for i, ln in enumerate(lines) if ln.startswith("training "))
+    assert "training time" in lines[-1]
 
 
-def test_numerical_gradient_defaults_to_chapter4_recipe(tmp_path, env):
-    out = tmp_path / "ch4"
+def test_numerical_estimate_for_a_network_without_the_fast_path(tmp_path, env):
+    """Any model: an MLP's estimate comes from timing a sample of its central differences."""
     proc = mitbadak(
-        "train",
-        "--dataset",
-        "mnist-sample",
-        "--gradient",
-        "numerical",
-        "--iters",
-        "2",
-        "--out",
-        out,
+        "train", "--dataset", "mnist-sample", "--model", "mlp", "--hidden", "12,8",
+        "--gradient", "numerical", "--iters", "2", "--batch-size", "5", "--out", tmp_path / "m",
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
+    estimate = next(ln for ln in proc.stdout.splitlines() if "take about" in ln)
+    assert "2 iterations take about" in estimate and "per iteration" in estimate
+
+
+def test_progress_lines_without_a_terminal():
+    """Slow runs report progress on stderr; per-epoch lines go to stdout."""
+    import io
+
+    from mitbadak.cli._progress import TrainingReporter
+
+    now = [0.0]
+    err, out = io.StringIO(), io.StringIO()
+    reporter = TrainingReporter(stream=err, lines=out, every=10.0, clock=lambda: now[0])
+    reporter({"event": "start", "total_iters": 4, "start_iteration": 0})
+    for i in (1, 2, 3, 4):
+        now[0] += 6.0  # a slow (numerical-gradient) step
+        reporter({"event": "step", "iteration": i, "loss": 2.3, "epoch": 1})
+    record = dict.fromkeys(["train_loss", "train_acc", "test_loss", "test_acc"], 0.5)
+    reporter({"event": "epoch", "epoch": 1, "iteration": 4, **record})
+    progress = err.getvalue().splitlines()
+    assert progress[0].startswith("iter 1/4") and "0:06 elapsed, about 0:18 left" in progress[0]
+    # The first (slow) step at once, then at most one line per 10 s: step 3 at 18 s.
+    assert len(progress) == 2 and progress[1].startswith("iter 3/4"), progress
+    assert out.getvalue().startswith("epoch   1  iter      4") and "epoch   1" not in err.getvalue()
+
+
+def test_recipes_are_explicit_presets(tmp_path, env):
+    """--recipe ch4 is the book's chapter-4 setup, stated in --help and printed when used."""
+    from mitbadak.runs import RECIPES
+
+    assert set(RECIPES) == {"default", "ch4", "ch5"}
+    help_text = mitbadak("train", "--help", env=env).stdout
+    for name in RECIPES:
+        assert f"  {name} " in help_text
+    out = tmp_path / "ch4"
+    proc = mitbadak(
+        "train", "--recipe", "ch4", "--dataset", "mnist-sample", "--iters", "2", "--out", out,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("recipe ch4: the book's chapter 4")
     config = json.loads((out / "config.json").read_text())["config"]
     assert (
         config["model"],
         config["hidden"],
         config["activation"],
+        config["weight_init"],
+        config["gradient"],
         config["optimizer"],
         config["lr"],
         config["iters"],
-    ) == ("two-layer", [50], "sigmoid", "sgd", 0.1, 2)
+    ) == ("two-layer", [50], "sigmoid", 0.01, "numerical", "sgd", 0.1, 2)
+    # No hidden switch: --gradient numerical alone keeps the default recipe's network.
+    out = tmp_path / "plain"
+    proc = mitbadak(
+        "train", "--dataset", "mnist-sample", "--gradient", "numerical", "--hidden", "6,4",
+        "--batch-size", "4", "--iters", "1", "--out", out, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["model"], config["activation"], config["optimizer"]) == (
+        "mlp", "relu", "momentum"
+    )
+    assert "--recipe ch4" in proc.stdout  # the way to the book's network is stated
 
 
 @pytest.fixture(scope="module")
@@ -377,3 +442,239 @@ def test_gradcheck_command(env):
     assert strict.returncode == 1 and "FAILED" in strict.stdout
     bad = mitbadak("gradcheck", "--model", "nonexistent", env=env)
     assert_clean_error(bad, 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# The CLI speaks CLI (issue 9, section 3) and refuses bad input cleanly (issue 10)
+
+
+def test_dataset_errors_name_flags_and_only_the_files_needed(tmp_path, env, trained_model):
+    proc = mitbadak(
+        "evaluate", trained_model, "--dataset", "mnist", "--data-dir", tmp_path / "none", env=env
+    )
+    assert_clean_error(proc, 1)
+    err = proc.stderr
+    assert err.startswith("mitbadak: error: dataset 'mnist' is not available")
+    for python_word in ("data_dir=", "name=", "download=", "download=False"):
+        assert python_word not in err, err
+    assert "--data-dir" in err and "--dataset mnist-sample" in err
+    assert "t10k-images-idx3-ubyte.gz" in err
+    assert "train-images" not in err  # evaluating needs only the test files
+    train = mitbadak(
+        "train", "--dataset", "mnist", "--data-dir", tmp_path / "none", "--out", tmp_path / "x",
+        env=env,
+    )
+    assert_clean_error(train, 1)
+    assert "data_dir=" not in train.stderr and "--data-dir" in train.stderr
+    plot = mitbadak("plot", "samples", "--dataset", "mnist", "--data-dir", tmp_path, env=env)
+    assert_clean_error(plot, 1)
+    assert "data_dir=" not in plot.stderr and "name=" not in plot.stderr
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--weight-decay", "nan"], "--weight-decay"),
+        (["train", "--weight-decay", "inf"], "--weight-decay"),
+        (["train", "--lr", "nan"], "--lr"),
+        (["train", "--hidden", "100000000"], "--hidden"),
+        (["train", "--hidden", "60000,60000"], "--hidden"),
+        (["train", "--seed", "x"], "--seed"),
+        (["train", "--seed", "-1"], "--seed"),
+        (["plot", "activations", "--dpi", "100000"], "--dpi"),
+        (["gradcheck", "--hidden", "100000000"], "--hidden"),
+        (["gradcheck", "--threshold", "nan"], "--threshold"),
+        (["data", "download", "mnist", "--timeout", "-1"], "--timeout"),
+        (["evaluate"], "MODEL"),
+        (["predict", "model.npz"], "IMAGE"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_flag(tmp_path, env, args, flag):
+    out = ["--out", tmp_path / "x.png"] if args[0] in ("train", "plot", "evaluate") else []
+    proc = mitbadak(*args, *out, env=env, cwd=tmp_path, timeout=60)
+    assert_clean_error(proc, 2)
+    errors = [ln for ln in proc.stderr.splitlines() if "error" in ln]
+    assert len(errors) == 1 and errors[0].startswith("mitbadak: error: "), proc.stderr
+    assert flag in errors[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_unexpected_errors_are_one_line_asking_for_a_report(monkeypatch, capsys):
+    """The last-resort handler: no traceback unless --debug."""
+    import mitbadak.cli.gradcheck as command
+    from mitbadak.cli import main
+
+    def broken(args):
+        raise RuntimeError("something internal\nwith a second line")
+
+    monkeypatch.setattr(command, "run", broken)
+    assert main(["gradcheck"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("mitbadak: error: unexpected RuntimeError: something internal")
+    assert "please report" in err and "--debug" in err
+    assert main(["gradcheck", "--debug"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+    def out_of_memory(args):
+        raise MemoryError
+
+    monkeypatch.setattr(command, "run", out_of_memory)
+    assert main(["gradcheck"]) == 1
+    assert capsys.readouterr().err.startswith("mitbadak: error: out of memory")
+
+
+def test_help_states_every_default():
+    from mitbadak.cli import build_parser
+
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, __import__("argparse")._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    for parser in parsers(build_parser()):
+        for action in parser._actions:
+            if not action.option_strings or action.dest in ("help", "version", "debug"):
+                continue
+            name = action.option_strings[-1]
+            assert action.help, f"{parser.prog} {name} has no help text"
+            line = parser._get_formatter()._format_action(action)
+            if action.default is not None and action.default is not False:
+                assert "default" in line, f"{parser.prog} {name} does not show its default"
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    train_help = " ".join(train_parser.format_help().split())
+    assert "(default: 0.0)" in train_help  # --weight-decay
+    assert "stdout" in train_help and "stderr" in train_help
+
+
+def test_evaluate_writes_a_folder_per_model_and_accepts_run_folders(tmp_path, env, trained_model):
+    run_dir = trained_model.parent
+    other = tmp_path / "other.npz"
+    other.write_bytes(trained_model.read_bytes())
+    for model, folder in ((run_dir, run_dir / "eval-model"), (other, tmp_path / "eval-other")):
+        proc = mitbadak("evaluate", model, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"wrote {folder / 'report.json'}" in proc.stdout
+    # Another model's report is never silently replaced.
+    proc = mitbadak("evaluate", other, "--out", run_dir / "eval-model", env=env)
+    assert_clean_error(proc, 2)
+    assert "another model" in proc.stderr
+    help_text = mitbadak("evaluate", "--help", env=env).stdout
+    assert "eval-NAME" in help_text and "run folder" in help_text
+
+
+def test_diverged_run_folder_can_be_evaluated(tmp_path, env):
+    out = tmp_path / "nan"
+    proc = mitbadak(
+        "train", *QUICK, "--lr", "50", "--epochs", "3", "--quiet", "--out", out, env=env
+    )
+    assert proc.returncode == 3, proc.stderr
+    ev = mitbadak("evaluate", out, env=env)
+    assert ev.returncode == 0, ev.stderr
+    assert "last checkpoint" in ev.stderr and (out / "eval-checkpoint" / "report.json").is_file()
+
+
+def test_resume_uses_the_dataset_recorded_and_a_finished_run_does_nothing(tmp_path, env):
+    out = tmp_path / "r"
+    args = ["--model", "two-layer", "--hidden", "10", "--epochs", "1", "--quiet"]
+    proc = mitbadak("train", *args, "--out", out, env=env)  # no MNIST: falls back to the sample
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "config.json").read_text())["config"]["dataset"] == "mnist-sample"
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = mitbadak("train", "--resume", out, env=env)
+    assert again.returncode == 0 and "finished run" in again.stdout and "nothing" in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    # Killed before its first checkpoint: --resume starts it over, on the recorded dataset
+    # (even where MNIST is now available).
+    for name in ("model.npz", "checkpoint.npz", "metrics.csv"):
+        (out / name).unlink()
+    env_with_mnist = {**env, "MITBADAK_DATA": str(SHARED)}
+    resumed = mitbadak("train", "--resume", out, env=env_with_mnist)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "starting it from the beginning" in resumed.stdout
+    assert "dataset mnist-sample" in resumed.stdout
+    # --resume continues the recorded run: options that would change it are refused.
+    refused = mitbadak("train", "--resume", out, "--epochs", "5", env=env)
+    assert_clean_error(refused, 2)
+    assert "--epochs" in refused.stderr
+
+
+def test_second_train_on_the_same_folder_is_refused(tmp_path, env):
+    from mitbadak.runs import run_lock
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with run_lock(out):
+        proc = mitbadak("train", *QUICK, "--epochs", "1", "--out", out, "--overwrite", env=env)
+    assert_clean_error(proc, 1)
+    assert "in use by another mitbadak process" in proc.stderr
+    assert not (out / "config.json").exists()
+
+
+def test_damaged_run_folder_gets_one_line_naming_the_file(tmp_path, env, trained_model):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    for p in trained_model.parent.iterdir():
+        if p.is_file():
+            (run_dir / p.name).write_bytes(p.read_bytes())
+    (run_dir / "model.npz").unlink()
+    config = json.loads((run_dir / "config.json").read_text())
+    config["config"]["batch_size"] = "100"
+    (run_dir / "config.json").write_text(json.dumps(config))
+    proc = mitbadak("train", "--resume", run_dir, env=env)
+    assert_clean_error(proc, 1)
+    assert str(run_dir / "config.json") in proc.stderr and "batch_size" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    (run_dir / "metrics.csv").write_bytes(b"epoch,iteration\n\xff\n")
+    proc = mitbadak("plot", "curves", run_dir, "--out", tmp_path / "c.png", env=env)
+    assert_clean_error(proc, 1)
+    assert "metrics.csv: not UTF-8" in proc.stderr
+
+
+@pytest.mark.parametrize("readme", ["README.md", "README.ko.md"])
+def test_readme_command_lines_parse(readme):
+    """Every single-command example line in the READMEs is a valid command line."""
+    import shlex
+
+    from mitbadak.cli import build_parser
+
+    text = (Path(__file__).resolve().parents[1] / readme).read_text(encoding="utf-8")
+    lines = [ln.split("#")[0].strip() for ln in text.splitlines() if ln.startswith("mitbadak ")]
+    lines = [ln for ln in lines if "|" not in ln and "[" not in ln]
+    assert any("--recipe ch4" in ln for ln in lines)
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        assert callable(args.func), line
+
+
+def test_dataset_error_wording_per_command(monkeypatch):
+    """The library's message names keyword arguments; the CLI words the same facts as flags."""
+    import argparse
+
+    monkeypatch.delenv("MITBADAK_OFFLINE", raising=False)
+
+    from mitbadak.cli import error_message
+    from mitbadak.errors import DatasetUnavailable
+
+    exc = DatasetUnavailable(
+        "dataset 'mnist' is not available ... pass data_dir= ... or use name='mnist-sample'",
+        dataset="mnist",
+        missing=["train-images-idx3-ubyte.gz"],
+        searched=["/nowhere"],
+        reason="download failed: every mirror timed out",
+    )
+    assert "data_dir=" in str(exc)  # the library's own wording is unchanged
+    download = error_message(exc, argparse.Namespace(data_command="download", dest=None))
+    plot = error_message(
+        DatasetUnavailable(
+            "x", dataset="mnist", missing=["t10k-images-idx3-ubyte.gz"], download_disabled=True
+        ),
+        argparse.Namespace(dataset="mnist", data_dir=None, download=False),
+    )
+    for text in (download, plot):
+        assert "data_dir=" not in text and "name=" not in text and "download=" not in text
+    assert "Download failed: every mirror timed out." in download and "--timeout" in download
+    assert "add --download" in plot and "--split test" in plot and "--dataset mnist-sample" in plot

@@ -63,7 +63,15 @@ DIVERGENCE_FACTOR = 1000.0
 
 
 class TrainingDiverged(MitbadakError):
-    """The loss became NaN or infinite; the network holds the parameters of the last good step."""
+    """The loss blew up (NaN, infinite, or far above where it started).
+
+    The network holds the parameters of the last good step; ``history`` holds what was recorded
+    up to the blow-up (the exploding loss included when it is finite), so it can be plotted.
+    """
+
+    def __init__(self, message: str, history: History | None = None) -> None:
+        super().__init__(message)
+        self.history = history
 
 
 @dataclass
@@ -83,13 +91,26 @@ class History:
         return self.epochs[-1] if self.epochs else {}
 
 
-@dataclass
+@dataclass(repr=False)
 class TrainResult:
+    """What :func:`train` returns: the trained network, its History and optimizer."""
+
     network: Any
     history: History
     optimizer: Optimizer
     stopped_early: bool = False
     seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        last = self.history.last
+        acc = last.get("test_acc")
+        return (
+            f"TrainResult({type(self.network).__name__}, {len(self.history.epochs)} epochs, "
+            f"{len(self.history.iteration_loss)} iterations"
+            + (f", test_acc={acc:.4f}" if acc is not None else "")
+            + (", stopped early" if self.stopped_early else "")
+            + f", {self.seconds:.1f} s)"
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -170,21 +191,43 @@ def load_checkpoint(path):
     from mitbadak.networks import network_from_config
 
     arrays, meta = load_arrays(path)
-    if meta.get("kind") != "mitbadak-checkpoint":
+    if not isinstance(meta, dict) or meta.get("kind") != "mitbadak-checkpoint":
         raise MitbadakError(f"{path}: not a mitbadak training checkpoint")
-    params = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("param/")}
-    network = network_from_config(meta["network"], params)
-    optimizer = make_optimizer(meta["optimizer"]["name"], meta["optimizer"]["lr"])
-    optimizer.load_state_dict(
-        {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("opt/")}
-    )
-    state = dict(meta["state"])
-    state["arrays"] = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")}
-    history = History(
-        iteration_loss=[float(v) for v in arrays["history/iteration_loss"]],
-        epochs=[dict(e) for e in meta["epochs"]],
-    )
+    try:
+        params = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("param/")}
+        network = network_from_config(meta["network"], params)
+        optimizer = make_optimizer(meta["optimizer"]["name"], meta["optimizer"]["lr"])
+        optimizer.load_state_dict(
+            {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("opt/")}
+        )
+        state = dict(meta["state"])
+        for key in ("epoch", "iteration", "batch_in_epoch"):
+            if not isinstance(state[key], int) or isinstance(state[key], bool) or state[key] < 0:
+                raise ValueError(f"state {key!r} should be an integer >= 0, got {state[key]!r}")
+        _check_rng_state(state["rng_state"])
+        state["arrays"] = {
+            k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")
+        }
+        history = History(
+            iteration_loss=[float(v) for v in arrays["history/iteration_loss"]],
+            epochs=[dict(e) for e in meta["epochs"]],
+        )
+    except KeyError as exc:
+        raise MitbadakError(f"{path}: damaged checkpoint (missing {exc})") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise MitbadakError(f"{path}: damaged checkpoint ({exc})") from None
     return network, optimizer, state, history
+
+
+def _check_rng_state(text: str) -> None:
+    """Raise ValueError unless ``text`` is a JSON PCG64 state NumPy accepts."""
+    if not isinstance(text, str):
+        raise ValueError(f"the random generator state should be a JSON string, got {text!r}")
+    rng = np.random.default_rng(0)
+    try:
+        rng.bit_generator.state = json.loads(text)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"bad random generator state ({exc})") from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -306,6 +349,7 @@ def train(
             "batch_in_epoch": batch_in_epoch,
             "seed": seed,
             "total_iters": total_iters,
+            "seconds": round(time.perf_counter() - started, 4),
             "best_val_loss": best["val_loss"] if math.isfinite(best["val_loss"]) else None,
             "best_since": best["since"],
             "arrays": {f"best/{k}": v for k, v in (best["params"] or {}).items()},
@@ -324,7 +368,11 @@ def train(
         n_train=n,
         start_iteration=iteration,
     )
-    started = time.perf_counter()
+    # ``seconds`` counts training time across resumes: continue from the checkpoint's clock.
+    resumed_seconds = 0.0
+    if resume is not None:
+        resumed_seconds = float(resume[2].get("seconds") or history.last.get("seconds") or 0.0)
+    started = time.perf_counter() - resumed_seconds
     stopped_early = False
     rng_epoch_state = json.dumps(rng.bit_generator.state)
     if resume is None:
@@ -346,10 +394,13 @@ def train(
                 if first_loss is None:
                     first_loss = loss
                 if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(first_loss, 1.0):
+                    if math.isfinite(loss):
+                        history.iteration_loss.append(loss)  # the explosion itself, for plots
                     raise TrainingDiverged(
                         f"the loss became {loss:.4g} at iteration {iteration + 1} (it started at "
                         f"{first_loss:.4g}): training diverged. The learning rate ({opt.lr:g}) is "
-                        f"probably too high; try a smaller --lr."
+                        f"probably too high; try a smaller --lr.",
+                        history,
                     )
                 apply_update(network.params, grads)
                 iteration += 1
@@ -376,7 +427,8 @@ def train(
             if bad:
                 raise TrainingDiverged(
                     f"the {bad[0].replace('_', ' ')} became non-finite at epoch {record['epoch']}: "
-                    f"training diverged. The learning rate ({opt.lr:g}) is probably too high."
+                    f"training diverged. The learning rate ({opt.lr:g}) is probably too high.",
+                    history,
                 )
             history.epochs.append(record)
             if early_stopping is not None:
@@ -492,16 +544,24 @@ def _parse_cell(text: str, column: str, where: str) -> int | float | None:
 
 
 def _read_csv(path: Path, required: list[str]) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise MitbadakError(
-                f"{path} is not a run's CSV file: missing column(s) {', '.join(missing)}; "
-                f"expected header {','.join(required)}, got {','.join(header) or '(empty file)'}"
-            )
-        return list(reader)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise MitbadakError(
+                    f"{path} is not a run's CSV file: missing column(s) {', '.join(missing)}; "
+                    f"expected header {','.join(required)}, "
+                    f"got {','.join(header) or '(empty file)'}"
+                )
+            return list(reader)
+    except UnicodeDecodeError as exc:
+        raise MitbadakError(
+            f"{path}: not UTF-8 text (byte {exc.start}); a run's CSV files are UTF-8"
+        ) from None
+    except csv.Error as exc:
+        raise MitbadakError(f"{path}: not a readable CSV file ({exc})") from None
 
 
 def read_history(run_dir: str | os.PathLike) -> History:

@@ -12,13 +12,23 @@ def _fmt(v, spec=".4f") -> str:
 
 
 class TrainingReporter:
-    """A live bar (tqdm) on a terminal; one plain line per epoch otherwise; nothing when quiet."""
+    """One line per epoch on ``lines`` (stdout), so ``train > log`` keeps them; the live bar
+    (tqdm, on a terminal) or, without a terminal, a progress line every ``every`` seconds goes
+    to ``stream`` (stderr). Nothing when quiet."""
 
-    def __init__(self, quiet: bool = False, stream=None) -> None:
+    def __init__(
+        self, quiet: bool = False, stream=None, lines=None, every: float = 10.0, clock=None
+    ) -> None:
         self.quiet = quiet
         self.stream = stream or sys.stderr
+        self.lines = lines or sys.stdout
+        self.every = every
+        self.clock = clock or time.perf_counter
         self.bar = None
-        self.started = time.perf_counter()
+        self.started = self.clock()
+        self.last_line = self.started
+        self.total = 0
+        self.steps_at_start = 0
         self.use_bar = False
         if not quiet and self.stream.isatty():
             try:
@@ -33,8 +43,9 @@ class TrainingReporter:
             return
         kind = event["event"]
         if kind == "start":
-            self.started = time.perf_counter()
+            self.started = self.last_line = self.clock()
             self.steps_at_start = event["start_iteration"]
+            self.total = event["total_iters"]
             if self.use_bar:
                 from tqdm import tqdm
 
@@ -52,9 +63,25 @@ class TrainingReporter:
                 self.bar.set_postfix(
                     epoch=event["epoch"], loss=f"{event['loss']:.4f}", refresh=False
                 )
+        elif kind == "step":
+            now = self.clock()
+            first = event["iteration"] == self.steps_at_start + 1
+            if now - self.last_line >= self.every or (first and now - self.started >= 1.0):
+                self.last_line = now
+                done = event["iteration"] - self.steps_at_start
+                elapsed = now - self.started
+                left = elapsed / done * (self.total - event["iteration"]) if done else 0.0
+                print(
+                    f"iter {event['iteration']:,}/{self.total:,}  epoch {event['epoch']}  "
+                    f"loss {event['loss']:.4f}  {_clock(elapsed)} elapsed, "
+                    f"about {_clock(left)} left",
+                    file=self.stream,
+                    flush=True,
+                )
         elif kind == "epoch":
+            self.last_line = self.clock()
             done = event["iteration"] - self.steps_at_start
-            rate = done / max(time.perf_counter() - self.started, 1e-9)
+            rate = done / max(self.last_line - self.started, 1e-9)
             line = (
                 f"epoch {event['epoch']:>3}  iter {event['iteration']:>6}  "
                 f"train loss {_fmt(event['train_loss'])} acc {_fmt(event['train_acc'])}  "
@@ -62,11 +89,11 @@ class TrainingReporter:
             )
             if event.get("val_loss") is not None:
                 line += f"  val loss {_fmt(event['val_loss'])} acc {_fmt(event['val_acc'])}"
-            line += f"  {rate:,.0f} it/s"
+            line += f"  {rate:,.0f} it/s" if rate >= 10 else f"  {rate:.3g} it/s"
             if self.bar is not None:
-                self.bar.write(line, file=self.stream)
+                self.bar.write(line, file=self.lines)
             else:
-                print(line, file=self.stream, flush=True)
+                print(line, file=self.lines, flush=True)
         elif kind == "end":
             self.close()
 
@@ -74,6 +101,13 @@ class TrainingReporter:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 3600:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class DownloadReporter:

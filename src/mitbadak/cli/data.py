@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mitbadak import datasets
+from mitbadak.cli._args import positive_float
 from mitbadak.cli._progress import DownloadReporter
 from mitbadak.datasets.registry import get_spec
 from mitbadak.datasets.sources import DEFAULT_TIMEOUT
@@ -34,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("name", metavar="NAME", help=_names_help())
     p.add_argument("--dest", type=Path, help="folder to download into (default: the user cache)")
     p.add_argument("--split", choices=["train", "test"], help="only this split's two files")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
                    help="seconds without data before trying the next mirror (default: %(default)s)")
     p.set_defaults(func=run_download)
 

@@ -16,30 +16,88 @@ def register(sub) -> None:
     p = sub.add_parser(
         "evaluate",
         help="evaluate a model on a test set",
-        description="Accuracy, loss and per-class accuracy on a dataset's test split; writes a "
-        "confusion-matrix PNG and a grid of misclassified images. MODEL is a .npz model file, "
-        "a run folder, or the book's sample_weight.pkl.",
+        description="Accuracy, loss and per-class accuracy on a dataset's test split (only the "
+        "two test files are needed); writes a confusion-matrix PNG, a grid of misclassified "
+        "images and report.json. MODEL is a .npz model file, a run folder (its model.npz, or "
+        "its last checkpoint when the run did not finish), or the book's sample_weight.pkl.\n\n"
+        "Output folder (unless --out): eval-NAME beside MODEL, named after the model file "
+        "(runs/r/model.npz -> runs/r/eval-model/), or ./eval-NAME when that folder is not "
+        "writable (e.g. ./eval-sample_weight/). A folder holding another model's report is "
+        "never overwritten.",
     )
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument(
+        "model", metavar="MODEL", help="model file (.npz), run folder, or the book's .pkl"
+    )
     p.add_argument(
         "--dataset",
         choices=DATASETS,
         default=None,
         help="test set (default: the one the model was trained on; mnist for the book's weights)",
     )
-    p.add_argument("--data-dir", help="folder holding the dataset's test .gz files")
     p.add_argument(
-        "--out", help="folder for the PNGs and report.json (default: MODEL's folder/eval)"
+        "--data-dir",
+        metavar="DIR",
+        help="also search DIR for the test set's .gz files (default: the standard places)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder for the PNGs and report.json (default: eval-NAME, see above)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
 
+def _load(model: str):
+    """(network, metadata, the file actually read) for a model file or a run folder."""
+    from mitbadak.evaluation import load_any_model
+
+    path = Path(model)
+    if path.is_dir() and not (path / "model.npz").is_file():
+        if (path / "checkpoint.npz").is_file():
+            from mitbadak.runs import read_run_config
+            from mitbadak.training import load_checkpoint
+
+            network, _opt, _state, _history = load_checkpoint(path / "checkpoint.npz")
+            meta = {"dataset": read_run_config(path).dataset}
+            print(
+                f"note: {path} has no model.npz (the run did not finish); evaluating its last "
+                "checkpoint",
+                file=sys.stderr,
+            )
+            return network, meta, path / "checkpoint.npz"
+        raise CLIError(
+            f"{path} is a folder without model.npz or checkpoint.npz; expected a run "
+            "folder written by 'mitbadak train'"
+        )
+    network, meta = load_any_model(path)
+    return network, meta, path / "model.npz" if path.is_dir() else path
+
+
+def default_out(model_file: Path) -> Path:
+    """eval-STEM beside the model file, or in the current folder when that one is not writable."""
+    name = f"eval-{model_file.stem}"
+    if model_file.suffix == ".npz" and os.access(model_file.parent, os.W_OK):
+        return model_file.parent / name
+    return Path(name)
+
+
 def run(args) -> int:
     from mitbadak.datasets import load_split
-    from mitbadak.evaluation import evaluate_network, load_any_model
+    from mitbadak.evaluation import evaluate_network
 
-    network, meta = load_any_model(args.model)
+    network, meta, model_file = _load(args.model)
+    out = Path(args.out) if args.out else default_out(model_file)
+    previous = out / "report.json"
+    if previous.is_file():
+        try:
+            earlier = json.loads(previous.read_text(encoding="utf-8")).get("model_file")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            earlier = "an unreadable report"
+        if earlier != str(model_file.resolve()):
+            raise CLIError(
+                f"{out} holds the report of another model ({earlier}); choose another --out"
+            )
     dataset = args.dataset or meta.get("dataset") or "mnist"
     x, t = load_split(
         dataset, "test", data_dir=args.data_dir, download=not os.environ.get("MITBADAK_OFFLINE")
@@ -49,18 +107,15 @@ def run(args) -> int:
             f"{dataset} images have {x.shape[1]} pixels, the model expects {network.input_size}"
         )
     report = evaluate_network(network, x, t)
-    model_path = Path(args.model)
-    if args.out:
-        out = Path(args.out)
-    elif model_path.suffix == ".npz" and os.access(model_path.parent, os.W_OK):
-        out = model_path.parent / "eval"
-    elif model_path.is_dir():
-        out = model_path / "eval"
-    else:
-        out = Path(f"eval-{model_path.stem}")
     out.mkdir(parents=True, exist_ok=True)
     written = _write_outputs(report, x, out, dataset)
-    data = {"model": str(args.model), "dataset": dataset, **report.to_dict(), "files": written}
+    data = {
+        "model": str(args.model),
+        "model_file": str(model_file.resolve()),
+        "dataset": dataset,
+        **report.to_dict(),
+        "files": written,
+    }
     atomic_write_text(out / "report.json", json.dumps(data, indent=2) + "\n")
     if args.json:
         print(json.dumps(data, indent=2))

@@ -5,6 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mitbadak.cli._args import (
+    MAX_PARAMETERS,
+    hidden_sizes,
+    parameter_count,
+    positive_float,
+    positive_int,
+    seed_int,
+)
 from mitbadak.datasets import DATASETS
 
 
@@ -21,18 +29,33 @@ def register(sub) -> None:
         default="two-layer",
         help="'two-layer', 'mlp', or a model file (.npz) to check (default two-layer)",
     )
-    p.add_argument("--hidden", default=None, help="hidden size(s), e.g. 50 or 100,50")
-    p.add_argument("--activation", choices=["sigmoid", "relu"], default="sigmoid")
-    p.add_argument("--samples", type=int, default=3, help="number of images (default 3)")
-    p.add_argument("--dataset", choices=DATASETS, default="mnist-sample")
-    p.add_argument("--data-dir")
+    p.add_argument(
+        "--hidden",
+        type=hidden_sizes,
+        default=None,
+        help="hidden size(s), e.g. 50 or 100,50 (default: 50 for two-layer, 20,10 for mlp)",
+    )
+    p.add_argument(
+        "--activation", choices=["sigmoid", "relu"], default="sigmoid", help="hidden activation"
+    )
+    p.add_argument("--samples", type=positive_int, default=3, help="number of images (default 3)")
+    p.add_argument(
+        "--dataset", choices=DATASETS, default="mnist-sample", help="where the images come from"
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="also search DIR for the dataset's .gz files (default: the standard places)",
+    )
     p.add_argument(
         "--threshold",
-        type=float,
+        type=positive_float,
         default=1e-6,
         help="largest acceptable relative error (default 1e-6)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=seed_int, default=0, help="random seed of the initial weights (>= 0)"
+    )
     p.set_defaults(func=run)
 
 
@@ -48,17 +71,15 @@ def run(args) -> int:
     if args.samples < 1:
         raise CLIError(f"--samples must be at least 1, got {args.samples}")
     if args.model in ("two-layer", "mlp"):
-        try:
-            hidden = [
-                int(h)
-                for h in (args.hidden or ("50" if args.model == "two-layer" else "20,10")).split(
-                    ","
-                )
-            ]
-        except ValueError:
+        hidden = args.hidden or ([50] if args.model == "two-layer" else [20, 10])
+        if args.model == "two-layer" and len(hidden) != 1:
+            sizes = ",".join(map(str, hidden))
+            raise CLIError(f"--model two-layer takes one hidden size, got --hidden {sizes}")
+        if parameter_count(784, hidden, 10) > MAX_PARAMETERS:
             raise CLIError(
-                f"--hidden expects sizes like 50 or 100,50, got {args.hidden!r}"
-            ) from None
+                f"--hidden {','.join(map(str, hidden))} is too large: at most "
+                f"{MAX_PARAMETERS:,} parameters"
+            )
         config = TrainConfig(
             model=args.model,
             hidden=hidden,

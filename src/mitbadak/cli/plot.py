@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mitbadak.cli import CLIError
+from mitbadak.cli._args import int_between
 
 # Plots are always written to files: never let matplotlib pick an interactive backend.
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -72,7 +73,9 @@ def register(subparsers) -> None:
         help="images to show for 'samples' and 'misclassified' (default: 25), hidden units "
         "for 'weights' (default: 100)",
     )
-    parser.add_argument("--dpi", type=int, default=120, help="resolution (default: %(default)s)")
+    parser.add_argument(
+        "--dpi", type=int_between(10, 600), default=120, help="resolution (default: %(default)s)"
+    )
     parser.set_defaults(func=run)
 
 

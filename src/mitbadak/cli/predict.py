@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
+from mitbadak.cli import CLIError
+from mitbadak.cli._args import int_between
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -17,7 +20,9 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("images", metavar="IMAGE", nargs="+")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    p.add_argument(
+        "--top", type=int_between(1, 10), default=3, help="how many classes to show (default 3)"
+    )
     p.set_defaults(func=run)
 
 
@@ -29,11 +34,9 @@ def run(args) -> int:
 
     network, _meta = load_any_model(args.model)
     if network.input_size != 784:
-        print(
-            f"mitbadak: error: the model expects {network.input_size} inputs, not 28x28 images",
-            file=sys.stderr,
+        raise CLIError(
+            f"{args.model}: the model expects {network.input_size} inputs, not 28x28 images"
         )
-        return 2
     top = max(1, min(args.top, network.output_size))
     results, failures = [], 0
     for path in args.images:

@@ -2,61 +2,58 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 from mitbadak.cli import CLIError
+from mitbadak.cli._args import (
+    MAX_PARAMETERS,
+    hidden_sizes,
+    nonnegative_float,
+    parameter_count,
+    positive_float,
+    positive_int,
+    seed_int,
+)
 from mitbadak.cli._progress import TrainingReporter
 from mitbadak.datasets import DATASETS
-from mitbadak.errors import MitbadakError
-from mitbadak.runs import DEFAULT_RECIPE, TrainConfig, run_training
+from mitbadak.runs import (
+    DEFAULT_RECIPE,
+    RECIPES,
+    TrainConfig,
+    is_finished,
+    read_run_config,
+    run_training,
+)
 from mitbadak.training import TrainingDiverged
 
 D = DEFAULT_RECIPE
-
-
-def _hidden_list(text: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected sizes like 50 or 256,128, got {text!r}"
-        ) from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
-    return sizes
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+#: The learning rate an optimizer gets when --optimizer changes it and --lr is not given.
+OPTIMIZER_LR = {"sgd": D.lr, "momentum": D.lr, "adagrad": 0.01, "adam": 0.001}
 
 
 def register(sub) -> None:
+    recipes = "\n".join(
+        textwrap.fill(r.summary, 88, initial_indent=f"  {r.name:<8} ", subsequent_indent=" " * 11)
+        for r in RECIPES.values()
+    )
     p = sub.add_parser(
         "train",
         help="train a network on MNIST-style data",
-        description="Mini-batch training with per-epoch evaluation. With no options it runs the "
-        "default recipe on MNIST (or the built-in sample when MNIST is unavailable).",
+        description="Mini-batch training with per-epoch evaluation. A run starts from a recipe "
+        "(--recipe, default 'default') and the options given override its settings. With no "
+        "options it runs the default recipe on MNIST (or the built-in sample when MNIST is "
+        "unavailable).\n\nrecipes:\n" + recipes + "\n\nPer-epoch lines and the summary go to "
+        "stdout; progress bars and notes to stderr.",
+    )
+    p.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default="default",
+        help="starting settings (listed above); the options below override them",
     )
     p.add_argument(
         "--dataset",
@@ -64,16 +61,20 @@ def register(sub) -> None:
         default=None,
         help="dataset (default: mnist if available, else mnist-sample)",
     )
-    p.add_argument("--data-dir", help="folder holding the dataset's four .gz files")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="also search DIR for the dataset's .gz files (default: the standard places)",
+    )
     p.add_argument(
         "--model",
         choices=["two-layer", "mlp"],
         default=None,
-        help=f"network (default {D.model})",
+        help=f"network (default: the recipe's; {D.model} in 'default', two-layer in ch4/ch5)",
     )
     p.add_argument(
         "--hidden",
-        type=_hidden_list,
+        type=hidden_sizes,
         default=None,
         help="hidden size(s), e.g. 50 or 256,128 (default: 50 for two-layer, "
         f"{','.join(map(str, D.hidden))} for mlp)",
@@ -82,134 +83,200 @@ def register(sub) -> None:
         "--activation",
         choices=["sigmoid", "relu"],
         default=None,
-        help=f"hidden activation (default {D.activation})",
+        help=f"hidden activation (default: the recipe's; {D.activation} in 'default', "
+        "sigmoid in ch4, relu in ch5)",
     )
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adagrad", "adam"], default=None)
+    p.add_argument(
+        "--optimizer",
+        choices=list(OPTIMIZER_LR),
+        default=None,
+        help=f"update rule (default: the recipe's; {D.optimizer} in 'default', sgd in ch4/ch5)",
+    )
     p.add_argument(
         "--lr",
-        type=_positive_float,
+        type=positive_float,
         default=None,
-        help=f"learning rate (default {D.lr} for sgd/momentum, 0.01 adagrad, 0.001 adam)",
+        help=f"learning rate (default: the recipe's, {D.lr} in 'default' and 0.1 in ch4/ch5; "
+        "with another --optimizer: 0.05 sgd/momentum, 0.01 adagrad, 0.001 adam)",
     )
-    p.add_argument("--batch-size", type=_positive_int, default=D.batch_size)
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help=f"images per step (default: the recipe's, {D.batch_size} in all)",
+    )
     length = p.add_mutually_exclusive_group()
     length.add_argument(
-        "--epochs", type=_positive_int, default=None, help=f"number of epochs (default {D.epochs})"
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help=f"number of epochs (default: {D.epochs} in 'default'; ch4/ch5 count iterations)",
     )
-    length.add_argument("--iters", type=_positive_int, default=None, help="number of iterations")
+    length.add_argument(
+        "--iters",
+        type=positive_int,
+        default=None,
+        help="number of iterations (default: 10000 in ch4/ch5; 'default' counts epochs)",
+    )
     p.add_argument(
         "--gradient",
         choices=["backprop", "numerical"],
-        default="backprop",
-        help="backprop (chapter 5) or numerical central differences (chapter 4)",
+        default=None,
+        help="backprop (chapter 5) or numerical central differences (chapter 4; slow, prints "
+        "a time estimate first) (default: the recipe's; numerical only in ch4)",
     )
-    p.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA")
+    p.add_argument(
+        "--weight-decay",
+        type=nonnegative_float,
+        default=0.0,
+        metavar="LAMBDA",
+        help="L2 penalty 0.5*LAMBDA*||W||^2 added to the loss",
+    )
     p.add_argument(
         "--early-stopping",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="PATIENCE",
         help="stop when the validation loss (a split of the training set) has not "
-        "improved for PATIENCE epochs",
+        "improved for PATIENCE epochs (default: off)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--out", help="run folder to write (default runs/train-YYYYmmdd-HHMMSS)")
+    p.add_argument(
+        "--seed", type=seed_int, default=0, help="random seed of weights and batches (>= 0)"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="floating type of the parameters",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run folder to write (default: runs/train-YYYYmmdd-HHMMSS)",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="allow --out to replace an existing run folder's files",
+        help="let --out replace an earlier run's files in DIR (other files are left alone)",
     )
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
-    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.add_argument(
+        "--quiet", action="store_true", help="print only the final summary (no progress)"
+    )
     p.set_defaults(func=run)
 
 
-RECIPE_FLAGS = ("dataset", "data_dir", "hidden", "lr", "epochs", "iters", "early_stopping")
-
-
-#: ``--gradient numerical`` without a model starts from the book's chapter-4 recipe instead:
-#: TwoLayerNet(784, 50, 10), sigmoid, weights 0.01 * N(0, 1), SGD lr 0.1, batch 100, 10,000 iters.
-CHAPTER4 = {
-    "model": "two-layer",
-    "activation": "sigmoid",
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "iters": 10_000,
-}
-
-
 def _config_from_args(args) -> TrainConfig:
-    base = dict(model=D.model, activation=D.activation, optimizer=D.optimizer)
-    chapter4 = args.gradient == "numerical" and args.model is None
-    if chapter4:
-        base.update(CHAPTER4)
-    model = args.model or base["model"]
-    activation = args.activation or base["activation"]
-    optimizer = args.optimizer or base["optimizer"]
-    hidden = args.hidden or ([50] if model == "two-layer" else list(D.hidden))
-    if model == "two-layer" and len(hidden) != 1:
-        raise CLIError(f"--model two-layer takes one hidden size, got --hidden {args.hidden}")
-    default_lr = base["lr"] if chapter4 else D.lr
-    lr = (
-        args.lr
-        if args.lr is not None
-        else {"adagrad": 0.01, "adam": 0.001}.get(optimizer, default_lr)
-    )
-    if args.weight_decay < 0:
-        raise CLIError(f"--weight-decay must be >= 0, got {args.weight_decay}")
-    iters = args.iters
-    if chapter4 and args.epochs is None and iters is None:
-        iters = CHAPTER4["iters"]
-    epochs = args.epochs if args.epochs is not None else (None if iters else D.epochs)
-    return TrainConfig(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        model=model,
-        hidden=hidden,
-        activation=activation,
-        optimizer=optimizer,
-        lr=lr,
-        batch_size=args.batch_size,
-        epochs=epochs,
-        iters=iters,
-        gradient=args.gradient,
+    """The recipe's TrainConfig with the options given applied (explicit options win)."""
+    recipe = RECIPES[args.recipe]
+    values = recipe.config().to_dict()
+    if args.model is not None and args.model != values["model"]:
+        values.update(
+            model=args.model,
+            hidden=[50] if args.model == "two-layer" else list(D.hidden),
+            weight_init=None,
+        )
+    if args.optimizer is not None and args.optimizer != values["optimizer"]:
+        values.update(optimizer=args.optimizer, lr=OPTIMIZER_LR[args.optimizer])
+    for name in ("hidden", "activation", "lr", "batch_size", "gradient", "dataset", "data_dir"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    if args.epochs is not None:
+        values.update(epochs=args.epochs, iters=None)
+    if args.iters is not None:
+        values.update(iters=args.iters, epochs=None)
+    values.update(
         weight_decay=args.weight_decay,
         early_stopping=args.early_stopping,
         seed=args.seed,
         dtype=args.dtype,
     )
+    if values["model"] == "two-layer" and len(values["hidden"]) != 1:
+        raise CLIError(
+            f"--model two-layer takes one hidden size, got --hidden "
+            f"{','.join(map(str, values['hidden']))}"
+        )
+    n_params = parameter_count(784, values["hidden"], 10)
+    if n_params > MAX_PARAMETERS:
+        raise CLIError(
+            f"--hidden {','.join(map(str, values['hidden']))} makes a network of "
+            f"{n_params:,} parameters; the CLI trains at most {MAX_PARAMETERS:,}"
+        )
+    return TrainConfig(**values)
+
+
+#: Options that define a run; --resume continues the recorded run, so it takes none of them.
+RUN_OPTIONS = {
+    "recipe": "default",
+    "dataset": None,
+    "model": None,
+    "hidden": None,
+    "activation": None,
+    "optimizer": None,
+    "lr": None,
+    "batch_size": None,
+    "epochs": None,
+    "iters": None,
+    "gradient": None,
+    "weight_decay": 0.0,
+    "early_stopping": None,
+    "seed": 0,
+    "dtype": "float32",
+    "out": None,
+    "overwrite": False,
+}
 
 
 def run(args) -> int:
     out_stream = sys.stdout
+    say = _announce(args.quiet, out_stream)
     if args.resume:
+        given = [k for k, default in RUN_OPTIONS.items() if getattr(args, k) != default]
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise CLIError(
+                f"--resume continues the run recorded in {args.resume}/config.json; "
+                f"it takes no {flags}"
+            )
         out = Path(args.resume)
-        cfg_path = out / "config.json"
-        if not (out / "checkpoint.npz").is_file() or not cfg_path.is_file():
-            raise CLIError(f"{out} has no checkpoint.npz and config.json to resume from")
-        try:
-            config = TrainConfig.from_dict(json.loads(cfg_path.read_text())["config"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MitbadakError(f"{cfg_path}: unreadable run config ({exc})") from None
+        if not out.is_dir():
+            raise CLIError(f"--resume {out}: no such run folder")
+        config = read_run_config(out)
+        if args.data_dir is not None:
+            config.data_dir = args.data_dir
+        if is_finished(out):
+            print(
+                f"{out} is a finished run (its model.npz is written); nothing to resume. "
+                "To train longer, start a new run with --out.",
+                file=out_stream,
+            )
+            return 0
     else:
         config = _config_from_args(args)
+        if args.recipe != "default":
+            say(f"recipe {args.recipe}: {RECIPES[args.recipe].summary} (options given override it)")
+        elif config.gradient == "numerical" and args.model is None:
+            say(
+                "note: numerical gradients of the default MLP are very slow; --recipe ch4 is the "
+                "book's chapter-4 network (two-layer, 50 hidden units, sigmoid)"
+            )
         out = Path(args.out or time.strftime("runs/train-%Y%m%d-%H%M%S"))
         if out.exists() and not out.is_dir():
             raise CLIError(f"--out {out} exists and is not a folder")
-        if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()) and not args.overwrite:
             raise CLIError(
-                f"{out} already holds files; choose another --out, add --overwrite, "
+                f"--out {out} already holds files; choose another --out, add --overwrite, "
                 f"or continue it with --resume {out}"
             )
-    reporter = TrainingReporter(quiet=args.quiet)
+    reporter = TrainingReporter(quiet=args.quiet, lines=out_stream)
     download = not os.environ.get("MITBADAK_OFFLINE")
 
     def callback(event):
         if event["event"] == "start" and not args.quiet:
             print(
                 f"training {config.model} {config.hidden} ({config.activation}, "
-                f"{config.optimizer} lr={config.lr:g}, batch {config.batch_size}) -> {out}",
+                f"{config.optimizer} lr={config.lr:g}, batch {config.batch_size}, "
+                f"{config.gradient}) -> {out}",
                 file=out_stream,
                 flush=True,
             )
@@ -223,13 +290,15 @@ def run(args) -> int:
             callback=callback,
             resume=bool(args.resume),
             download=download,
-            announce=_announce(args.quiet, out_stream),
+            announce=say,
         )
     except TrainingDiverged as exc:
         reporter.close()
-        print(f"mitbadak: training stopped: {exc}", file=sys.stderr)
+        print(f"mitbadak: error: {exc}", file=sys.stderr)
         print(
-            f"mitbadak: the last good checkpoint is kept in {out / 'checkpoint.npz'}",
+            f"mitbadak: the metrics and losses up to the blow-up are in {out}/ "
+            f"(see them with: mitbadak plot curves {out}); the last good epoch's checkpoint "
+            f"is {out / 'checkpoint.npz'}",
             file=sys.stderr,
         )
         return 3
@@ -240,7 +309,8 @@ def run(args) -> int:
             file=sys.stderr,
         )
         return 130
-    reporter.close()
+    finally:
+        reporter.close()
     if not info["plots"] and not args.quiet:
         print(
             "note: matplotlib is not installed, so loss.png and accuracy.png were not written "
@@ -252,7 +322,8 @@ def run(args) -> int:
     print(
         f"test accuracy {final.get('test_acc', float('nan')):.4f}  "
         f"test loss {final.get('test_loss', float('nan')):.4f}  "
-        f"wall time {wall:.1f} s  dataset {info['dataset']}  output {out}/",
+        f"training time {result.seconds:.1f} s  wall time {wall:.1f} s  "
+        f"dataset {info['dataset']}  output {out}/",
         file=out_stream,
     )
     return 0

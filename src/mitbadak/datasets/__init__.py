@@ -29,7 +29,7 @@ from mitbadak.datasets.sources import (
     find_file,
     search_dirs,
 )
-from mitbadak.errors import DataError, DownloadError
+from mitbadak.errors import DataError, DatasetUnavailable, DownloadError
 
 __all__ = [
     "DATASETS",
@@ -144,7 +144,13 @@ def download(
             download_files(spec, todo, folder, mirrors=mirrors, timeout=timeout, progress=progress)
         except DownloadError as exc:
             why = f"download failed: {exc}"
-            raise DownloadError(_not_available(spec, todo, [folder], [], why)) from None
+            raise DatasetUnavailable(
+                _not_available(spec, todo, [folder], [], why),
+                dataset=spec.name,
+                missing=[f.filename for f in todo],
+                searched=[folder],
+                reason=why,
+            ) from None
     return folder
 
 
@@ -259,7 +265,15 @@ def _resolve(
         else:
             raw.update({fname: data for fname, (_, data) in fetched.items()})
             return raw
-    raise DownloadError(_not_available(spec, missing, dirs, rejected, why))
+    raise DatasetUnavailable(
+        _not_available(spec, missing, dirs, rejected, why),
+        dataset=spec.name,
+        missing=[f.filename for f in missing],
+        searched=dirs,
+        rejected=rejected,
+        reason=why,
+        download_disabled=not allow_download,
+    )
 
 
 def _not_available(

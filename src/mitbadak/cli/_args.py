@@ -1,0 +1,93 @@
+"""Argument types shared by the commands: each refuses bad values at parse time, naming the limit.
+
+argparse prefixes every message with the flag (``argument --lr: ...``), so the messages here say
+only what was expected and what was given. Sizes are bounded *before* anything is allocated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+#: Largest hidden layer the CLI accepts, and the largest network (parameters) it will build:
+#: 20 million float32 parameters is 80 MB, times about four for gradients and optimizer state.
+MAX_HIDDEN = 65_536
+MAX_PARAMETERS = 20_000_000
+
+
+def _number(text: str, kind: type) -> int | float:
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = _number(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (``nan`` and ``inf`` are refused)."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """An argument type accepting integers in [low, high]."""
+
+    def parse(text: str) -> int:
+        value = _number(text, int)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer from {low:,} to {high:,}, got {text!r}"
+            )
+        return value
+
+    parse.__name__ = f"integer {low}..{high}"
+    return parse
+
+
+#: Seeds NumPy accepts: non-negative integers (kept below 2**63 so they fit any int64).
+seed_int = int_between(0, 2**63 - 1)
+
+
+def hidden_sizes(text: str) -> list[int]:
+    """Hidden layer sizes like ``50`` or ``256,128``, each from 1 to :data:`MAX_HIDDEN`."""
+    try:
+        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected sizes like 50 or 256,128, got {text!r}"
+        ) from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
+    if any(s > MAX_HIDDEN for s in sizes):
+        raise argparse.ArgumentTypeError(
+            f"a hidden layer may have at most {MAX_HIDDEN:,} units, got {text!r}"
+        )
+    return sizes
+
+
+def parameter_count(input_size: int, hidden: list[int], output_size: int) -> int:
+    """Weights and biases of a fully connected network: sum of (n_in + 1) * n_out."""
+    sizes = [input_size, *hidden, output_size]
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
