@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mitbadak.cli import CLIError
 from mitbadak.cli._progress import TrainingReporter
-from mitbadak.datasets import DATASETS
+from mitbadak.datasets.toy import TRAIN_DATASETS, check_train_dataset
 from mitbadak.errors import MitbadakError
 from mitbadak.runs import DEFAULT_RECIPE, TrainConfig, run_training
 from mitbadak.training import TrainingDiverged
@@ -29,6 +29,13 @@ def _hidden_list(text: str) -> list[int]:
     if not sizes or any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
     return sizes
+
+
+def _dataset(text: str) -> str:
+    try:
+        return check_train_dataset(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -60,9 +67,10 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--dataset",
-        choices=DATASETS,
+        type=_dataset,
         default=None,
-        help="dataset (default: mnist if available, else mnist-sample)",
+        help=f"dataset: {', '.join(TRAIN_DATASETS)} (toy options e.g. spiral:classes=5,noise=0.1), "
+        "or a point file x,y,label .csv (default: mnist if available, else mnist-sample)",
     )
     p.add_argument("--data-dir", help="folder holding the dataset's four .gz files")
     p.add_argument(
