@@ -71,3 +71,31 @@ def test_data_limits():
     assert xlim == (-0.5, 2.5) and ylim == (0.75, 1.25)
     with pytest.raises(ValueError, match=r"shape \(N, 2\), got shape \(3,\)"):
         data_limits(np.zeros(3))
+
+
+def test_run_boundary_follows_a_run_folder(tmp_path):
+    from mitbadak.boundary import run_boundary
+    from mitbadak.errors import MitbadakError
+    from mitbadak.modelfile import load_model
+    from mitbadak.runs import TrainConfig, run_training
+
+    config = TrainConfig(dataset="circles", hidden=[8], optimizer="adam", lr=0.05, epochs=2)
+    run_training(config, tmp_path / "run")
+    r = run_boundary(tmp_path / "run", resolution=11)
+    assert r["source"] == "model.npz" and r["epoch"] == 2 and r["n_classes"] == 2
+    assert len(r["points"]["train"]) == 320 and len(r["points"]["test"]) == 80
+    net = load_model(tmp_path / "run" / "model.npz")
+    x = np.array(r["points"]["train"])[:, :2]
+    expected = decision_grid(net, *data_limits(np.concatenate(
+        [x, np.array(r["points"]["test"])[:, :2]])), resolution=11)
+    assert r["grid"]["classes"] == expected.classes.tolist()
+    (tmp_path / "run" / "checkpoint.npz").touch()  # now the newer file: read during a run
+    assert run_boundary(tmp_path / "run", resolution=3)["source"] == "checkpoint.npz"
+    with pytest.raises(MitbadakError, match="no readable run config.json"):
+        run_boundary(tmp_path / "nothing")
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "config.json").write_text(
+        json.dumps({"config": {"dataset": "mnist-sample", "seed": 0}})
+    )
+    with pytest.raises(MitbadakError, match="trained on mnist-sample, not a 2-D data set"):
+        run_boundary(tmp_path / "mnist")

@@ -31,6 +31,8 @@ def test_every_toy_set_has_its_shape_and_balanced_classes(name):
     assert t.shape == (spec.samples,) and t.dtype == np.int64
     np.testing.assert_array_equal(np.bincount(t), [spec.samples // spec.classes] * spec.classes)
     assert np.all(np.abs(x) < 2.5)
+    form = spec.to_dict()
+    assert form["name"] == name and form["classes"] == spec.classes and form["max_samples"] == 20000
 
 
 def test_same_seed_same_points_other_seed_other_points():

@@ -7,15 +7,19 @@ class per point: the heat map a page draws behind the data to show what a hidden
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mitbadak.errors import MitbadakError
 from mitbadak.functions import softmax
 
-__all__ = ["DecisionGrid", "decision_grid", "data_limits", "MAX_RESOLUTION"]
+__all__ = ["DecisionGrid", "decision_grid", "data_limits", "run_boundary", "MAX_RESOLUTION"]
 
 MAX_RESOLUTION = 400
 """The finest grid ``decision_grid`` computes (400 x 400 = 160,000 predictions)."""
@@ -92,6 +96,65 @@ def data_limits(x: np.ndarray, margin: float = 0.1) -> tuple[tuple[float, float]
     span = np.where(hi > lo, hi - lo, 1.0)
     lo, hi = lo - margin * span, hi + margin * span
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+def run_boundary(
+    run_dir: str | os.PathLike, resolution: int = 100, *, max_points: int = 2000
+) -> dict[str, Any]:
+    """The decision grid of a 2-D training run as it stands, from its folder alone.
+
+    Reads ``config.json`` and the newer of ``model.npz`` (the finished run) and
+    ``checkpoint.npz`` (written after every epoch), regenerates the run's toy set or point file
+    from its seed, and returns ``{"grid", "points", "source", "epoch", "dataset"}``: the grid
+    (:meth:`DecisionGrid.to_dict`) spans the data with a 10 % margin; ``points`` holds up to
+    ``max_points`` training and test points as ``[x, y, label]``. So a page can follow a run that
+    the CLI started. Raises :class:`MitbadakError` for a folder that has no 2-D run (yet).
+    """
+    from mitbadak.datasets.toy import load_generated
+
+    folder = Path(run_dir)
+    try:
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = saved["config"]
+        dataset, seed = config["dataset"], int(config["seed"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MitbadakError(f"{folder}: no readable run config.json ({exc})") from None
+    data = load_generated(dataset, seed) if dataset else None
+    if data is None:
+        raise MitbadakError(
+            f"{folder} trained on {dataset or 'MNIST'}, not a 2-D data set: no decision boundary"
+        )
+    candidates = [p for p in (folder / "model.npz", folder / "checkpoint.npz") if p.is_file()]
+    if not candidates:
+        raise MitbadakError(f"{folder} has no model.npz or checkpoint.npz yet")
+    newest = max(candidates, key=lambda p: p.stat().st_mtime_ns)
+    if newest.name == "model.npz":
+        from mitbadak.modelfile import load_model
+
+        network = load_model(newest)
+        epochs = (getattr(network, "metadata", None) or {}).get("final_metrics", {}).get("epoch")
+    else:
+        from mitbadak.training import load_checkpoint
+
+        network, _, _, history = load_checkpoint(newest)
+        epochs = history.last.get("epoch")
+    xlim, ylim = data_limits(np.concatenate([data.train[0], data.test[0]]))
+    grid = decision_grid(network, xlim, ylim, resolution)
+
+    def rows(x: np.ndarray, t: np.ndarray) -> list[list[float]]:
+        return [
+            [float(a), float(b), int(k)]
+            for (a, b), k in zip(x[:max_points], t[:max_points], strict=True)
+        ]
+
+    return {
+        "dataset": dataset,
+        "source": newest.name,
+        "epoch": epochs,
+        "n_classes": data.n_classes,
+        "grid": grid.to_dict(),
+        "points": {"train": rows(*data.train), "test": rows(*data.test)},
+    }
 
 
 def _limits(name: str, lim) -> tuple[float, float]:

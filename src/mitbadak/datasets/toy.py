@@ -75,6 +75,19 @@ class ToySpec:
     samples: int  # default number of points (train + test)
     generate: Callable[[np.random.Generator, list[int], float], Points]
 
+    def to_dict(self) -> dict[str, object]:
+        """The set's name, title and option ranges (what a form needs), JSON-ready."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "classes": self.classes,
+            "min_classes": self.min_classes,
+            "max_classes": self.max_classes,
+            "noise": self.noise,
+            "samples": self.samples,
+            "max_samples": MAX_SAMPLES,
+        }
+
 
 @dataclass(frozen=True)
 class ToyData:
