@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from mitbadak import gradient_descent
-from mitbadak.descent import BOOK_LR, FUNCTIONS, Surface, contour_grid, descent_path
+from mitbadak.descent import (
+    FUNCTIONS,
+    Surface,
+    compare_optimizers,
+    contour_grid,
+    descent_path,
+)
 
 
 def function_2(x):
@@ -74,13 +80,20 @@ def test_other_optimizers_take_their_first_steps_by_their_formulas():
     for name in ("adagrad", "adam"):  # the first step is lr * sign(gradient)
         r = descent_path("bowl", start=(-3, 4), lr=0.5, steps=1, optimizer=name)
         np.testing.assert_allclose(r["path"][1], [-2.5, 3.5], rtol=1e-6)
-    paths = {
-        opt: descent_path("elongated", start=(-7, 2), lr=BOOK_LR[opt], steps=30, optimizer=opt)
-        for opt in BOOK_LR
-    }
+    paths = compare_optimizers("elongated", start=(-7, 2), steps=30)
+    assert list(paths) == ["sgd", "momentum", "adagrad", "adam"]
+    assert paths["adam"]["lr"] == 0.3 and paths["adam"]["optimizer"] == "adam"
     assert all(not p["diverged"] for p in paths.values())
     # every optimizer gets far closer to the minimum than the start (f = 2.45 + 4 = 6.45)
     assert all(p["final_value"] < 0.2 for p in paths.values())
+
+
+def test_compare_only_the_named_optimizers():
+    paths = compare_optimizers("bowl", steps=3, lrs={"sgd": 0.1, "adam": 0.5})
+    assert list(paths) == ["sgd", "adam"]
+    np.testing.assert_allclose(paths["sgd"]["final"], [-3 * 0.8**3, 4 * 0.8**3], rtol=1e-9)
+    with pytest.raises(ValueError, match="lrs must map optimizer names"):
+        compare_optimizers("bowl", lrs={})
 
 
 def test_double_well_finds_a_minimum_or_sits_on_the_saddle():

@@ -118,6 +118,8 @@ def test_points_make_a_data_set():
     np.testing.assert_array_equal(tiny.train[0], tiny.test[0])
     from_array = dataset_from_points(np.array(points), seed=1)
     np.testing.assert_array_equal(from_array.train[0], data.train[0])
+    objects = [{"x": a, "y": b, "label": k} for a, b, k in points]
+    np.testing.assert_array_equal(dataset_from_points(objects, seed=1).test[1], data.test[1])
 
 
 @pytest.mark.parametrize(

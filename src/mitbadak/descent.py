@@ -30,6 +30,7 @@ __all__ = [
     "BOOK_LR",
     "contour_grid",
     "descent_path",
+    "compare_optimizers",
     "check_lr",
     "LR_MIN",
     "LR_MAX",
@@ -242,6 +243,25 @@ def descent_path(
         "display_path": shown.tolist(),
         "clipped": bool(len(outside)),
         "note": _note(points, outside, diverged_at, overflowed_at),
+    }
+
+
+def compare_optimizers(
+    name: str,
+    start: Sequence[float] | None = None,
+    steps: int = 30,
+    lrs: dict[str, float] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """One :func:`descent_path` per optimizer from the same start, keyed by optimizer name.
+
+    ``lrs`` maps optimizer -> learning rate (default :data:`BOOK_LR`, the book's chapter-6
+    comparison); only the optimizers it names are run.
+    """
+    chosen = BOOK_LR if lrs is None else lrs
+    if not isinstance(chosen, dict) or not chosen:
+        raise ValueError(f"lrs must map optimizer names to learning rates, got {lrs!r}")
+    return {
+        opt: descent_path(name, start, lr, steps, optimizer=opt) for opt, lr in chosen.items()
     }
 
 

@@ -22,7 +22,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,6 +264,7 @@ def dataset_from_points(
 ) -> ToyData:
     """A training set from user points ``[(x, y, label), ...]``, split into train/test by ``seed``.
 
+    A point may also be ``{"x": ..., "y": ..., "label": ...}``.
     Checks: at most ``max_points`` points; each is three numbers; x and y finite; labels whole
     numbers 0..9; at least two classes. The number of classes is the highest label + 1. With
     fewer than 5 points all of them serve as both train and
@@ -436,6 +437,8 @@ def _validate_points(points: Iterable[Sequence], max_points: int) -> tuple[np.nd
     for i, point in enumerate(points):
         if len(xs) >= max_points:
             raise DataError(f"too many points: at most {max_points:,} are allowed")
+        if isinstance(point, Mapping) and set(point) == {"x", "y", "label"}:
+            point = (point["x"], point["y"], point["label"])  # a JSON object per point
         if isinstance(point, (str, bytes)) or not isinstance(point, Sequence) or len(point) != 3:
             raise DataError(f"point {i} must be (x, y, label), got {point!r}")
         a, b, label = point
