@@ -99,3 +99,12 @@ def test_run_boundary_follows_a_run_folder(tmp_path):
     )
     with pytest.raises(MitbadakError, match="trained on mnist-sample, not a 2-D data set"):
         run_boundary(tmp_path / "mnist")
+
+
+def test_a_blown_up_network_still_gives_strict_json():
+    net = sign_net()
+    net.params["W2"][0, 0] = np.inf
+    grid = decision_grid(net, resolution=5)
+    data = grid.to_dict()
+    json.dumps(data, allow_nan=False)
+    assert None in data["probs"][0][4]  # right half: scores (inf, 0) give NaN probabilities

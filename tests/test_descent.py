@@ -146,3 +146,10 @@ def test_contour_grid_values_and_levels():
         contour_grid("bowl", resolution=1)
     with pytest.raises(ValueError, match="xlim must be two finite numbers with low < high"):
         contour_grid("bowl", xlim=(1, 0))
+
+
+def test_results_are_strict_json_even_when_f_overflows():
+    r = descent_path("himmelblau", start=(5, 5), lr=10, steps=20)
+    assert r["diverged"]
+    json.dumps(r, allow_nan=False)  # browsers reject NaN/Infinity in JSON
+    assert all(v is None or np.isfinite(v) for v in r["values"])

@@ -40,13 +40,14 @@ class DecisionGrid:
     confidence: np.ndarray  # (R, R)
 
     def to_dict(self, decimals: int = 4) -> dict[str, Any]:
-        """Plain lists (JSON-ready), probabilities rounded to ``decimals`` places."""
+        """Plain lists (JSON-ready), probabilities rounded to ``decimals`` places; NaN (from a
+        network whose weights blew up) becomes None, since JSON has no NaN."""
         return {
             "xs": self.xs.tolist(),
             "ys": self.ys.tolist(),
             "classes": self.classes.tolist(),
-            "confidence": np.round(self.confidence, decimals).tolist(),
-            "probs": np.round(self.probs, decimals).tolist(),
+            "confidence": _rounded(self.confidence, decimals),
+            "probs": _rounded(self.probs, decimals),
             "n_classes": int(self.probs.shape[-1]),
         }
 
@@ -79,7 +80,8 @@ def decision_grid(
     ys = np.linspace(y0, y1, resolution)
     gx, gy = np.meshgrid(xs, ys)  # (R, R): row i is y = ys[i]
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    probs = softmax(np.asarray(network.predict(points), dtype=np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):  # blown-up weights: NaN, reported as such
+        probs = softmax(np.asarray(network.predict(points), dtype=np.float64))
     probs = probs.reshape(resolution, resolution, -1)
     classes = np.argmax(probs, axis=-1)
     confidence = np.take_along_axis(probs, classes[..., None], axis=-1)[..., 0]
@@ -155,6 +157,13 @@ def run_boundary(
         "grid": grid.to_dict(),
         "points": {"train": rows(*data.train), "test": rows(*data.test)},
     }
+
+
+def _rounded(values: np.ndarray, decimals: int) -> list:
+    rounded = np.round(values, decimals)
+    if np.all(np.isfinite(rounded)):
+        return rounded.tolist()
+    return np.where(np.isfinite(rounded), rounded, None).tolist()
 
 
 def _limits(name: str, lim) -> tuple[float, float]:

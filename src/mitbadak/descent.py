@@ -220,6 +220,8 @@ def descent_path(
                 diverged_at = i
             path.append(x)
         values = [float(f(p)) for p in path]
+    # JSON has no inf: a value too large for float64 (the point itself is finite) becomes None
+    values_json = [v if math.isfinite(v) else None for v in values]
     points = np.array(path)
     (x0, x1), (y0, y1) = surface.xlim, surface.ylim
     pad_x, pad_y = 0.05 * (x1 - x0), 0.05 * (y1 - y0)
@@ -234,9 +236,9 @@ def descent_path(
         "steps": steps,
         "start": path[0].tolist(),
         "path": points.tolist(),
-        "values": values,
+        "values": values_json,
         "final": path[-1].tolist(),
-        "final_value": values[-1],
+        "final_value": values_json[-1],
         "diverged": diverged_at is not None,
         "diverged_at": diverged_at,
         "overflowed_at": overflowed_at,
