@@ -124,3 +124,25 @@ def test_command_line_spells_out_everything():
         "--epochs", "5", "--early-stopping", "2", "--val-fraction", "0.2", "--weight-init", "0.1",
         "--seed", "3", "--dtype", "float32",
     ]
+
+
+def test_the_command_line_shown_reproduces_the_run_bit_for_bit(tmp_path):
+    import numpy as np
+
+    from mitbadak.cli import main
+    from mitbadak.modelfile import load_model
+    from mitbadak.runs import run_training
+
+    config = validate_recipe(
+        {"dataset": "spiral:classes=3,noise=0.1", "hidden": [12], "optimizer": "adam",
+         "lr": 0.02, "epochs": 2, "batch_size": 50, "seed": 4},
+        limits=WEB_LIMITS,
+    )
+    run_training(config, tmp_path / "page")  # what a page's training does
+    argv = command_line(config)[1:] + ["--out", str(tmp_path / "cli"), "--quiet"]
+    assert main(argv) == 0
+    page = load_model(tmp_path / "page" / "model.npz")
+    cli = load_model(tmp_path / "cli" / "model.npz")
+    assert page.params.keys() == cli.params.keys()
+    for key in page.params:
+        np.testing.assert_array_equal(page.params[key], cli.params[key])
