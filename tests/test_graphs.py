@@ -132,3 +132,19 @@ def test_relative_difference():
         0.002 / 2.002
     )
     assert relative_difference(np.zeros(3), np.zeros(3)) == 0.0
+
+
+def test_float32_shows_the_other_reason_the_gradients_disagree():
+    g64 = network_graph()
+    g32 = network_graph(dtype="float32")
+    assert g32["dtype"] == "float32" and g32["loss"] == pytest.approx(g64["loss"], rel=1e-6)
+    assert all(row["relative"] < 1e-7 for row in g64["gradcheck"])
+    assert all(row["relative"] > 1e-4 for row in g32["gradcheck"])  # rounding swamps L(+h)-L(-h)
+    for row in g32["gradcheck"]:
+        np.testing.assert_allclose(
+            row["difference"], np.array(row["numerical"]) - np.array(row["backprop"]), atol=1e-7
+        )
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'float16'"):
+        network_graph(dtype="float16")
+    with pytest.raises(ValueError, match="h must be a positive number no larger than 1, got 0.0"):
+        network_graph(h=0)

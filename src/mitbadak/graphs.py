@@ -169,6 +169,7 @@ def network_graph(
     params: dict[str, Any] | None = None,
     seed: int = 0,
     h: float = 1e-4,
+    dtype: str = "float64",
 ) -> dict[str, Any]:
     """Affine1 -> ReLU/Sigmoid -> Affine2 -> SoftmaxWithLoss on a few samples, step by step.
 
@@ -180,8 +181,15 @@ def network_graph(
     (dout) and the gradients sent to the inputs and parameters, and per parameter the backprop
     gradient, the numerical gradient (central differences with step ``h``) and max_abs/relative
     difference. ``kinks`` lists ReLU inputs within ``h`` of 0, where the numerical gradient
-    straddles the kink and the two gradients may honestly disagree.
+    straddles the kink and the two gradients may honestly disagree. ``dtype='float32'`` runs
+    everything in single precision, the other classic reason for disagreement: rounding of
+    L(w + h) - L(w - h) then swamps the difference.
     """
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    h = float(h)
+    if not (math.isfinite(h) and 0 < h <= 1):
+        raise ValueError(f"h must be a positive number no larger than 1, got {h!r}")
     xa = _matrix(DEFAULT_X if x is None else x)
     n, d = xa.shape
     ta = _labels(DEFAULT_T[:n] if t is None and n <= 3 else t, n)
@@ -196,7 +204,8 @@ def network_graph(
     if int(ta.max()) >= c:
         raise ValueError(f"label {int(ta.max())} is out of range for {c} classes (0 to {c - 1})")
     shapes = {"W1": (d, hidden), "b1": (hidden,), "W2": (hidden, c), "b2": (c,)}
-    p = _params(params, shapes, seed)
+    p = {k: v.astype(dtype) for k, v in _params(params, shapes, seed).items()}
+    xa = xa.astype(dtype)
 
     affine1 = Affine(p["W1"], p["b1"])  # input_grad on: the page shows dx too
     act = ACTIVATIONS[activation]()
@@ -250,6 +259,7 @@ def network_graph(
                 "shape": list(p[name].shape),
                 "backprop": _json(backprop[name]),
                 "numerical": _json(numeric),
+                "difference": _json(numeric - backprop[name]),
                 "max_abs": float(np.max(np.abs(numeric - backprop[name]))),
                 "relative": relative_difference(numeric, backprop[name]),
             }
@@ -269,6 +279,7 @@ def network_graph(
         "gradcheck": gradcheck,
         "kinks": kinks,
         "h": h,
+        "dtype": dtype,
     }
 
 
