@@ -74,6 +74,7 @@ def test_xor_labels_follow_the_sign_of_the_product():
         (lambda: load_toy("spiral:arms=3"), "options are classes=K, noise=S and samples=N"),
         (lambda: load_toy("spiral:classes=2.5"), "classes must be a whole number, got '2.5'"),
         (lambda: load_toy("spiral:noise=nan"), "noise must be a finite number"),
+        (lambda: make_toy("xor", seed=-1), "seed must be a non-negative integer, got -1"),
     ],
 )
 def test_bad_toy_options_say_what_is_allowed(call, message):

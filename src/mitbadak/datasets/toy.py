@@ -203,7 +203,7 @@ def make_toy(
         )
     if not 0.0 <= sigma <= 1.0:
         raise ValueError(f"noise must be between 0 and 1, got {sigma}")
-    rng = np.random.default_rng([int(seed), 3])
+    rng = np.random.default_rng([_seed(seed), 3])
     x, t = spec.generate(rng, _counts(n, k), sigma)
     order = rng.permutation(n)
     return x[order], t[order].astype(np.int64)
@@ -322,7 +322,7 @@ def train_test_split(
     x: np.ndarray, t: np.ndarray, test_fraction: float = TEST_FRACTION, seed: int = 0
 ) -> tuple[Points, Points]:
     """Shuffle (x, t) by ``seed`` and return ((x_train, t_train), (x_test, t_test))."""
-    order = np.random.default_rng([int(seed), 4]).permutation(len(x))
+    order = np.random.default_rng([_seed(seed), 4]).permutation(len(x))
     x, t = x[order], t[order]
     n_test = _test_size(len(x), test_fraction)
     return (x[:-n_test], t[:-n_test]), (x[-n_test:], t[-n_test:])
@@ -392,6 +392,12 @@ def _spec(name: str) -> ToySpec:
         known = ", ".join(TOY_DATASETS)
         raise ValueError(f"unknown toy data set {name!r}; expected one of {known}")
     return TOY_DATASETS[key]
+
+
+def _seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 def _int_option(key: str, value) -> int:
