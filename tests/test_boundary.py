@@ -51,6 +51,7 @@ def test_grid_matches_predict_proba_point_by_point():
         ({"xlim": (1, 1)}, "xlim must be two finite numbers with low < high, got (1, 1)"),
         ({"ylim": (0, float("nan"))}, "ylim must be two finite numbers"),
         ({"xlim": "ab"}, "xlim must be two numbers (low, high), got 'ab'"),
+        ({"xlim": "12"}, "xlim must be two numbers (low, high), got '12'"),
         ({"resolution": 1}, "resolution must be 2 to 400, got 1"),
         ({"resolution": 401}, "resolution must be 2 to 400, got 401"),
         ({"resolution": 2.5}, "resolution must be a whole number, got 2.5"),

@@ -117,6 +117,7 @@ def test_double_well_finds_a_minimum_or_sits_on_the_saddle():
         ({"steps": 2.5}, "steps must be a whole number 0 to 10,000, got 2.5"),
         ({"start": (1, 2, 3)}, "start must be two finite numbers"),
         ({"start": ("a", 1)}, "start must be two numbers"),
+        ({"start": "12"}, "start must be two numbers (x0, x1), got '12'"),
         ({"start": (1e4, 0)}, "no larger than 1000"),
         ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, momentum, adagrad, adam"),
     ],

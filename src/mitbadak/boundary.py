@@ -168,6 +168,8 @@ def _rounded(values: np.ndarray, decimals: int) -> list:
 
 def _limits(name: str, lim) -> tuple[float, float]:
     try:
+        if isinstance(lim, (str, bytes)):
+            raise TypeError
         lo, hi = (float(v) for v in lim)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be two numbers (low, high), got {lim!r}") from None

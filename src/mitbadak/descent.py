@@ -312,6 +312,8 @@ def _whole(label: str, value, lo: int, hi: int) -> int:
 
 def _limits(label: str, lim) -> tuple[float, float]:
     try:
+        if isinstance(lim, (str, bytes)):
+            raise TypeError
         lo, hi = (float(v) for v in lim)
     except (TypeError, ValueError):
         raise ValueError(f"{label} must be two numbers (low, high), got {lim!r}") from None
@@ -322,6 +324,8 @@ def _limits(label: str, lim) -> tuple[float, float]:
 
 def _start(start) -> np.ndarray:
     try:
+        if isinstance(start, (str, bytes)):
+            raise TypeError
         x = np.array([float(v) for v in start], dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"start must be two numbers (x0, x1), got {start!r}") from None
