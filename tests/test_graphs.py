@@ -77,6 +77,8 @@ def test_network_graph_backprop_equals_the_library_network_and_the_numerical_gra
             np.max(np.abs(np.array(row["numerical"]) - np.array(row["backprop"])))
         )
     assert [s["node"] for s in g["forward"]] == ["Affine1", "Relu", "Affine2", "SoftmaxWithLoss"]
+    assert [n["node"] for n in g["nodes"]] == [s["node"] for s in g["forward"]]
+    assert [n["output"] for n in g["nodes"]] == ["a1", "z1", "s", "L"]
     assert [s["node"] for s in g["backward"]] == ["SoftmaxWithLoss", "Affine2", "Relu", "Affine1"]
     assert g["forward"][0]["outputs"]["a1"]["shape"] == [3, 3]
     assert g["forward"][3]["outputs"]["L"]["value"] == g["loss"]

@@ -176,7 +176,7 @@ def network_graph(
     x: (N, D) with N <= 4, D <= 4 (default 3 samples of 2 features); t: N integer labels;
     n_classes: default max(t) + 1 (at least 2). Parameters are ``params`` (W1 (D, H), b1 (H,),
     W2 (H, C), b2 (C,)) or drawn from ``seed``: N(0, 0.5^2) rounded to 2 decimals, biases 0.
-    Returns ``{"params", "forward", "backward", "gradcheck", "loss", "kinks"}``: forward steps
+    Returns ``{"params", "nodes", "forward", "backward", "gradcheck", "loss", "kinks"}``: steps
     with each node's input/output shapes and values, backward steps with the gradient arriving
     (dout) and the gradients sent to the inputs and parameters, and per parameter the backprop
     gradient, the numerical gradient (central differences with step ``h``) and max_abs/relative
@@ -273,6 +273,13 @@ def network_graph(
         "x": _json(xa),
         "t": ta.tolist(),
         "params": {k: _json(v) for k, v in p.items()},
+        "nodes": [
+            {"node": "Affine1", "layer": "Affine", "inputs": ["x", "W1", "b1"], "output": "a1"},
+            {"node": act_name, "layer": act_name, "inputs": ["a1"], "output": "z1"},
+            {"node": "Affine2", "layer": "Affine", "inputs": ["z1", "W2", "b2"], "output": "s"},
+            {"node": "SoftmaxWithLoss", "layer": "SoftmaxWithLoss", "inputs": ["s", "t"],
+             "output": "L"},
+        ],
         "forward": forward,
         "backward": backward,
         "loss": loss,
