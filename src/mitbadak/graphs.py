@@ -176,8 +176,8 @@ def network_graph(
     x: (N, D) with N <= 4, D <= 4 (default 3 samples of 2 features); t: N integer labels;
     n_classes: default max(t) + 1 (at least 2). Parameters are ``params`` (W1 (D, H), b1 (H,),
     W2 (H, C), b2 (C,)) or drawn from ``seed``: N(0, 0.5^2) rounded to 2 decimals, biases 0.
-    Returns ``{"params", "nodes", "forward", "backward", "gradcheck", "loss", "kinks"}``: steps
-    with each node's input/output shapes and values, backward steps with the gradient arriving
+    Returns ``{"params", "nodes", "forward", "backward", "gradcheck", "loss", "kinks"}``: forward
+    steps with each node's input/output shapes and values, backward steps with the gradient arriving
     (dout) and the gradients sent to the inputs and parameters, and per parameter the backprop
     gradient, the numerical gradient (central differences with step ``h``) and max_abs/relative
     difference. ``kinks`` lists ReLU inputs within ``h`` of 0, where the numerical gradient
