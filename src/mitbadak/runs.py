@@ -256,7 +256,11 @@ def load_training_data(config: TrainConfig, *, download: bool = True):
     the built-in ``mnist-sample``; the third value says which, and the fourth why (or None).
     """
     from mitbadak.datasets import load_mnist
+    from mitbadak.datasets.toy import load_generated
 
+    generated = load_generated(config.dataset, config.seed) if config.dataset else None
+    if generated is not None:  # a 2-D toy set or a point file, made from the seed
+        return generated.train, generated.test, config.dataset, None
     if config.dataset is not None:
         train_set, test_set = load_mnist(
             name=config.dataset, data_dir=config.data_dir, download=download
@@ -313,7 +317,10 @@ def run_training(
         (x_train, t_train), val_set = split_validation(
             x_train, t_train, config.val_fraction, config.seed
         )
-    network = build_network(config, int(np.prod(x_train.shape[1:])), 10)
+    from mitbadak.datasets.toy import class_count
+
+    n_classes = class_count(dataset, t_train, test_set[1])
+    network = build_network(config, int(np.prod(x_train.shape[1:])), n_classes)
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):
         return _run_locked(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import textwrap
@@ -19,7 +20,7 @@ from mitbadak.cli._args import (
     seed_int,
 )
 from mitbadak.cli._progress import TrainingReporter
-from mitbadak.datasets import DATASETS
+from mitbadak.datasets.toy import TRAIN_DATASETS, check_train_dataset
 from mitbadak.runs import (
     DEFAULT_RECIPE,
     RECIPES,
@@ -33,6 +34,13 @@ from mitbadak.training import TrainingDiverged
 D = DEFAULT_RECIPE
 #: The learning rate an optimizer gets when --optimizer changes it and --lr is not given.
 OPTIMIZER_LR = {"sgd": D.lr, "momentum": D.lr, "adagrad": 0.01, "adam": 0.001}
+
+
+def _dataset(text: str) -> str:
+    try:
+        return check_train_dataset(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub) -> None:
@@ -57,9 +65,10 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--dataset",
-        choices=DATASETS,
+        type=_dataset,
         default=None,
-        help="dataset (default: mnist if available, else mnist-sample)",
+        help=f"dataset: {', '.join(TRAIN_DATASETS)} (toy options e.g. spiral:classes=5,noise=0.1), "
+        "or a point file x,y,label .csv (default: mnist if available, else mnist-sample)",
     )
     p.add_argument(
         "--data-dir",

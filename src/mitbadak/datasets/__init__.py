@@ -29,6 +29,7 @@ from mitbadak.datasets.sources import (
     find_file,
     search_dirs,
 )
+from mitbadak.datasets.toy import TOY_DATASETS, dataset_from_points, load_toy, make_toy
 from mitbadak.errors import DataError, DatasetUnavailable, DownloadError
 
 __all__ = [
@@ -41,10 +42,15 @@ __all__ = [
     "cache_dir",
     "VerifyReport",
     "FileReport",
+    "TOY_DATASETS",
+    "make_toy",
+    "load_toy",
+    "dataset_from_points",
 ]
 
 DATASETS: tuple[str, ...] = tuple(registry.DATASETS)
-"""Names accepted by ``name=``: 'mnist', 'fashion-mnist', 'mnist-sample'."""
+"""Names accepted by ``name=``: 'mnist', 'fashion-mnist', 'mnist-sample'. The generated 2-D
+sets (spiral, moons, circles, xor) are in :data:`TOY_DATASETS` (:mod:`mitbadak.datasets.toy`)."""
 
 
 def load_mnist(

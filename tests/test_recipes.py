@@ -1,0 +1,148 @@
+"""Recipes from plain data: the CLI's defaults, rules and wording; the command rebuilding them."""
+
+from __future__ import annotations
+
+import pytest
+
+from mitbadak.cli import build_parser
+from mitbadak.cli.train import _config_from_args
+from mitbadak.recipes import WEB_LIMITS, RecipeError, command_line, validate_recipe
+from mitbadak.runs import DEFAULT_RECIPE, TrainConfig
+
+
+def cli_config(argv: list[str]) -> TrainConfig:
+    return _config_from_args(build_parser().parse_args(["train", *argv]))
+
+
+def test_empty_recipe_is_the_default_recipe_and_the_clis():
+    assert validate_recipe({}) == DEFAULT_RECIPE == cli_config([])
+
+
+@pytest.mark.parametrize(
+    ("recipe", "argv"),
+    [
+        ({"optimizer": "adam"}, ["--optimizer", "adam"]),  # lr 0.001
+        ({"optimizer": "adagrad", "epochs": 3}, ["--optimizer", "adagrad", "--epochs", "3"]),
+        ({"model": "two-layer"}, ["--model", "two-layer"]),  # hidden [50]
+        ({"gradient": "numerical"}, ["--gradient", "numerical"]),  # chapter 4's recipe
+        ({"gradient": "numerical", "model": "mlp"}, ["--gradient", "numerical", "--model", "mlp"]),
+        (
+            {"dataset": "spiral:classes=5", "hidden": "32,16", "lr": "0.3", "iters": 500},
+            ["--dataset", "spiral:classes=5", "--hidden", "32,16", "--lr", "0.3", "--iters", "500"],
+        ),
+        (
+            {"hidden": [64], "activation": "sigmoid", "weight_decay": 0.001, "seed": 7,
+             "dtype": "float64", "batch_size": 32, "early_stopping": 2},
+            ["--hidden", "64", "--activation", "sigmoid", "--weight-decay", "0.001", "--seed", "7",
+             "--dtype", "float64", "--batch-size", "32", "--early-stopping", "2"],
+        ),
+    ],
+)
+def test_recipes_build_what_the_cli_builds(recipe, argv):
+    config = validate_recipe(recipe)
+    assert config == cli_config(argv)
+    # and the command line shown for it rebuilds the very same config
+    assert cli_config(command_line(config)[2:]) == config
+
+
+def test_defaults_by_optimizer_and_model():
+    assert validate_recipe({"optimizer": "adam"}).lr == 0.001
+    assert validate_recipe({"optimizer": "adagrad"}).lr == 0.01
+    assert validate_recipe({"optimizer": "sgd"}).lr == 0.05
+    c4 = validate_recipe({"gradient": "numerical"})
+    assert (c4.model, c4.hidden, c4.activation, c4.optimizer, c4.lr, c4.iters, c4.epochs) == (
+        "two-layer", [50], "sigmoid", "sgd", 0.1, 10_000, None)
+    assert validate_recipe({"hidden": 20}).hidden == [20]
+    assert validate_recipe({"weight_init": "He"}).weight_init == "he"
+    assert validate_recipe({"weight_init": "0.01"}).weight_init == 0.01
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ({"lr": -1}, "--lr: expected a positive number, got -1"),
+        ({"lr": "abc"}, "--lr: expected a number, got 'abc'"),
+        ({"lr": float("inf")}, "--lr: expected a finite number, got inf"),
+        ({"batch_size": 0}, "--batch-size: expected a positive integer, got 0"),
+        ({"epochs": 1.5}, "--epochs: expected a positive integer, got 1.5"),
+        ({"epochs": True}, "--epochs: expected a positive integer, got True"),
+        ({"epochs": 2, "iters": 10}, "--iters: not allowed with --epochs"),
+        ({"hidden": "a,b"}, "--hidden: expected sizes like 50 or 256,128, got 'a,b'"),
+        ({"hidden": [10, 0]}, "--hidden: hidden sizes must be positive integers, got [10, 0]"),
+        ({"hidden": [1.5]}, "--hidden: expected sizes like 50 or 256,128, got [1.5]"),
+        (
+            {"model": "two-layer", "hidden": [5, 5]},
+            "--model two-layer takes one hidden size, got --hidden [5, 5]",
+        ),
+        ({"model": "cnn"}, "--model: invalid choice: 'cnn' (choose from 'two-layer', 'mlp')"),
+        ({"optimizer": "rmsprop"}, "--optimizer: invalid choice: 'rmsprop'"),
+        ({"activation": "tanh"}, "--activation: invalid choice: 'tanh'"),
+        ({"dtype": "float16"}, "--dtype: invalid choice: 'float16'"),
+        ({"weight_decay": -0.1}, "--weight-decay: must be >= 0, got -0.1"),
+        ({"seed": -1}, "--seed: expected a non-negative integer, got -1"),
+        ({"seed": "x"}, "--seed: expected an integer, got 'x'"),
+        ({"val_fraction": 1.0}, "--val-fraction: must be between 0 and 1, got 1.0"),
+        ({"weight_init": "lecun"}, "--weight-init: expected 'he', 'xavier' or a positive"),
+        ({"dataset": "cifar"}, "--dataset: unknown dataset 'cifar'"),
+        ({"dataset": "moons:classes=3"}, "--dataset: moons takes 2 classes, got classes=3"),
+        ({"dataset": 3}, "--dataset: expected a name, got 3"),
+        ({"data_dir": "/etc"}, "--data-dir: unknown training option"),
+        ({"colour": "red"}, "--colour: unknown training option; expected some of dataset"),
+    ],
+)
+def test_bad_options_are_named_with_the_clis_flag(recipe, message):
+    with pytest.raises(RecipeError) as info:
+        validate_recipe(recipe)
+    assert str(info.value).startswith(message)
+    assert isinstance(info.value, ValueError)
+
+
+def test_web_limits():
+    ok = validate_recipe({"hidden": [1024] * 5, "epochs": 200}, limits=WEB_LIMITS)
+    assert ok.hidden == [1024] * 5
+    for recipe, message in [
+        ({"hidden": [8] * 6}, "--hidden: at most 5 hidden layers here, got 6"),
+        ({"hidden": [2048]}, "--hidden: hidden sizes of at most 1024 here, got 2048"),
+        ({"epochs": 201}, "--epochs: at most 200 here, got 201"),
+        ({"iters": 100_001}, "--iters: at most 100,000 here, got 100001"),
+        ({"batch_size": 10_001}, "--batch-size: at most 10,000 here, got 10001"),
+    ]:
+        with pytest.raises(RecipeError, match=message):
+            validate_recipe(recipe, limits=WEB_LIMITS)
+        validate_recipe(recipe)  # the CLI's rules have no caps
+    with pytest.raises(RecipeError, match="expected an object of options, got list"):
+        validate_recipe([("lr", 1)])
+
+
+def test_command_line_spells_out_everything():
+    config = validate_recipe({"dataset": "xor", "hidden": [8, 4], "optimizer": "adam",
+                              "lr": 0.01, "epochs": 5, "seed": 3, "weight_init": 0.1,
+                              "early_stopping": 2, "val_fraction": 0.2})
+    assert command_line(config) == [
+        "mitbadak", "train", "--dataset", "xor", "--model", "mlp", "--hidden", "8,4",
+        "--activation", "relu", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "100",
+        "--epochs", "5", "--early-stopping", "2", "--val-fraction", "0.2", "--weight-init", "0.1",
+        "--seed", "3", "--dtype", "float32",
+    ]
+
+
+def test_the_command_line_shown_reproduces_the_run_bit_for_bit(tmp_path):
+    import numpy as np
+
+    from mitbadak.cli import main
+    from mitbadak.modelfile import load_model
+    from mitbadak.runs import run_training
+
+    config = validate_recipe(
+        {"dataset": "spiral:classes=3,noise=0.1", "hidden": [12], "optimizer": "adam",
+         "lr": 0.02, "epochs": 2, "batch_size": 50, "seed": 4},
+        limits=WEB_LIMITS,
+    )
+    run_training(config, tmp_path / "page")  # what a page's training does
+    argv = command_line(config)[1:] + ["--out", str(tmp_path / "cli"), "--quiet"]
+    assert main(argv) == 0
+    page = load_model(tmp_path / "page" / "model.npz")
+    cli = load_model(tmp_path / "cli" / "model.npz")
+    assert page.params.keys() == cli.params.keys()
+    for key in page.params:
+        np.testing.assert_array_equal(page.params[key], cli.params[key])
