@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -90,7 +91,9 @@ def test_run_boundary_follows_a_run_folder(tmp_path):
     expected = decision_grid(net, *data_limits(np.concatenate(
         [x, np.array(r["points"]["test"])[:, :2]])), resolution=11)
     assert r["grid"]["classes"] == expected.classes.tolist()
-    (tmp_path / "run" / "checkpoint.npz").touch()  # now the newer file: read during a run
+    # make the checkpoint the newer file, as during a run (file times tick coarsely, so set it)
+    model_time = (tmp_path / "run" / "model.npz").stat().st_mtime
+    os.utime(tmp_path / "run" / "checkpoint.npz", (model_time + 1, model_time + 1))
     assert run_boundary(tmp_path / "run", resolution=3)["source"] == "checkpoint.npz"
     with pytest.raises(MitbadakError, match="no readable run config.json"):
         run_boundary(tmp_path / "nothing")

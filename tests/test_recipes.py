@@ -49,9 +49,9 @@ def test_defaults_by_optimizer_and_model():
     assert validate_recipe({"optimizer": "adam"}).lr == 0.001
     assert validate_recipe({"optimizer": "adagrad"}).lr == 0.01
     assert validate_recipe({"optimizer": "sgd"}).lr == 0.05
-    c4 = validate_recipe({"gradient": "numerical"})
-    assert (c4.model, c4.hidden, c4.activation, c4.optimizer, c4.lr, c4.iters, c4.epochs) == (
-        "two-layer", [50], "sigmoid", "sgd", 0.1, 10_000, None)
+    # no hidden switch: the numerical gradient keeps the recipe (the CLI's --recipe ch4 is explicit)
+    num = validate_recipe({"gradient": "numerical"})
+    assert (num.model, num.hidden, num.gradient) == ("mlp", [256, 128], "numerical")
     assert validate_recipe({"hidden": 20}).hidden == [20]
     assert validate_recipe({"weight_init": "He"}).weight_init == "he"
     assert validate_recipe({"weight_init": "0.01"}).weight_init == 0.01

@@ -81,7 +81,11 @@ def decision_grid(
     gx, gy = np.meshgrid(xs, ys)  # (R, R): row i is y = ys[i]
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)
     with np.errstate(over="ignore", invalid="ignore"):  # blown-up weights: NaN, reported as such
-        probs = softmax(np.asarray(network.predict(points), dtype=np.float64))
+        scores = np.asarray(network.predict(points), dtype=np.float64)
+    finite = np.all(np.isfinite(scores), axis=1)
+    probs = np.full(scores.shape, np.nan)
+    if finite.any():  # softmax refuses NaN/inf: rows whose scores blew up stay NaN
+        probs[finite] = softmax(scores[finite])
     probs = probs.reshape(resolution, resolution, -1)
     classes = np.argmax(probs, axis=-1)
     confidence = np.take_along_axis(probs, classes[..., None], axis=-1)[..., 0]

@@ -211,7 +211,10 @@ def descent_path(
                 return params["x"].copy()
 
         for i in range(1, steps + 1):
-            x = step(x)
+            try:
+                x = step(x)
+            except ValueError:  # the gradient itself overflowed (gradient_descent refuses NaN)
+                x = np.full_like(x, np.nan)
             if not np.all(np.isfinite(x)):
                 overflowed_at = i
                 diverged_at = diverged_at or i

@@ -2,8 +2,8 @@
 
 ``validate_recipe({"dataset": "spiral", "hidden": [16], "lr": 0.1, ...})`` returns the
 :class:`mitbadak.runs.TrainConfig` that ``mitbadak train`` would build from the same options,
-with the same defaults (hidden 50 for the two-layer net, lr by optimizer, the chapter-4 recipe for
-``gradient='numerical'`` without a model) and the same wording in its errors, which name the
+with the same defaults (hidden 50 for the two-layer net, lr by optimizer; no hidden switch to
+another recipe) and the same wording in its errors, which name the
 CLI flag (``--lr: expected a positive number, got -1``). ``limits=WEB_LIMITS`` adds the caps a
 shared server needs. :func:`command_line` gives the ``mitbadak train`` arguments that rebuild a
 config, so a page can show the command that reproduces its run.
@@ -36,9 +36,6 @@ GRADIENTS = ("backprop", "numerical")
 DTYPES = ("float32", "float64")
 #: lr when none is given, by optimizer (sgd and momentum take the default recipe's)
 DEFAULT_LR = {"adagrad": 0.01, "adam": 0.001}
-#: ``gradient='numerical'`` without a model: the book's chapter-4 recipe, as ``mitbadak train``
-CHAPTER4 = {"model": "two-layer", "activation": "sigmoid", "optimizer": "sgd", "lr": 0.1,
-            "iters": 10_000}
 
 #: The options a recipe may hold (``data_dir`` is left out: a path on the server is not the
 #: page's to choose).
@@ -100,14 +97,12 @@ def validate_recipe(
         except ValueError as exc:
             raise RecipeError("dataset", str(exc)) from None
     gradient = _choice("gradient", r.get("gradient", "backprop"), GRADIENTS)
-    chapter4 = gradient == "numerical" and "model" not in r
-    base = dict(CHAPTER4) if chapter4 else {}
-    model = _choice("model", r.get("model", base.get("model", D.model)), MODELS)
+    model = _choice("model", r.get("model", D.model), MODELS)
     activation = _choice(
-        "activation", r.get("activation", base.get("activation", D.activation)), ACTIVATIONS
+        "activation", r.get("activation", D.activation), ACTIVATIONS
     )
     optimizer = _choice(
-        "optimizer", r.get("optimizer", base.get("optimizer", D.optimizer)), OPTIMIZERS
+        "optimizer", r.get("optimizer", D.optimizer), OPTIMIZERS
     )
     hidden = _hidden(r["hidden"]) if "hidden" in r else None
     if hidden is None:
@@ -119,14 +114,12 @@ def validate_recipe(
     if "lr" in r:
         lr = _positive_float("lr", r["lr"])
     else:
-        lr = DEFAULT_LR.get(optimizer, base.get("lr", D.lr))
+        lr = DEFAULT_LR.get(optimizer, D.lr)
     batch_size = _positive_int("batch_size", r.get("batch_size", D.batch_size))
     if "epochs" in r and "iters" in r:
         raise RecipeError("iters", "not allowed with --epochs (give one of them)")
     epochs = _positive_int("epochs", r["epochs"]) if "epochs" in r else None
     iters = _positive_int("iters", r["iters"]) if "iters" in r else None
-    if chapter4 and epochs is None and iters is None:
-        iters = CHAPTER4["iters"]
     if epochs is None and iters is None:
         epochs = D.epochs
     weight_decay = _number("weight_decay", r.get("weight_decay", 0.0))
