@@ -337,7 +337,10 @@ def surface(limit: float = 3.0, *, lang: str = "en") -> Figure:
     ax.set_zlabel("f(x0, x1)")
     ax.view_init(elev=28, azim=-60)
     ax.set_title(
-        w(r"$f(x_0, x_1) = x_0^2 + x_1^2$: one minimum, at (0, 0)", "f(x0, x1) = x0² + x1²: 최솟값은 (0, 0) 한 곳")
+        w(
+            r"$f(x_0, x_1) = x_0^2 + x_1^2$: one minimum, at (0, 0)",
+            "f(x0, x1) = x0² + x1²: 최솟값은 (0, 0) 한 곳",
+        )
     )
     fig.colorbar(surf, ax=ax, shrink=0.6, pad=0.1, label="f(x0, x1)")
     return _finish(fig, w)
@@ -503,7 +506,8 @@ def learning_rates(
             note = w(
                 f"diverges: leaves the plot at\nstep {left}; |x| = {distance[-1]:.2g}\n"
                 f"after {step_num} steps",
-                f"발산: {left}번째 갱신에서\n그림 밖으로; {step_num}번 후\n|x| = {distance[-1]:.2g}",
+                f"발산: {left}번째 갱신에서\n그림 밖으로; "
+                f"{step_num}번 후\n|x| = {distance[-1]:.2g}",
             )
             if step_num >= 2 and distance[-1] == distance[-2]:
                 # Honest about the plateau: at |x| ~ 1e13, x + h rounds to x in float64, so the
@@ -551,7 +555,9 @@ def learning_rates(
         )
     ax_dist.set_yscale("log")
     ax_dist.set_xlabel(w("step", "갱신 횟수"))
-    ax_dist.set_ylabel(w("|x|, distance to (0, 0)\n(log scale)", "|x|, (0, 0)까지의 거리\n(로그 눈금)"))
+    ax_dist.set_ylabel(
+        w("|x|, distance to (0, 0)\n(log scale)", "|x|, (0, 0)까지의 거리\n(로그 눈금)")
+    )
     ax_dist.set_title(
         w(
             "Too large diverges, too small stands still",
