@@ -146,6 +146,7 @@ def run_training(
     download: bool = True,
     data: tuple | None = None,
     announce: Callable[[str], None] | None = None,
+    lang: str = "en",
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train as ``config`` says and write the run folder; returns (result, info).
 
@@ -153,7 +154,7 @@ def run_training(
     written and the final metrics. With ``resume=True`` the folder's checkpoint is continued.
     ``data`` = (train, test, dataset_name) skips loading (used by tests and notebooks).
     ``announce(message)`` receives one-line notes for the user (the sample fallback, the time
-    estimate of a numerical-gradient run).
+    estimate of a numerical-gradient run). ``lang`` ("en" or "ko") is the language of the PNGs.
     Raises :class:`TrainingDiverged` after writing the metrics so far (the checkpoint is kept).
     """
     say = announce or (lambda _message: None)
@@ -239,7 +240,7 @@ def run_training(
             "stopped_early": result.stopped_early,
         },
     )
-    info["plots"] = _write_curves(result.history, out)
+    info["plots"] = _write_curves(result.history, out, lang=lang)
     info["final"] = final
     info["seconds"] = result.seconds
     return result, info
@@ -271,7 +272,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _write_curves(history, out: Path) -> list[str]:
+def _write_curves(history, out: Path, lang: str = "en") -> list[str]:
     """loss.png and accuracy.png; skipped (empty list) when matplotlib is not installed."""
     try:
         from mitbadak import plots
@@ -279,7 +280,7 @@ def _write_curves(history, out: Path) -> list[str]:
         return []
     written = []
     for name, make in (("loss.png", plots.loss_curve), ("accuracy.png", plots.accuracy_curve)):
-        fig = make(history)
+        fig = make(history, lang=lang)
         plots.save_figure(fig, out / name)
         written.append(str(out / name))
     return written

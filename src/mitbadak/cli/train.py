@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mitbadak.cli import CLIError
 from mitbadak.cli._progress import TrainingReporter
+from mitbadak.cli.plot import add_lang_argument, resolve_lang
 from mitbadak.datasets import DATASETS
 from mitbadak.errors import MitbadakError
 from mitbadak.runs import DEFAULT_RECIPE, TrainConfig, run_training
@@ -122,6 +123,7 @@ def register(sub) -> None:
     )
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    add_lang_argument(p)
     p.set_defaults(func=run)
 
 
@@ -224,6 +226,7 @@ def run(args) -> int:
             resume=bool(args.resume),
             download=download,
             announce=_announce(args.quiet, out_stream),
+            lang=resolve_lang(args.lang),
         )
     except TrainingDiverged as exc:
         reporter.close()
