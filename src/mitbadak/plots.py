@@ -1023,7 +1023,7 @@ def confusion_matrix(
     # in 85 % of it (a digit is ~0.62 em wide) and its height in half of it.
     cell_pt = 72 * side / k * 0.9
     digits = max(len(t) for row in texts for t in row) if k else 1
-    font = float(np.clip(min(0.85 * cell_pt / (0.62 * digits), 0.45 * cell_pt), 4.0, 16.0))
+    font = float(np.clip(min(0.85 * cell_pt / (0.62 * digits), 0.45 * cell_pt), 4.0, 28.0))
     threshold = cm.max() / 2 if cm.size else 0
     for i in range(k):
         for j in range(k):
