@@ -174,8 +174,9 @@ def test_cli_without_font_notes_once_and_draws_english(tmp_path, capsys, monkeyp
     assert main(["plot", "activations", "--lang", "ko", "--out", str(out), "--dpi", "30"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith("mitbadak: note: no Korean (Hangul) font found") and "fonts-nanum" in (
-        err[0]
+    assert (
+        err[0].startswith("mitbadak: note: no Korean (Hangul) font found")
+        and "fonts-nanum" in (err[0])
     )
     assert out.is_file()
 

@@ -165,8 +165,10 @@ def figure_overflow(fig: Figure, tolerance: float = 1.0) -> list[str]:
     texts = list(fig.texts) + list(fig.legends)
     if fig.get_suptitle():
         texts.append(fig._suptitle)
-    items += [(f"text {getattr(t, 'get_text', str)()[:30]!r}", t.get_window_extent(renderer))
-              for t in texts]
+    items += [
+        (f"text {getattr(t, 'get_text', str)()[:30]!r}", t.get_window_extent(renderer))
+        for t in texts
+    ]
     out = []
     for name, box in items:
         if box is None:
