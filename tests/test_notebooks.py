@@ -162,7 +162,7 @@ def test_notebooks_use_the_books_korean_terms(edition):
 def test_chapter3_nonlinear_section_and_batch_timing(edition, executed):
     nb = executed(f"{edition}ch03_forward")
     out = stream_text(cell_with(nb, "def linear(v):"))
-    assert "h(h(h(x))) = [ 8. -16.  24.] = c**3 * x = [ 8. -16.  24.]" in out
+    assert "h(h(h(x))) = [  8. -16.  24.] = c**3 * x = [  8. -16.  24.]" in out
     assert "three linear layers == one matrix: True" in out
     assert "with sigmoid between them        : False" in out
 

@@ -193,7 +193,7 @@ def activations(x_min: float = -5.0, x_max: float = 5.0, *, lang: str = "en") ->
         fn.sigmoid(x),
         color=BLUE,
         linewidth=2,
-        label=w(r"sigmoid: $1 / (1 + e^{-x})$", "시그모이드 함수: 1 / (1 + exp(−x))"),
+        label=w(r"sigmoid: $1 / (1 + e^{-x})$", "시그모이드 함수: 1 / (1 + exp(-x))"),
     )
     ax_left.set_ylim(-0.1, 1.1)
     ax_left.set_title(
@@ -384,7 +384,8 @@ def gradient_field(limit: float = 2.0, step: float = 0.25, *, lang: str = "en") 
     ax.set_title(
         w(
             r"$-\nabla f$ for $f = x_0^2 + x_1^2$: arrows point downhill",
-            "f = x0² + x1²의 기울기에 − 붙인 벡터 −∇f:\n화살표는 함수 값이 줄어드는 쪽을 가리킨다",
+            "f = x0² + x1²의 기울기에 마이너스를 붙인 벡터 -∇f:\n"
+            "화살표는 함수 값이 줄어드는 쪽을 가리킨다",
         )
     )
     ax.legend(loc="upper right")
