@@ -546,7 +546,7 @@ iterations at η = 0.1; to see progress in a few seconds on the small sample we 
 η = 0.5. `mitbadak.progress.progress_bar()` draws a progress bar while it trains (a widget in
 Jupyter, a text bar in a terminal).
 """, """
-이제 4장의 학습 루프입니다. 100장짜리 미니배치로 **확률적 경사 하강법(SGD)**을 수행하고, 기울기는
+이제 4장의 학습 루프입니다. 100장짜리 미니배치로 **확률적 경사 하강법**(SGD)을 수행하고, 기울기는
 수치 미분으로 구합니다. **에폭**은 훈련 데이터를 한 번 다 쓰는 단위입니다(여기서는 표본 이미지
 4,000장 → 반복 40회). 에폭마다 훈련 데이터와 시험 데이터의 정확도를 잽니다. 둘이 함께 오르면
 신경망이 외우는 것이 아니라 배우고 있다는 뜻입니다(두 정확도가 벌어지면 **오버피팅**). 책은 η =
