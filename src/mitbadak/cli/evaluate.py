@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mitbadak._files import atomic_write_text
 from mitbadak.cli import CLIError
+from mitbadak.cli.plot import add_lang_argument, resolve_lang
 from mitbadak.datasets import DATASETS
 
 
@@ -45,6 +46,7 @@ def register(sub) -> None:
         help="folder for the PNGs and report.json (default: eval-NAME, see above)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_lang_argument(p)
     p.set_defaults(func=run)
 
 
@@ -108,7 +110,7 @@ def run(args) -> int:
         )
     report = evaluate_network(network, x, t)
     out.mkdir(parents=True, exist_ok=True)
-    written = _write_outputs(report, x, out, dataset)
+    written = _write_outputs(report, x, out, dataset, args.model, resolve_lang(args.lang))
     data = {
         "model": str(args.model),
         "model_file": str(model_file.resolve()),
@@ -134,7 +136,7 @@ def run(args) -> int:
     return 0
 
 
-def _write_outputs(report, x, out: Path, dataset: str) -> list[str]:
+def _write_outputs(report, x, out: Path, dataset: str, model="", lang="en") -> list[str]:
     try:
         from mitbadak import plots
     except ImportError:
@@ -148,10 +150,12 @@ def _write_outputs(report, x, out: Path, dataset: str) -> list[str]:
 
     names = CLASS_NAMES.get(dataset)
     written = []
-    fig = plots.confusion_matrix(report.confusion, class_names=names)
+    fig = plots.confusion_matrix(
+        report.confusion, class_names=names, model=model or None, dataset=dataset, lang=lang
+    )
     written.append(str(plots.save_figure(fig, out / "confusion_matrix.png")))
     fig = plots.misclassified(
-        x, report.labels, report.predictions, report.probabilities, class_names=names
+        x, report.labels, report.predictions, report.probabilities, class_names=names, lang=lang
     )
     written.append(str(plots.save_figure(fig, out / "misclassified.png")))
     return written
