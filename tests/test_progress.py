@@ -132,7 +132,7 @@ def test_cli_reporter_draws_the_same_bar_on_a_terminal():
             return True
 
     stream = Terminal()
-    reporter = TrainingReporter(stream=stream)
+    reporter = TrainingReporter(stream=stream, lines=stream)  # bar and epoch lines together
     x, t = tiny_data()
     net = mb.TwoLayerNet(784, 8, 10, seed=0)
     train(net, (x, t), (x, t), lr=0.1, batch_size=20, epochs=2, callback=reporter)
