@@ -84,8 +84,23 @@ def default_out(model_file: Path) -> Path:
     return Path(name)
 
 
-def run(args) -> int:
+def test_set(args, network, meta: dict):
+    """(dataset, x, t): the test split of ``--dataset`` (else the model's own dataset, else
+    mnist), checked against the model's input size; shared by ``evaluate`` and ``export``."""
     from mitbadak.datasets import load_split
+
+    dataset = args.dataset or meta.get("dataset") or "mnist"
+    x, t = load_split(
+        dataset, "test", data_dir=args.data_dir, download=not os.environ.get("MITBADAK_OFFLINE")
+    )
+    if x.shape[1] != network.input_size:
+        raise CLIError(
+            f"{dataset} images have {x.shape[1]} pixels, the model expects {network.input_size}"
+        )
+    return dataset, x, t
+
+
+def run(args) -> int:
     from mitbadak.evaluation import evaluate_network
 
     network, meta, model_file = _load(args.model)
@@ -100,14 +115,7 @@ def run(args) -> int:
             raise CLIError(
                 f"{out} holds the report of another model ({earlier}); choose another --out"
             )
-    dataset = args.dataset or meta.get("dataset") or "mnist"
-    x, t = load_split(
-        dataset, "test", data_dir=args.data_dir, download=not os.environ.get("MITBADAK_OFFLINE")
-    )
-    if x.shape[1] != network.input_size:
-        raise CLIError(
-            f"{dataset} images have {x.shape[1]} pixels, the model expects {network.input_size}"
-        )
+    dataset, x, t = test_set(args, network, meta)
     report = evaluate_network(network, x, t)
     out.mkdir(parents=True, exist_ok=True)
     written = _write_outputs(report, x, out, dataset, args.model, resolve_lang(args.lang))
