@@ -231,7 +231,9 @@ def run_picture(out: Path) -> dict[str, Any] | None:
 
     if dataset and dataset not in registry.DATASETS:
         try:
-            return {"boundary": run_boundary(out, BOUNDARY_RESOLUTION, max_points=600)}
+            result = run_boundary(out, BOUNDARY_RESOLUTION, max_points=600)
+            result["grid"].pop("probs", None)  # the page draws classes and confidence
+            return {"boundary": result}
         except (MitbadakError, OSError, ValueError):
             return None
     network = _latest_network(out)
