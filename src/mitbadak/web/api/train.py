@@ -8,7 +8,7 @@ under the server's ``--runs``; clicked points are saved there as ``points.csv`` 
 POST /api/train/stop | pause | resume. Stop = Ctrl-C in the CLI: checkpoint, resumable.
 GET /api/train/events?since=ID[&once=1]: Server-Sent Events (every client gets the same events,
 numbered; a client that leaves does not affect the run). ``once=1`` ends the stream after the
-run ends (for scripts and tests).
+next run end it sends (for scripts and tests).
 GET /api/train/state, /api/train/choices, /api/train/runs, /api/train/run?name=NAME (a run
 folder as it stands: recipe, command line, history, boundary or weight tiles; this is how the
 page reopens runs and follows one started by ``mitbadak train`` in another terminal).
@@ -441,8 +441,6 @@ def routes(ctx) -> list:
                     idle = 0.0
                     if once and event["type"] in ("end", "stopped", "error"):
                         return
-                if once and not session.active and not session.events_since(nxt):
-                    return
                 await asyncio.sleep(0.05)
                 idle += 0.05
                 if idle >= 15:

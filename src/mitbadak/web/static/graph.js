@@ -132,8 +132,9 @@ function drawGraph() {
   for (const [edge, [x1, y1]] of Object.entries(where)) {
     const [x2, y2] = consumer[edge];
     svg.appendChild(el("line", { x1, y1, x2, y2 }));
-    const mx = (x1 + x2) / 2;
-    const my = (y1 + y2) / 2;
+    // labels at 40 % of the edge: edges meeting at a node keep their numbers apart
+    const mx = x1 + 0.4 * (x2 - x1);
+    const my = y1 + 0.4 * (y2 - y1);
     svg.appendChild(el("text", { x: mx, y: my - 10, class: "val", id: `val-${edge}` }, graph.display.values[edge]));
     svg.appendChild(
       el("text", { x: mx, y: my + 22, class: "grad", id: `grad-${edge}` },
@@ -149,7 +150,7 @@ function drawGraph() {
     const [x, y] = layout.nodes[node.node];
     svg.appendChild(el("circle", { cx: x, cy: y, r: 24, class: doneNodes.has(node.node) ? "done" : "" }));
     svg.appendChild(el("text", { x, y, class: "op" }, node.layer === "AddLayer" ? "+" : "×"));
-    svg.appendChild(el("text", { x: x - 30, y: y + 44, class: "name" }, node.node));
+    svg.appendChild(el("text", { x, y: y - 32, class: "name", "text-anchor": "middle" }, node.node));
   }
 }
 

@@ -144,7 +144,7 @@ function drawBoundary() {
   const all = [...(pts.train || []), ...(pts.test || [])];
   traces.push({
     type: "scatter", mode: "markers", x: all.map((p) => p[0]), y: all.map((p) => p[1]),
-    marker: { size: 6, color: all.map((p) => CLASS_COLORS[p[2] % 10]), line: { color: "#fff", width: 0.6 } },
+    marker: { size: 8, color: all.map((p) => CLASS_COLORS[p[2] % 10]), line: { color: "#fff", width: 0.6 } },
   });
   Plotly.react("boundary", traces, layout, { displayModeBar: false });
 }
