@@ -127,6 +127,19 @@ class TrainSession:
         pending: list[list[float]] = []
         last_flush = [time.perf_counter(), 0]  # time, iteration at the last flush
         boundary_due = [False]
+        # The epoch's picture (boundary or weight tiles) is made beside the training thread, so
+        # the training loop only sets a flag.
+        picture_due = threading.Event()
+        finished = threading.Event()
+
+        def painter() -> None:
+            while not finished.is_set():
+                if picture_due.wait(0.1):
+                    picture_due.clear()
+                    self._publish_picture(out)
+
+        painter_thread = threading.Thread(target=painter, name="mitbadak-picture", daemon=True)
+        painter_thread.start()
 
         def flush(iteration: int) -> None:
             now = time.perf_counter()
@@ -146,7 +159,7 @@ class TrainSession:
             if kind == "step":
                 if boundary_due[0]:  # the epoch's checkpoint is on disk by now
                     boundary_due[0] = False
-                    self._publish_picture(out)
+                    picture_due.set()
                 pending.append([event["iteration"], float(event["loss"])])
                 if time.perf_counter() - last_flush[0] >= CHUNK_SECONDS:
                     flush(event["iteration"])
@@ -163,9 +176,13 @@ class TrainSession:
                     flush(event.get("iteration") or 0)
 
         try:
-            _result, info = run_training(
-                config, out, callback=callback, download=False, should_stop=self.should_stop
-            )
+            try:
+                _result, info = run_training(
+                    config, out, callback=callback, download=False, should_stop=self.should_stop
+                )
+            finally:
+                finished.set()
+                painter_thread.join()
         except KeyboardInterrupt:
             self.state = "stopped"
             self._publish_picture(out)
