@@ -202,3 +202,15 @@ def test_three_sse_clients_get_the_same_events_and_one_leaving_changes_nothing(t
     finally:
         rc, err = srv.stop()
     assert rc == 0 and "Traceback" not in err
+
+
+def test_mnist_like_runs_show_first_layer_tiles(client):
+    r = client.post(
+        "/api/train/start", json={"recipe": {"dataset": "mnist-sample", "hidden": "12", "iters": 5}}
+    )
+    assert r.status_code == 202, r.text
+    _wait_idle(client)
+    snap = client.get("/api/train/run", params={"name": r.json()["run"]}).json()
+    assert len(snap["tiles"]) == 12 and snap["tiles"][0].startswith("data:image/png;base64,")
+    assert "boundary" not in snap
+    assert snap["command"][:4] == ["mitbadak", "train", "--dataset", "mnist-sample"]
