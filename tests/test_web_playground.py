@@ -146,9 +146,23 @@ def test_descent_page_final_point(open_page, tmp_path):
     assert float(final.get_attribute("data-x0")) == expected[0]
     assert float(final.get_attribute("data-x1")) == expected[1]
     assert pg.text_content("#lr-value") == "0.1"
+    # a click on the plot moves the start (here into the lower right quadrant)
+    box = pg.locator("#plot .nsewdrag").first.bounding_box()
+    pg.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 0.75 * box["height"])
+    _wait(pg, "Number(document.querySelector('#x0').value) > 0")
+    assert float(pg.input_value("#x1")) < 0
+    _wait(pg, "document.body.dataset.state === 'ready'")
+    x0, x1 = float(pg.input_value("#x0")), float(pg.input_value("#x1"))
+    expected = descent_path("bowl", (x0, x1), 0.1, 20, "sgd")["final"]
+    _wait(pg, f"Number(document.querySelector('#final').dataset.x0) === {expected[0]!r}")
+    # compare: all four optimizers with the book's chapter-6 rates
+    pg.check("#compare")
+    pg.dispatch_event("#compare", "change")
+    _wait(pg, "document.querySelectorAll('#plot .scatterlayer .trace').length === 6")
     _shot(pg, tmp_path, "descent-bowl.png")
 
     # diverging: lr 1.1 on the bowl grows without bound; the page says so
+    pg.uncheck("#compare")
     pg.eval_on_selector("#lr", "el => { el.value = String(Math.log10(1.1)); "
                         "el.dispatchEvent(new Event('change')); }")
     _wait(pg, "document.querySelector('#note').textContent.length > 0")

@@ -355,6 +355,8 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (name) follow(name);
   });
   mb.onLanguageChange(() => {
+    const mine = form.elements.dataset.querySelector(`option[value="${POINTS}"]`);
+    if (mine) mine.textContent = mb.t("train.points");
     const el = document.getElementById("state");
     if (el.dataset.key) setState(el.dataset.key, JSON.parse(el.dataset.vars || "{}"));
     drawCharts();
