@@ -178,6 +178,7 @@ function resetView(run) {
   view.boundary = null;
   view.boundaryUpdates = 0;
   view.run = run;
+  document.getElementById("speed").textContent = "";
   document.body.dataset.boundaryUpdates = "0";
   drawTiles([]);
   drawCharts();
@@ -274,6 +275,17 @@ async function loadRuns() {
   fillSelect(document.getElementById("runs"), r.data.runs.map((run) => [run.name, `${run.name}${run.finished ? "" : " …"}`]));
 }
 
+// Put a run's recipe into the form (the data set only when the list offers it).
+function showRecipe(config) {
+  const form = document.getElementById("recipe");
+  const values = { ...config, hidden: (config.hidden || []).join(","), epochs: config.epochs ?? "" };
+  for (const key of ["hidden", "activation", "optimizer", "lr", "batch_size", "epochs", "weight_decay", "seed"]) {
+    if (form.elements[key] && values[key] !== undefined && values[key] !== null) form.elements[key].value = String(values[key]);
+  }
+  const ds = form.elements.dataset;
+  if (config.dataset && [...ds.options].some((o) => o.value === config.dataset)) ds.value = config.dataset;
+}
+
 async function follow(name) {
   following = name;
   resetView(name);
@@ -289,6 +301,7 @@ async function follow(name) {
     view.offset = s.loss_offset || 0;
     view.epochs = s.epochs || [];
     showCommand(s.command, s.out_dir);
+    if (s.config && view.losses.length === 0) showRecipe(s.config);
     drawCharts();
     if (s.boundary) showPicture({ boundary: s.boundary });
     if (s.tiles) drawTiles(s.tiles);
