@@ -192,11 +192,17 @@ def test_train_page_two_epochs_then_stop(open_page, runs_dir, tmp_path):
 
     # a long run, stopped from the page: checkpoint, no model.npz, a resumable folder
     pg.fill("input[name=epochs]", "200")
-    pg.fill("input[name=batch_size]", "10")
-    pg.fill("input[name=lr]", "0.05")
+    pg.fill("input[name=batch_size]", "1")  # 96,000 steps: far longer than the test
+    pg.fill("input[name=hidden]", "200,200")
+    pg.fill("input[name=lr]", "0.01")
     pg.click("#train")
     _wait(pg, "Number(document.body.dataset.losses) > 50", timeout=60)
-    assert pg.get_attribute("body", "data-state") == "running", pg.text_content("#state")
+    pg.click("#pause")
+    pg.wait_for_selector("body[data-state='paused']")
+    time.sleep(0.5)  # let the last chunk sent before the pause be drawn
+    paused_at = pg.get_attribute("body", "data-losses")
+    time.sleep(0.7)
+    assert pg.get_attribute("body", "data-losses") == paused_at  # paused means paused
     pg.click("#stop")
     pg.wait_for_selector("body[data-state='stopped']", timeout=30_000)
     stopped = Path(pg.get_attribute("#folder", "data-dir"))
@@ -209,6 +215,7 @@ def test_train_page_two_epochs_then_stop(open_page, runs_dir, tmp_path):
     pg.click("#open")
     pg.wait_for_selector("body[data-state='following']")
     _wait(pg, "Number(document.body.dataset.epochs) === 1")
+    assert pg.input_value("input[name=hidden]") == "4"  # the reopened run's recipe
     _shot(pg, tmp_path, "train-following-cli-run.png")
 
 

@@ -289,6 +289,7 @@ function showRecipe(config) {
 async function follow(name) {
   following = name;
   resetView(name);
+  let first = true;
   const poll = async () => {
     if (following !== name) return;
     const r = await mb.api(`/api/train/run?name=${encodeURIComponent(name)}`);
@@ -301,7 +302,8 @@ async function follow(name) {
     view.offset = s.loss_offset || 0;
     view.epochs = s.epochs || [];
     showCommand(s.command, s.out_dir);
-    if (s.config && view.losses.length === 0) showRecipe(s.config);
+    if (s.config && first) showRecipe(s.config);
+    first = false;
     drawCharts();
     if (s.boundary) showPicture({ boundary: s.boundary });
     if (s.tiles) drawTiles(s.tiles);
