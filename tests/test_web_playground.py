@@ -128,6 +128,12 @@ def test_graph_page_forward_and_backward(open_page, tmp_path):
     assert got == {"apple": "2.2", "apple_num": "110", "tax": "200"}
     assert _edge(pg, "val", "price") == "220"
     _shot(pg, tmp_path, "graph-apple.png")
+    pg.click("#lang-toggle")  # Korean: the same numbers, the words translated
+    assert pg.text_content("#backward") == "역전파 (노드 하나씩)"
+    assert pg.text_content("#nav a.active") == "계산 그래프"
+    assert _edge(pg, "grad", "apple_num") == "110"
+    _shot(pg, tmp_path, "graph-apple-ko.png")
+    pg.click("#lang-toggle")
 
 
 def test_descent_page_final_point(open_page, tmp_path):
