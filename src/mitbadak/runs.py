@@ -285,6 +285,7 @@ def run_training(
     data: tuple | None = None,
     announce: Callable[[str], None] | None = None,
     lang: str = "en",
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train as ``config`` says and write the run folder; returns (result, info).
 
@@ -328,12 +329,14 @@ def run_training(
         return _run_locked(
             config, out, network, (x_train, t_train), test_set, val_set, dataset, fallback,
             callback=callback, resume=resume, say=say, lang=lang,
+            should_stop=should_stop,
         )
 
 
 def _run_locked(
     config, out, network, train_set, test_set, val_set, dataset, fallback, *, callback, resume, say,
     lang="en",
+    should_stop=None,
 ):
     remove_stale_temporaries(out)
     checkpoint_path = out / "checkpoint.npz"
@@ -402,6 +405,7 @@ def _run_locked(
             callback=callback,
             checkpoint_path=checkpoint_path,
             resume=resume_state,
+            should_stop=should_stop,
         )
     except TrainingDiverged as exc:
         # Keep what was learned: the metrics and every iteration's loss up to the blow-up.

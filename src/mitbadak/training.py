@@ -253,6 +253,7 @@ def train(
     resume: tuple | None = None,
     evaluate_train: bool = True,
     train_eval_size: int | None = TRAIN_EVAL_SIZE,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train ``network`` in place by mini-batch gradient descent; returns a :class:`TrainResult`.
 
@@ -263,6 +264,8 @@ def train(
     * ``callback(event)`` receives dicts with ``event`` in 'start', 'step', 'epoch', 'end'.
     * ``checkpoint_path``: written atomically at the start and after every epoch, and on Ctrl-C.
     * ``resume``: the tuple returned by :func:`load_checkpoint`: continue where it stopped.
+    * ``should_stop()``: checked between steps like Ctrl-C; True writes the checkpoint and
+      raises KeyboardInterrupt (resume continues exactly).
     * The training loss/accuracy of each epoch are measured on a fixed random subset of
       ``train_eval_size`` training images (None: all of them). A full pass over 60,000 images
       would cost a quarter of the epoch; 10,000 images estimate accuracy to about +-0.3 %.
@@ -386,7 +389,7 @@ def train(
             for b in range(batch_in_epoch, batches_per_epoch):
                 if iteration >= total_iters:
                     break
-                if interrupt.requested:
+                if interrupt.requested or (should_stop is not None and should_stop()):
                     checkpoint(rng_epoch_state)
                     raise KeyboardInterrupt
                 idx = order[b * batch_size : (b + 1) * batch_size]

@@ -26,9 +26,15 @@ __all__ = ["create_app", "AppContext", "PAGES", "API_MODULES", "STATIC_DIR", "pl
 
 STATIC_DIR = Path(__file__).with_name("static")
 #: URL path -> HTML file in ``static/``.
-PAGES = {"/": "draw.html", "/draw": "draw.html"}
+PAGES = {
+    "/": "draw.html",
+    "/draw": "draw.html",
+    "/train": "train.html",
+    "/graph": "graph.html",
+    "/descent": "descent.html",
+}
 #: Modules under ``mitbadak.web.api`` whose ``routes(ctx)`` the app mounts.
-API_MODULES = ["draw"]
+API_MODULES = ["draw", "train", "graph", "descent"]
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 

@@ -4,12 +4,20 @@
 
 const mb = (() => {
   // The pages, in nav order. Later pages add themselves here.
-  const PAGES = [{ path: "/draw", key: "nav.draw" }];
+  const PAGES = [
+    { path: "/draw", key: "nav.draw" },
+    { path: "/train", key: "nav.train" },
+    { path: "/graph", key: "nav.graph" },
+    { path: "/descent", key: "nav.descent" },
+  ];
 
   const strings = {
     en: {
       "brand.sub": "Deep Learning from Scratch playground",
       "nav.draw": "Draw",
+      "nav.train": "Train",
+      "nav.graph": "Graph",
+      "nav.descent": "Descent",
       "lang.toggle": "한국어",
       "model.label": "Model",
       "model.acc": "test accuracy {p}%",
@@ -20,6 +28,9 @@ const mb = (() => {
     ko: {
       "brand.sub": "밑바닥부터 시작하는 딥러닝 놀이터",
       "nav.draw": "숫자 그리기",
+      "nav.train": "학습",
+      "nav.graph": "계산 그래프",
+      "nav.descent": "경사 하강",
       "lang.toggle": "English",
       "model.label": "모델",
       "model.acc": "시험 정확도 {p}%",

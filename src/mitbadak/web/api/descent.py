@@ -1,0 +1,60 @@
+"""The descent page's API: contour grids and descent paths from mitbadak.descent.
+
+GET  /api/descent/surfaces
+POST /api/descent/contour ``{"name", "resolution"}``
+POST /api/descent/path ``{"name", "start": [x0, x1], "lr", "steps", "optimizer"}``
+"""
+
+from __future__ import annotations
+
+from mitbadak.web.api._json import BadRequest, read_object
+from mitbadak.web.hardening import json_error
+
+
+def routes(ctx) -> list:
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from mitbadak import descent
+
+    async def surfaces(request):
+        return JSONResponse(
+            {
+                "surfaces": [s.to_dict() for s in descent.FUNCTIONS.values()],
+                "optimizers": ["sgd", "momentum", "adagrad", "adam"],
+                "lr_range": [descent.LR_MIN, descent.LR_MAX],
+                "max_steps": descent.MAX_STEPS,
+            }
+        )
+
+    async def contour(request):
+        try:
+            body = await read_object(request, {"name", "resolution"})
+            name = body.get("name", "bowl")
+            resolution = body.get("resolution", 80)
+            result = await run_in_threadpool(descent.contour_grid, name, resolution)
+        except (BadRequest, ValueError, TypeError) as exc:
+            return json_error(400, str(exc))
+        return JSONResponse(result)
+
+    async def path(request):
+        try:
+            body = await read_object(request, {"name", "start", "lr", "steps", "optimizer"})
+            args = (
+                body.get("name", "bowl"),
+                body.get("start"),
+                body.get("lr", 0.1),
+                body.get("steps", 100),
+                body.get("optimizer", "sgd"),
+            )
+            result = await run_in_threadpool(descent.descent_path, *args)
+        except (BadRequest, ValueError, TypeError) as exc:
+            return json_error(400, str(exc))
+        return JSONResponse(result)
+
+    return [
+        Route("/api/descent/surfaces", surfaces, methods=["GET"]),
+        Route("/api/descent/contour", contour, methods=["POST"]),
+        Route("/api/descent/path", path, methods=["POST"]),
+    ]

@@ -1,0 +1,510 @@
+"""The train page's API: one training at a time in a background thread, events over SSE.
+
+POST /api/train/start ``{"recipe": {...}, "points": [[x, y, label], ...]?}`` or
+``{"rewind": true}`` (the last recipe again, same seed: the same initial weights) -> 202, or 409
+while a run is active; the recipe is checked by :func:`mitbadak.recipes.validate_recipe` with
+:data:`~mitbadak.recipes.WEB_LIMITS` (the CLI's wording). Every run is an ordinary run folder
+under the server's ``--runs``; clicked points are saved there as ``points.csv`` and are its data.
+POST /api/train/stop | pause | resume. Stop = Ctrl-C in the CLI: checkpoint, resumable.
+GET /api/train/events?since=ID[&once=1]: Server-Sent Events (every client gets the same events,
+numbered; a client that leaves does not affect the run). ``once=1`` ends the stream after the
+next run end it sends (for scripts and tests).
+GET /api/train/state, /api/train/choices, /api/train/runs, /api/train/run?name=NAME (a run
+folder as it stands: recipe, command line, history, boundary or weight tiles; this is how the
+page reopens runs and follows one started by ``mitbadak train`` in another terminal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mitbadak.web.api._json import BadRequest, read_object
+from mitbadak.web.hardening import json_error
+
+#: Loss values are sent in chunks at most this often (seconds).
+CHUNK_SECONDS = 0.1
+#: Events kept for clients that join late (the current run only).
+MAX_EVENTS = 20_000
+BOUNDARY_RESOLUTION = 60
+N_TILES = 16
+
+
+class TrainSession:
+    """The server's one training slot: state, the event log and the controls."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.runs_dir = runs_dir
+        self.lock = threading.Lock()
+        self.events: list[dict[str, Any]] = []
+        self.base = 0  # id of events[0]
+        self.next_id = 0
+        self.state = "idle"
+        self.run_name: str | None = None
+        self.last_start: dict[str, Any] | None = None
+        self.thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._running = threading.Event()  # cleared = paused
+        self._running.set()
+
+    # --- events -----------------------------------------------------------------------------
+    def publish(self, kind: str, **data: Any) -> None:
+        with self.lock:
+            event = {"id": self.next_id, "type": kind, "run": self.run_name, **data}
+            self.next_id += 1
+            self.events.append(event)
+            if len(self.events) > MAX_EVENTS:
+                drop = len(self.events) - MAX_EVENTS
+                del self.events[:drop]
+                self.base += drop
+
+    def events_since(self, since: int) -> list[dict[str, Any]]:
+        with self.lock:
+            start = max(since - self.base, 0)
+            return self.events[start:]
+
+    # --- controls ---------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def should_stop(self) -> bool:
+        """Called by training between steps: blocks while paused; True once stop was asked."""
+        while not self._running.wait(0.2):
+            if self._stop.is_set():
+                break
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        if self.active and not self._stop.is_set():
+            self._running.clear()
+            self.state = "paused"
+            self.publish("paused")
+
+    def resume(self) -> None:
+        if self.active and not self._running.is_set():
+            self._running.set()
+            self.state = "running"
+            self.publish("resumed")
+
+    def start(self, config, points, out: Path) -> None:
+        with self.lock:
+            self.events = []
+            self.base = self.next_id
+        self._stop.clear()
+        self._running.set()
+        self.run_name = out.name
+        self.state = "running"
+        self.thread = threading.Thread(
+            target=self._train, args=(config, out), name="mitbadak-train", daemon=True
+        )
+        self.thread.start()
+
+    # --- the training thread ----------------------------------------------------------------
+    def _train(self, config, out: Path) -> None:
+        from mitbadak.errors import MitbadakError
+        from mitbadak.recipes import command_line
+        from mitbadak.runs import run_training
+
+        self.publish(
+            "run",
+            out_dir=str(out),
+            config=config.to_dict(),
+            command=command_line(config),
+        )
+        batch = config.batch_size
+        pending: list[list[float]] = []
+        last_flush = [time.perf_counter(), 0]  # time, iteration at the last flush
+        boundary_due = [False]
+        # The epoch's picture (boundary or weight tiles) is made beside the training thread, so
+        # the training loop only sets a flag.
+        picture_due = threading.Event()
+        finished = threading.Event()
+
+        def painter() -> None:
+            while not finished.is_set():
+                if picture_due.wait(0.1):
+                    picture_due.clear()
+                    self._publish_picture(out)
+
+        painter_thread = threading.Thread(target=painter, name="mitbadak-picture", daemon=True)
+        painter_thread.start()
+
+        def flush(iteration: int) -> None:
+            now = time.perf_counter()
+            dt = now - last_flush[0]
+            rate = (iteration - last_flush[1]) / dt if dt > 0 else None
+            self.publish(
+                "steps",
+                steps=list(pending),
+                iters_per_s=rate,
+                images_per_s=rate * batch if rate is not None else None,
+            )
+            pending.clear()
+            last_flush[:] = [now, iteration]
+
+        def callback(event: dict[str, Any]) -> None:
+            kind = event["event"]
+            if kind == "step":
+                if boundary_due[0]:  # the epoch's checkpoint is on disk by now
+                    boundary_due[0] = False
+                    picture_due.set()
+                pending.append([event["iteration"], float(event["loss"])])
+                if time.perf_counter() - last_flush[0] >= CHUNK_SECONDS:
+                    flush(event["iteration"])
+            elif kind == "start":
+                last_flush[1] = event.get("start_iteration", 0)
+                self.publish("start", **{k: v for k, v in event.items() if k != "event"})
+            elif kind == "epoch":
+                if pending:
+                    flush(event["iteration"])
+                self.publish("epoch", metrics=_clean(event))
+                boundary_due[0] = True
+            elif kind == "end":
+                if pending:
+                    flush(event.get("iteration") or 0)
+
+        try:
+            try:
+                _result, info = run_training(
+                    config, out, callback=callback, download=False, should_stop=self.should_stop
+                )
+            finally:
+                finished.set()
+                painter_thread.join()
+        except KeyboardInterrupt:
+            self.state = "stopped"
+            self._publish_picture(out)
+            self.publish("stopped", out_dir=str(out))
+        except (MitbadakError, ValueError, OSError) as exc:
+            self.state = "error"
+            self.publish("error", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
+        except Exception as exc:  # never take the server down
+            self.state = "error"
+            self.publish("error", error=f"internal error ({type(exc).__name__}: {exc})")
+        else:
+            self.state = "done"
+            self._publish_picture(out)
+            self.publish("end", out_dir=str(out), final=_clean(info.get("final", {})))
+
+    def _publish_picture(self, out: Path) -> None:
+        picture = run_picture(out)
+        if picture:
+            self.publish("picture", **picture)
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe copy: NaN/inf become None, numpy scalars Python numbers."""
+    result = {}
+    for k, v in d.items():
+        if k == "event":
+            continue
+        if isinstance(v, (np.floating, float)):
+            v = float(v)
+            v = v if math.isfinite(v) else None
+        elif isinstance(v, np.integer):
+            v = int(v)
+        result[k] = v
+    return result
+
+
+def weight_tiles(w1: np.ndarray, n: int = N_TILES) -> list[str]:
+    """The first ``n`` hidden units' input weights (784 each) as 28x28 PNG data-URLs.
+
+    Each tile is scaled on its own: the unit's most negative weight black, most positive white.
+    """
+    from mitbadak.web.api.draw import _png_data_url
+
+    tiles = []
+    for j in range(min(n, w1.shape[1])):
+        w = np.asarray(w1[:, j], dtype=np.float64).reshape(28, 28)
+        lo, hi = float(w.min()), float(w.max())
+        tiles.append(_png_data_url((w - lo) / (hi - lo) if hi > lo else w * 0))
+    return tiles
+
+
+def run_picture(out: Path) -> dict[str, Any] | None:
+    """The run's picture as it stands: the decision boundary (2-D data) or weight tiles."""
+    from mitbadak.boundary import run_boundary
+    from mitbadak.errors import MitbadakError
+
+    try:
+        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        dataset = saved.get("dataset_used") or saved["config"].get("dataset")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    from mitbadak.datasets import registry
+
+    if dataset and dataset not in registry.DATASETS:
+        try:
+            result = run_boundary(out, BOUNDARY_RESOLUTION, max_points=600)
+            result["grid"].pop("probs", None)  # the page draws classes and confidence
+            return {"boundary": result}
+        except (MitbadakError, OSError, ValueError):
+            return None
+    w1 = _first_layer(out)
+    if w1 is None or w1.ndim != 2 or w1.shape[0] != 784:
+        return None
+    return {"tiles": weight_tiles(w1)}
+
+
+def _first_layer(out: Path) -> np.ndarray | None:
+    """W1 from the newer of model.npz and checkpoint.npz, reading only that array of the file
+    (the whole checkpoint, with its history and optimizer state, would slow training down)."""
+    candidates = [p for p in (out / "model.npz", out / "checkpoint.npz") if p.is_file()]
+    if not candidates:
+        return None
+    newest = max(candidates, key=lambda p: p.stat().st_mtime_ns)
+    try:
+        with np.load(newest, allow_pickle=False) as archive:
+            for key in ("param/W1", "W1", "params/W1"):
+                if key in archive.files:
+                    return np.asarray(archive[key])
+    except Exception:  # a file being replaced right now: try again on the next poll
+        return None
+    return None
+
+
+def run_snapshot(out: Path) -> dict[str, Any]:
+    """A run folder as it stands (for reopening it, or following a CLI run)."""
+    from mitbadak.recipes import command_line
+    from mitbadak.runs import read_run_config
+    from mitbadak.training import read_history
+
+    info: dict[str, Any] = {"name": out.name, "out_dir": str(out)}
+    try:
+        config = read_run_config(out)
+        info["config"] = config.to_dict()
+        info["command"] = command_line(config)
+    except Exception as exc:
+        info["config_error"] = str(exc).splitlines()[0]
+    info["finished"] = (out / "model.npz").is_file()
+    history = None
+    metrics = out / "metrics.csv"
+    checkpoint = out / "checkpoint.npz"
+    use_checkpoint = checkpoint.is_file() and (
+        not metrics.is_file() or checkpoint.stat().st_mtime_ns > metrics.stat().st_mtime_ns
+    )
+    try:
+        if use_checkpoint:
+            from mitbadak.training import load_checkpoint
+
+            history = load_checkpoint(checkpoint)[3]
+        elif metrics.is_file():
+            history = read_history(out)
+    except Exception:
+        history = None
+    if history is not None:
+        losses = [float(v) for v in history.iteration_loss]
+        info["losses"] = losses[-20_000:]
+        info["loss_offset"] = max(len(losses) - 20_000, 0)
+        info["epochs"] = [_clean(e) for e in history.epochs]
+    picture = run_picture(out)
+    if picture:
+        info.update(picture)
+    return info
+
+
+def _safe_run_dir(runs_dir: Path, name: Any) -> Path:
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise BadRequest(f"run name must be a folder name under the runs folder, got {name!r}")
+    folder = runs_dir / name
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"no run folder {name!r} under {runs_dir}")
+    return folder
+
+
+def _new_run_dir(runs_dir: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        folder = runs_dir / (f"web-{stamp}" + (f"-{i}" if i else ""))
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            return folder
+    raise OSError(f"could not make a new run folder under {runs_dir}")
+
+
+def choices() -> dict[str, Any]:
+    from mitbadak.datasets import registry
+    from mitbadak.datasets.toy import TOY_DATASETS
+    from mitbadak.recipes import ACTIVATIONS, DEFAULT_LR, MODELS, OPTIMIZERS, WEB_LIMITS
+    from mitbadak.runs import DEFAULT_RECIPE
+
+    return {
+        "datasets": list(registry.DATASETS),
+        "toy_datasets": list(TOY_DATASETS),
+        "models": list(MODELS),
+        "activations": list(ACTIVATIONS),
+        "optimizers": list(OPTIMIZERS),
+        "weight_inits": ["he", "xavier", "0.01"],
+        "default_lr": {k: DEFAULT_LR.get(k, DEFAULT_RECIPE.lr) for k in OPTIMIZERS},
+        "defaults": DEFAULT_RECIPE.to_dict(),
+        "limits": {
+            "max_hidden_layers": WEB_LIMITS.max_hidden_layers,
+            "max_hidden_size": WEB_LIMITS.max_hidden_size,
+            "max_epochs": WEB_LIMITS.max_epochs,
+            "max_batch_size": WEB_LIMITS.max_batch_size,
+        },
+    }
+
+
+def routes(ctx) -> list:
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.routing import Route
+
+    from mitbadak.datasets.toy import DataError, dataset_from_points, write_points_csv
+    from mitbadak.recipes import WEB_LIMITS, RecipeError, validate_recipe
+
+    runs_dir = Path(ctx.runs_dir or "runs").resolve()
+    session = TrainSession(runs_dir)
+    ctx.extra["train"] = session
+
+    def prepare(body: dict[str, Any]):
+        if body.get("rewind"):
+            if session.last_start is None:
+                raise BadRequest("nothing to rewind: no run was started from this page yet")
+            recipe, points = session.last_start["recipe"], session.last_start["points"]
+        else:
+            recipe = body.get("recipe", {})
+            points = body.get("points")
+        if not isinstance(recipe, dict):
+            raise BadRequest(f"recipe must be an object, got {type(recipe).__name__}")
+        recipe = dict(recipe)
+        if points is not None:
+            recipe.pop("dataset", None)
+            # the points are checked (and capped) before anything is written
+            dataset_from_points(points, seed=0)
+            recipe["dataset"] = "points.csv"
+        config = validate_recipe(recipe, limits=WEB_LIMITS)
+        out = _new_run_dir(runs_dir)
+        if points is not None:
+            path = write_points_csv(out / "points.csv", points)
+            config.dataset = str(Path(path).resolve())
+        session.last_start = {"recipe": recipe, "points": points}
+        return config, points, out
+
+    async def start(request):
+        try:
+            body = await read_object(request, {"recipe", "points", "rewind"})
+            if session.active:
+                return json_error(
+                    409, f"busy: run {session.run_name} is training; stop it first (one at a time)"
+                )
+            config, points, out = await run_in_threadpool(prepare, body)
+            if session.active:  # another request won the race meanwhile
+                return json_error(409, f"busy: run {session.run_name} is training")
+            session.start(config, points, out)
+        except (BadRequest, RecipeError, DataError) as exc:
+            return json_error(400, str(exc))
+        except (ValueError, TypeError) as exc:
+            return json_error(400, str(exc))
+        except OSError as exc:
+            return json_error(500, f"could not write the run folder: {exc}")
+        return JSONResponse(
+            {"run": out.name, "out_dir": str(out), "config": config.to_dict()}, status_code=202
+        )
+
+    async def control(request):
+        action = request.path_params["action"]
+        if action not in ("stop", "pause", "resume"):
+            return json_error(404, "not found")
+        if not session.active:
+            return json_error(409, "no training is running")
+        {"stop": session.stop, "pause": session.pause, "resume": session.resume}[action]()
+        return JSONResponse({"state": "stopping" if action == "stop" else session.state})
+
+    async def state(request):
+        return JSONResponse(
+            {
+                "state": session.state,
+                "active": session.active,
+                "run": session.run_name,
+                "next_event": session.next_id,
+                "can_rewind": session.last_start is not None,
+            }
+        )
+
+    async def events(request):
+        try:
+            since = int(request.query_params.get("since", "0"))
+        except ValueError:
+            return json_error(400, "since must be a whole number (an event id)")
+        once = request.query_params.get("once") == "1"
+
+        async def stream():
+            nxt = since
+            idle = 0.0
+            yield "retry: 2000\n\n"
+            while True:
+                for event in session.events_since(nxt):
+                    nxt = event["id"] + 1
+                    data = json.dumps(event, allow_nan=False, default=str)
+                    yield f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n"
+                    idle = 0.0
+                    if once and event["type"] in ("end", "stopped", "error"):
+                        return
+                await asyncio.sleep(0.05)
+                idle += 0.05
+                if idle >= 15:
+                    yield ": keep-alive\n\n"
+                    idle = 0.0
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    async def runs(request):
+        def listing():
+            if not runs_dir.is_dir():
+                return []
+            found = []
+            for folder in runs_dir.iterdir():
+                if (folder / "config.json").is_file():
+                    found.append(
+                        {
+                            "name": folder.name,
+                            "finished": (folder / "model.npz").is_file(),
+                            "mtime": (folder / "config.json").stat().st_mtime,
+                        }
+                    )
+            return sorted(found, key=lambda r: -r["mtime"])[:200]
+
+        return JSONResponse({"runs_dir": str(runs_dir), "runs": await run_in_threadpool(listing)})
+
+    async def run(request):
+        try:
+            folder = _safe_run_dir(runs_dir, request.query_params.get("name"))
+        except BadRequest as exc:
+            return json_error(400, str(exc))
+        except FileNotFoundError as exc:
+            return json_error(404, str(exc))
+        snapshot = await run_in_threadpool(run_snapshot, folder)
+        snapshot["active"] = session.active and session.run_name == folder.name
+        return JSONResponse(json.loads(json.dumps(snapshot, default=str)))
+
+    async def get_choices(request):
+        return JSONResponse(choices())
+
+    return [
+        Route("/api/train/choices", get_choices, methods=["GET"]),
+        Route("/api/train/start", start, methods=["POST"]),
+        Route("/api/train/{action:str}", control, methods=["POST"]),
+        Route("/api/train/state", state, methods=["GET"]),
+        Route("/api/train/events", events, methods=["GET"]),
+        Route("/api/train/runs", runs, methods=["GET"]),
+        Route("/api/train/run", run, methods=["GET"]),
+    ]

@@ -1,0 +1,387 @@
+// The train page: a recipe form, live curves over Server-Sent Events, the decision boundary of
+// 2-D data (click to add points) or the first layer's weight tiles, and the run folders.
+"use strict";
+
+mb.addStrings({
+  en: {
+    "train.recipe": "Recipe", "train.dataset": "Data set", "train.hidden": "Hidden sizes",
+    "train.activation": "Activation", "train.init": "Weight init", "train.optimizer": "Optimizer",
+    "train.lr": "Learning rate", "train.batch": "Batch size", "train.epochs": "Epochs",
+    "train.decay": "Weight decay", "train.seed": "Seed", "train.train": "Train",
+    "train.pause": "Pause", "train.resume": "Resume", "train.stop": "Stop", "train.rewind": "Rewind",
+    "train.command": "The same run from a terminal", "train.runs": "Run folders (reopen, or follow a CLI run)",
+    "train.open": "Open", "train.loss": "Loss per iteration", "train.acc": "Accuracy per epoch",
+    "train.boundary": "Decision boundary (2-D data)", "train.label": "Class of a clicked point",
+    "train.clear": "Clear points", "train.tiles": "First layer's weights, one 28×28 tile per unit",
+    "train.points": "my points (click on the plot)", "train.npoints": "{n} points",
+    "train.state.idle": "Ready.", "train.state.running": "Training run {run}…",
+    "train.state.paused": "Paused.", "train.state.stopped": "Stopped: checkpoint in {dir} (mitbadak train --resume continues it).",
+    "train.state.end": "Done: {dir}", "train.state.error": "Error: {e}",
+    "train.state.following": "Following {run} (read from its folder).",
+    "train.speed": "{ips} iterations/s · {img} images/s · epoch {epoch}",
+    "train.loss.iter": "loss", "train.loss.avg": "moving average (20)", "train.acc.train": "train",
+    "train.acc.test": "test", "train.folder": "Run folder: {dir}",
+  },
+  ko: {
+    "train.recipe": "학습 설정", "train.dataset": "데이터셋", "train.hidden": "은닉층 크기",
+    "train.activation": "활성화 함수", "train.init": "가중치 초깃값", "train.optimizer": "최적화 기법",
+    "train.lr": "학습률", "train.batch": "배치 크기", "train.epochs": "에폭 수",
+    "train.decay": "가중치 감소", "train.seed": "시드", "train.train": "학습 시작",
+    "train.pause": "일시정지", "train.resume": "계속", "train.stop": "중지", "train.rewind": "처음부터 다시",
+    "train.command": "터미널에서 같은 학습", "train.runs": "실행 폴더 (다시 열기, CLI 학습 따라가기)",
+    "train.open": "열기", "train.loss": "반복별 손실", "train.acc": "에폭별 정확도",
+    "train.boundary": "결정 경계 (2차원 데이터)", "train.label": "클릭한 점의 클래스",
+    "train.clear": "점 지우기", "train.tiles": "첫 번째 층의 가중치 (뉴런 하나당 28×28 타일)",
+    "train.points": "내 점 (그래프를 클릭)", "train.npoints": "점 {n}개",
+    "train.state.idle": "준비됨.", "train.state.running": "{run} 학습 중…",
+    "train.state.paused": "일시정지됨.", "train.state.stopped": "중지됨: 체크포인트는 {dir} (mitbadak train --resume으로 이어서 학습).",
+    "train.state.end": "완료: {dir}", "train.state.error": "오류: {e}",
+    "train.state.following": "{run} 폴더를 읽으며 따라가는 중.",
+    "train.speed": "초당 {ips}회 반복 · 초당 이미지 {img}장 · 에폭 {epoch}",
+    "train.loss.iter": "손실", "train.loss.avg": "이동 평균 (20)", "train.acc.train": "훈련",
+    "train.acc.test": "시험", "train.folder": "실행 폴더: {dir}",
+  },
+});
+
+const CLASS_COLORS = ["#2f6fdf", "#e8590c", "#2b8a3e", "#ae3ec9", "#f08c00", "#0c8599", "#c92a2a", "#5c940d", "#364fc7", "#862e9c"];
+const POINTS = "__points__";
+const view = { losses: [], offset: 0, epochs: [], boundary: null, boundaryUpdates: 0, run: null, dir: null };
+let points = [];
+let following = null; // run name being polled
+let drawQueued = false;
+
+function post(path, body) {
+  return mb.api(path, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body || {}),
+  });
+}
+
+function fillSelect(select, values, selected) {
+  select.replaceChildren();
+  for (const [value, text] of values) {
+    const opt = document.createElement("option");
+    opt.value = value;
+    opt.textContent = text;
+    if (value === selected) opt.selected = true;
+    select.appendChild(opt);
+  }
+}
+
+function setState(key, vars) {
+  document.body.dataset.state = key;
+  const el = document.getElementById("state");
+  el.dataset.key = key;
+  el.dataset.vars = JSON.stringify(vars || {});
+  el.textContent = mb.t(`train.state.${key}`, vars);
+  document.getElementById("pause").textContent = mb.t(key === "paused" ? "train.resume" : "train.pause");
+}
+
+function movingAverage(values, w) {
+  const out = [];
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) {
+    sum += values[i];
+    if (i >= w) sum -= values[i - w];
+    out.push(sum / Math.min(i + 1, w));
+  }
+  return out;
+}
+
+function queueDraw() {
+  if (drawQueued) return;
+  drawQueued = true;
+  setTimeout(() => {
+    drawQueued = false;
+    drawCharts();
+  }, 200);
+}
+
+function drawCharts() {
+  const xs = view.losses.map((_, i) => view.offset + i + 1);
+  const config = { displayModeBar: false, responsive: true };
+  const base = { margin: { l: 45, r: 10, t: 10, b: 35 }, legend: { orientation: "h", y: -0.2 } };
+  Plotly.react("loss", [
+    { x: xs, y: view.losses, name: mb.t("train.loss.iter"), mode: "lines", line: { color: "#a5b4cf", width: 1 } },
+    { x: xs, y: movingAverage(view.losses, 20), name: mb.t("train.loss.avg"), mode: "lines", line: { color: "#2f6fdf", width: 2.5 } },
+  ], { ...base, xaxis: { title: "iteration" } }, config);
+  const ep = view.epochs.map((e) => e.epoch);
+  Plotly.react("acc", [
+    { x: ep, y: view.epochs.map((e) => e.train_acc), name: mb.t("train.acc.train"), mode: "lines+markers" },
+    { x: ep, y: view.epochs.map((e) => e.test_acc), name: mb.t("train.acc.test"), mode: "lines+markers" },
+  ], { ...base, xaxis: { title: "epoch", dtick: 1 }, yaxis: { range: [0, 1] } }, config);
+  document.body.dataset.losses = String(view.losses.length);
+  document.body.dataset.epochs = String(view.epochs.length);
+}
+
+function isPointsMode() {
+  return document.getElementById("dataset").value === POINTS;
+}
+
+function drawBoundary() {
+  const box = document.getElementById("boundary-box");
+  const pts = isPointsMode() && !view.boundary ? { train: points, test: [] } : view.boundary && view.boundary.points;
+  const show = isPointsMode() || view.boundary;
+  box.hidden = !show;
+  document.getElementById("points-row").hidden = !isPointsMode();
+  document.getElementById("point-count").textContent = mb.t("train.npoints", { n: points.length });
+  if (!show) return;
+  const traces = [];
+  const layout = {
+    margin: { l: 35, r: 10, t: 10, b: 30 }, showlegend: false, hovermode: false,
+    xaxis: { range: [-1.5, 1.5] }, yaxis: { range: [-1.5, 1.5], scaleanchor: "x" },
+  };
+  if (view.boundary) {
+    const g = view.boundary.grid;
+    const k = Math.max(g.n_classes, 2);
+    const scale = [];
+    for (let c = 0; c < k; c++) {
+      scale.push([c / k, CLASS_COLORS[c % 10]], [(c + 1) / k, CLASS_COLORS[c % 10]]);
+    }
+    traces.push({ type: "heatmap", x: g.xs, y: g.ys, z: g.classes, zmin: -0.5, zmax: k - 0.5, colorscale: scale, opacity: 0.35, showscale: false });
+    layout.xaxis.range = [g.xs[0], g.xs[g.xs.length - 1]];
+    layout.yaxis.range = [g.ys[0], g.ys[g.ys.length - 1]];
+  }
+  const all = [...(pts.train || []), ...(pts.test || [])];
+  traces.push({
+    type: "scatter", mode: "markers", x: all.map((p) => p[0]), y: all.map((p) => p[1]),
+    marker: { size: 8, color: all.map((p) => CLASS_COLORS[p[2] % 10]), line: { color: "#fff", width: 0.6 } },
+  });
+  Plotly.react("boundary", traces, layout, { displayModeBar: false });
+}
+
+function drawTiles(tiles) {
+  const box = document.getElementById("tiles");
+  box.replaceChildren();
+  for (const url of tiles) {
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = "";
+    box.appendChild(img);
+  }
+  document.getElementById("tiles-box").hidden = tiles.length === 0;
+}
+
+function showPicture(data) {
+  if (data.boundary) {
+    view.boundary = data.boundary;
+    view.boundaryUpdates += 1;
+    document.body.dataset.boundaryUpdates = String(view.boundaryUpdates);
+    drawBoundary();
+  }
+  if (data.tiles) drawTiles(data.tiles);
+}
+
+function resetView(run) {
+  view.losses = [];
+  view.offset = 0;
+  view.epochs = [];
+  view.boundary = null;
+  view.boundaryUpdates = 0;
+  view.run = run;
+  document.getElementById("speed").textContent = "";
+  document.body.dataset.boundaryUpdates = "0";
+  drawTiles([]);
+  drawCharts();
+  drawBoundary();
+}
+
+function showCommand(cmd, dir) {
+  document.getElementById("command").textContent = cmd ? cmd.join(" ") : "";
+  document.getElementById("folder").textContent = dir ? mb.t("train.folder", { dir }) : "";
+  document.getElementById("folder").dataset.dir = dir || "";
+}
+
+function onEvent(type, ev) {
+  if (following && type !== "run") return;
+  switch (type) {
+    case "run":
+      following = null;
+      resetView(ev.run);
+      view.dir = ev.out_dir;
+      showCommand(ev.command, ev.out_dir);
+      setState("running", { run: ev.run });
+      break;
+    case "steps":
+      for (const [, loss] of ev.steps) view.losses.push(loss);
+      if (ev.iters_per_s) {
+        document.getElementById("speed").textContent = mb.t("train.speed", {
+          ips: Math.round(ev.iters_per_s), img: Math.round(ev.images_per_s), epoch: view.epochs.length + 1,
+        });
+      }
+      queueDraw();
+      break;
+    case "epoch":
+      view.epochs.push(ev.metrics);
+      queueDraw();
+      break;
+    case "picture":
+      showPicture(ev);
+      break;
+    case "paused":
+      setState("paused");
+      break;
+    case "resumed":
+      setState("running", { run: ev.run });
+      break;
+    case "stopped":
+      drawCharts();
+      setState("stopped", { dir: ev.out_dir });
+      loadRuns();
+      break;
+    case "end":
+      drawCharts();
+      setState("end", { dir: ev.out_dir });
+      loadRuns();
+      break;
+    case "error":
+      setState("error", { e: ev.error });
+      break;
+    default:
+      break;
+  }
+}
+
+function connect() {
+  const source = new EventSource("/api/train/events?since=0");
+  for (const type of ["run", "start", "steps", "epoch", "picture", "paused", "resumed", "stopped", "end", "error"]) {
+    source.addEventListener(type, (msg) => onEvent(type, JSON.parse(msg.data)));
+  }
+}
+
+function recipe() {
+  const form = document.getElementById("recipe");
+  const r = {};
+  for (const el of form.elements) {
+    if (!el.name || el.value.trim() === "") continue;
+    r[el.name] = el.value.trim();
+  }
+  if (r.dataset === POINTS) delete r.dataset;
+  return r;
+}
+
+async function startTraining(body) {
+  const r = await post("/api/train/start", body);
+  if (!r.ok) {
+    mb.setStatus(r.data.error, true);
+    return;
+  }
+  mb.setStatus("");
+  following = null;
+}
+
+async function loadRuns() {
+  const r = await mb.api("/api/train/runs");
+  if (!r.ok) return;
+  fillSelect(document.getElementById("runs"), r.data.runs.map((run) => [run.name, `${run.name}${run.finished ? "" : " …"}`]));
+}
+
+// Put a run's recipe into the form (the data set only when the list offers it).
+function showRecipe(config) {
+  const form = document.getElementById("recipe");
+  const values = { ...config, hidden: (config.hidden || []).join(","), epochs: config.epochs ?? "" };
+  for (const key of ["hidden", "activation", "optimizer", "lr", "batch_size", "epochs", "weight_decay", "seed"]) {
+    if (form.elements[key] && values[key] !== undefined && values[key] !== null) form.elements[key].value = String(values[key]);
+  }
+  const ds = form.elements.dataset;
+  if (config.dataset && [...ds.options].some((o) => o.value === config.dataset)) ds.value = config.dataset;
+}
+
+async function follow(name) {
+  following = name;
+  resetView(name);
+  let first = true;
+  const poll = async () => {
+    if (following !== name) return;
+    const r = await mb.api(`/api/train/run?name=${encodeURIComponent(name)}`);
+    if (!r.ok) {
+      mb.setStatus(r.data.error, true);
+      return;
+    }
+    const s = r.data;
+    view.losses = s.losses || [];
+    view.offset = s.loss_offset || 0;
+    view.epochs = s.epochs || [];
+    showCommand(s.command, s.out_dir);
+    if (s.config && first) showRecipe(s.config);
+    first = false;
+    drawCharts();
+    if (s.boundary) showPicture({ boundary: s.boundary });
+    if (s.tiles) drawTiles(s.tiles);
+    setState("following", { run: name });
+    if (!s.finished) setTimeout(poll, 1500);
+  };
+  poll();
+}
+
+function setupPoints() {
+  const plot = document.getElementById("boundary");
+  plot.addEventListener("click", (event) => {
+    if (!isPointsMode() || points.length >= 2000) return;
+    const full = plot._fullLayout;
+    if (!full || !full.xaxis) return;
+    const rect = plot.getBoundingClientRect();
+    const px = event.clientX - rect.left - full.xaxis._offset;
+    const py = event.clientY - rect.top - full.yaxis._offset;
+    if (px < 0 || py < 0 || px > full.xaxis._length || py > full.yaxis._length) return;
+    const label = Number(document.getElementById("point-label").value);
+    points.push([Number(full.xaxis.p2l(px).toFixed(3)), Number(full.yaxis.p2l(py).toFixed(3)), label]);
+    view.boundary = null;
+    drawBoundary();
+  });
+  document.getElementById("clear-points").addEventListener("click", () => {
+    points = [];
+    view.boundary = null;
+    drawBoundary();
+  });
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const r = await mb.api("/api/train/choices");
+  if (!r.ok) {
+    mb.setStatus(r.data.error, true);
+    return;
+  }
+  const c = r.data;
+  const form = document.getElementById("recipe");
+  fillSelect(form.elements.dataset, [
+    ...c.toy_datasets.map((d) => [d, d]), ...c.datasets.map((d) => [d, d]), [POINTS, mb.t("train.points")],
+  ], "spiral");
+  fillSelect(form.elements.activation, c.activations.map((a) => [a, a]), "relu");
+  fillSelect(form.elements.weight_init, [["", "default"], ...c.weight_inits.map((w) => [w, w])], "");
+  fillSelect(form.elements.optimizer, c.optimizers.map((o) => [o, o]), "sgd");
+  form.elements.optimizer.addEventListener("change", () => {
+    form.elements.lr.value = c.default_lr[form.elements.optimizer.value];
+  });
+  form.elements.dataset.addEventListener("change", () => {
+    view.boundary = null;
+    drawBoundary();
+  });
+  document.getElementById("train").addEventListener("click", () => {
+    const body = { recipe: recipe() };
+    if (isPointsMode()) body.points = points;
+    startTraining(body);
+  });
+  document.getElementById("rewind").addEventListener("click", () => startTraining({ rewind: true }));
+  document.getElementById("stop").addEventListener("click", () => post("/api/train/stop"));
+  document.getElementById("pause").addEventListener("click", () =>
+    post(document.body.dataset.state === "paused" ? "/api/train/resume" : "/api/train/pause"));
+  document.getElementById("open").addEventListener("click", () => {
+    const name = document.getElementById("runs").value;
+    if (name) follow(name);
+  });
+  mb.onLanguageChange(() => {
+    const mine = form.elements.dataset.querySelector(`option[value="${POINTS}"]`);
+    if (mine) mine.textContent = mb.t("train.points");
+    const el = document.getElementById("state");
+    if (el.dataset.key) setState(el.dataset.key, JSON.parse(el.dataset.vars || "{}"));
+    drawCharts();
+    drawBoundary();
+  });
+  setupPoints();
+  setState("idle");
+  resetView(null);
+  document.getElementById("tiles-box").hidden = true;
+  loadRuns();
+  connect();
+  document.body.dataset.ready = "1";
+});

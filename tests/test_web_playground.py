@@ -1,0 +1,247 @@
+"""The train, graph and descent pages in a real browser (Debian's Chromium via Playwright).
+
+The numbers the pages show must be the library's: the shopping graph's 220 / 2.2 / 110 / 200 and
+715 / 2.2 / 110 / 3.3 / 165 / 650, and descent_path's final point. A 2-epoch training started
+from the page must draw both curves and update the boundary; a stopped run leaves its folder.
+Screenshots go to the test's folder and $MITBADAK_SCREENSHOTS (default runs/screenshots/).
+Without Chromium or Playwright these tests skip (saying why), except under CI=true.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from _webtools import Server, keep_screenshot
+from test_web_browser import CHROMIUM, CHROMIUM_ARGS, _unavailable
+
+from mitbadak.descent import descent_path
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("play-runs")
+
+
+@pytest.fixture(scope="module")
+def server(runs_dir):
+    from mitbadak.datasets.toy import write_points_csv
+    from mitbadak.runs import TrainConfig, run_training
+
+    model = runs_dir / "cli-run"
+    points = write_points_csv(runs_dir / "p.csv", [(0, 0, 0), (1, 1, 1), (0, 1, 1), (1, 0, 0)] * 3)
+    run_training(TrainConfig(dataset=str(points), hidden=[4], epochs=1, batch_size=4), model)
+    digits = runs_dir.parent / "digits"  # serve needs one 28x28 model for its draw page
+    run_training(TrainConfig(dataset="mnist-sample", hidden=[8], epochs=1), digits)
+    srv = Server(str(digits), "--runs", str(runs_dir))
+    yield srv
+    rc, err = srv.stop()
+    assert rc == 0, err
+    assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright is not installed (pip install playwright)")
+    if not CHROMIUM.is_file():
+        _unavailable(f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser, server):
+    contexts = []
+    problems: list[str] = []
+
+    def go(path: str):
+        context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US")
+        contexts.append(context)
+        pg = context.new_page()
+        pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        pg.on(
+            "console",
+            lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error"
+            else None,
+        )
+        pg.goto(server.url + path)
+        return pg
+
+    yield go
+    for context in contexts:
+        context.close()
+    assert problems == [], problems
+
+
+def _shot(pg, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / name
+    pg.screenshot(path=str(shot), full_page=True)
+    keep_screenshot(shot)
+
+
+def _wait(pg, expression: str, timeout: float = 30.0) -> None:
+    """Poll a JavaScript expression (the pages' CSP forbids Playwright's eval-based waiting)."""
+    deadline = time.monotonic() + timeout
+    while not pg.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        time.sleep(0.05)
+
+
+def _edge(pg, kind: str, edge: str) -> str:
+    return pg.text_content(f"#{kind}-{edge}").strip()
+
+
+def test_graph_page_forward_and_backward(open_page, tmp_path):
+    pg = open_page("/graph")
+    pg.wait_for_selector("body[data-graph='ready']")
+    pg.wait_for_selector("body[data-network='ready']")
+    assert _edge(pg, "val", "price") == "715"
+    assert _edge(pg, "grad", "apple") == ""  # nothing before Backward
+    for _ in range(4):
+        pg.click("#backward")
+    assert pg.is_disabled("#backward")
+    grads = {e: _edge(pg, "grad", e) for e in ("apple", "apple_num", "orange", "orange_num", "tax")}
+    assert grads == {
+        "apple": "2.2", "apple_num": "110", "orange": "3.3", "orange_num": "165", "tax": "650"
+    }
+    assert "backprop" not in pg.text_content("#check")  # the table is built
+    assert pg.locator("#check td.ok").count() == 4  # W1 b1 W2 b2 agree in float64
+    _shot(pg, tmp_path, "graph-apple-orange.png")
+
+    pg.select_option("#kind", "apple")
+    _wait(pg, "document.querySelector('#val-price').textContent === '220'")
+    pg.click("#backward")
+    # one node at a time: mul_tax first (tax, apple_price), apple's inputs not yet
+    assert _edge(pg, "grad", "tax") == "200" and _edge(pg, "grad", "apple_price") == "1.1"
+    assert _edge(pg, "grad", "apple") == ""
+    pg.click("#backward")
+    got = {e: _edge(pg, "grad", e) for e in ("apple", "apple_num", "tax")}
+    assert got == {"apple": "2.2", "apple_num": "110", "tax": "200"}
+    assert _edge(pg, "val", "price") == "220"
+    _shot(pg, tmp_path, "graph-apple.png")
+    pg.click("#lang-toggle")  # Korean: the same numbers, the words translated
+    assert pg.text_content("#backward") == "역전파 (노드 하나씩)"
+    assert pg.text_content("#nav a.active") == "계산 그래프"
+    assert _edge(pg, "grad", "apple_num") == "110"
+    _shot(pg, tmp_path, "graph-apple-ko.png")
+    pg.click("#lang-toggle")
+
+
+def test_descent_page_final_point(open_page, tmp_path):
+    pg = open_page("/descent")
+    pg.wait_for_selector("body[data-state='ready']")
+    # the slider is log10(lr): -1 is lr 0.1 (also the default); set it explicitly
+    pg.eval_on_selector("#lr", "el => { el.value = '-1'; el.dispatchEvent(new Event('change')); }")
+    pg.fill("#steps", "20")
+    pg.dispatch_event("#steps", "change")
+    _wait(pg,
+        "document.body.dataset.state === 'ready' && document.querySelector('#final').textContent"
+        ".includes('20 steps')"
+    )
+    expected = descent_path("bowl", None, 0.1, 20, "sgd")["final"]
+    final = pg.locator("#final")
+    assert float(final.get_attribute("data-x0")) == expected[0]
+    assert float(final.get_attribute("data-x1")) == expected[1]
+    assert pg.text_content("#lr-value") == "0.1"
+    # a click on the plot moves the start (here into the lower right quadrant)
+    box = pg.locator("#plot .nsewdrag").first.bounding_box()
+    pg.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 0.75 * box["height"])
+    _wait(pg, "Number(document.querySelector('#x0').value) > 0")
+    assert float(pg.input_value("#x1")) < 0
+    _wait(pg, "document.body.dataset.state === 'ready'")
+    x0, x1 = float(pg.input_value("#x0")), float(pg.input_value("#x1"))
+    expected = descent_path("bowl", (x0, x1), 0.1, 20, "sgd")["final"]
+    _wait(pg, f"Number(document.querySelector('#final').dataset.x0) === {expected[0]!r}")
+    # compare: all four optimizers with the book's chapter-6 rates
+    pg.check("#compare")
+    pg.dispatch_event("#compare", "change")
+    _wait(pg, "document.querySelectorAll('#plot .scatterlayer .trace').length === 6")
+    _shot(pg, tmp_path, "descent-bowl.png")
+
+    # diverging: lr 1.1 on the bowl grows without bound; the page says so
+    pg.uncheck("#compare")
+    pg.eval_on_selector("#lr", "el => { el.value = String(Math.log10(1.1)); "
+                        "el.dispatchEvent(new Event('change')); }")
+    _wait(pg, "document.querySelector('#note').textContent.length > 0")
+    _shot(pg, tmp_path, "descent-diverging.png")
+
+
+def test_train_page_two_epochs_then_stop(open_page, runs_dir, tmp_path):
+    pg = open_page("/train")
+    pg.wait_for_selector("body[data-ready='1']")
+    pg.select_option("#dataset", "spiral")
+    pg.fill("input[name=epochs]", "2")
+    pg.fill("input[name=hidden]", "30")
+    pg.fill("input[name=lr]", "0.5")
+    pg.click("#train")
+    pg.wait_for_selector("body[data-state='end']", timeout=60_000)
+    _wait(pg, "Number(document.body.dataset.epochs) === 2")
+    assert int(pg.get_attribute("body", "data-losses")) > 0
+    assert int(pg.get_attribute("body", "data-boundary-updates")) >= 2
+    assert pg.locator("#loss .scatterlayer .trace").count() == 2
+    assert pg.locator("#acc .scatterlayer .trace").count() == 2
+    assert pg.locator("#boundary .heatmaplayer image, #boundary .hm image").count() >= 1
+    command = pg.text_content("#command")
+    assert command.startswith("mitbadak train --dataset spiral") and "--epochs 2" in command
+    done_dir = Path(pg.get_attribute("#folder", "data-dir"))
+    assert (done_dir / "model.npz").is_file() and done_dir.parent == runs_dir.resolve()
+    _shot(pg, tmp_path, "train-spiral.png")
+
+    # a long run, stopped from the page: checkpoint, no model.npz, a resumable folder
+    pg.fill("input[name=epochs]", "200")
+    pg.fill("input[name=batch_size]", "1")  # 96,000 steps: far longer than the test
+    pg.fill("input[name=hidden]", "200,200")
+    pg.fill("input[name=lr]", "0.01")
+    pg.click("#train")
+    _wait(pg, "Number(document.body.dataset.losses) > 50", timeout=60)
+    pg.click("#pause")
+    pg.wait_for_selector("body[data-state='paused']")
+    time.sleep(0.5)  # let the last chunk sent before the pause be drawn
+    paused_at = pg.get_attribute("body", "data-losses")
+    time.sleep(0.7)
+    assert pg.get_attribute("body", "data-losses") == paused_at  # paused means paused
+    pg.click("#stop")
+    pg.wait_for_selector("body[data-state='stopped']", timeout=30_000)
+    stopped = Path(pg.get_attribute("#folder", "data-dir"))
+    assert stopped != done_dir
+    assert (stopped / "checkpoint.npz").is_file() and not (stopped / "model.npz").exists()
+    saved = json.loads((stopped / "config.json").read_text())
+    assert saved["config"]["epochs"] == 200
+    # reopen the CLI run from the list: the page reads its folder
+    pg.select_option("#runs", "cli-run")
+    pg.click("#open")
+    pg.wait_for_selector("body[data-state='following']")
+    _wait(pg, "Number(document.body.dataset.epochs) === 1")
+    assert pg.input_value("input[name=hidden]") == "4"  # the reopened run's recipe
+    _shot(pg, tmp_path, "train-following-cli-run.png")
+
+
+def test_train_page_clicked_points(open_page, runs_dir, tmp_path):
+    pg = open_page("/train")
+    pg.wait_for_selector("body[data-ready='1']")
+    pg.select_option("#dataset", "__points__")
+    box = pg.locator("#boundary .nsewdrag").first.bounding_box()
+    for i, (fx, fy, label) in enumerate(
+        [(0.2, 0.2, 0), (0.3, 0.25, 0), (0.25, 0.35, 0), (0.75, 0.7, 1), (0.8, 0.8, 1),
+         (0.7, 0.85, 1), (0.2, 0.8, 0), (0.8, 0.2, 1)]
+    ):
+        pg.select_option("#point-label", str(label))
+        pg.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        assert pg.text_content("#point-count") == f"{i + 1} points"
+    pg.fill("input[name=epochs]", "3")
+    pg.fill("input[name=batch_size]", "4")
+    pg.click("#train")
+    pg.wait_for_selector("body[data-state='end']", timeout=60_000)
+    folder = Path(pg.get_attribute("#folder", "data-dir"))
+    assert (folder / "points.csv").read_text().count("\n") == 9  # header + 8 points
+    assert "points.csv" in pg.text_content("#command")
+    _shot(pg, tmp_path, "train-clicked-points.png")

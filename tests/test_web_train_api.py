@@ -1,0 +1,216 @@
+"""The train/graph/descent APIs: hardening (JSON errors with the CLI's wording, limits, 409) and
+the training stream: several SSE clients get the same events, a client leaving changes nothing."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from _webtools import Server
+
+from mitbadak.descent import descent_path
+from mitbadak.runs import TrainConfig, run_training
+
+pytest.importorskip("starlette")
+
+
+@pytest.fixture
+def client(tmp_path):
+    from starlette.testclient import TestClient
+
+    from mitbadak.web.app import create_app
+    from mitbadak.web.models import ModelRegistry
+
+    app = create_app(ModelRegistry(), runs_dir=tmp_path / "runs")
+    with TestClient(app) as c:
+        c.runs_dir = tmp_path / "runs"
+        yield c
+
+
+def _wait_idle(c, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while c.get("/api/train/state").json()["active"]:
+        assert time.monotonic() < deadline, "training did not end"
+        time.sleep(0.05)
+
+
+def test_graph_and_descent_api_values(client):
+    r = client.post("/api/graph/shopping", json={"kind": "apple"}).json()
+    assert r["display"]["values"]["price"] == "220"
+    grads = [r["display"]["grads"][k] for k in ("apple", "apple_num", "tax")]
+    assert grads == ["2.2", "110", "200"]
+    r = client.post("/api/graph/shopping", json={"apple": 100}).json()
+    assert r["display"]["values"]["price"] == "715"
+    assert r["display"]["grads"]["tax"] == "650"
+    net = client.post("/api/graph/network", json={"activation": "sigmoid"}).json()
+    assert [g["param"] for g in net["gradcheck"]] == ["W1", "b1", "W2", "b2"]
+    assert max(g["relative"] for g in net["gradcheck"]) < 1e-6
+    path = client.post("/api/descent/path", json={"lr": 0.1, "steps": 20}).json()
+    assert path["final"] == descent_path("bowl", None, 0.1, 20)["final"]
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "words"),
+    [
+        ("/api/graph/shopping", {"kind": "pear"}, "kind must be"),
+        ("/api/graph/shopping", {"kind": "apple", "orange": 3}, "no input"),
+        ("/api/graph/shopping", {"apple": "lots"}, "apple"),
+        ("/api/graph/network", {"hidden": 10**9}, "hidden"),
+        ("/api/graph/network", {"seed": -1}, "seed"),
+        ("/api/descent/path", {"lr": 100}, "lr must be a number from 1e-10 to 10"),
+        ("/api/descent/path", {"name": "nope"}, "nope"),
+        ("/api/descent/path", {"steps": 10**9}, "steps"),
+        ("/api/descent/contour", {"resolution": 10**6}, "resolution"),
+        ("/api/train/start", {"recipe": {"epochs": -2}}, "--epochs"),
+        ("/api/train/start", {"recipe": {"epochs": 10**6}}, "--epochs"),
+        ("/api/train/start", {"recipe": {"hidden": "50,abc"}}, "--hidden"),
+        ("/api/train/start", {"recipe": {"dataset": "imagenet"}}, "unknown dataset"),
+        ("/api/train/start", {"recipe": {"colour": "red"}}, "unknown training option"),
+        ("/api/train/start", {"points": [[0, 0, 0]] * 2001}, "at most 2,000"),
+        ("/api/train/start", {"points": [[0, 0, 0], [1, "x", 1]]}, "point"),
+        ("/api/train/start", {"rewind": True}, "nothing to rewind"),
+        ("/api/train/start", {"bogus": 1}, "unknown field"),
+    ],
+)
+def test_bad_requests_get_json_errors(client, url, body, words):
+    r = client.post(url, json=body)
+    assert r.status_code == 400, r.text
+    assert words.lower() in r.json()["error"].lower()
+    assert client.get("/api/train/state").json()["state"] == "idle"  # nothing started
+
+
+def test_malformed_bodies_and_names(client):
+    for url in ("/api/train/start", "/api/graph/shopping", "/api/descent/path"):
+        r = client.post(url, content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "malformed JSON" in r.json()["error"]
+        r = client.post(url, json=[1, 2])
+        assert r.status_code == 400
+    assert client.get("/api/train/run", params={"name": "../etc"}).status_code == 400
+    assert client.get("/api/train/run", params={"name": "missing"}).status_code == 404
+    assert client.post("/api/train/stop").status_code == 409
+    assert client.post("/api/train/explode").status_code == 404
+    assert client.get("/api/train/events", params={"since": "x"}).status_code == 400
+
+
+def test_busy_409_stop_and_cli_reproduces_the_run(client, tmp_path):
+    recipe = {"dataset": "moons", "hidden": "16", "epochs": 200, "batch_size": 5, "lr": 0.05}
+    r = client.post("/api/train/start", json={"recipe": recipe})
+    assert r.status_code == 202
+    out = Path(r.json()["out_dir"])
+    assert out.parent == client.runs_dir.resolve()
+    busy = client.post("/api/train/start", json={"recipe": recipe})
+    assert busy.status_code == 409 and "busy" in busy.json()["error"]
+    client.post("/api/train/pause")
+    assert client.get("/api/train/state").json()["state"] == "paused"
+    client.post("/api/train/resume")
+    assert client.post("/api/train/stop").json()["state"] == "stopping"
+    _wait_idle(client)
+    assert client.get("/api/train/state").json()["state"] == "stopped"
+    assert (out / "checkpoint.npz").is_file() and not (out / "model.npz").exists()
+
+    # a short run: the page's folder equals what `mitbadak train` makes with the same recipe
+    short = {"dataset": "moons", "hidden": "16", "epochs": 2, "lr": 0.3, "seed": 3}
+    r = client.post("/api/train/start", json={"recipe": short})
+    _wait_idle(client)
+    page_run = Path(r.json()["out_dir"])
+    snap = client.get("/api/train/run", params={"name": page_run.name}).json()
+    assert snap["finished"] and len(snap["epochs"]) == 2 and snap["boundary"]["grid"]["xs"]
+    from mitbadak.cli import main
+
+    cli_run = tmp_path / "cli"
+    assert main([*snap["command"][1:], "--out", str(cli_run), "--quiet"]) == 0
+    page_metrics = (page_run / "iterations.csv").read_text()
+    assert page_metrics == (cli_run / "iterations.csv").read_text()
+    # rewind: the same recipe and seed again, in a new folder, the same numbers
+    r = client.post("/api/train/start", json={"rewind": True})
+    assert r.status_code == 202
+    _wait_idle(client)
+    rewound = Path(r.json()["out_dir"])
+    assert rewound != page_run
+    assert (rewound / "iterations.csv").read_text() == page_metrics
+
+
+def _read_events(port: int, since: int, out: list, stop_after: int | None = None) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", f"/api/train/events?since={since}&once=1")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert resp.getheader("content-type").startswith("text/event-stream")
+    kind = None
+    while True:
+        line = resp.readline()
+        if not line:
+            break
+        text = line.decode().rstrip("\n")
+        if text.startswith("event: "):
+            kind = text[7:]
+        elif text.startswith("data: "):
+            out.append(json.loads(text[6:]))
+            if stop_after is not None and len(out) >= stop_after:
+                conn.close()  # leave mid-run
+                return
+            if kind in ("end", "stopped", "error"):
+                break
+    conn.close()
+
+
+def test_three_sse_clients_get_the_same_events_and_one_leaving_changes_nothing(tmp_path):
+    runs = tmp_path / "runs"
+    digits = tmp_path / "digits"
+    run_training(TrainConfig(dataset="mnist-sample", hidden=[8], epochs=1), digits)
+    srv = Server(str(digits), "--runs", str(runs))
+    try:
+        port = int(srv.url.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/api/train/state")
+        since = json.loads(conn.getresponse().read())["next_event"]
+        streams: list[list] = [[], [], [], []]
+        threads = [
+            threading.Thread(target=_read_events, args=(port, since, streams[i]))
+            for i in range(3)
+        ]
+        threads.append(
+            threading.Thread(target=_read_events, args=(port, since, streams[3], 4))
+        )
+        for t in threads:
+            t.start()
+        recipe = {"dataset": "circles", "hidden": "20", "epochs": 6, "batch_size": 20}
+        body = json.dumps({"recipe": recipe})
+        conn.request("POST", "/api/train/start", body, {"content-type": "application/json"})
+        resp = conn.getresponse()
+        started = json.loads(resp.read())
+        assert resp.status == 202, started
+        for t in threads:
+            t.join(120)
+            assert not t.is_alive()
+        a, b, c, gone = streams
+        assert a == b == c
+        kinds = [e["type"] for e in a]
+        assert kinds[0] == "run" and kinds[-1] == "end"
+        assert kinds.count("epoch") == 6 and "steps" in kinds and "picture" in kinds
+        assert [e["id"] for e in a] == list(range(a[0]["id"], a[0]["id"] + len(a)))
+        assert gone == a[:4]  # the one that left saw the same beginning
+        out = Path(started["out_dir"])
+        assert (out / "model.npz").is_file()  # the run finished despite the departure
+        losses = [v for e in a if e["type"] == "steps" for _, v in e["steps"]]
+        saved = (out / "iterations.csv").read_text().splitlines()[1:]
+        assert len(losses) == len(saved)
+    finally:
+        rc, err = srv.stop()
+    assert rc == 0 and "Traceback" not in err
+
+
+def test_mnist_like_runs_show_first_layer_tiles(client):
+    r = client.post(
+        "/api/train/start", json={"recipe": {"dataset": "mnist-sample", "hidden": "12", "iters": 5}}
+    )
+    assert r.status_code == 202, r.text
+    _wait_idle(client)
+    snap = client.get("/api/train/run", params={"name": r.json()["run"]}).json()
+    assert len(snap["tiles"]) == 12 and snap["tiles"][0].startswith("data:image/png;base64,")
+    assert "boundary" not in snap
+    assert snap["command"][:4] == ["mitbadak", "train", "--dataset", "mnist-sample"]
