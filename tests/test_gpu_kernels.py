@@ -195,3 +195,19 @@ def test_flat_buffer_on_the_strict_device():
     buffer -= 0.5  # one update of the buffer reaches every view
     for key, value in params.items():
         np.testing.assert_array_equal(to_host(views[key]), value - np.float32(0.5))
+
+
+def test_gpu_benchmark_exits_0_with_a_note_without_a_gpu(monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "gpu_status", lambda: (False, "CuPy is not installed"))
+    assert bench.main(["--epochs", "1"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == "gpu benchmark skipped: CuPy is not installed (it needs CuPy and a CUDA GPU)"
+    params = bench.he_params(bench.sizes(large=False)[0], seed=1)
+    assert [params[k].shape for k in ("W1", "W2", "W3")] == [(784, 256), (256, 128), (128, 10)]
