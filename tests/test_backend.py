@@ -222,3 +222,14 @@ def test_to_device_gpu_without_cupy_raises_the_device_error(monkeypatch):
     with pytest.raises(DeviceError, match="mitbadak\\[gpu\\]"):
         to_device(np.zeros(2), "gpu")
     assert isinstance(to_device(np.zeros(2), "auto"), np.ndarray)
+
+
+def test_doctor_reads_the_gpu_extra_as_the_cupy_module():
+    from mitbadak import doctor
+
+    declared = {"gpu": ["cupy-cuda12x", "array-api-compat"]}
+    versions = {"cupy": "14.0.0", "array_api_compat": "1.16.0"}
+    (gpu,) = [c for c in doctor.check_extras(declared, versions.get) if c.name == "extra gpu"]
+    assert gpu.status == doctor.OK and gpu.summary == "cupy 14.0.0, array_api_compat 1.16.0"
+    (gpu,) = [c for c in doctor.check_extras(declared, {}.get) if c.name == "extra gpu"]
+    assert gpu.status == doctor.SKIP and gpu.fix == "pip install 'mitbadak[gpu]'"
