@@ -177,11 +177,11 @@ def test_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - needs
     for _ in range(3):
         k["momentum_update"](dp, dg, dv, 0.05, 0.9)
         momentum_update_ref(p, g, v, 0.05, 0.9)
-    np.testing.assert_allclose(cp.asnumpy(dp), p, rtol=tol)
-    np.testing.assert_allclose(cp.asnumpy(dv), v, rtol=tol, atol=tol)
-    k["sgd_update"](dp, dg, 0.05, dp)
+    np.testing.assert_array_equal(cp.asnumpy(dp), p)  # rounded as NumPy rounds: bit-exact
+    np.testing.assert_array_equal(cp.asnumpy(dv), v)
+    k["sgd_update"](dp, dg, 0.05)
     sgd_update_ref(p, g, 0.05)
-    np.testing.assert_allclose(cp.asnumpy(dp), p, rtol=tol)
+    np.testing.assert_array_equal(cp.asnumpy(dp), p)
 
 
 def test_flat_buffer_on_the_strict_device():
@@ -195,6 +195,15 @@ def test_flat_buffer_on_the_strict_device():
     buffer -= 0.5  # one update of the buffer reaches every view
     for key, value in params.items():
         np.testing.assert_array_equal(to_host(views[key]), value - np.float32(0.5))
+
+
+def test_optimizer_kernel_bodies_round_every_operation():
+    from mitbadak.gpu_kernels import rounded_body
+
+    assert rounded_body("sgd_update", "float32") == "p = __fsub_rn(p_in, __fmul_rn((T)lr, g));"
+    body = rounded_body("momentum_update", "float64")
+    assert "__dmul_rn((T)mu, v_in)" in body and "__dadd_rn(p_in, nv)" in body
+    assert "MUL(" not in body and "SUB(" not in body and "ADD(" not in body
 
 
 def test_gpu_benchmark_exits_0_with_a_note_without_a_gpu(monkeypatch, capsys):

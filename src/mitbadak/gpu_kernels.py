@@ -169,12 +169,13 @@ KERNEL_SOURCES: dict[str, tuple[str, str, str]] = {
         "T a = z + b; T e = exp(-fabs(a)); y = a >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);",
     ),
     "sigmoid_backward": ("T dout, T y", "T dx", "dx = dout * ((T)1 - y) * y;"),
-    "sgd_update": ("T p_in, T g, float64 lr", "T p", "p = p_in - (T)lr * g;"),
+    # The optimizer updates round each operation as NumPy does (MUL/SUB/ADD become __fmul_rn &
+    # co. per dtype), so nvcc cannot contract them into an FMA: the same numbers as optimizers.py.
+    "sgd_update": ("T p_in, T g, float64 lr", "T p", "p = SUB(p_in, MUL((T)lr, g));"),
     "momentum_update": (
         "T p_in, T g, T v_in, float64 lr, float64 mu",
         "T p, T v",
-        # two roundings as in NumPy (v*mu, then - lr*g); nvcc may still contract to an FMA
-        "T nv = __fmul_rn_T((T)mu, v_in); nv = nv - (T)lr * g; v = nv; p = p_in + nv;",
+        "T nv = SUB(MUL((T)mu, v_in), MUL((T)lr, g)); v = nv; p = ADD(p_in, nv);",
     ),
 }
 
@@ -199,11 +200,20 @@ extern "C" __global__ void mitbadak_softmax_ce_grad_{T}(
 """
 
 
-def _momentum_body(dtype_name: str) -> str:
-    # __fmul_rn (float) / __dmul_rn (double) forbid the FMA contraction of v*mu with the subtraction
-    return KERNEL_SOURCES["momentum_update"][2].replace(
-        "__fmul_rn_T", "__fmul_rn" if dtype_name == "float" else "__dmul_rn"
-    )
+# Per dtype: the CUDA intrinsics that round one operation to nearest, never fused.
+_ROUNDED = {
+    "float32": {"MUL(": "__fmul_rn(", "SUB(": "__fsub_rn(", "ADD(": "__fadd_rn("},
+    "float64": {"MUL(": "__dmul_rn(", "SUB(": "__dsub_rn(", "ADD(": "__dadd_rn("},
+}
+_PER_DTYPE = ("sgd_update", "momentum_update")
+
+
+def rounded_body(name: str, dtype: str) -> str:
+    """The body of optimizer kernel ``name`` for ``dtype`` ("float32"/"float64")."""
+    body = KERNEL_SOURCES[name][2]
+    for macro, intrinsic in _ROUNDED[dtype].items():
+        body = body.replace(macro, intrinsic)
+    return body
 
 
 @functools.cache
@@ -212,18 +222,18 @@ def cupy_kernels() -> dict[str, Any]:
 
     Calls: ``k["bias_relu"](z, b, z)``, ``k["relu_backward"](dout, y, dx)``,
     ``k["bias_sigmoid"](z, b, z)``, ``k["sigmoid_backward"](dout, y, dx)``,
-    ``k["sgd_update"](p, g, lr, p)``, ``k["momentum_update"](p, g, v, lr, mu)`` (a wrapper over
-    the ``"momentum_update_float32"``/``"..._float64"`` ElementwiseKernels) and
+    ``k["sgd_update"](p, g, lr)``, ``k["momentum_update"](p, g, v, lr, mu)`` (wrappers over the
+    per-dtype ElementwiseKernels ``"sgd_update_float32"``, ``"momentum_update_float64"``...) and
     ``softmax_ce_grad(x, t, dx, loss)`` for the RawKernel (t int64, x float32/float64).
     """
     import cupy as cp
 
     kernels: dict[str, Any] = {}
     for name, (ins, outs, body) in KERNEL_SOURCES.items():
-        if name == "momentum_update":
-            for dtype_name, suffix in (("float", "float32"), ("double", "float64")):
-                kernels[f"{name}_{suffix}"] = cp.ElementwiseKernel(
-                    ins, outs, _momentum_body(dtype_name), f"mitbadak_{name}_{suffix}"
+        if name in _PER_DTYPE:
+            for dtype in _ROUNDED:
+                kernels[f"{name}_{dtype}"] = cp.ElementwiseKernel(
+                    ins, outs, rounded_body(name, dtype), f"mitbadak_{name}_{dtype}"
                 )
             continue
         kernels[name] = cp.ElementwiseKernel(ins, outs, body, f"mitbadak_{name}")
@@ -246,11 +256,16 @@ def cupy_kernels() -> dict[str, Any]:
 
     kernels["softmax_ce_grad"] = softmax_ce_grad
 
-    def momentum_update(p, g, v, lr: float, momentum: float):
-        """p, v <- the kernel of momentum_update_ref (flat buffers of one dtype)."""
-        suffix = "float32" if p.dtype == np.float32 else "float64"
-        kernels[f"momentum_update_{suffix}"](p, g, v, lr, momentum, p, v)
+    def sgd_update(p, g, lr: float):
+        """p <- the kernel of sgd_update_ref (flat buffers of one dtype, float32 or float64)."""
+        kernels[f"sgd_update_{np.dtype(p.dtype).name}"](p, g, lr, p)
         return p
 
+    def momentum_update(p, g, v, lr: float, momentum: float):
+        """p, v <- the kernel of momentum_update_ref (flat buffers of one dtype)."""
+        kernels[f"momentum_update_{np.dtype(p.dtype).name}"](p, g, v, lr, momentum, p, v)
+        return p
+
+    kernels["sgd_update"] = sgd_update
     kernels["momentum_update"] = momentum_update
     return kernels
