@@ -52,36 +52,44 @@ def synchronize() -> None:
 # --- mitbadak's fused step ---------------------------------------------------------------------
 
 
-def mitbadak_fused(x, t, params, batch: int, epochs: int, lr: float, mu: float, block: int = 100):
-    """Train with the fused kernels; returns the last block's mean loss (read back per block)."""
-    import cupy as cp
+def mitbadak_fused(
+    x, t, params, batch: int, epochs: int, lr: float, mu: float, *,
+    block: int = 100, xp=None, kernels=None, seed: int = 0,
+):  # fmt: skip
+    """Train with the fused kernels; returns (the last block's mean loss, the params on the host).
 
+    Losses are read back once per block of steps. ``xp=numpy, kernels=reference_kernels()`` runs
+    the same step on the CPU (the tests do).
+    """
+    from mitbadak.backend import to_host
     from mitbadak.gpu_kernels import cupy_kernels, flat_buffer
 
-    k = cupy_kernels()
+    if xp is None:
+        import cupy as xp
+    k = cupy_kernels() if kernels is None else kernels
     layers = len(params) // 2
-    P, p = flat_buffer(params, cp)
-    G, g = flat_buffer({key: np.zeros_like(v) for key, v in params.items()}, cp)
-    V = cp.zeros_like(P)
+    P, p = flat_buffer(params, xp)
+    G, g = flat_buffer({key: np.zeros_like(v) for key, v in params.items()}, xp)
+    V = xp.zeros_like(P)
     widths = [params[f"W{i}"].shape[1] for i in range(1, layers + 1)]
-    h = [cp.empty((batch, w), dtype=cp.float32) for w in widths]  # activations (last: scores)
-    d = [cp.empty((batch, w), dtype=cp.float32) for w in widths]  # gradients w.r.t. them
-    xb = cp.empty((batch, x.shape[1]), dtype=cp.float32)
-    tb = cp.empty(batch, dtype=cp.int64)
-    losses = cp.empty((block, batch), dtype=cp.float32)
+    h = [xp.empty((batch, w), dtype=P.dtype) for w in widths]  # activations (last: scores)
+    d = [xp.empty((batch, w), dtype=P.dtype) for w in widths]  # gradients w.r.t. them
+    xb = xp.empty((batch, x.shape[1]), dtype=x.dtype)
+    tb = xp.empty(batch, dtype=t.dtype)
+    losses = xp.empty((block, batch), dtype=P.dtype)
     n = x.shape[0]
-    steps = n // batch
+    rng = np.random.default_rng(seed)
     last = float("nan")
     step_no = 0
     for _ in range(epochs):
-        order = cp.random.permutation(n)
-        for s in range(steps):
+        order = xp.asarray(rng.permutation(n))  # drawn on the host, moved once per epoch
+        for s in range(n // batch):
             idx = order[s * batch : (s + 1) * batch]
-            cp.take(x, idx, axis=0, out=xb)
-            cp.take(t, idx, axis=0, out=tb)
+            xp.take(x, idx, axis=0, out=xb)
+            xp.take(t, idx, axis=0, out=tb)
             inp = xb
             for i in range(layers):
-                cp.matmul(inp, p[f"W{i + 1}"], out=h[i])
+                xp.matmul(inp, p[f"W{i + 1}"], out=h[i])
                 if i < layers - 1:
                     k["bias_relu"](h[i], p[f"b{i + 1}"], h[i])
                 else:
@@ -90,10 +98,10 @@ def mitbadak_fused(x, t, params, batch: int, epochs: int, lr: float, mu: float, 
             k["softmax_ce_grad"](h[-1], tb, d[-1], losses[step_no % block])
             for i in reversed(range(layers)):
                 below = xb if i == 0 else h[i - 1]
-                cp.matmul(below.T, d[i], out=g[f"W{i + 1}"])
-                cp.sum(d[i], axis=0, out=g[f"b{i + 1}"])
+                xp.matmul(below.T, d[i], out=g[f"W{i + 1}"])
+                xp.sum(d[i], axis=0, out=g[f"b{i + 1}"])
                 if i > 0:
-                    cp.matmul(d[i], p[f"W{i + 1}"].T, out=d[i - 1])
+                    xp.matmul(d[i], p[f"W{i + 1}"].T, out=d[i - 1])
                     k["relu_backward"](d[i - 1], h[i - 1], d[i - 1])
             k["momentum_update"](P, G, V, lr, mu)
             step_no += 1
@@ -101,49 +109,56 @@ def mitbadak_fused(x, t, params, batch: int, epochs: int, lr: float, mu: float, 
                 last = float(losses.mean())
                 if not np.isfinite(last):
                     raise FloatingPointError(f"diverged by step {step_no}")
-    return last
+    return last, {key: to_host(view) for key, view in p.items()}
 
 
 # --- a plain CuPy port -------------------------------------------------------------------------
 
 
-def cupy_plain(x, t, params, batch: int, epochs: int, lr: float, mu: float):
-    """The readable step on CuPy, one operation per line, a float(loss) sync every step."""
-    import cupy as cp
+def cupy_plain(x, t, params, batch: int, epochs: int, lr: float, mu: float, *, xp=None, seed=0):
+    """The readable step on CuPy, one operation per line, a float(loss) sync every step.
 
-    p = {key: cp.asarray(v) for key, v in params.items()}
-    v = {key: cp.zeros_like(a) for key, a in p.items()}
+    Returns (the last loss, the params on the host); ``xp=numpy`` runs it on the CPU.
+    """
+    from mitbadak.backend import to_host
+
+    if xp is None:
+        import cupy as xp
+    p = {key: xp.array(v, copy=True) for key, v in params.items()}  # never the caller's
+    v = {key: xp.zeros_like(a) for key, a in p.items()}
     layers = len(p) // 2
     n = x.shape[0]
+    rng = np.random.default_rng(seed)
+    rows = xp.arange(batch)
     loss = float("nan")
     for _ in range(epochs):
-        order = cp.random.permutation(n)
+        order = xp.asarray(rng.permutation(n))
         for s in range(n // batch):
             idx = order[s * batch : (s + 1) * batch]
             xb, tb = x[idx], t[idx]
             acts = [xb]
             for i in range(1, layers + 1):
                 z = acts[-1] @ p[f"W{i}"] + p[f"b{i}"]
-                acts.append(cp.maximum(z, 0) if i < layers else z)
+                acts.append(xp.maximum(z, 0) if i < layers else z)
             scores = acts[-1]
             shifted = scores - scores.max(axis=1, keepdims=True)
-            e = cp.exp(shifted)
+            e = xp.exp(shifted)
             sm = e.sum(axis=1, keepdims=True)
-            loss = float(cp.mean(cp.log(sm[:, 0]) - shifted[cp.arange(batch), tb]))
+            loss = float(xp.mean(xp.log(sm[:, 0]) - shifted[rows, tb]))
             dout = e / sm
-            dout[cp.arange(batch), tb] -= 1
+            dout[rows, tb] -= 1
             dout /= batch
             grads = {}
             for i in range(layers, 0, -1):
                 grads[f"W{i}"] = acts[i - 1].T @ dout
                 grads[f"b{i}"] = dout.sum(axis=0)
                 if i > 1:
-                    dout = cp.where(acts[i - 1] > 0, dout @ p[f"W{i}"].T, 0)
+                    dout = xp.where(acts[i - 1] > 0, dout @ p[f"W{i}"].T, 0)
             for key in p:
                 v[key] *= mu
                 v[key] -= lr * grads[key]
                 p[key] += v[key]
-    return loss
+    return loss, {key: to_host(a) for key, a in p.items()}
 
 
 # --- PyTorch -----------------------------------------------------------------------------------
@@ -282,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             loss = contenders[name]()
             sync_all()
+            loss = loss[0] if isinstance(loss, tuple) else loss
             if rep:
                 times[name].append(time.perf_counter() - start)
             elif not np.isfinite(loss):

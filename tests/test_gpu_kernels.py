@@ -197,6 +197,20 @@ def test_flat_buffer_on_the_strict_device():
         np.testing.assert_array_equal(to_host(views[key]), value - np.float32(0.5))
 
 
+def test_reference_kernels_have_the_cupy_signatures():
+    from mitbadak.gpu_kernels import reference_kernels
+
+    k = reference_kernels()
+    x, W, b = batch(np.float32)
+    z = x @ W
+    out = np.empty_like(z)
+    k["bias_relu"](z, b, out)  # out of place leaves z alone
+    np.testing.assert_array_equal(out, bias_relu_ref((x @ W), b))
+    np.testing.assert_array_equal(z, x @ W)
+    assert k["bias_relu"](z, b, z) is z
+    np.testing.assert_array_equal(z, out)
+
+
 def test_optimizer_kernel_bodies_round_every_operation():
     from mitbadak.gpu_kernels import rounded_body
 
@@ -206,7 +220,7 @@ def test_optimizer_kernel_bodies_round_every_operation():
     assert "MUL(" not in body and "SUB(" not in body and "ADD(" not in body
 
 
-def test_gpu_benchmark_exits_0_with_a_note_without_a_gpu(monkeypatch, capsys):
+def load_gpu_benchmark():
     import importlib.util
     from pathlib import Path
 
@@ -214,6 +228,33 @@ def test_gpu_benchmark_exits_0_with_a_note_without_a_gpu(monkeypatch, capsys):
     spec = importlib.util.spec_from_file_location("bench_gpu", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_benchmark_fused_step_on_numpy_equals_the_plain_port():
+    """The benchmark's fused step, run on the CPU through the references, trains as the plain."""
+    from mitbadak.gpu_kernels import reference_kernels
+
+    bench = load_gpu_benchmark()
+    rng = np.random.default_rng(4)
+    x = rng.random((240, 20), dtype=np.float32)
+    t = rng.integers(0, 3, 240)
+    params = bench.he_params([20, 16, 8, 3], seed=1)
+    start = {key: value.copy() for key, value in params.items()}
+    fused_loss, fused = bench.mitbadak_fused(
+        x, t, params, 30, 3, 0.05, 0.9, block=4, xp=np, kernels=reference_kernels()
+    )
+    plain_loss, plain = bench.cupy_plain(x, t, params, 30, 3, 0.05, 0.9, xp=np)
+    assert np.isfinite(fused_loss) and np.isfinite(plain_loss)
+    for key in params:
+        assert fused[key].dtype == np.float32
+        np.testing.assert_allclose(fused[key], plain[key], rtol=1e-4, atol=1e-6, err_msg=key)
+        np.testing.assert_array_equal(params[key], start[key])  # the caller's arrays untouched
+        assert np.abs(fused[key] - start[key]).max() > 1e-3  # it did train
+
+
+def test_gpu_benchmark_exits_0_with_a_note_without_a_gpu(monkeypatch, capsys):
+    bench = load_gpu_benchmark()
     monkeypatch.setattr(bench, "gpu_status", lambda: (False, "CuPy is not installed"))
     assert bench.main(["--epochs", "1"]) == 0
     out = capsys.readouterr().out.strip()

@@ -44,6 +44,7 @@ __all__ = [
     "bias_sigmoid_ref",
     "cupy_kernels",
     "flat_buffer",
+    "reference_kernels",
     "momentum_update_ref",
     "relu_backward_ref",
     "sgd_update_ref",
@@ -154,6 +155,32 @@ def flat_buffer(
         views[key] = view
         start += size
     return buffer, views
+
+
+def reference_kernels() -> dict[str, Any]:
+    """The NumPy references with the call signatures of :func:`cupy_kernels` (CPU, always there).
+
+    A step written against these names runs on the CPU with NumPy arrays and on the GPU with
+    CuPy arrays; tests run the benchmark's fused step through it (tests/test_gpu_kernels.py).
+    """
+
+    def in_place(ref):
+        def kernel(z, b, out):
+            if out is not z:
+                out[...] = z
+            return ref(out, b)
+
+        return kernel
+
+    return {
+        "bias_relu": in_place(bias_relu_ref),
+        "bias_sigmoid": in_place(bias_sigmoid_ref),
+        "relu_backward": lambda dout, y, out: relu_backward_ref(dout, y, out=out),
+        "sigmoid_backward": lambda dout, y, out: sigmoid_backward_ref(dout, y, out=out),
+        "softmax_ce_grad": softmax_ce_grad_ref,
+        "sgd_update": sgd_update_ref,
+        "momentum_update": momentum_update_ref,
+    }
 
 
 # --- CUDA sources (GPU-only) ---------------------------------------------------------------------
