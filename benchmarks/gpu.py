@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
           f"float32, Momentum {mu}, lr {lr}; {why}")
     times: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
-    for rep in range(args.reps + 1):  # rep 0 warms up (kernel compilation, cuBLAS handles)
+    for rep in range(max(1, args.reps) + 1):  # rep 0 warms up (kernel compilation, cuBLAS handles)
         order = names[rep % len(names):] + names[: rep % len(names)]
         for name in order:
             sync_all()
