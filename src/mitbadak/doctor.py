@@ -51,7 +51,10 @@ _EXTRA_FALLBACK: dict[str, tuple[str, ...]] = {
     "ko": ("matplotlib",),
 }
 #: Distribution name -> import name, where they differ.
-_IMPORT_NAMES = {"pillow": "PIL", "scikit-learn": "sklearn", "pyyaml": "yaml"}
+_IMPORT_NAMES = {
+    "pillow": "PIL", "scikit-learn": "sklearn", "pyyaml": "yaml",
+    "cupy-cuda12x": "cupy", "cupy-cuda13x": "cupy",  # the gpu extra: one wheel per CUDA version
+}  # fmt: skip
 MIRROR_TIMEOUT = 5.0
 
 

@@ -1,0 +1,314 @@
+"""The `gpu` case: training steps on one CUDA GPU (issue 15). Runs only where CuPy finds a GPU.
+
+    .venv/bin/python benchmarks/gpu.py                   # the default recipe, 20 epochs
+    .venv/bin/python benchmarks/gpu.py --large           # 784-1024-1024-10, batch 1,000
+    .venv/bin/python benchmarks/gpu.py --epochs 2 --reps 1   # a smoke run
+
+Contenders, all float32, Momentum 0.9, lr 0.05, on 60,000 images (random images: speed only), the
+data moved to the GPU once, a fresh permutation on the device every epoch:
+
+* ``mitbadak fused``: the step written with ``mitbadak.gpu_kernels`` (bias+ReLU, ReLU mask in
+  backward, softmax + cross-entropy gradient, one Momentum update over a flat parameter buffer),
+  every temporary preallocated (``out=``), losses read back once per block of steps;
+* ``cupy plain``: a plain CuPy port of the readable step (about 30 small kernels a step);
+* ``torch eager``: ``nn.Sequential`` + ``F.cross_entropy`` + ``torch.optim.SGD(momentum=0.9)``;
+* ``torch graph``: the same step captured once as a CUDA graph and replayed.
+
+Not yet here: mitbadak's own trainer on the GPU (``train(..., device="gpu")``), which is not wired
+(docs/gpu.md). Elsewhere (no CuPy, no GPU) it prints one line and exits 0. Never part of
+``make test``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from mitbadak.backend import gpu_status
+
+
+def sizes(large: bool) -> tuple[list[int], int]:
+    return ([784, 1024, 1024, 10], 1000) if large else ([784, 256, 128, 10], 100)
+
+
+def he_params(dims: list[int], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    params = {}
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=False), start=1):
+        params[f"W{i}"] = (rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(np.float32)
+        params[f"b{i}"] = np.zeros(b, dtype=np.float32)
+    return params
+
+
+def synchronize() -> None:
+    import cupy as cp
+
+    cp.cuda.Stream.null.synchronize()
+
+
+# --- mitbadak's fused step ---------------------------------------------------------------------
+
+
+def mitbadak_fused(
+    x, t, params, batch: int, epochs: int, lr: float, mu: float, *,
+    block: int = 100, xp=None, kernels=None, seed: int = 0,
+):  # fmt: skip
+    """Train with the fused kernels; returns (the last block's mean loss, the params on the host).
+
+    Losses are read back once per block of steps. ``xp=numpy, kernels=reference_kernels()`` runs
+    the same step on the CPU (the tests do).
+    """
+    from mitbadak.backend import to_host
+    from mitbadak.gpu_kernels import cupy_kernels, flat_buffer
+
+    if xp is None:
+        import cupy as xp
+    k = cupy_kernels() if kernels is None else kernels
+    layers = len(params) // 2
+    P, p = flat_buffer(params, xp)
+    G, g = flat_buffer({key: np.zeros_like(v) for key, v in params.items()}, xp)
+    V = xp.zeros_like(P)
+    widths = [params[f"W{i}"].shape[1] for i in range(1, layers + 1)]
+    h = [xp.empty((batch, w), dtype=P.dtype) for w in widths]  # activations (last: scores)
+    d = [xp.empty((batch, w), dtype=P.dtype) for w in widths]  # gradients w.r.t. them
+    xb = xp.empty((batch, x.shape[1]), dtype=x.dtype)
+    tb = xp.empty(batch, dtype=t.dtype)
+    losses = xp.empty((block, batch), dtype=P.dtype)
+    n = x.shape[0]
+    rng = np.random.default_rng(seed)
+    last = float("nan")
+    step_no = 0
+    for _ in range(epochs):
+        order = xp.asarray(rng.permutation(n))  # drawn on the host, moved once per epoch
+        for s in range(n // batch):
+            idx = order[s * batch : (s + 1) * batch]
+            xp.take(x, idx, axis=0, out=xb)
+            xp.take(t, idx, axis=0, out=tb)
+            inp = xb
+            for i in range(layers):
+                xp.matmul(inp, p[f"W{i + 1}"], out=h[i])
+                if i < layers - 1:
+                    k["bias_relu"](h[i], p[f"b{i + 1}"], h[i])
+                else:
+                    h[i] += p[f"b{i + 1}"]
+                inp = h[i]
+            k["softmax_ce_grad"](h[-1], tb, d[-1], losses[step_no % block])
+            for i in reversed(range(layers)):
+                below = xb if i == 0 else h[i - 1]
+                xp.matmul(below.T, d[i], out=g[f"W{i + 1}"])
+                xp.sum(d[i], axis=0, out=g[f"b{i + 1}"])
+                if i > 0:
+                    xp.matmul(d[i], p[f"W{i + 1}"].T, out=d[i - 1])
+                    k["relu_backward"](d[i - 1], h[i - 1], d[i - 1])
+            k["momentum_update"](P, G, V, lr, mu)
+            step_no += 1
+            if step_no % block == 0:  # one host sync per block: loss and divergence together
+                last = float(losses.mean())
+                if not np.isfinite(last):
+                    raise FloatingPointError(f"diverged by step {step_no}")
+    return last, {key: to_host(view) for key, view in p.items()}
+
+
+# --- a plain CuPy port -------------------------------------------------------------------------
+
+
+def cupy_plain(x, t, params, batch: int, epochs: int, lr: float, mu: float, *, xp=None, seed=0):
+    """The readable step on CuPy, one operation per line, a float(loss) sync every step.
+
+    Returns (the last loss, the params on the host); ``xp=numpy`` runs it on the CPU.
+    """
+    from mitbadak.backend import to_host
+
+    if xp is None:
+        import cupy as xp
+    p = {key: xp.array(v, copy=True) for key, v in params.items()}  # never the caller's
+    v = {key: xp.zeros_like(a) for key, a in p.items()}
+    layers = len(p) // 2
+    n = x.shape[0]
+    rng = np.random.default_rng(seed)
+    rows = xp.arange(batch)
+    loss = float("nan")
+    for _ in range(epochs):
+        order = xp.asarray(rng.permutation(n))
+        for s in range(n // batch):
+            idx = order[s * batch : (s + 1) * batch]
+            xb, tb = x[idx], t[idx]
+            acts = [xb]
+            for i in range(1, layers + 1):
+                z = acts[-1] @ p[f"W{i}"] + p[f"b{i}"]
+                acts.append(xp.maximum(z, 0) if i < layers else z)
+            scores = acts[-1]
+            shifted = scores - scores.max(axis=1, keepdims=True)
+            e = xp.exp(shifted)
+            sm = e.sum(axis=1, keepdims=True)
+            loss = float(xp.mean(xp.log(sm[:, 0]) - shifted[rows, tb]))
+            dout = e / sm
+            dout[rows, tb] -= 1
+            dout /= batch
+            grads = {}
+            for i in range(layers, 0, -1):
+                grads[f"W{i}"] = acts[i - 1].T @ dout
+                grads[f"b{i}"] = dout.sum(axis=0)
+                if i > 1:
+                    dout = xp.where(acts[i - 1] > 0, dout @ p[f"W{i}"].T, 0)
+            for key in p:
+                v[key] *= mu
+                v[key] -= lr * grads[key]
+                p[key] += v[key]
+    return loss, {key: to_host(a) for key, a in p.items()}
+
+
+# --- PyTorch -----------------------------------------------------------------------------------
+
+
+def torch_model(params, torch):
+    layers = len(params) // 2
+    modules = []
+    for i in range(1, layers + 1):
+        W = params[f"W{i}"]
+        lin = torch.nn.Linear(W.shape[0], W.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W.T.copy()))
+            lin.bias.copy_(torch.from_numpy(params[f"b{i}"]))
+        modules.append(lin)
+        if i < layers:
+            modules.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*modules).cuda()
+
+
+def torch_eager(x, t, params, batch: int, epochs: int, lr: float, mu: float):
+    import torch
+    import torch.nn.functional as F
+
+    model = torch_model(params, torch)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=mu)
+    n = x.shape[0]
+    loss = None
+    for _ in range(epochs):
+        order = torch.randperm(n, device="cuda")
+        for s in range(n // batch):
+            idx = order[s * batch : (s + 1) * batch]
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x[idx]), t[idx])
+            loss.backward()
+            opt.step()
+    return float(loss)
+
+
+def torch_graph(x, t, params, batch: int, epochs: int, lr: float, mu: float):
+    """The whole step (forward, backward, optimizer) captured once as a CUDA graph."""
+    import torch
+    import torch.nn.functional as F
+
+    model = torch_model(params, torch)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=mu)
+    static_x = torch.empty((batch, x.shape[1]), device="cuda")
+    static_t = torch.empty(batch, dtype=torch.int64, device="cuda")
+    static_x.copy_(x[:batch])
+    static_t.copy_(t[:batch])
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up on a side stream, as capture requires
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(static_x), static_t).backward()
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        static_loss = F.cross_entropy(model(static_x), static_t)
+        static_loss.backward()
+        opt.step()
+    n = x.shape[0]
+    for _ in range(epochs):
+        order = torch.randperm(n, device="cuda")
+        for s in range(n // batch):
+            idx = order[s * batch : (s + 1) * batch]
+            torch.index_select(x, 0, idx, out=static_x)
+            torch.index_select(t, 0, idx, out=static_t)
+            graph.replay()
+    return float(static_loss)
+
+
+# --- driver ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--large", action="store_true", help="784-1024-1024-10, batch 1,000")
+    args = parser.parse_args(argv)
+
+    ok, why = gpu_status()
+    if not ok:
+        print(f"gpu benchmark skipped: {why} (it needs CuPy and a CUDA GPU)")
+        return 0
+    import cupy as cp
+
+    dims, batch = sizes(args.large)
+    rng = np.random.default_rng(0)
+    x_host = rng.random((60_000, 784), dtype=np.float32)
+    t_host = rng.integers(0, 10, 60_000)
+    params = he_params(dims, seed=1)
+    lr, mu = 0.05, 0.9
+    xd, td = cp.asarray(x_host), cp.asarray(t_host)  # moved once, outside the timed part
+    contenders = {
+        "mitbadak fused": lambda: mitbadak_fused(xd, td, params, batch, args.epochs, lr, mu),
+        "cupy plain": lambda: cupy_plain(xd, td, params, batch, args.epochs, lr, mu),
+    }
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            xt = torch.from_numpy(x_host).cuda()
+            tt = torch.from_numpy(t_host).cuda()
+            contenders["torch eager"] = lambda: torch_eager(
+                xt, tt, params, batch, args.epochs, lr, mu
+            )
+            contenders["torch graph"] = lambda: torch_graph(
+                xt, tt, params, batch, args.epochs, lr, mu
+            )
+        else:
+            print("note: torch has no CUDA here; PyTorch rows skipped")
+    except ImportError:
+        print("note: torch not installed; PyTorch rows skipped")
+
+    def sync_all() -> None:
+        synchronize()
+        if "torch eager" in contenders:
+            import torch
+
+            torch.cuda.synchronize()
+
+    arch = "-".join(map(str, dims))
+    print(f"gpu case: {arch}, batch {batch}, {args.epochs} epochs of 60,000 random images, "
+          f"float32, Momentum {mu}, lr {lr}; {why}")
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for rep in range(max(1, args.reps) + 1):  # rep 0 warms up (kernel compilation, cuBLAS handles)
+        order = names[rep % len(names):] + names[: rep % len(names)]
+        for name in order:
+            sync_all()
+            start = time.perf_counter()
+            loss = contenders[name]()
+            sync_all()
+            loss = loss[0] if isinstance(loss, tuple) else loss
+            if rep:
+                times[name].append(time.perf_counter() - start)
+            elif not np.isfinite(loss):
+                print(f"note: {name} ended with loss {loss}")
+    base = float(np.median(times["mitbadak fused"]))
+    print(f"{'contender':<16} {'median s':>9} {'min s':>8} {'/ mitbadak':>10}")
+    for name in names:
+        med = float(np.median(times[name]))
+        print(f"{name:<16} {med:9.3f} {min(times[name]):8.3f} {med / base:10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""The fused GPU kernels' NumPy references against mitbadak's layers and optimizers (always, CPU),
+and the CuPy kernels against the references (only where CuPy finds a CUDA GPU).
+
+CI has no GPU, so the CuPy half skips there by design: that skip is expected and is not a missing
+system package. The device path without a GPU is exercised through tests/strict_xp.py instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mitbadak.backend import gpu_status
+from mitbadak.gpu_kernels import (
+    bias_relu_ref,
+    bias_sigmoid_ref,
+    flat_buffer,
+    momentum_update_ref,
+    relu_backward_ref,
+    sgd_update_ref,
+    sigmoid_backward_ref,
+    softmax_ce_grad_ref,
+)
+from mitbadak.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.optimizers import SGD, Momentum
+
+
+def batch(dtype, n=16, d=12, h=7, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(dtype)
+    W = (rng.standard_normal((d, h)) * 0.8).astype(dtype)
+    b = rng.standard_normal(h).astype(dtype)
+    return x, W, b
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_relu_and_its_backward_equal_affine_then_relu(dtype):
+    x, W, b = batch(dtype)
+    relu = Relu()
+    want = relu.forward(Affine(W, b).forward(x))
+    got = bias_relu_ref(x @ W, b)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    assert (got == 0).any() and (got > 0).any()  # both branches taken
+    dout = np.random.default_rng(1).standard_normal(got.shape).astype(dtype)
+    np.testing.assert_array_equal(relu_backward_ref(dout, got), relu.backward(dout))
+    out = np.empty_like(dout)
+    assert relu_backward_ref(dout, got, out=out) is out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_sigmoid_and_its_backward_equal_affine_then_sigmoid(dtype):
+    x, W, b = batch(dtype)
+    x[0, :] = 40  # saturated rows: the two-sided form must not overflow
+    x[1, :] = -40
+    sig = Sigmoid()
+    want = sig.forward(Affine(W, b).forward(x))
+    with np.errstate(all="raise"):
+        got = bias_sigmoid_ref(x @ W, b)
+    assert got.dtype == dtype
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(got, want, rtol=tol, atol=0)
+    dout = np.random.default_rng(2).standard_normal(got.shape).astype(dtype)
+    np.testing.assert_allclose(
+        sigmoid_backward_ref(dout, got), sig.backward(dout), rtol=4 * tol, atol=1e-300
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_ce_grad_equals_softmax_with_loss(dtype):
+    rng = np.random.default_rng(3)
+    scores = (rng.standard_normal((32, 10)) * 5).astype(dtype)
+    scores[0] = 1000  # exp would overflow without the shift
+    t = rng.integers(0, 10, 32)
+    layer = SoftmaxWithLoss()
+    loss = layer.forward(scores, t)
+    dx_want = layer.backward()
+    dx, row_losses = softmax_ce_grad_ref(scores, t)
+    assert dx.dtype == dtype and row_losses.shape == (32,)
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(row_losses.mean(), loss, rtol=tol)
+    np.testing.assert_allclose(row_losses[0], np.log(10), rtol=tol)  # ten equal scores
+    np.testing.assert_allclose(dx, dx_want, rtol=tol, atol=tol / 32)
+    np.testing.assert_allclose(dx.sum(axis=1), 0, atol=tol)
+
+
+def network_params(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    shapes = {"W1": (20, 8), "b1": (8,), "W2": (8, 3), "b2": (3,)}
+    return {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+
+
+def test_flat_buffer_views_share_one_buffer():
+    params = network_params(np.float32)
+    buffer, views = flat_buffer(params)
+    assert buffer.shape == (20 * 8 + 8 + 8 * 3 + 3,) and buffer.dtype == np.float32
+    for key, value in params.items():
+        np.testing.assert_array_equal(views[key], value)
+        assert np.shares_memory(views[key], buffer) and views[key].shape == value.shape
+    buffer += 1
+    np.testing.assert_array_equal(views["b2"], params["b2"] + 1)
+    with pytest.raises(ValueError, match="one dtype"):
+        flat_buffer({"a": np.zeros(2, np.float32), "b": np.zeros(2)})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flat_sgd_and_momentum_equal_the_optimizers(dtype):
+    params = network_params(dtype)
+    steps = [network_params(dtype, seed=s) for s in (10, 11, 12)]  # three steps' gradients
+    for name, optimizer in [("sgd", SGD(lr=0.05)), ("momentum", Momentum(lr=0.05, momentum=0.9))]:
+        mine = {k: v.copy() for k, v in params.items()}
+        p, p_views = flat_buffer(params)
+        v = np.zeros_like(p)
+        for grads in steps:
+            optimizer.update(mine, grads)
+            g, _ = flat_buffer(grads)
+            if name == "sgd":
+                sgd_update_ref(p, g, 0.05)
+            else:
+                momentum_update_ref(p, g, v, 0.05, 0.9)
+        for key in params:
+            assert p_views[key].dtype == dtype
+            np.testing.assert_array_equal(p_views[key], mine[key], err_msg=f"{name} {key}")
+            assert not np.array_equal(mine[key], params[key])
+
+
+# --- the CuPy kernels (GPU-only) -----------------------------------------------------------------
+
+_GPU, _GPU_WHY = gpu_status()
+gpu_only = pytest.mark.skipif(
+    not _GPU,
+    reason=f"GPU-only: {_GPU_WHY} (expected on CPU machines and under CI, which has no GPU; "
+    "not a missing system package: the device path runs on tests/strict_xp.py instead)",
+)
+
+
+@gpu_only
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - needs a GPU
+    import cupy as cp
+
+    from mitbadak.gpu_kernels import cupy_kernels
+
+    k = cupy_kernels()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    x, W, b = batch(dtype, n=100, d=30, h=17)
+    z = x @ W
+    dz, db = cp.asarray(z), cp.asarray(b)
+    k["bias_relu"](dz, db, dz)
+    y = bias_relu_ref(z.copy(), b)
+    np.testing.assert_allclose(cp.asnumpy(dz), y, rtol=tol)
+    dout = np.random.default_rng(5).standard_normal(y.shape).astype(dtype)
+    dx = cp.empty_like(dz)
+    k["relu_backward"](cp.asarray(dout), dz, dx)
+    np.testing.assert_array_equal(cp.asnumpy(dx), relu_backward_ref(dout, y))
+
+    ds = cp.asarray(z)
+    k["bias_sigmoid"](ds, db, ds)
+    s = bias_sigmoid_ref(z.copy(), b)
+    np.testing.assert_allclose(cp.asnumpy(ds), s, rtol=tol)
+    k["sigmoid_backward"](cp.asarray(dout), cp.asarray(s), dx)
+    np.testing.assert_allclose(cp.asnumpy(dx), sigmoid_backward_ref(dout, s), rtol=tol, atol=tol)
+
+    scores = (np.random.default_rng(6).standard_normal((100, 10)) * 4).astype(dtype)
+    t = np.random.default_rng(7).integers(0, 10, 100)
+    dsm, dloss = cp.empty((100, 10), dtype=dtype), cp.empty(100, dtype=dtype)
+    k["softmax_ce_grad"](cp.asarray(scores), cp.asarray(t, dtype=cp.int64), dsm, dloss)
+    want_dx, want_loss = softmax_ce_grad_ref(scores, t)
+    np.testing.assert_allclose(cp.asnumpy(dsm), want_dx, rtol=tol, atol=tol / 100)
+    np.testing.assert_allclose(cp.asnumpy(dloss), want_loss, rtol=tol)
+
+    params, grads = network_params(dtype), network_params(dtype, seed=9)
+    p, _ = flat_buffer(params)
+    g, _ = flat_buffer(grads)
+    dp, dg, dv = cp.asarray(p), cp.asarray(g), cp.zeros(p.shape, dtype=dtype)
+    v = np.zeros_like(p)
+    for _ in range(3):
+        k["momentum_update"](dp, dg, dv, 0.05, 0.9)
+        momentum_update_ref(p, g, v, 0.05, 0.9)
+    np.testing.assert_array_equal(cp.asnumpy(dp), p)  # rounded as NumPy rounds: bit-exact
+    np.testing.assert_array_equal(cp.asnumpy(dv), v)
+    k["sgd_update"](dp, dg, 0.05)
+    sgd_update_ref(p, g, 0.05)
+    np.testing.assert_array_equal(cp.asnumpy(dp), p)
+
+
+def test_flat_buffer_on_the_strict_device():
+    import strict_xp
+
+    from mitbadak.backend import to_device, to_host
+
+    params = network_params(np.float32)
+    buffer, views = flat_buffer(to_device(params, strict_xp), strict_xp)
+    assert isinstance(buffer, strict_xp.StrictArray)
+    buffer -= 0.5  # one update of the buffer reaches every view
+    for key, value in params.items():
+        np.testing.assert_array_equal(to_host(views[key]), value - np.float32(0.5))
+
+
+def test_reference_kernels_have_the_cupy_signatures():
+    from mitbadak.gpu_kernels import reference_kernels
+
+    k = reference_kernels()
+    x, W, b = batch(np.float32)
+    z = x @ W
+    out = np.empty_like(z)
+    k["bias_relu"](z, b, out)  # out of place leaves z alone
+    np.testing.assert_array_equal(out, bias_relu_ref((x @ W), b))
+    np.testing.assert_array_equal(z, x @ W)
+    assert k["bias_relu"](z, b, z) is z
+    np.testing.assert_array_equal(z, out)
+
+
+def test_optimizer_kernel_bodies_round_every_operation():
+    from mitbadak.gpu_kernels import rounded_body
+
+    assert rounded_body("sgd_update", "float32") == "p = __fsub_rn(p_in, __fmul_rn((T)lr, g));"
+    body = rounded_body("momentum_update", "float64")
+    assert "__dmul_rn((T)mu, v_in)" in body and "__dadd_rn(p_in, nv)" in body
+    assert "MUL(" not in body and "SUB(" not in body and "ADD(" not in body
+
+
+def load_gpu_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_benchmark_fused_step_on_numpy_equals_the_plain_port():
+    """The benchmark's fused step, run on the CPU through the references, trains as the plain."""
+    from mitbadak.gpu_kernels import reference_kernels
+
+    bench = load_gpu_benchmark()
+    rng = np.random.default_rng(4)
+    x = rng.random((240, 20), dtype=np.float32)
+    t = rng.integers(0, 3, 240)
+    params = bench.he_params([20, 16, 8, 3], seed=1)
+    start = {key: value.copy() for key, value in params.items()}
+    fused_loss, fused = bench.mitbadak_fused(
+        x, t, params, 30, 3, 0.05, 0.9, block=4, xp=np, kernels=reference_kernels()
+    )
+    plain_loss, plain = bench.cupy_plain(x, t, params, 30, 3, 0.05, 0.9, xp=np)
+    assert np.isfinite(fused_loss) and np.isfinite(plain_loss)
+    for key in params:
+        assert fused[key].dtype == np.float32
+        np.testing.assert_allclose(fused[key], plain[key], rtol=1e-4, atol=1e-6, err_msg=key)
+        np.testing.assert_array_equal(params[key], start[key])  # the caller's arrays untouched
+        assert np.abs(fused[key] - start[key]).max() > 1e-3  # it did train
+
+
+def test_gpu_benchmark_exits_0_with_a_note_without_a_gpu(monkeypatch, capsys):
+    bench = load_gpu_benchmark()
+    monkeypatch.setattr(bench, "gpu_status", lambda: (False, "CuPy is not installed"))
+    assert bench.main(["--epochs", "1"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == "gpu benchmark skipped: CuPy is not installed (it needs CuPy and a CUDA GPU)"
+    params = bench.he_params(bench.sizes(large=False)[0], seed=1)
+    assert [params[k].shape for k in ("W1", "W2", "W3")] == [(784, 256), (256, 128), (128, 10)]
