@@ -284,6 +284,7 @@ def run_training(
     download: bool = True,
     data: tuple | None = None,
     announce: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train as ``config`` says and write the run folder; returns (result, info).
 
@@ -296,6 +297,9 @@ def run_training(
     ``data`` = (train, test, dataset_name) skips loading (used by tests and notebooks).
     ``announce(message)`` receives one-line notes for the user (the sample fallback, the time
     estimate of a numerical-gradient run). ``config.json`` records the dataset actually used.
+    ``should_stop()`` is asked between steps (see :func:`train`): True writes the checkpoint and
+    the history so far, then raises :class:`~mitbadak.training.TrainingStopped`
+    (a KeyboardInterrupt); ``resume=True`` continues the run exactly.
     Raises :class:`TrainingDiverged` after writing the metrics, iteration losses and curves up to
     the blow-up (the checkpoint of the last good epoch is kept).
     """
@@ -325,12 +329,13 @@ def run_training(
     with run_lock(out):
         return _run_locked(
             config, out, network, (x_train, t_train), test_set, val_set, dataset, fallback,
-            callback=callback, resume=resume, say=say,
+            callback=callback, resume=resume, say=say, should_stop=should_stop,
         )
 
 
 def _run_locked(
-    config, out, network, train_set, test_set, val_set, dataset, fallback, *, callback, resume, say
+    config, out, network, train_set, test_set, val_set, dataset, fallback, *, callback, resume, say,
+    should_stop=None,
 ):
     remove_stale_temporaries(out)
     checkpoint_path = out / "checkpoint.npz"
@@ -399,6 +404,7 @@ def _run_locked(
             callback=callback,
             checkpoint_path=checkpoint_path,
             resume=resume_state,
+            should_stop=should_stop,
         )
     except TrainingDiverged as exc:
         # Keep what was learned: the metrics and every iteration's loss up to the blow-up.
