@@ -1,8 +1,9 @@
-"""Write the chapter notebooks (notebooks/ch03_forward.ipynb, ch04_learning.ipynb,
-ch05_backprop.ipynb) from the cell texts below, without outputs.
+"""Write the chapter notebooks in English (notebooks/) and Korean (notebooks/ko/), no outputs.
 
-The notebooks are generated so that they stay reviewable (this file is plain Python in a diff)
-and reproducible (fixed cell ids; no outputs, so never stale). Usage::
+One source, two languages: every markdown cell below holds its English and its Korean text, and
+every code cell is shared by both editions (the setup cell sets ``LANG``, which the plots use), so
+the editions cannot drift apart. The notebooks are generated so that they stay reviewable (this
+file is plain Python in a diff) and reproducible (fixed cell ids; no outputs, so never stale)::
 
     python scripts/make_notebooks.py          # (re)write the notebooks
     python scripts/make_notebooks.py --check  # exit 1 if a stored notebook differs from this file
@@ -20,9 +21,11 @@ from pathlib import Path
 import nbformat
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+LANGUAGES = {"en": NOTEBOOKS_DIR, "ko": NOTEBOOKS_DIR / "ko"}
 
-# Every notebook starts with the same setup cell. Paths are relative to notebooks/, where the
-# notebooks run: ../../shared/data is the read-only shared data next to the repository, if any.
+# Every notebook starts with the same setup cell; only LANG differs between the editions. The
+# shared data (the real MNIST test set, the book's weights) is looked for in a `shared/data`
+# folder beside the repository, wherever the notebook runs from.
 SETUP = """
 %matplotlib inline
 from pathlib import Path
@@ -32,21 +35,34 @@ import numpy as np
 import mitbadak as mb
 from mitbadak import plots
 
+LANG = "{lang}"  # the language of the figures: "en" or "ko"
 np.set_printoptions(precision=8, suppress=False)
-SHARED = Path("../../shared/data")  # the real MNIST test set and the book's weights, if present
+# The real MNIST test set and the book's weights, if shared/data is beside the repository:
+SHARED = next(
+    (d / "shared" / "data" for d in Path.cwd().resolve().parents
+     if (d / "shared" / "data").is_dir()),
+    Path("shared-data-not-found"),
+)
 print("mitbadak", mb.__version__, "| shared data:", "found" if SHARED.is_dir() else "absent")
 """
 
-# A notebook is a list of ("md" | "code", text).
+# A notebook is a list of cells: ("md", english, korean) or ("code", source).
 CH03 = [
     ("md", """
 # Chapter 3 — Neural networks (3장 신경망)
 
 A neural network (신경망) turns an input into an output by passing signals forward through layers:
 each layer multiplies by a weight matrix, adds a bias, and applies an **activation function**.
-This notebook follows the chapter with `mitbadak`: activations, the three-layer example, the output
-layer, and inference (추론) on handwritten digits (손글씨 숫자) with the book's trained weights.
-Everything runs offline.
+This notebook follows the chapter with `mitbadak`: activations, the three-layer example, the
+output layer, and inference (추론) on handwritten digits (손글씨 숫자) with the book's trained
+weights. Everything runs offline.
+""", """
+# 3장 신경망
+
+신경망은 입력 신호를 층에서 층으로 앞으로 전달해 출력을 만듭니다. 각 층은 가중치 행렬을 곱하고
+편향을 더한 뒤 **활성화 함수**를 적용합니다. 이 노트북은 `mitbadak`으로 3장을 따라갑니다: 활성화
+함수, 3층 신경망 예제, 출력층, 그리고 책의 학습된 가중치로 손글씨 숫자를 추론하기까지. 모두
+인터넷 없이 실행됩니다.
 """),
     ("code", SETUP),
     ("md", """
@@ -55,8 +71,15 @@ Everything runs offline.
 The **step function (계단 함수)** outputs 1 when the input is positive and 0 otherwise — the
 perceptron's rule. The **sigmoid function (시그모이드 함수)** h(x) = 1 / (1 + exp(−x)) is its
 smooth version: it also squashes to [0, 1], but its slope is never zero, which is what learning
-(chapter 4) needs. **ReLU (렐루 함수)** passes positive inputs through and zeroes the rest.
-All three work element-wise on NumPy arrays.
+(chapter 4) needs. The **ReLU function (ReLU 함수)** passes positive inputs through and zeroes the
+rest. All three work element-wise on NumPy arrays.
+""", """
+## 활성화 함수
+
+**계단 함수**는 입력이 0을 넘으면 1, 그 외에는 0을 출력합니다(퍼셉트론의 규칙). **시그모이드
+함수** h(x) = 1 / (1 + exp(−x))는 그 매끄러운 버전입니다. 역시 0과 1 사이의 값을 내지만 기울기가
+0이 되는 곳이 없어서, 4장의 학습에 꼭 필요한 성질을 갖습니다. **ReLU 함수**는 입력이 0을 넘으면
+그대로, 0 이하이면 0을 출력합니다. 세 함수 모두 넘파이 배열의 원소마다 적용됩니다(브로드캐스트).
 """),
     ("code", """
 x = np.array([-1.0, 1.0, 2.0])
@@ -64,12 +87,54 @@ print("step   ", mb.step_function(x))
 print("sigmoid", mb.sigmoid(x))
 print("relu   ", mb.relu(x))
 """),
-    ("code", "plots.activations()"),
+    ("code", "plots.activations(lang=LANG)"),
+    ("md", """
+## Non-linear functions (비선형 함수)
+
+Step and sigmoid share one more property, the important one: both are **non-linear functions
+(비선형 함수)**. A network's activation function must be non-linear. With a linear one, say
+h(x) = cx, a three-layer network computes y = h(h(h(x))) = c·c·c·x = c³x — which one layer with
+the weight c³ does just as well: stacking layers gains nothing, there is no point in hidden
+layers. The same holds for weight matrices: three linear layers X·W1·W2·W3 are one matrix
+W1·W2·W3. A sigmoid between them breaks that collapse.
+""", """
+## 비선형 함수
+
+계단 함수와 시그모이드 함수의 중요한 공통점이 하나 더 있습니다. 둘 다 **비선형 함수**라는
+것입니다. 신경망의 활성화 함수로는 비선형 함수를 사용해야 합니다. 선형 함수 h(x) = cx를 쓰면 3층
+신경망도 y = h(h(h(x))) = c·c·c·x = c³x, 즉 가중치가 c³인 층 하나와 똑같아집니다. 층을 깊게 쌓는
+의미가 사라지는 것이지요(은닉층이 없는 신경망). 가중치 행렬도 마찬가지여서, 선형 층 세 개
+X·W1·W2·W3은 행렬 하나 W1·W2·W3과 같습니다. 사이에 시그모이드 함수를 넣으면 이렇게 합쳐지지
+않습니다.
+"""),
+    ("code", """
+c = 2.0
+
+
+def linear(v):
+    return c * v
+
+
+x = np.array([1.0, -2.0, 3.0])
+print("h(h(h(x))) =", linear(linear(linear(x))), "= c**3 * x =", c**3 * x)
+
+rng = np.random.default_rng(0)
+W1, W2, W3 = (rng.standard_normal((3, 3)) for _ in range(3))
+one_matrix = W1 @ W2 @ W3
+print("three linear layers == one matrix:", np.allclose(((x @ W1) @ W2) @ W3, x @ one_matrix))
+print("with sigmoid between them        :",
+      np.allclose(mb.sigmoid(mb.sigmoid(x @ W1) @ W2) @ W3, x @ one_matrix))
+"""),
     ("md", """
 ## Multidimensional arrays and the matrix product (다차원 배열, 행렬의 곱)
 
 One layer of a network is one matrix product (행렬의 곱): with inputs `X` of shape (2,) and
 weights `W` of shape (2, 3), `X @ W` has shape (3,) — the inner dimensions must agree.
+""", """
+## 다차원 배열의 계산, 행렬의 곱
+
+신경망의 층 하나는 행렬의 곱 하나입니다. 형상이 (2,)인 입력 `X`와 (2, 3)인 가중치 `W`를 곱하면
+`X @ W`의 형상은 (3,)입니다. 대응하는 차원의 원소 수가 같아야 합니다.
 """),
     ("code", """
 X = np.array([1.0, 2.0])
@@ -83,6 +148,12 @@ print(X.shape, W.shape, "->", (X @ W).shape, X @ W)
 `forward(network, x)` computes
 y = identity(sigmoid(sigmoid(x·W1 + b1)·W2 + b2)·W3 + b3).
 For x = [1.0, 0.5] the book prints [0.31682708, 0.69627909].
+""", """
+## 3층 신경망 구현하기
+
+`init_network()`는 3장의 작은 가중치(입력 2개 → 3 → 2 → 출력 2개)를 담고, `forward(network, x)`는
+y = 항등 함수(시그모이드(시그모이드(x·W1 + b1)·W2 + b2)·W3 + b3)를 계산합니다.
+x = [1.0, 0.5]이면 책과 같이 [0.31682708, 0.69627909]가 나옵니다.
 """),
     ("code", """
 network = mb.init_network()
@@ -98,7 +169,15 @@ np.testing.assert_allclose(y, [0.31682708, 0.69627909], rtol=1e-7)  # the book's
 Regression uses the **identity function (항등 함수)**; classification uses the
 **softmax function (소프트맥스 함수)** y_k = exp(a_k) / Σ_i exp(a_i). Its outputs are positive,
 sum to 1 and keep the order of the inputs, so they read as probabilities. `mb.softmax`
-subtracts the maximum first, so huge scores do not overflow (오버플로) — `[1010, 1000, 990]` works.
+subtracts the maximum first, so huge scores do not overflow (오버플로) — `[1010, 1000, 990]`
+works.
+""", """
+## 출력층 설계하기: 항등 함수와 소프트맥스 함수
+
+회귀에는 **항등 함수**를, 분류에는 **소프트맥스 함수** y_k = exp(a_k) / Σ_i exp(a_i)를 씁니다.
+소프트맥스 함수의 출력은 0과 1 사이의 실수이고 총합이 1이며 입력의 대소 관계를 그대로 유지하므로,
+확률로 해석할 수 있습니다. `mb.softmax`는 먼저 최댓값을 빼기 때문에 `[1010, 1000, 990]`처럼 큰
+값에서도 오버플로가 일어나지 않습니다.
 """),
     ("code", """
 a = np.array([0.3, 2.9, 4.0])
@@ -106,14 +185,20 @@ y = mb.softmax(a)
 print("softmax(a) =", y, "sum =", y.sum())
 print("no overflow:", mb.softmax(np.array([1010.0, 1000.0, 990.0])))
 """),
-    ("code", "plots.softmax(a)"),
+    ("code", "plots.softmax(a, lang=LANG)"),
     ("md", """
 ## Handwritten digits: the MNIST data set (손글씨 숫자 인식, MNIST 데이터셋)
 
 Images are 28×28 gray levels, flattened (평탄화) to 784 values and normalized (정규화) to [0, 1]
 — the preprocessing (전처리) the book applies. We use the real MNIST test set when
-`../../shared/data/mnist` exists, and otherwise the sample of real MNIST that ships inside the
-package (`mnist-sample`), so this works without internet.
+`shared/data/mnist` is found beside the repository, and otherwise the sample of real MNIST that
+ships inside the package (`mnist-sample`), so this works without internet.
+""", """
+## 손글씨 숫자 인식: MNIST 데이터셋
+
+이미지는 28×28 회색조이고, 784개 값으로 평탄화(flatten)하고 0~1 사이로 정규화(normalize)합니다.
+책과 같은 전처리입니다. 저장소 옆에 `shared/data/mnist`가 있으면 진짜 MNIST 시험 데이터를, 없으면
+패키지에 들어 있는 진짜 MNIST의 표본(`mnist-sample`)을 쓰므로 인터넷 없이도 동작합니다.
 """),
     ("code", """
 from mitbadak.datasets import load_split
@@ -127,14 +212,25 @@ else:
 print(f"{source}: x_test {x_test.shape} {x_test.dtype} in [{x_test.min()}, {x_test.max()}], "
       f"labels {t_test[:10]} ...")
 """),
-    ("code", 'plots.samples(x_test, t_test, count=20, title="MNIST test images")'),
+    ("code", """
+plots.samples(x_test, t_test, count=20,
+              title={"en": "MNIST test images", "ko": "MNIST 시험 이미지"}[LANG], lang=LANG)
+"""),
     ("md", """
 ## Inference with trained weights (학습된 매개변수로 추론하기)
 
 The book ships `sample_weight.pkl`, a trained 784 → 50 → 100 → 10 sigmoid network.
 `mitbadak.modelfile.import_book_weights` reads it **without executing pickle code** (a pickle can
 run arbitrary code; only NumPy arrays in a dict are accepted). On the full test set its accuracy
-(정확도) is 0.9352, as in the book. If the file is not next to the repository, this step is skipped.
+(정확도) is 0.9352, as in the book. If the file is not next to the repository, this step is
+skipped.
+""", """
+## 신경망의 추론 처리: 학습된 매개변수 사용하기
+
+책은 학습을 마친 784 → 50 → 100 → 10 시그모이드 신경망의 가중치 `sample_weight.pkl`을 제공합니다.
+`mitbadak.modelfile.import_book_weights`는 이 파일을 **피클 코드를 실행하지 않고** 읽습니다(피클은
+임의의 코드를 실행할 수 있으므로, 넘파이 배열을 담은 딕셔너리만 받아들입니다). 시험 데이터 전체에
+대한 정확도는 책과 같은 0.9352입니다. 파일이 저장소 옆에 없으면 이 단계는 건너뜁니다.
 """),
     ("code", """
 from mitbadak.modelfile import import_book_weights
@@ -155,21 +251,38 @@ else:
 What went wrong? The images the network misclassifies, with its predicted probability — many are
 hard for people too. Its first layer's weights, drawn as 28×28 images, show the strokes each of
 the 50 hidden units responds to (red: positive, blue: negative).
+""", """
+무엇을 틀렸을까요? 신경망이 잘못 분류한 이미지와 그 예측 확률입니다. 사람이 봐도 헷갈리는 것이
+많습니다. 1층 가중치를 28×28 이미지로 그리면 은닉층 뉴런 50개가 각각 어떤 획에 반응하는지 보입니다
+(빨강: 양수, 파랑: 음수).
 """),
     ("code", """
 if book_net is not None:
     probs = book_net.predict_proba(x_test)
-    display(plots.misclassified(x_test, t_test, probs.argmax(axis=1), probs, max_images=20))
-    display(plots.weights(book_net.params["W1"]))
+    display(plots.misclassified(x_test, t_test, probs.argmax(axis=1), probs, max_images=20,
+                                lang=LANG))
+    display(plots.weights(book_net.params["W1"], lang=LANG))
 """),
     ("md", """
 ## Batch processing (배치 처리)
 
 Feeding 100 images at once turns 100 vector–matrix products into one matrix–matrix product:
 X (100, 784) · W1 (784, 50) → (100, 50) → … → (100, 10). NumPy does that much faster than a Python
-loop over single images (usually by far; timings vary with the machine's load), and the
-predictions are identical. (Without the book's weights we use an
+loop over single images, and the predictions are identical. Timings on a busy machine jump around,
+so each way is timed several times, alternating, and the **fastest** run of each is compared: load
+can only slow a run down, never speed it up, so the minimum is the honest measure of each method
+and the comparison cannot flip because of a burst of load. (Without the book's weights we use an
 untrained network of the same shape: the shapes and the speed-up are the point here.)
+""", """
+## 배치 처리
+
+이미지 100장을 한꺼번에 넣으면 벡터와 행렬의 곱 100번이 행렬과 행렬의 곱 한 번이 됩니다:
+X (100, 784) · W1 (784, 50) → (100, 50) → … → (100, 10). 넘파이는 이것을 이미지를 한 장씩 도는
+파이썬 반복문보다 훨씬 빨리 계산하고, 예측 결과는 똑같습니다. 바쁜 컴퓨터에서는 시간 측정값이
+들쭉날쭉하므로, 두 방법을 번갈아 여러 번 재서 각각 **가장 빠른** 값을 비교합니다. 부하는 실행을
+느리게 할 뿐 빠르게 하지는 못하므로 최솟값이 각 방법의 정직한 측정값이고, 순간적인 부하 때문에
+비교 결과가 뒤집히지 않습니다. (책의 가중치가 없으면 같은 형상의 학습 전 신경망을 씁니다. 여기서
+중요한 것은 형상과 속도 차이입니다.)
 """),
     ("code", """
 import time
@@ -179,24 +292,32 @@ net = book_net if book_net is not None else mb.MultiLayerNet(
 batch = x_test[:1000]
 
 
-def best_of_5(work):
-    # the fastest of five runs, in milliseconds (the first run also warms up caches)
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        result = work()
-        times.append(time.perf_counter() - start)
-    return result, min(times) * 1000
+def one_at_a_time():
+    return np.array([net.predict(image).argmax() for image in batch])
 
 
-one_by_one, single_ms = best_of_5(
-    lambda: np.array([net.predict(image).argmax() for image in batch]))
-batched, batch_ms = best_of_5(lambda: np.concatenate(
-    [net.predict(batch[i:i + 100]).argmax(axis=1) for i in range(0, len(batch), 100)]))
+def in_batches_of_100():
+    return np.concatenate(
+        [net.predict(batch[i:i + 100]).argmax(axis=1) for i in range(0, len(batch), 100)])
 
+
+def fastest_of(repeats, *works):
+    # Run the works in turn, `repeats` rounds; keep each one's fastest time (in ms) and result.
+    best = [float("inf")] * len(works)
+    results = [None] * len(works)
+    for _ in range(repeats):
+        for k, work in enumerate(works):
+            start = time.perf_counter()
+            results[k] = work()
+            best[k] = min(best[k], (time.perf_counter() - start) * 1000)
+    return results, best
+
+
+(loop_labels, batch_labels), (loop_ms, batch_ms) = fastest_of(7, one_at_a_time, in_batches_of_100)
 print("shapes:", batch[:100].shape, "->", net.predict(batch[:100]).shape)
-print("same predictions:", np.array_equal(one_by_one, batched))
-print(f"1000 images one at a time: {single_ms:.1f} ms; in batches of 100: {batch_ms:.1f} ms")
+print("same predictions:", np.array_equal(loop_labels, batch_labels))
+print(f"1000 images one at a time: {loop_ms:.1f} ms; in batches of 100: {batch_ms:.1f} ms "
+      f"(fastest of 7 each): batches are {loop_ms / batch_ms:.0f}x faster")
 """),
 ]
 
@@ -209,6 +330,13 @@ it with the most direct tool: **numerical differentiation** — nudge a number, 
 We follow it with `mitbadak` and finish by training a two-layer network on real handwritten digits
 with numerical gradients, exactly the chapter's algorithm (fast enough thanks to a vectorized
 central difference).
+""", """
+# 4장 신경망 학습
+
+학습이란 **손실 함수**의 값을 가장 작게 만드는 가중치 매개변수를 찾는 것입니다. 4장은 가장
+직접적인 도구인 **수치 미분**으로 이것을 합니다. 값을 조금 움직여 보고 손실이 어떻게 변하는지
+보는 것이지요. `mitbadak`으로 4장을 따라가고, 마지막에는 진짜 손글씨 숫자로 2층 신경망을 수치
+미분 기울기로 학습시킵니다. 책의 알고리즘 그대로이며, 중심 차분을 벡터화해서 충분히 빠릅니다.
 """),
     ("code", SETUP),
     ("md", """
@@ -219,6 +347,12 @@ E = ½ Σ_k (y_k − t_k)² and the **cross-entropy error (교차 엔트로피 �
 E = −Σ_k t_k log y_k (with a tiny δ inside the log so that log 0 never happens).
 Both are small when the network puts its probability on the right class ("2" here) and large
 when it prefers a wrong one ("7").
+""", """
+## 손실 함수
+
+원-핫 인코딩된 정답 레이블 t에 대해 **오차제곱합**은 E = ½ Σ_k (y_k − t_k)², **교차 엔트로피
+오차**는 E = −Σ_k t_k log y_k입니다(log 0이 되지 않도록 아주 작은 값 δ를 더합니다). 둘 다 신경망이
+정답("2")에 높은 확률을 주면 작고, 오답("7")을 고르면 커집니다.
 """),
     ("code", """
 t = np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
@@ -234,6 +368,12 @@ for name, y in (("predicts 2", y_right), ("predicts 7", y_wrong)):
 Computing the loss over all training images at every step is slow; instead each step uses a
 random **mini-batch (미니배치)** and the loss is averaged over it. The cross-entropy accepts a
 batch with one-hot or integer labels.
+""", """
+## 미니배치 학습
+
+매번 훈련 데이터 전체의 손실을 계산하면 너무 느립니다. 그래서 무작위로 뽑은 일부, 즉
+**미니배치**로 손실을 구하고 평균을 냅니다. 교차 엔트로피 오차는 원-핫 레이블과 정수 레이블의
+배치를 모두 받습니다.
 """),
     ("code", """
 from mitbadak.datasets import load_mnist
@@ -257,6 +397,13 @@ The derivative (미분) is the slope at a point. `numerical_diff(f, x)` uses the
 slope, large enough to avoid rounding error (반올림 오차). For f(x) = 0.01x² + 0.1x the exact
 derivatives at 5 and 10 are 0.2 and 0.3; the numerical ones differ only in the 12th digit.
 The **tangent line (접선)** through each point has that slope.
+""", """
+## 수치 미분
+
+미분은 한 점에서의 기울기입니다. `numerical_diff(f, x)`는 h = 1e-4로 **중심 차분**
+(f(x+h) − f(x−h)) / 2h를 계산합니다. h는 기울기를 잘 근사할 만큼 작고, 반올림 오차가 생기지 않을
+만큼 큽니다. f(x) = 0.01x² + 0.1x의 x = 5, 10에서의 진짜 미분값은 0.2와 0.3이고, 수치 미분 값은
+소수 열두째 자리쯤에서야 다릅니다. 각 점을 지나는 **접선**의 기울기가 바로 그 값입니다.
 """),
     ("code", """
 def function_1(x):
@@ -264,13 +411,19 @@ def function_1(x):
 
 print(mb.numerical_diff(function_1, 5), mb.numerical_diff(function_1, 10))
 """),
-    ("code", "plots.tangent()"),
+    ("code", "plots.tangent(lang=LANG)"),
     ("md", """
 ## Partial derivatives and the gradient (편미분과 기울기)
 
-For f(x0, x1) = x0² + x1², the **partial derivatives (편미분)** ∂f/∂x0 and ∂f/∂x1 together form the
-**gradient (기울기)** ∇f. `numerical_gradient(f, x)` computes it one element at a time.
+For f(x0, x1) = x0² + x1², the **partial derivatives (편미분)** ∂f/∂x0 and ∂f/∂x1 together form
+the **gradient (기울기)** ∇f. `numerical_gradient(f, x)` computes it one element at a time.
 At (3, 4) it is (6, 8); at (0, 2), (0, 4); at (3, 0), (6, 0).
+""", """
+## 편미분과 기울기
+
+f(x0, x1) = x0² + x1²에서 **편미분** ∂f/∂x0와 ∂f/∂x1을 벡터로 정리한 것이 **기울기** ∇f입니다.
+`numerical_gradient(f, x)`는 원소를 하나씩 움직여 기울기를 구합니다. (3, 4)에서는 (6, 8),
+(0, 2)에서는 (0, 4), (3, 0)에서는 (6, 0)입니다.
 """),
     ("code", """
 def function_2(x):
@@ -279,23 +432,32 @@ def function_2(x):
 for point in ([3.0, 4.0], [0.0, 2.0], [3.0, 0.0]):
     print(point, "->", mb.numerical_gradient(function_2, np.array(point)))
 """),
-    ("code", "plots.surface()"),
+    ("code", "plots.surface(lang=LANG)"),
     ("md", """
 Drawn as arrows, the negative gradient −∇f points downhill, toward the minimum at (0, 0), and is
 longer where the surface is steeper. Each arrow below is one call to `numerical_gradient`.
+""", """
+기울기에 마이너스를 붙인 벡터 −∇f를 화살표로 그리면, 함수의 출력값을 가장 크게 줄이는 방향, 즉
+최솟값 (0, 0)을 가리키고 경사가 가파를수록 깁니다. 아래 화살표 하나하나가 `numerical_gradient`
+호출 한 번입니다.
 """),
-    ("code", "plots.gradient_field()"),
+    ("code", "plots.gradient_field(lang=LANG)"),
     ("md", """
 ## Gradient descent (경사 하강법)
 
 Step against the gradient, again and again: x ← x − η ∇f(x). η is the **learning rate (학습률)**.
 From (−3, 4) with η = 0.1, 100 steps land next to (0, 0).
+""", """
+## 경사법(경사 하강법)
+
+기울기의 반대 방향으로 조금씩, 계속 이동합니다: x ← x − η ∇f(x). η(에타)가 **학습률**입니다.
+(−3, 4)에서 시작해 η = 0.1로 100번 갱신하면 (0, 0) 바로 옆에 도착합니다.
 """),
     ("code", """
 x_final = mb.gradient_descent(function_2, init_x=np.array([-3.0, 4.0]), lr=0.1, step_num=100)
 print(x_final)
 """),
-    ("code", "plots.descent()"),
+    ("code", "plots.descent(lang=LANG)"),
     ("md", """
 ## The learning rate is a hyperparameter (학습률, 하이퍼파라미터)
 
@@ -303,13 +465,20 @@ Hyperparameters (하이퍼파라미터) are set by people, not learned. Too larg
 diverges (발산): with η = 10 the point leaps further out at every step, until the numbers are so
 large (~1e13) that x ± h rounds to x and the numerical gradient becomes exactly 0 — the book's
 `[-2.58983747e+13, -1.29524862e+12]`. Too small (η = 1e-10) and it barely moves.
+""", """
+## 학습률은 하이퍼파라미터
+
+하이퍼파라미터는 사람이 직접 정하는 값입니다. 학습률이 너무 크면 발산합니다. η = 10이면 점이 매번
+더 멀리 튀어 나가다가, 값이 1e13 정도로 커지면 x ± h가 x로 반올림되어 수치 미분 기울기가 정확히
+0이 됩니다. 책의 `[-2.58983747e+13, -1.29524862e+12]`가 그것입니다. 너무 작으면(η = 1e-10) 거의
+갱신되지 않은 채로 끝납니다.
 """),
     ("code", """
 for lr in (10.0, 1e-10):
     x_final = mb.gradient_descent(function_2, np.array([-3.0, 4.0]), lr=lr, step_num=100)
     print(f"lr = {lr:g}:", x_final)
 """),
-    ("code", "plots.learning_rates()"),
+    ("code", "plots.learning_rates(lang=LANG)"),
     ("md", """
 ## The gradient of a neural network (신경망에서의 기울기)
 
@@ -317,6 +486,13 @@ for lr in (10.0, 1e-10):
 gradient ∂L/∂W has W's shape: each entry says how the loss changes when that weight is nudged.
 With the book's W (fixed here instead of random), x = [0.6, 0.9] and the label 2, the loss is
 0.928 and ∂L/∂W is [[0.219, 0.144, −0.363], [0.329, 0.215, −0.544]].
+""", """
+## 신경망에서의 기울기
+
+`SimpleNet`은 2×3 가중치 행렬 W 하나를 갖습니다. 손실은 cross_entropy(softmax(x·W), t)이고,
+가중치 매개변수에 대한 손실 함수의 기울기 ∂L/∂W는 W와 형상이 같습니다. 각 원소는 그 가중치를 조금
+움직일 때 손실이 얼마나 변하는지를 나타냅니다. 책의 W(여기서는 무작위 대신 고정), x = [0.6, 0.9],
+정답 2로 계산하면 손실은 0.928, ∂L/∂W는 [[0.219, 0.144, −0.363], [0.329, 0.215, −0.544]]입니다.
 """),
     ("code", """
 net = mb.SimpleNet(W=[[0.47355232, 0.9977393, 0.84668094],
@@ -328,12 +504,19 @@ print("loss", net.loss(x, t))
 print("dL/dW\\n", net.numerical_gradient(x, t)["W"])
 """),
     ("md", """
-## The learning algorithm: a two-layer network (학습 알고리즘 구현: 2층 신경망)
+## The learning algorithm: a two-layer network (학습 알고리즘 구현하기: 2층 신경망)
 
 `TwoLayerNet(784, 50, 10)` is Affine → sigmoid → Affine → softmax, with weights drawn from
 0.01·N(0, 1) as in the book. Its `numerical_gradient` computes ∂L/∂param for all 39,760
 parameters by central differences. Chapter 5 computes the same gradient by backpropagation
 (`net.gradient`) — on a tiny batch they agree to about 1e-10:
+""", """
+## 학습 알고리즘 구현하기: 2층 신경망 클래스
+
+`TwoLayerNet(784, 50, 10)`은 Affine → 시그모이드 → Affine → 소프트맥스이고, 책처럼 가중치를
+0.01·N(0, 1)에서 뽑습니다. `numerical_gradient`는 매개변수 39,760개 모두의 ∂L/∂param을 중심
+차분으로 구합니다. 5장은 같은 기울기를 오차역전파법(`net.gradient`)으로 구하는데, 작은 배치에서
+둘은 1e-10 정도까지 일치합니다.
 """),
     ("code", """
 import time
@@ -355,24 +538,39 @@ print(f"numerical {numerical_seconds * 1000:.1f} ms, backprop {backprop_seconds 
 """),
     ("md", """
 Now the chapter's training loop: **stochastic gradient descent (확률적 경사 하강법, SGD)** on
-mini-batches of 100 images, with the gradient computed numerically. An **epoch (에폭)** is one pass
-over the training set (here 4,000 sample images → 40 iterations). After each epoch we measure the
-accuracy on the training and the test images: when both rise together, the network is learning
-rather than memorizing (과대적합, overfitting). The book runs 10,000 iterations at η = 0.1; to
-see progress in a few seconds on the small sample we take 3 epochs at η = 0.5.
+mini-batches of 100 images, with the gradient computed numerically. An **epoch (에폭)** is one
+pass over the training set (here 4,000 sample images → 40 iterations). After each epoch we
+measure the accuracy (정확도) on the training and the test images: when both rise together, the
+network is learning rather than memorizing (**overfitting, 오버피팅**). The book runs 10,000
+iterations at η = 0.1; to see progress in a few seconds on the small sample we take 3 epochs at
+η = 0.5. `mitbadak.progress.progress_bar()` draws a progress bar while it trains (a widget in
+Jupyter, a text bar in a terminal).
+""", """
+이제 4장의 학습 루프입니다. 100장짜리 미니배치로 **확률적 경사 하강법**(SGD)을 수행하고, 기울기는
+수치 미분으로 구합니다. **에폭**은 훈련 데이터를 한 번 다 쓰는 단위입니다(여기서는 표본 이미지
+4,000장 → 반복 40회). 에폭마다 훈련 데이터와 시험 데이터의 정확도를 잽니다. 둘이 함께 오르면
+신경망이 외우는 것이 아니라 배우고 있다는 뜻입니다(두 정확도가 벌어지면 **오버피팅**). 책은 η =
+0.1로 10,000번 반복하지만, 작은 표본에서 몇 초 만에 변화를 보도록 η = 0.5로 3에폭만 학습합니다.
+`mitbadak.progress.progress_bar()`가 학습하는 동안 진행 막대를 그립니다(주피터에서는 위젯,
+터미널에서는 글자 막대).
 """),
     ("code", """
+from mitbadak.progress import progress_bar
 from mitbadak.training import train
 
 net = mb.TwoLayerNet(784, 50, 10, seed=0)
 result = train(net, (x_train, t_train), (x_test, t_test), optimizer="sgd", lr=0.5,
-               batch_size=100, epochs=3, gradient="numerical", seed=0)
+               batch_size=100, epochs=3, gradient="numerical", seed=0,
+               callback=progress_bar(desc="numerical gradient"))
 for record in result.history.epochs:
     print(f"epoch {record['epoch']}: train acc {record['train_acc']:.4f}, "
           f"test acc {record['test_acc']:.4f}")
 """),
     ("code", """
-plots.curves(result.history, title="TwoLayerNet trained with numerical gradients, mnist-sample")
+plots.curves(result.history, lang=LANG, title={
+    "en": "TwoLayerNet trained with numerical gradients, mnist-sample",
+    "ko": "수치 미분으로 학습한 TwoLayerNet, mnist-sample",
+}[LANG])
 """),
 ]
 
@@ -385,6 +583,13 @@ gets every gradient from one forward and one backward pass, by applying the **ch
 (연쇄법칙)** node by node on a **computational graph (계산 그래프)**. This notebook builds the
 chapter's graphs and layers with `mitbadak.layers`, checks backprop against numerical gradients,
 and trains a network with it.
+""", """
+# 5장 오차역전파법
+
+수치 미분은 매개변수 하나마다 순전파를 두 번 해야 합니다. **오차역전파법**은 **계산 그래프**의
+노드마다 **연쇄법칙**을 적용해, 순전파 한 번과 역전파 한 번으로 모든 기울기를 구합니다. 이
+노트북은 `mitbadak.layers`로 5장의 계산 그래프와 계층을 만들고, 역전파를 수치 미분과 비교해 확인한
+뒤, 그것으로 신경망을 학습시킵니다.
 """),
     ("code", SETUP),
     ("md", """
@@ -392,39 +597,81 @@ and trains a network with it.
 
 Each node is a layer with `forward` and `backward`. A **multiplication layer (곱셈 계층)**
 `MulLayer` passes back the upstream gradient times the *other* input; an
-**addition layer (덧셈 계층)** `AddLayer` passes it back unchanged. Two apples at 100 with 10 % tax
-cost 220; the backward pass (역전파) says how the price reacts to each input: 2.2 per unit of
-apple price, 110 per apple, 200 per unit of tax.
+**addition layer (덧셈 계층)** `AddLayer` passes it back unchanged. Two apples at 100 with 10 %
+tax cost 220; the backward pass (역전파) says how the price reacts to each input: 2.2 per unit of
+apple price, 110 per apple, 200 per unit of tax. Floating point makes 100 × 2 × 1.1 come out as
+220.00000000000003, so the values are printed to 6 significant digits, as the book shows them.
+""", """
+## 계산 그래프: 사과 쇼핑의 예
+
+노드 하나하나가 `forward`와 `backward`를 가진 계층입니다. **곱셈 계층** `MulLayer`는 상류에서 온
+미분에 순전파 때의 입력을 '서로 바꿔' 곱해 하류로 보내고, **덧셈 계층** `AddLayer`는 상류의 값을
+그대로 흘려보냅니다. 1개에 100원인 사과 2개를 소비세 10%로 사면 220원입니다. 역전파는 지불 금액이
+각 입력에 어떻게 반응하는지 알려 줍니다: 사과 가격의 미분 2.2, 사과 개수의 미분 110, 소비세의 미분
+200. 부동소수점 때문에 100 × 2 × 1.1은 220.00000000000003이 되므로, 책처럼 유효숫자 6자리로
+출력합니다.
 """),
     ("code", """
 from mitbadak.layers import AddLayer, MulLayer
 
 apple, apple_num, tax = 100, 2, 1.1
-mul_apple, mul_tax = MulLayer(), MulLayer()
-price = mul_tax.forward(mul_apple.forward(apple, apple_num), tax)  # forward (순전파)
-print("price", price)
+mul_apple_layer, mul_tax_layer = MulLayer(), MulLayer()
 
-dapple_price, dtax = mul_tax.backward(1)  # backward (역전파), starting from d price / d price = 1
-dapple, dapple_num = mul_apple.backward(dapple_price)
-print("d price / d apple", dapple, "| d apple_num", dapple_num, "| d tax", dtax)
+apple_price = mul_apple_layer.forward(apple, apple_num)  # forward (순전파)
+price = mul_tax_layer.forward(apple_price, tax)
+print(f"{price:g}")  # 220
+
+dprice = 1  # backward (역전파), starting from d price / d price = 1
+dapple_price, dtax = mul_tax_layer.backward(dprice)
+dapple, dapple_num = mul_apple_layer.backward(dapple_price)
+print(f"{dapple:g} {dapple_num:g} {dtax:g}")  # 2.2 110 200
 """),
     ("md", """
-Add three oranges at 150 and the graph gains an addition node. The figure below is drawn from
-values computed by `MulLayer`/`AddLayer` (`plots.shopping_graph_values`): forward values above
-each edge, gradients of the price below it.
+Add three oranges at 150 and the graph gains an addition node: the price is 715, and the
+gradients are 110 (apple count), 2.2 (apple price), 3.3 (orange price), 165 (orange count) and
+650 (tax) — printed in the book's order.
+""", """
+귤 3개(1개에 150원)를 더하면 덧셈 노드가 생깁니다. 지불 금액은 715원이고, 미분은 사과 개수 110,
+사과 가격 2.2, 귤 가격 3.3, 귤 개수 165, 소비세 650입니다(책의 출력 순서).
 """),
     ("code", """
-values = plots.shopping_graph_values()
-for edge, (forward_value, gradient) in values.items():
-    print(f"{edge:12s} forward {forward_value:8.6g}   d price / d {edge}: {gradient:.6g}")
+orange, orange_num = 150, 3
+mul_apple_layer, mul_orange_layer = MulLayer(), MulLayer()
+add_apple_orange_layer, mul_tax_layer = AddLayer(), MulLayer()
+
+apple_price = mul_apple_layer.forward(apple, apple_num)
+orange_price = mul_orange_layer.forward(orange, orange_num)
+all_price = add_apple_orange_layer.forward(apple_price, orange_price)
+price = mul_tax_layer.forward(all_price, tax)
+
+dall_price, dtax = mul_tax_layer.backward(1)
+dapple_price, dorange_price = add_apple_orange_layer.backward(dall_price)
+dorange, dorange_num = mul_orange_layer.backward(dorange_price)
+dapple, dapple_num = mul_apple_layer.backward(dapple_price)
+
+print(f"{price:g}")  # 715
+print(f"{dapple_num:g} {dapple:g} {dorange:g} {dorange_num:g} {dtax:g}")  # 110 2.2 3.3 165 650
 """),
-    ("code", "plots.graph()"),
     ("md", """
-## Activation layers (활성화 함수 계층)
+The figure below draws the same graph from values computed by `MulLayer`/`AddLayer`
+(`plots.shopping_graph_values`): forward values above each edge, gradients of the price below it.
+""", """
+아래 그림은 `MulLayer`/`AddLayer`로 계산한 값(`plots.shopping_graph_values`)으로 같은 그래프를
+그립니다. 화살표 위는 순전파 값, 아래는 지불 금액의 미분(역전파 값)입니다.
+"""),
+    ("code", "plots.graph(lang=LANG)"),
+    ("md", """
+## Activation layers (활성화 함수 계층 구현하기)
 
 **ReLU layer**: forward remembers which inputs were ≤ 0 (a mask); backward passes the gradient
 where x > 0 and blocks it elsewhere. **Sigmoid layer**: y = 1 / (1 + exp(−x)), and since
 dy/dx = y(1 − y), backward needs only the output it cached.
+""", """
+## 활성화 함수 계층 구현하기
+
+**ReLU 계층**: 순전파 때 입력이 0 이하인 곳을 mask로 기억해 두고, 역전파 때 x > 0인 곳은 상류의
+값을 그대로 흘리고 나머지는 0을 보냅니다. **Sigmoid 계층**: y = 1 / (1 + exp(−x))이고
+dy/dx = y(1 − y)이므로, 역전파는 순전파의 출력 y만으로 계산할 수 있습니다.
 """),
     ("code", """
 x = np.array([[1.0, -0.5], [-2.0, 3.0]])
@@ -438,12 +685,19 @@ print("sigmoid backward of ones = y(1 - y)\\n", sigmoid.backward(np.ones_like(x)
 np.testing.assert_allclose(sigmoid.backward(np.ones_like(x)), y * (1 - y))
 """),
     ("md", """
-## Affine and Softmax-with-Loss layers (Affine 계층, Softmax-with-Loss 계층)
+## Affine and Softmax-with-Loss layers (Affine/Softmax 계층 구현하기)
 
 The **Affine layer** computes X·W + b for a whole batch; backward gives
 ∂L/∂X = ∂L/∂Y·Wᵀ, ∂L/∂W = Xᵀ·∂L/∂Y and ∂L/∂b = the column sums of ∂L/∂Y. The
 **Softmax-with-Loss layer** combines softmax and cross-entropy, and its backward is beautifully
 simple: (y − t) / N — the prediction error, averaged over the batch.
+""", """
+## Affine/Softmax 계층 구현하기
+
+**Affine 계층**은 배치 전체에 대해 X·W + b를 계산합니다. 역전파는 ∂L/∂X = ∂L/∂Y·Wᵀ,
+∂L/∂W = Xᵀ·∂L/∂Y, ∂L/∂b = ∂L/∂Y의 열별 합입니다. **Softmax-with-Loss 계층**은 소프트맥스 함수와
+교차 엔트로피 오차를 합친 것으로, 역전파가 (y − t) / N으로 아주 깔끔합니다. 예측과 정답의 차이를
+배치 크기로 나눈 값이지요.
 """),
     ("code", """
 rng = np.random.default_rng(0)
@@ -465,6 +719,11 @@ print("backward = (softmax - one-hot) / N\\n", loss_layer.backward())
 Backprop is fast but easy to get subtly wrong; numerical differentiation is slow but simple.
 A **gradient check** compares the two on a few images. In float64 they agree to ~1e-10 or
 better, as the book shows.
+""", """
+## 기울기 확인
+
+오차역전파법은 빠르지만 구현 실수가 숨어 있기 쉽고, 수치 미분은 느리지만 단순합니다. **기울기
+확인**은 이미지 몇 장으로 두 결과를 비교합니다. float64에서는 책처럼 1e-10 정도 이하로 일치합니다.
 """),
     ("code", """
 from mitbadak.datasets import load_mnist
@@ -477,12 +736,18 @@ for row in mb.gradient_check(net, x_train[:3], t_train[:3]):
     assert row.max_rel < 1e-6
 """),
     ("md", """
-## Training with backpropagation (오차역전파법을 사용한 학습)
+## Training with backpropagation (오차역전파법을 사용한 학습 구현하기)
 
 The same recipe as chapter 4 (two-layer sigmoid network, SGD, η = 0.5, batches of 100, 3 epochs,
 same seed) but with `gradient="backprop"`. Since both methods compute the same gradient, the
 accuracies match chapter 4's digit for digit, only much faster. Then a stronger network:
 ReLU hidden units with He initialization, 2 epochs.
+""", """
+## 오차역전파법을 사용한 학습 구현하기
+
+4장과 같은 설정(2층 시그모이드 신경망, SGD, η = 0.5, 배치 100, 3에폭, 같은 시드)에
+`gradient="backprop"`만 바꿉니다. 두 방법은 같은 기울기를 계산하므로 정확도가 4장과 자릿수까지
+같고, 훨씬 빠릅니다. 이어서 더 강한 신경망: He 초깃값을 쓴 ReLU 은닉층으로 2에폭 학습합니다.
 """),
     ("code", """
 import time
@@ -503,7 +768,10 @@ relu_net = mb.MultiLayerNet(784, [100], 10, activation="relu", weight_init="he",
 relu_result = train(relu_net, (x_train, t_train), (x_test, t_test), optimizer="sgd", lr=0.1,
                     batch_size=100, epochs=2, seed=0)
 print(f"test accuracy after 2 epochs: {relu_result.history.epochs[-1]['test_acc']:.4f}")
-plots.curves(relu_result.history, title="ReLU network trained by backpropagation, mnist-sample")
+plots.curves(relu_result.history, lang=LANG, title={
+    "en": "ReLU network trained by backpropagation, mnist-sample",
+    "ko": "오차역전파법으로 학습한 ReLU 신경망, mnist-sample",
+}[LANG])
 """),
     ("md", """
 What the trained network gets wrong, and where its mistakes fall in the **confusion matrix
@@ -511,43 +779,54 @@ What the trained network gets wrong, and where its mistakes fall in the **confus
 after only 80 iterations they are still mostly their random start (the border pixels, always 0
 in MNIST, never receive a gradient at all); compare the book's network in chapter 3, trained far
 longer.
+""", """
+학습한 신경망이 무엇을 틀리는지, 그리고 그 실수가 **혼동 행렬**(행: 정답 숫자, 열: 예측한 숫자)의
+어디에 모이는지 봅니다. 마지막으로 1층 가중치입니다. 80번만 반복했으므로 아직 대부분 무작위 초깃값
+그대로이고(MNIST에서 늘 0인 가장자리 픽셀에는 기울기가 전혀 전달되지 않습니다), 훨씬 오래 학습한
+3장의 책 가중치와 비교해 보세요.
 """),
     ("code", """
 from mitbadak.evaluation import evaluate_network
 
 report = evaluate_network(relu_result.network, x_test, t_test)
 print(f"accuracy {report.accuracy:.4f}, loss {report.loss:.4f}, {len(report.wrong)} mistakes")
-display(plots.confusion_matrix(report.confusion))
+display(plots.confusion_matrix(report.confusion, model="ReLU 784-100-10", dataset="mnist-sample",
+                               lang=LANG))
 display(plots.misclassified(x_test, t_test, report.predictions, report.probabilities,
-                            max_images=15))
-plots.weights(relu_result.network.params["W1"], max_units=50)
+                            max_images=15, lang=LANG))
+plots.weights(relu_result.network.params["W1"], max_units=50, lang=LANG)
 """),
 ]
 
 NOTEBOOKS = {"ch03_forward": CH03, "ch04_learning": CH04, "ch05_backprop": CH05}
 
 
-def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+def build(name: str, cells: list[tuple[str, ...]], lang: str) -> nbformat.NotebookNode:
     """A v4 notebook without outputs; cell ids are fixed so that rebuilding is byte-identical."""
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
-    for i, (kind, text) in enumerate(cells):
-        source = textwrap.dedent(text).strip("\n")
+    for i, cell_spec in enumerate(cells):
+        kind = cell_spec[0]
         if kind == "md":
-            cell = nbformat.v4.new_markdown_cell(source)
+            english, korean = cell_spec[1], cell_spec[2]
+            text = korean if lang == "ko" else english
+            cell = nbformat.v4.new_markdown_cell(textwrap.dedent(text).strip("\n"))
         else:
-            cell = nbformat.v4.new_code_cell(source)
-        cell.id = f"{name}-{i:02d}"
+            source = cell_spec[1]
+            if source is SETUP:
+                source = SETUP.replace("{lang}", lang)
+            cell = nbformat.v4.new_code_cell(textwrap.dedent(source).strip("\n"))
+        cell.id = f"{name}-{i:02d}" if lang == "en" else f"{name}-{lang}-{i:02d}"
         nb.cells.append(cell)
     nbformat.validate(nb)
     return nb
 
 
-def render(name: str) -> str:
-    return nbformat.writes(build(name, NOTEBOOKS[name]), version=4) + "\n"
+def render(name: str, lang: str = "en") -> str:
+    return nbformat.writes(build(name, NOTEBOOKS[name], lang), version=4) + "\n"
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -565,17 +844,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare; write nothing")
     args = parser.parse_args(argv)
-    NOTEBOOKS_DIR.mkdir(exist_ok=True)
     stale = []
-    for name in NOTEBOOKS:
-        path = NOTEBOOKS_DIR / f"{name}.ipynb"
-        text = render(name)
-        if args.check:
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                stale.append(path)
-        else:
-            write_atomically(path, text)
-            print(f"wrote {path}")
+    for lang, folder in LANGUAGES.items():
+        if not args.check:
+            folder.mkdir(parents=True, exist_ok=True)
+        for name in NOTEBOOKS:
+            path = folder / f"{name}.ipynb"
+            text = render(name, lang)
+            if args.check:
+                if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                    stale.append(path)
+            else:
+                write_atomically(path, text)
+                print(f"wrote {path}")
     if stale:
         print("out of date (run scripts/make_notebooks.py): " + ", ".join(map(str, stale)),
               file=sys.stderr)

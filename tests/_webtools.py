@@ -97,8 +97,13 @@ class Server:
             cwd=cwd,
             env=env,
         )
-        line = self.proc.stdout.readline()
-        match = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+        # Training progress (the default model) may come first: read up to the URL line.
+        line, match = "", None
+        while not match:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            match = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
         if not match:
             self.proc.kill()
             err = self.proc.stderr.read()

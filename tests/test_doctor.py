@@ -253,15 +253,13 @@ def test_hangul_font_found_and_missing(monkeypatch):
     assert doctor.check_hangul_font(lambda: "NanumGothic").status == OK
     missing = doctor.check_hangul_font(lambda: None)
     assert missing.status == FAIL and "fonts-nanum" in missing.fix and not missing.required
-    pytest.importorskip("matplotlib")
-    from matplotlib import font_manager
+    from mitbadak import fonts
 
-    fonts = [types.SimpleNamespace(name=n) for n in ("DejaVu Sans", "NanumGothic", "AppleGothic")]
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", fonts)
-    assert doctor.find_hangul_font() == "AppleGothic"  # candidates are tried in order
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", fonts[:1])
-    assert doctor.find_hangul_font() is None
+    monkeypatch.setattr(fonts, "_find", lambda: None)  # the library's own search finds nothing
     assert doctor.check_hangul_font().status == FAIL
+    monkeypatch.setattr(fonts, "_find", lambda: ("NanumGothic", "/x/NanumGothic.ttf"))
+    check = doctor.check_hangul_font()
+    assert check.status == OK and check.summary == "NanumGothic"
 
 
 def test_hangul_font_without_matplotlib(monkeypatch):
@@ -270,7 +268,6 @@ def test_hangul_font_without_matplotlib(monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda n, *a: None if n == "matplotlib" else real(n, *a)
     )
-    assert doctor.find_hangul_font() is None
     assert doctor.check_hangul_font().status == SKIP
 
 

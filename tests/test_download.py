@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -388,3 +389,26 @@ def test_oversized_local_copy_is_skipped_without_reading_it(generated, tmp_path)
     found = find_file(fspec, [folder])
     assert found.path is None
     assert "bytes; t10k-labels-idx1-ubyte.gz is at most" in found.rejected[0]
+
+
+def test_a_killed_downloads_part_file_is_removed_by_the_next_download(toy, server, tmp_path):
+    """kill -9 mid-download leaves .NAME.PID.HEX.part; the next download into the folder
+    removes it (its process is gone) and leaves a live process's part alone."""
+    import subprocess
+    import sys
+
+    spec, blobs, _ = toy
+    server.serve("good", blobs)
+    dest = tmp_path / "d"
+    dest.mkdir()
+    name = spec.files["test"][1].filename
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = dest / f".{name}.{dead.stdout.strip()}.0badc0de.part"
+    stale.write_bytes(b"half a file")
+    live = dest / f".{name}.{os.getppid()}.feedf00d.part"  # the test runner's parent: alive
+    live.write_bytes(b"another process is still writing this")
+    _fetch(spec, server, "good", dest)
+    assert not stale.exists()
+    assert live.exists()
+    assert (dest / name).read_bytes() == blobs[name]

@@ -4,6 +4,7 @@ library and the ``mitbadak plot`` command; the numbers drawn are the library's n
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,27 +111,33 @@ def model_file(tmp_path_factory) -> Path:
 # Library: every figure renders
 
 
-def library_figures(images) -> dict[str, Figure]:
+def library_figures(images, lang: str = "en") -> dict[str, Figure]:
     x, t, pred, probs = images
     rng = np.random.default_rng(2)
     history = history_fixture()
+    history.run_dir = Path("/somewhere/runs/demo")
     cm = rng.integers(0, 5, (10, 10)) + np.diag(np.full(10, 50))
     return {
-        "activations": plots.activations(),
-        "softmax": plots.softmax(),
-        "tangent": plots.tangent(),
-        "surface": plots.surface(),
-        "gradient_field": plots.gradient_field(),
-        "descent": plots.descent(),
-        "learning_rates": plots.learning_rates(),
-        "loss_curve": plots.loss_curve(history),
-        "accuracy_curve": plots.accuracy_curve(history),
-        "curves": plots.curves(history),
-        "samples": plots.samples(x, t, count=12),
-        "misclassified": plots.misclassified(x, t, pred, probs),
-        "graph": plots.graph(),
-        "weights": plots.weights(rng.standard_normal((784, 20))),
-        "confusion_matrix": plots.confusion_matrix(cm),
+        "activations": plots.activations(lang=lang),
+        "softmax": plots.softmax(lang=lang),
+        "tangent": plots.tangent(lang=lang),
+        "surface": plots.surface(lang=lang),
+        "gradient_field": plots.gradient_field(lang=lang),
+        "descent": plots.descent(lang=lang),
+        "learning_rates": plots.learning_rates(lang=lang),
+        "loss_curve": plots.loss_curve(history, lang=lang),
+        "accuracy_curve": plots.accuracy_curve(history, lang=lang),
+        "curves": plots.curves(history, lang=lang),
+        "samples": plots.samples(x, t, count=12, lang=lang),
+        "samples_one": plots.samples(x, t, count=1, lang=lang),
+        "misclassified": plots.misclassified(x, t, pred, probs, lang=lang),
+        "misclassified_one": plots.misclassified(x, t, pred, probs, max_images=1, lang=lang),
+        "misclassified_none": plots.misclassified(x, t, t, lang=lang),
+        "graph": plots.graph(lang=lang),
+        "weights": plots.weights(rng.standard_normal((784, 20)), lang=lang),
+        "confusion_matrix": plots.confusion_matrix(
+            cm, model="runs/demo/model.npz", dataset="mnist", lang=lang
+        ),
     }
 
 
@@ -143,6 +150,90 @@ def test_every_library_figure_renders_non_blank(tmp_path, images):
         assert titled, f"{name} has no title"
         path = plots.save_figure(fig, tmp_path / f"{name}.png", dpi=DPI)
         check_png(path, tuple(fig.get_size_inches()))
+
+
+def figure_overflow(fig: Figure, tolerance: float = 1.0) -> list[str]:
+    """What the rendered ``fig`` draws outside its own canvas (cropped in the PNG): [] if nothing.
+
+    Checks every axes' tight bounding box (title, axis labels, tick labels, texts, legend; the
+    colour bar's axes too) and the figure-level texts and legends.
+    """
+    fig.set_dpi(DPI)  # small renders keep this fast; positions scale with the dpi
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    canvas = fig.bbox
+    items = [(f"axes {ax.get_title()[:30]!r}", ax.get_tightbbox(renderer)) for ax in fig.axes]
+    texts = list(fig.texts) + list(fig.legends)
+    if fig.get_suptitle():
+        texts.append(fig._suptitle)
+    items += [
+        (f"text {getattr(t, 'get_text', str)()[:30]!r}", t.get_window_extent(renderer))
+        for t in texts
+    ]
+    out = []
+    for name, box in items:
+        if box is None:
+            continue
+        if (
+            box.x0 < canvas.x0 - tolerance
+            or box.y0 < canvas.y0 - tolerance
+            or box.x1 > canvas.x1 + tolerance
+            or box.y1 > canvas.y1 + tolerance
+        ):
+            out.append(f"{name} at {[round(v) for v in box.extents]} (canvas {canvas.extents})")
+    return out
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_every_figure_fits_its_canvas(images, lang):
+    if lang == "ko":
+        from mitbadak.fonts import find_hangul_font
+
+        if find_hangul_font() is None:
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail("CI must install fonts-nanum: no Hangul font found")
+            pytest.skip("no Hangul font here: Korean figures fall back to English")
+    for name, fig in library_figures(images, lang=lang).items():
+        assert figure_overflow(fig) == [], name
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 16, 33, 100])
+def test_weights_never_crop_title_or_colour_bar(count):
+    W = np.random.default_rng(3).standard_normal((784, 100))
+    fig = plots.weights(W, max_units=count)
+    assert figure_overflow(fig) == []
+    assert len(fig.axes) == 2  # the mosaic and its colour bar
+    assert "colour clipped" in fig.axes[1].get_xlabel()
+    assert ("all 100" if count == 100 else f"first {count} of 100") in fig.get_suptitle()
+
+
+def test_confusion_matrix_numbers_fit_their_cells_and_title_names_model_and_dataset():
+    rng = np.random.default_rng(4)
+    for k, big in ((10, 980), (10, 10_000), (3, 5), (30, 100)):
+        cm = rng.integers(0, 30, (k, k)) + np.diag(np.full(k, big))
+        fig = plots.confusion_matrix(
+            cm, model="/home/someone/deep/runs/demo/model.npz", dataset="mnist"
+        )
+        assert figure_overflow(fig) == []
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()
+        cell_w, cell_h = ax.bbox.width / k, ax.bbox.height / k
+        for text in ax.texts:
+            box = text.get_window_extent(renderer)
+            assert box.width < 0.95 * cell_w and box.height < 0.95 * cell_h, (k, text.get_text())
+        # Readable: the digits are a good part of the cell, not specks in it.
+        tallest = max(t.get_window_extent(renderer).height for t in ax.texts)
+        assert tallest > 0.15 * cell_h, (k, tallest, cell_h)
+        title = ax.get_title()
+        assert "demo/model.npz" in title and "mnist" in title and "/home" not in title
+        assert f"({int(np.trace(cm))} / {int(cm.sum())})" in title
+
+
+def test_curves_title_names_the_run_folder_not_its_path(tmp_path):
+    run = write_run(tmp_path / "deep" / "runs" / "my-run", history_fixture(n_epochs=2))
+    fig = plots.curves(plots.read_run(run))
+    assert fig.get_suptitle() == "Training run my-run"
+    assert str(tmp_path) not in fig.get_suptitle()
 
 
 def test_plots_never_touch_pyplot():

@@ -115,7 +115,7 @@ def test_predict_returns_steps_layers_and_weights(client, model_dir, seven_png):
     ]
     h1 = np.maximum(x @ network.params["W1"] + network.params["b1"], 0)
     np.testing.assert_allclose(data["layers"][0]["values"], h1, atol=1e-3)
-    np.testing.assert_allclose(data["scores"], network.predict(x)[0], atol=1e-4)
+    np.testing.assert_allclose(data["scores"], network.predict(x), atol=1e-4)  # x is one sample
     top = data["top_units"]
     assert len(top["units"]) == 8
     assert top["units"] == [int(u) for u in np.argsort(-h1, kind="stable")[:8]]

@@ -34,8 +34,6 @@ __all__ = [
     "MIN_PYTHON",
     "MIN_NUMPY",
     "EXTRAS",
-    "HANGUL_FONTS",
-    "find_hangul_font",
 ]
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
@@ -54,14 +52,6 @@ _EXTRA_FALLBACK: dict[str, tuple[str, ...]] = {
 }
 #: Distribution name -> import name, where they differ.
 _IMPORT_NAMES = {"pillow": "PIL", "scikit-learn": "sklearn", "pyyaml": "yaml"}
-#: Fonts that can show Hangul, most preferred first (Windows, macOS, Linux).
-HANGUL_FONTS = (
-    "Malgun Gothic",
-    "Apple SD Gothic Neo",
-    "AppleGothic",
-    "NanumGothic",
-    "Noto Sans CJK KR",
-)
 MIRROR_TIMEOUT = 5.0
 
 
@@ -550,17 +540,10 @@ def check_extras(
     return checks
 
 
-def find_hangul_font() -> str | None:
-    """The name of the first installed font in :data:`HANGUL_FONTS`, via matplotlib's font manager.
+def _hangul_families() -> tuple[str, ...]:
+    from mitbadak.fonts import HANGUL_FONT_FAMILIES
 
-    None when matplotlib is missing or none of the fonts is installed.
-    """
-    try:
-        from matplotlib import font_manager
-    except ImportError:
-        return None
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in HANGUL_FONTS if name in installed), None)
+    return HANGUL_FONT_FAMILIES
 
 
 def check_hangul_font(find: Callable[[], str | None] | None = None) -> Check:
@@ -573,6 +556,8 @@ def check_hangul_font(find: Callable[[], str | None] | None = None) -> Check:
                 "not checked: matplotlib is not installed",
                 fix="pip install 'mitbadak[plots]'",
             )
+        from mitbadak.fonts import find_hangul_font
+
         find = find_hangul_font
     name = find()
     if name is None:
@@ -582,7 +567,7 @@ def check_hangul_font(find: Callable[[], str | None] | None = None) -> Check:
             "no Hangul font found: Korean plots fall back to English",
             fix="Debian/Ubuntu: sudo apt install fonts-nanum; Fedora: google-noto-sans-cjk-fonts; "
             "then delete matplotlib's font cache (~/.cache/matplotlib)",
-            details={"candidates": list(HANGUL_FONTS)},
+            details={"candidates": list(_hangul_families())},
         )
     return Check("hangul font", OK, name, details={"font": name})
 

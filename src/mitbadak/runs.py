@@ -285,6 +285,7 @@ def run_training(
     data: tuple | None = None,
     announce: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    lang: str = "en",
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train as ``config`` says and write the run folder; returns (result, info).
 
@@ -300,6 +301,7 @@ def run_training(
     ``should_stop()`` is asked between steps (see :func:`train`): True writes the checkpoint and
     the history so far, then raises :class:`~mitbadak.training.TrainingStopped`
     (a KeyboardInterrupt); ``resume=True`` continues the run exactly.
+    ``lang`` ("en" or "ko") is the language of the PNGs.
     Raises :class:`TrainingDiverged` after writing the metrics, iteration losses and curves up to
     the blow-up (the checkpoint of the last good epoch is kept).
     """
@@ -329,13 +331,14 @@ def run_training(
     with run_lock(out):
         return _run_locked(
             config, out, network, (x_train, t_train), test_set, val_set, dataset, fallback,
-            callback=callback, resume=resume, say=say, should_stop=should_stop,
+            callback=callback, resume=resume, say=say, should_stop=should_stop, lang=lang,
         )
 
 
 def _run_locked(
     config, out, network, train_set, test_set, val_set, dataset, fallback, *, callback, resume, say,
     should_stop=None,
+    lang="en",
 ):
     remove_stale_temporaries(out)
     checkpoint_path = out / "checkpoint.npz"
@@ -410,7 +413,7 @@ def _run_locked(
         # Keep what was learned: the metrics and every iteration's loss up to the blow-up.
         if exc.history is not None:
             write_history(exc.history, out)
-            _write_curves(exc.history, out)
+            _write_curves(exc.history, out, lang=lang)
         raise
     except KeyboardInterrupt:
         if checkpoint_path.is_file():
@@ -421,7 +424,7 @@ def _run_locked(
     from mitbadak.modelfile import save_model
 
     final = {k: v for k, v in result.history.last.items() if v is not None}
-    info["plots"] = _write_curves(result.history, out)
+    info["plots"] = _write_curves(result.history, out, lang=lang)
     # model.npz comes last: its presence marks a finished run.
     save_model(
         out / "model.npz",
@@ -601,7 +604,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _write_curves(history, out: Path) -> list[str]:
+def _write_curves(history, out: Path, lang: str = "en") -> list[str]:
     """loss.png and accuracy.png; skipped (empty list) when matplotlib is not installed."""
     try:
         from mitbadak import plots
@@ -609,7 +612,7 @@ def _write_curves(history, out: Path) -> list[str]:
         return []
     written = []
     for name, make in (("loss.png", plots.loss_curve), ("accuracy.png", plots.accuracy_curve)):
-        fig = make(history)
+        fig = make(history, lang=lang)
         plots.save_figure(fig, out / name)
         written.append(str(out / name))
     return written

@@ -47,22 +47,17 @@ class TrainingReporter:
             self.steps_at_start = event["start_iteration"]
             self.total = event["total_iters"]
             if self.use_bar:
+                # The same bar as mitbadak.progress offers notebooks, as plain tqdm on the stream.
                 from tqdm import tqdm
 
-                self.bar = tqdm(
-                    total=event["total_iters"],
-                    initial=event["start_iteration"],
-                    unit="it",
-                    file=self.stream,
-                    dynamic_ncols=True,
-                    mininterval=0.2,
+                from mitbadak.progress import TrainingProgress
+
+                self.bar = TrainingProgress(
+                    tqdm_class=tqdm, file=self.stream, dynamic_ncols=True, desc=None
                 )
+                self.bar(event)
         elif kind == "step" and self.bar is not None:
-            self.bar.update(1)
-            if event["iteration"] % 20 == 0:
-                self.bar.set_postfix(
-                    epoch=event["epoch"], loss=f"{event['loss']:.4f}", refresh=False
-                )
+            self.bar(event)
         elif kind == "step":
             now = self.clock()
             first = event["iteration"] == self.steps_at_start + 1
@@ -91,6 +86,7 @@ class TrainingReporter:
                 line += f"  val loss {_fmt(event['val_loss'])} acc {_fmt(event['val_acc'])}"
             line += f"  {rate:,.0f} it/s" if rate >= 10 else f"  {rate:.3g} it/s"
             if self.bar is not None:
+                self.bar(event)
                 self.bar.write(line, file=self.lines)
             else:
                 print(line, file=self.lines, flush=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mitbadak._files import atomic_write_text
 from mitbadak.cli import CLIError
+from mitbadak.cli.plot import add_lang_argument, resolve_lang
 from mitbadak.datasets import DATASETS
 
 
@@ -45,6 +46,7 @@ def register(sub) -> None:
         help="folder for the PNGs and report.json (default: eval-NAME, see above)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_lang_argument(p)
     p.set_defaults(func=run)
 
 
@@ -82,8 +84,23 @@ def default_out(model_file: Path) -> Path:
     return Path(name)
 
 
-def run(args) -> int:
+def test_set(args, network, meta: dict):
+    """(dataset, x, t): the test split of ``--dataset`` (else the model's own dataset, else
+    mnist), checked against the model's input size; shared by ``evaluate`` and ``export``."""
     from mitbadak.datasets import load_split
+
+    dataset = args.dataset or meta.get("dataset") or "mnist"
+    x, t = load_split(
+        dataset, "test", data_dir=args.data_dir, download=not os.environ.get("MITBADAK_OFFLINE")
+    )
+    if x.shape[1] != network.input_size:
+        raise CLIError(
+            f"{dataset} images have {x.shape[1]} pixels, the model expects {network.input_size}"
+        )
+    return dataset, x, t
+
+
+def run(args) -> int:
     from mitbadak.evaluation import evaluate_network
 
     network, meta, model_file = _load(args.model)
@@ -98,17 +115,10 @@ def run(args) -> int:
             raise CLIError(
                 f"{out} holds the report of another model ({earlier}); choose another --out"
             )
-    dataset = args.dataset or meta.get("dataset") or "mnist"
-    x, t = load_split(
-        dataset, "test", data_dir=args.data_dir, download=not os.environ.get("MITBADAK_OFFLINE")
-    )
-    if x.shape[1] != network.input_size:
-        raise CLIError(
-            f"{dataset} images have {x.shape[1]} pixels, the model expects {network.input_size}"
-        )
+    dataset, x, t = test_set(args, network, meta)
     report = evaluate_network(network, x, t)
     out.mkdir(parents=True, exist_ok=True)
-    written = _write_outputs(report, x, out, dataset)
+    written = _write_outputs(report, x, out, dataset, args.model, resolve_lang(args.lang))
     data = {
         "model": str(args.model),
         "model_file": str(model_file.resolve()),
@@ -134,7 +144,7 @@ def run(args) -> int:
     return 0
 
 
-def _write_outputs(report, x, out: Path, dataset: str) -> list[str]:
+def _write_outputs(report, x, out: Path, dataset: str, model="", lang="en") -> list[str]:
     try:
         from mitbadak import plots
     except ImportError:
@@ -148,10 +158,12 @@ def _write_outputs(report, x, out: Path, dataset: str) -> list[str]:
 
     names = class_names(dataset)
     written = []
-    fig = plots.confusion_matrix(report.confusion, class_names=names)
+    fig = plots.confusion_matrix(
+        report.confusion, class_names=names, model=model or None, dataset=dataset, lang=lang
+    )
     written.append(str(plots.save_figure(fig, out / "confusion_matrix.png")))
     fig = plots.misclassified(
-        x, report.labels, report.predictions, report.probabilities, class_names=names
+        x, report.labels, report.predictions, report.probabilities, class_names=names, lang=lang
     )
     written.append(str(plots.save_figure(fig, out / "misclassified.png")))
     return written

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from mitbadak.cli import CLIError
+from mitbadak.cli.evaluate import test_set
 from mitbadak.datasets import DATASETS
 
 
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         # Load the test set first: a missing dataset fails before anything is written, and the
         # accuracy measured now goes into the ONNX metadata (the book's weights have none).
-        dataset, x, t = _test_set(args, network, meta)
+        dataset, x, t = test_set(args, network, meta)
         accuracy = network.accuracy(x, t)
         extra_meta = {"accuracy": f"{accuracy:.4f}", "accuracy_on": f"{dataset} test ({len(x)})"}
     if args.onnx is not None:
@@ -88,20 +88,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"mitbadak on {dataset} test: accuracy {accuracy:.4f} ({len(x)} images)")
         _check(args, network, dataset, x, t)
     return 0
-
-
-def _test_set(args: argparse.Namespace, network, meta: dict):
-    from mitbadak.datasets import load_split
-
-    dataset = args.dataset or meta.get("dataset") or "mnist"
-    x, t = load_split(
-        dataset, "test", data_dir=args.data_dir, download=not os.environ.get("MITBADAK_OFFLINE")
-    )
-    if x.shape[1] != network.input_size:
-        raise CLIError(
-            f"{dataset} images have {x.shape[1]} pixels, the model expects {network.input_size}"
-        )
-    return dataset, x, t
 
 
 def _check(args: argparse.Namespace, network, dataset: str, x, t) -> None:

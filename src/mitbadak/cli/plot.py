@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,7 +77,31 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--dpi", type=int_between(10, 600), default=120, help="resolution (default: %(default)s)"
     )
+    add_lang_argument(parser)
     parser.set_defaults(func=run)
+
+
+def add_lang_argument(parser) -> None:
+    """``--lang {en,ko}``, shared by ``plot``, ``train`` and ``evaluate``."""
+    parser.add_argument(
+        "--lang",
+        choices=["en", "ko"],
+        default="en",
+        help="language of the figures' titles, axes and legends: en or ko (Korean, with the "
+        "book's terms; needs a Hangul font such as fonts-nanum) (default: %(default)s)",
+    )
+
+
+def resolve_lang(lang: str, stream=None) -> str:
+    """``lang``, or "en" with a one-line note on stderr when Korean has no font to draw with."""
+    if lang != "ko":
+        return lang
+    from mitbadak.fonts import find_hangul_font, missing_font_note
+
+    if find_hangul_font() is None:
+        print(f"mitbadak: note: {missing_font_note()}", file=stream or sys.stderr)
+        return "en"
+    return lang
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         from mitbadak import plots
     except ImportError as exc:
         raise CLIError(str(exc)) from None
+    args.lang = resolve_lang(getattr(args, "lang", "en"))
     figure = _MAKERS[name](plots, args)
     written = plots.save_figure(figure, out, dpi=args.dpi)
     print(written)
@@ -139,6 +165,7 @@ def _samples(plots, args):
         count=args.count or 25,
         class_names=_class_names(args.dataset),
         title=f"{args.dataset} ({args.split})",
+        lang=args.lang,
     )
 
 
@@ -148,7 +175,13 @@ def _misclassified(plots, args):
     probs = network.predict_proba(x)
     pred = probs.argmax(axis=1)
     return plots.misclassified(
-        x, t, pred, probs, max_images=args.count or 25, class_names=_class_names(args.dataset)
+        x,
+        t,
+        pred,
+        probs,
+        max_images=args.count or 25,
+        class_names=_class_names(args.dataset),
+        lang=args.lang,
     )
 
 
@@ -157,20 +190,20 @@ def _weights(plots, args):
     first = getattr(network, "params", {}).get("W1")
     if first is None:
         raise CLIError(f"{args.arg}: the model has no first-layer weights W1")
-    return plots.weights(first, max_units=args.count or 100)
+    return plots.weights(first, max_units=args.count or 100, lang=args.lang)
 
 
 _MAKERS: dict[str, Callable] = {
-    "activations": lambda plots, args: plots.activations(),
-    "softmax": lambda plots, args: plots.softmax(),
-    "tangent": lambda plots, args: plots.tangent(),
-    "surface": lambda plots, args: plots.surface(),
-    "gradient-field": lambda plots, args: plots.gradient_field(),
-    "descent": lambda plots, args: plots.descent(),
-    "learning-rates": lambda plots, args: plots.learning_rates(),
-    "curves": lambda plots, args: plots.curves(plots.read_run(args.arg)),
+    "activations": lambda plots, args: plots.activations(lang=args.lang),
+    "softmax": lambda plots, args: plots.softmax(lang=args.lang),
+    "tangent": lambda plots, args: plots.tangent(lang=args.lang),
+    "surface": lambda plots, args: plots.surface(lang=args.lang),
+    "gradient-field": lambda plots, args: plots.gradient_field(lang=args.lang),
+    "descent": lambda plots, args: plots.descent(lang=args.lang),
+    "learning-rates": lambda plots, args: plots.learning_rates(lang=args.lang),
+    "curves": lambda plots, args: plots.curves(plots.read_run(args.arg), lang=args.lang),
     "samples": _samples,
     "misclassified": _misclassified,
-    "graph": lambda plots, args: plots.graph(),
+    "graph": lambda plots, args: plots.graph(lang=args.lang),
     "weights": _weights,
 }

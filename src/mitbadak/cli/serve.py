@@ -70,7 +70,10 @@ def _train_default(runs_dir: Path):
         file=sys.stderr,
         flush=True,
     )
-    run_training(TrainConfig(dataset="mnist-sample"), out, callback=TrainingReporter())
+    run_training(
+        TrainConfig(dataset="mnist-sample"), out,
+        callback=TrainingReporter(lines=sys.stderr),  # stdout carries only the URL
+    )
     return out
 
 

@@ -20,6 +20,7 @@ from mitbadak.cli._args import (
     seed_int,
 )
 from mitbadak.cli._progress import TrainingReporter
+from mitbadak.cli.plot import add_lang_argument, resolve_lang
 from mitbadak.datasets.toy import TRAIN_DATASETS, check_train_dataset
 from mitbadak.optimizers import REGISTRY as OPTIMIZER_REGISTRY
 from mitbadak.recipes import ACTIVATIONS, DTYPES, GRADIENTS, MODELS, default_hidden
@@ -174,6 +175,7 @@ def register(sub) -> None:
     p.add_argument(
         "--quiet", action="store_true", help="print only the final summary (no progress)"
     )
+    add_lang_argument(p)
     p.set_defaults(func=run)
 
 
@@ -302,6 +304,7 @@ def run(args) -> int:
             resume=bool(args.resume),
             download=download,
             announce=say,
+            lang=resolve_lang(args.lang),
         )
     except TrainingDiverged as exc:
         reporter.close()

@@ -297,6 +297,32 @@ def _open_url(
     return _opener(watchdog).open(request, timeout=timeout)
 
 
+def remove_stale_parts(dest_dir: Path, filename: str) -> list[Path]:
+    """Delete ``.FILENAME.PID.HEX.part`` files left by downloads whose process is gone
+    (killed mid-download); parts of a live process, this one included, are left alone."""
+    removed = []
+    for part in dest_dir.glob(f".{filename}.*.part"):
+        pid_text = part.name[len(filename) + 2 :].split(".", 1)[0]
+        if pid_text.isdigit() and (int(pid_text) == os.getpid() or _process_alive(int(pid_text))):
+            continue
+        try:
+            part.unlink()
+            removed.append(part)
+        except FileNotFoundError:  # another process cleaned it first
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's live process (or a PID we cannot ask about): keep it
+    return True
+
+
 def _fetch_one(
     spec: FileSpec,
     url: str,
@@ -306,6 +332,7 @@ def _fetch_one(
     deadline: float,
 ) -> tuple[Path, bytes]:
     final = dest_dir / spec.filename
+    remove_stale_parts(dest_dir, spec.filename)
     tmp = dest_dir / f".{spec.filename}.{os.getpid()}.{os.urandom(4).hex()}.part"
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     limit = max_download_bytes(spec)
