@@ -303,3 +303,13 @@ def test_cli_data_failures_are_one_line_errors(capsys, tmp_path, monkeypatch):
     assert "missing" in capsys.readouterr().out
     assert cli_main(["data", "path", "mnist"]) == 1
     assert "mitbadak data download mnist" in capsys.readouterr().err
+
+
+def test_class_names_come_from_the_registry():
+    from mitbadak.datasets.registry import DATASETS, class_names
+
+    assert class_names("fashion-mnist")[0] == "T-shirt/top"
+    assert class_names("Fashion_MNIST")[9] == "Ankle boot"
+    assert class_names("mnist") is None and class_names("mnist-sample") is None
+    assert class_names("spiral") is None
+    assert len(DATASETS["fashion-mnist"].classes) == 10

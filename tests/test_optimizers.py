@@ -144,3 +144,15 @@ def test_bad_arguments():
     assert isinstance(make_optimizer("Adam"), Adam)
     assert make_optimizer("momentum", momentum=0.5).momentum == 0.5
     assert make_optimizer("sgd").lr == 0.01
+
+
+def test_registry_holds_each_optimizer_once_with_its_run_lr():
+    from mitbadak.optimizers import REGISTRY
+    from mitbadak.recipes import DEFAULT_LR
+    from mitbadak.runs import DEFAULT_RECIPE
+
+    assert set(REGISTRY) == set(OPTIMIZERS) == {"sgd", "momentum", "adagrad", "adam"}
+    assert all(OPTIMIZERS[name] is e.cls and e.name == name for name, e in REGISTRY.items())
+    # the default recipe's optimizer keeps its lr when named explicitly
+    assert REGISTRY[DEFAULT_RECIPE.optimizer].run_lr == DEFAULT_RECIPE.lr
+    assert DEFAULT_LR == {"sgd": 0.05, "momentum": 0.05, "adagrad": 0.01, "adam": 0.001}

@@ -204,3 +204,19 @@ def test_numerical_estimate_times_a_sample_not_a_whole_slow_gradient(data, monke
     per_step, per_eval = estimate_numerical_costs(net, x, t, 10, [test_set], budget=0.2)
     assert per_step > 0 and per_eval > 0
     assert np.isfinite(per_step)
+
+
+def test_should_stop_keeps_the_run_resumable(data, tmp_path):
+    from mitbadak.training import TrainingStopped
+
+    full, _ = run_training(TINY, tmp_path / "full", data=data)
+    out = tmp_path / "stopped"
+    steps = []
+    with pytest.raises(TrainingStopped):
+        run_training(TINY, out, data=data, callback=lambda e: steps.append(e["event"]),
+                     should_stop=lambda: steps.count("step") >= 4)  # fmt: skip
+    assert load_checkpoint(out / "checkpoint.npz")[2]["iteration"] == 4
+    assert not (out / "model.npz").exists()
+    resumed, _ = run_training(TINY, out, data=data, resume=True)
+    assert resumed.history.iteration_loss == full.history.iteration_loss
+    assert read_history(out).iteration_loss == read_history(tmp_path / "full").iteration_loss

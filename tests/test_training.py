@@ -230,3 +230,87 @@ def test_train_metrics_on_a_fixed_subset(sample):
     assert result.history.last["train_loss"] == pytest.approx(loss)
     full = train(_net(), (x, t), test, epochs=1, seed=4, train_eval_size=None)
     assert full.history.last["train_acc"] == evaluate(full.network, x, t)[1]
+
+
+def _early_kw(sample):
+    (x, t), _ = sample
+    train_set, val_set = split_validation(x, t, 0.2, seed=0)
+    kw = dict(optimizer="sgd", lr=0.5, batch_size=100, epochs=6, seed=2, early_stopping=2)
+    return train_set, val_set, kw
+
+
+def test_should_stop_checkpoints_and_resumes_exactly(sample, tmp_path):
+    from mitbadak.training import LoopState, TrainingStopped
+
+    train_set, val_set, kw = _early_kw(sample)
+    full = train(_net(), train_set, sample[1], val_data=val_set, **kw)
+    ckpt = tmp_path / "c.npz"
+    steps = []
+    with pytest.raises(TrainingStopped) as info:
+        train(_net(), train_set, sample[1], val_data=val_set, checkpoint_path=ckpt,
+              callback=lambda e: steps.append(e["event"]),
+              should_stop=lambda: steps.count("step") >= 13, **kw)  # fmt: skip
+    assert isinstance(info.value, KeyboardInterrupt)
+    state = load_checkpoint(ckpt)
+    assert state[2]["iteration"] == 13 and state[2]["epoch"] == 1
+    loop = LoopState.from_dict(state[2])
+    assert isinstance(loop.rng_state, dict) and loop.early.best_params is not None
+    assert LoopState.from_dict(loop.to_dict()).to_dict()["rng_state"] == loop.rng_state
+    resumed = train(_net(seed=5), train_set, sample[1], val_data=val_set, resume=state, **kw)
+    assert resumed.history.iteration_loss == full.history.iteration_loss
+    assert resumed.history.epochs[-1]["test_acc"] == full.history.epochs[-1]["test_acc"]
+    for k in full.network.params:
+        assert np.array_equal(resumed.network.params[k], full.network.params[k]), k
+
+
+def test_checkpoint_of_the_older_layout_still_resumes(sample, tmp_path):
+    """Checkpoints written before LoopState (JSON rng_state, best/ arrays, flat best_*) load."""
+    import json
+
+    from mitbadak.modelfile import load_arrays, save_arrays
+
+    train_set, val_set, kw = _early_kw(sample)
+    full = train(_net(), train_set, sample[1], val_data=val_set, **kw)
+    ckpt = tmp_path / "c.npz"
+    with pytest.raises(KeyboardInterrupt):
+        train(_net(), train_set, sample[1], val_data=val_set, checkpoint_path=ckpt,
+              callback=lambda e: e["event"] == "step" and e["iteration"] == 17
+              and os.kill(os.getpid(), signal.SIGINT), **kw)  # fmt: skip
+    arrays, meta = load_arrays(ckpt)
+    # Rewrite it as main's code wrote it (the layout of mitbadak 0.x before this change).
+    state = meta["state"]
+    early = state.pop("early_stopping")
+    old_state = {
+        "rng_state": json.dumps(state["rng_state"]),
+        **{k: state[k] for k in ("epoch", "iteration", "batch_in_epoch", "seed", "total_iters")},
+        "seconds": state["seconds"],
+        "best_val_loss": early["best_loss"],
+        "best_since": early["since"],
+    }
+    old_arrays = {}
+    for name, value in arrays.items():
+        prefix = "state/early_stopping/best_params/"
+        old_arrays["state/best/" + name[len(prefix) :] if name.startswith(prefix) else name] = value
+    assert any(k.startswith("state/best/") for k in old_arrays)
+    keep = {k: v for k, v in meta.items() if k not in ("format", "mitbadak_version", "arrays")}
+    save_arrays(ckpt, old_arrays, {**keep, "state": old_state})
+    resumed = train(_net(seed=5), train_set, sample[1], val_data=val_set,
+                    resume=load_checkpoint(ckpt), **kw)  # fmt: skip
+    assert resumed.history.iteration_loss == full.history.iteration_loss
+    assert resumed.stopped_early == full.stopped_early
+    for k in full.network.params:
+        assert np.array_equal(resumed.network.params[k], full.network.params[k]), k
+
+
+def test_epoch_event_comes_after_its_checkpoint(sample, tmp_path):
+    from mitbadak.modelfile import read_metadata
+
+    ckpt = tmp_path / "c.npz"
+    seen = []
+
+    def on_event(event):
+        if event["event"] == "epoch":
+            seen.append((event["epoch"], read_metadata(ckpt)["state"]["epoch"]))
+
+    train(_net(), sample[0], checkpoint_path=ckpt, callback=on_event, epochs=2)
+    assert seen == [(1, 1), (2, 2)]

@@ -11,23 +11,7 @@ import numpy as np
 from mitbadak._checks import check_batch, labels_to_indices
 from mitbadak.errors import ModelFileError
 
-__all__ = ["EvaluationReport", "evaluate_network", "load_any_model", "CLASS_NAMES"]
-
-#: Human-readable class names where the labels 0-9 are not the digits themselves.
-CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "fashion-mnist": (
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ),
-}
+__all__ = ["EvaluationReport", "evaluate_network", "load_any_model"]
 
 
 @dataclass

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
 from mitbadak._checks import describe
 
-__all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "Adam", "make_optimizer", "OPTIMIZERS"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Momentum",
+    "AdaGrad",
+    "Adam",
+    "make_optimizer",
+    "OPTIMIZERS",
+    "REGISTRY",
+    "OptimizerEntry",
+]
 
 
 def _real(value, name: str) -> float:
@@ -93,7 +104,7 @@ class Optimizer:
     @staticmethod
     def _unflat(state: dict[str, np.ndarray], slot: str) -> dict[str, np.ndarray] | None:
         prefix = slot + "/"
-        found = {k[len(prefix):]: np.array(v) for k, v in state.items() if k.startswith(prefix)}
+        found = {k[len(prefix) :]: np.array(v) for k, v in state.items() if k.startswith(prefix)}
         return found or None
 
     def __repr__(self) -> str:
@@ -193,7 +204,30 @@ class Adam(Optimizer):
         self.t = int(state.get("t", 0))
 
 
-OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "adam": Adam}
+@dataclass(frozen=True)
+class OptimizerEntry:
+    """One registered optimizer: its CLI/web ``name``, ``cls``, and ``run_lr``, the learning rate a
+    training run (``mitbadak train``, a web recipe) uses when it names this optimizer but no lr.
+    The class's own default (``cls().lr``) stays the book's."""
+
+    name: str
+    cls: type[Optimizer]
+    run_lr: float
+    summary: str
+
+
+#: Every optimizer, registered once: adding one is a class above and a line here.
+REGISTRY: dict[str, OptimizerEntry] = {
+    e.name: e
+    for e in (
+        OptimizerEntry("sgd", SGD, 0.05, "W -= lr * dW"),
+        OptimizerEntry("momentum", Momentum, 0.05, "v = m*v - lr*dW; W += v"),
+        OptimizerEntry("adagrad", AdaGrad, 0.01, "h += dW*dW; W -= lr*dW/sqrt(h)"),
+        OptimizerEntry("adam", Adam, 0.001, "bias-corrected moving averages of dW and dW*dW"),
+    )
+}
+#: name -> class (the registry's view used by make_optimizer)
+OPTIMIZERS = {name: e.cls for name, e in REGISTRY.items()}
 
 
 def make_optimizer(name: str, lr: float | None = None, **kwargs) -> Optimizer:

@@ -32,8 +32,8 @@ from mitbadak import functions as fn
 from mitbadak._files import atomic_write
 from mitbadak.gradient import gradient_descent, numerical_diff, numerical_gradient, tangent_line
 from mitbadak.layers import AddLayer, MulLayer
-from mitbadak.training import History as RunHistory
-from mitbadak.training import read_history as read_run
+from mitbadak.runhistory import History as RunHistory
+from mitbadak.runhistory import read_history as read_run
 
 MATPLOTLIB_MISSING = "matplotlib is needed for plots: pip install 'mitbadak[plots]'"
 

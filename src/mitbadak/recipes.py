@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mitbadak.errors import MitbadakError
+from mitbadak.networks import ACTIVATIONS as NETWORK_ACTIVATIONS
+from mitbadak.optimizers import REGISTRY as OPTIMIZER_REGISTRY
 from mitbadak.runs import DEFAULT_RECIPE, TrainConfig
 
 __all__ = [
@@ -29,13 +31,14 @@ __all__ = [
 ]
 
 D = DEFAULT_RECIPE
+# The choices of every option, shared with ``mitbadak train``'s argument parser.
 MODELS = ("two-layer", "mlp")
-ACTIVATIONS = ("sigmoid", "relu")
-OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")
+ACTIVATIONS = tuple(NETWORK_ACTIVATIONS)
+OPTIMIZERS = tuple(OPTIMIZER_REGISTRY)
 GRADIENTS = ("backprop", "numerical")
 DTYPES = ("float32", "float64")
-#: lr when none is given, by optimizer (sgd and momentum take the default recipe's)
-DEFAULT_LR = {"adagrad": 0.01, "adam": 0.001}
+#: lr when none is given, by optimizer (from the optimizer registry, as the CLI's)
+DEFAULT_LR = {name: e.run_lr for name, e in OPTIMIZER_REGISTRY.items()}
 
 #: The options a recipe may hold (``data_dir`` is left out: a path on the server is not the
 #: page's to choose).
@@ -68,6 +71,12 @@ class RecipeLimits:
 
 
 WEB_LIMITS = RecipeLimits()
+
+
+def default_hidden(model: str) -> list[int]:
+    """The hidden sizes a model gets when none are given: [50] (the book's two-layer net) or
+    the default recipe's MLP layers (the CLI and :func:`validate_recipe` both use this)."""
+    return [50] if model == "two-layer" else list(D.hidden)
 
 
 def validate_recipe(
@@ -106,7 +115,7 @@ def validate_recipe(
     )
     hidden = _hidden(r["hidden"]) if "hidden" in r else None
     if hidden is None:
-        hidden = [50] if model == "two-layer" else list(D.hidden)
+        hidden = default_hidden(model)
     if model == "two-layer" and len(hidden) != 1:
         raise RecipeError(
             "hidden", f"--model two-layer takes one hidden size, got --hidden {hidden}"
@@ -114,7 +123,7 @@ def validate_recipe(
     if "lr" in r:
         lr = _positive_float("lr", r["lr"])
     else:
-        lr = DEFAULT_LR.get(optimizer, D.lr)
+        lr = DEFAULT_LR[optimizer]
     batch_size = _positive_int("batch_size", r.get("batch_size", D.batch_size))
     if "epochs" in r and "iters" in r:
         raise RecipeError("iters", "not allowed with --epochs (give one of them)")

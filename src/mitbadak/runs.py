@@ -284,8 +284,8 @@ def run_training(
     download: bool = True,
     data: tuple | None = None,
     announce: Callable[[str], None] | None = None,
-    lang: str = "en",
     should_stop: Callable[[], bool] | None = None,
+    lang: str = "en",
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train as ``config`` says and write the run folder; returns (result, info).
 
@@ -298,6 +298,9 @@ def run_training(
     ``data`` = (train, test, dataset_name) skips loading (used by tests and notebooks).
     ``announce(message)`` receives one-line notes for the user (the sample fallback, the time
     estimate of a numerical-gradient run). ``config.json`` records the dataset actually used.
+    ``should_stop()`` is asked between steps (see :func:`train`): True writes the checkpoint and
+    the history so far, then raises :class:`~mitbadak.training.TrainingStopped`
+    (a KeyboardInterrupt); ``resume=True`` continues the run exactly.
     ``lang`` ("en" or "ko") is the language of the PNGs.
     Raises :class:`TrainingDiverged` after writing the metrics, iteration losses and curves up to
     the blow-up (the checkpoint of the last good epoch is kept).
@@ -328,15 +331,14 @@ def run_training(
     with run_lock(out):
         return _run_locked(
             config, out, network, (x_train, t_train), test_set, val_set, dataset, fallback,
-            callback=callback, resume=resume, say=say, lang=lang,
-            should_stop=should_stop,
+            callback=callback, resume=resume, say=say, should_stop=should_stop, lang=lang,
         )
 
 
 def _run_locked(
     config, out, network, train_set, test_set, val_set, dataset, fallback, *, callback, resume, say,
-    lang="en",
     should_stop=None,
+    lang="en",
 ):
     remove_stale_temporaries(out)
     checkpoint_path = out / "checkpoint.npz"

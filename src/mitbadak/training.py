@@ -11,30 +11,42 @@ history. A run resumed from any checkpoint ends with the same numbers as an unin
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import numbers
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mitbadak._checks import check_batch, describe, labels_to_indices
-from mitbadak._files import atomic_write_text
 from mitbadak.errors import MitbadakError
 from mitbadak.optimizers import Optimizer, make_optimizer
+
+# The run's records (checkpoint, CSV history) live in runhistory; re-exported here for callers.
+from mitbadak.runhistory import (
+    METRIC_FIELDS,
+    EarlyStopping,
+    History,
+    LoopState,
+    load_checkpoint,
+    read_history,
+    save_checkpoint,
+    write_history,
+)
 
 __all__ = [
     "History",
     "TrainResult",
     "TrainingDiverged",
+    "TrainingStopped",
+    "LoopState",
+    "EarlyStopping",
     "train",
+    "train_step",
+    "end_epoch",
     "evaluate",
     "split_validation",
     "write_history",
@@ -44,17 +56,6 @@ __all__ = [
     "METRIC_FIELDS",
 ]
 
-METRIC_FIELDS = [
-    "epoch",
-    "iteration",
-    "train_loss",
-    "train_acc",
-    "test_loss",
-    "test_acc",
-    "val_loss",
-    "val_acc",
-    "seconds",
-]
 EVAL_BATCH = 10_000
 TRAIN_EVAL_SIZE = 10_000
 #: A loss this many times above the first one means the run has blown up (even before NaN/inf:
@@ -72,23 +73,6 @@ class TrainingDiverged(MitbadakError):
     def __init__(self, message: str, history: History | None = None) -> None:
         super().__init__(message)
         self.history = history
-
-
-@dataclass
-class History:
-    """What a run recorded: the loss of every iteration, and one dict per epoch (METRIC_FIELDS).
-
-    ``iterations`` (when read back from a file) numbers the losses; empty means 1, 2, 3, ...
-    """
-
-    iteration_loss: list[float] = field(default_factory=list)
-    epochs: list[dict[str, Any]] = field(default_factory=list)
-    iterations: list[int] = field(default_factory=list)
-    run_dir: Path | None = None
-
-    @property
-    def last(self) -> dict[str, Any]:
-        return self.epochs[-1] if self.epochs else {}
 
 
 @dataclass(repr=False)
@@ -161,77 +145,12 @@ def split_validation(x: np.ndarray, t: np.ndarray, fraction: float, seed: int = 
 
 
 # ------------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def save_checkpoint(
-    path, network, optimizer: Optimizer, state: dict[str, Any], history: History
-) -> Path:
-    """Write everything needed to resume atomically: params, optimizer and loop state, history."""
-    from mitbadak.modelfile import save_arrays
-
-    arrays = {f"param/{k}": v for k, v in network.params.items()}
-    arrays.update({f"opt/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
-    arrays["history/iteration_loss"] = np.asarray(history.iteration_loss, dtype=np.float64)
-    for k, v in state.get("arrays", {}).items():
-        arrays[f"state/{k}"] = v
-    meta = {
-        "kind": "mitbadak-checkpoint",
-        "network": network.config(),
-        "optimizer": {"name": type(optimizer).__name__.lower(), "lr": optimizer.lr},
-        "state": {k: v for k, v in state.items() if k != "arrays"},
-        "epochs": history.epochs,
-    }
-    return save_arrays(path, arrays, meta)
-
-
-def load_checkpoint(path):
-    """Read a checkpoint: (network, optimizer, state, history)."""
-    from mitbadak.modelfile import load_arrays
-    from mitbadak.networks import network_from_config
-
-    arrays, meta = load_arrays(path)
-    if not isinstance(meta, dict) or meta.get("kind") != "mitbadak-checkpoint":
-        raise MitbadakError(f"{path}: not a mitbadak training checkpoint")
-    try:
-        params = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("param/")}
-        network = network_from_config(meta["network"], params)
-        optimizer = make_optimizer(meta["optimizer"]["name"], meta["optimizer"]["lr"])
-        optimizer.load_state_dict(
-            {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("opt/")}
-        )
-        state = dict(meta["state"])
-        for key in ("epoch", "iteration", "batch_in_epoch"):
-            if not isinstance(state[key], int) or isinstance(state[key], bool) or state[key] < 0:
-                raise ValueError(f"state {key!r} should be an integer >= 0, got {state[key]!r}")
-        _check_rng_state(state["rng_state"])
-        state["arrays"] = {
-            k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")
-        }
-        history = History(
-            iteration_loss=[float(v) for v in arrays["history/iteration_loss"]],
-            epochs=[dict(e) for e in meta["epochs"]],
-        )
-    except KeyError as exc:
-        raise MitbadakError(f"{path}: damaged checkpoint (missing {exc})") from None
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise MitbadakError(f"{path}: damaged checkpoint ({exc})") from None
-    return network, optimizer, state, history
-
-
-def _check_rng_state(text: str) -> None:
-    """Raise ValueError unless ``text`` is a JSON PCG64 state NumPy accepts."""
-    if not isinstance(text, str):
-        raise ValueError(f"the random generator state should be a JSON string, got {text!r}")
-    rng = np.random.default_rng(0)
-    try:
-        rng.bit_generator.state = json.loads(text)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"bad random generator state ({exc})") from None
-
-
-# ------------------------------------------------------------------------------------------------
 # The loop
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Raised when ``train(should_stop=...)`` asked to stop: like Ctrl-C, the checkpoint was
+    written between two steps and ``train(resume=load_checkpoint(...))`` continues exactly."""
 
 
 def train(
@@ -261,11 +180,12 @@ def train(
     * ``gradient='backprop'`` (chapter 5) or ``'numerical'`` (chapter 4's central differences).
     * ``early_stopping=PATIENCE`` stops when the validation loss has not improved for PATIENCE
       epochs and restores the best parameters; it needs ``val_data`` (carved from training data).
-    * ``callback(event)`` receives dicts with ``event`` in 'start', 'step', 'epoch', 'end'.
+    * ``callback(event)`` receives dicts with ``event`` in 'start', 'step', 'epoch', 'end';
+      an 'epoch' event comes after that epoch's checkpoint is on disk.
     * ``checkpoint_path``: written atomically at the start and after every epoch, and on Ctrl-C.
     * ``resume``: the tuple returned by :func:`load_checkpoint`: continue where it stopped.
-    * ``should_stop()``: checked between steps like Ctrl-C; True writes the checkpoint and
-      raises KeyboardInterrupt (resume continues exactly).
+    * ``should_stop()``: asked between steps; True stops the run like Ctrl-C does
+      (checkpoint, then :class:`TrainingStopped`, a KeyboardInterrupt).
     * The training loss/accuracy of each epoch are measured on a fixed random subset of
       ``train_eval_size`` training images (None: all of them). A full pass over 60,000 images
       would cost a quarter of the epoch; 10,000 images estimate accuracy to about +-0.3 %.
@@ -274,6 +194,128 @@ def train(
     the last good epoch), and KeyboardInterrupt on Ctrl-C after finishing the current step and
     saving a checkpoint from which the run resumes exactly.
     """
+    _check_arguments(epochs, iters, batch_size, seed, early_stopping, train_eval_size, gradient,
+                     val_data)  # fmt: skip
+    if epochs is None and iters is None:
+        epochs = 1
+    x_train, t_train, train_eval, sets = _prepare_data(
+        network, train_data, test_data, val_data, evaluate_train, train_eval_size, seed
+    )
+    n = x_train.shape[0]
+    batches_per_epoch = math.ceil(n / batch_size)
+    total_iters = iters if iters is not None else epochs * batches_per_epoch
+    rng = np.random.default_rng(seed)
+    if resume is not None:
+        saved_net, opt, saved_state, _ = resume
+        network.set_params(saved_net.params)
+        loop = LoopState.from_dict(saved_state)
+        loop.total_iters, loop.early.patience = total_iters, early_stopping
+        loop.seconds = loop.seconds or float(loop.history.last.get("seconds") or 0.0)
+        rng.bit_generator.state = loop.rng_state
+    else:
+        opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(optimizer, lr)
+        loop = LoopState(seed, total_iters, rng.bit_generator.state,
+                         early=EarlyStopping(early_stopping))  # fmt: skip
+    history = loop.history
+    grad_fn = _gradient_function(network, gradient)
+    # The network's own gradients always fit its parameters: skip update()'s argument checks.
+    update = opt._update if type(opt).update is Optimizer.update else opt.update
+
+    def emit(event: str, **info) -> None:
+        if callback is not None:
+            callback({"event": event, **info})
+
+    def save() -> None:
+        if checkpoint_path is not None:
+            loop.seconds = time.perf_counter() - started
+            save_checkpoint(checkpoint_path, network, opt, loop)
+
+    emit("start", total_iters=total_iters, batches_per_epoch=batches_per_epoch, n_train=n,
+         start_iteration=loop.iteration)  # fmt: skip
+    started = time.perf_counter() - loop.seconds  # the clock continues across resumes
+    if resume is None:
+        save()
+    stopped_early = False
+    # Overflow inside a diverging step is detected and reported below, not warned about.
+    with _DeferredInterrupt() as interrupt, np.errstate(over="ignore", invalid="ignore"):
+        while loop.iteration < total_iters and not stopped_early:
+            loop.rng_state = rng.bit_generator.state  # where this epoch's order comes from
+            order = rng.permutation(n)
+            for b in range(loop.batch_in_epoch, batches_per_epoch):
+                if loop.iteration >= total_iters:
+                    break
+                if interrupt.requested or (should_stop is not None and should_stop()):
+                    save()
+                    raise KeyboardInterrupt if interrupt.requested else TrainingStopped
+                idx = order[b * batch_size : (b + 1) * batch_size]
+                loss = train_step(network, update, grad_fn, x_train[idx], t_train[idx], loop, opt)
+                loop.batch_in_epoch = b + 1
+                emit("step", iteration=loop.iteration, loss=loss, epoch=loop.epoch + 1)
+            epoch_done = loop.batch_in_epoch == batches_per_epoch
+            record, stopped_early = end_epoch(
+                network, loop, epoch_done, train_eval, sets, time.perf_counter() - started, opt
+            )
+            if epoch_done:
+                loop.rng_state = rng.bit_generator.state
+            save()
+            emit("epoch", **record)
+    if stopped_early and loop.early.best_params is not None:
+        network.set_params(loop.early.best_params)
+    seconds = time.perf_counter() - started
+    emit("end", **{**history.last, "seconds": seconds, "stopped_early": stopped_early})
+    return TrainResult(network, history, opt, stopped_early=stopped_early, seconds=seconds)
+
+
+def train_step(network, update, loss_and_gradient, x, t, loop: LoopState, optimizer) -> float:
+    """One step: loss and gradient of the batch (x, t), then ``update(params, grads)``.
+
+    Raises :class:`TrainingDiverged` *before* updating when the loss is NaN/inf or more than
+    DIVERGENCE_FACTOR times the first loss, so the network keeps its last good parameters.
+    """
+    loss, grads = loss_and_gradient(x, t)
+    losses = loop.history.iteration_loss
+    first = losses[0] if losses else loss
+    if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(first, 1.0):
+        if math.isfinite(loss):
+            losses.append(loss)  # the explosion itself, for plots
+        raise TrainingDiverged(
+            f"the loss became {loss:.4g} at iteration {loop.iteration + 1} (it started at "
+            f"{first:.4g}): training diverged. The learning rate ({optimizer.lr:g}) is "
+            f"probably too high; try a smaller --lr.",
+            loop.history,
+        )
+    update(network.params, grads)
+    loop.iteration += 1
+    losses.append(loss)
+    return loss
+
+
+def end_epoch(network, loop: LoopState, epoch_done: bool, train_eval, sets, seconds: float,
+              optimizer) -> tuple[dict[str, Any], bool]:  # fmt: skip
+    """Evaluate, append the epoch's record to the history; returns (record, stop early?).
+
+    Called at every epoch's end, and once more when an ``iters`` run stops mid-epoch.
+    """
+    if epoch_done:
+        loop.epoch, loop.batch_in_epoch = loop.epoch + 1, 0
+    record = _epoch_record(
+        network, train_eval, sets, loop.epoch if epoch_done else loop.epoch + 1, loop.iteration,
+        seconds,
+    )  # fmt: skip
+    bad = [k for k, v in record.items() if k.endswith("loss") and v is not None
+           and not math.isfinite(v)]  # fmt: skip
+    if bad:
+        raise TrainingDiverged(
+            f"the {bad[0].replace('_', ' ')} became non-finite at epoch {record['epoch']}: "
+            f"training diverged. The learning rate ({optimizer.lr:g}) is probably too high.",
+            loop.history,
+        )
+    loop.history.epochs.append(record)
+    return record, loop.early.update(record["val_loss"], network.params)
+
+
+def _check_arguments(epochs, iters, batch_size, seed, early_stopping, train_eval_size, gradient,
+                     val_data) -> None:  # fmt: skip
     for name, value in (("epochs", epochs), ("iters", iters), ("batch_size", batch_size),
                         ("seed", seed), ("early_stopping", early_stopping),
                         ("train_eval_size", train_eval_size)):  # fmt: skip
@@ -285,8 +327,6 @@ def train(
         raise ValueError(f"seed must be >= 0 and early_stopping >= 1, got {seed}, {early_stopping}")
     if epochs is not None and iters is not None:
         raise ValueError("give either epochs or iters, not both")
-    if epochs is None and iters is None:
-        epochs = 1
     if (epochs is not None and epochs < 1) or (iters is not None and iters < 1):
         raise ValueError(f"epochs/iters must be at least 1, got epochs={epochs}, iters={iters}")
     if batch_size < 1:
@@ -296,6 +336,9 @@ def train(
     if early_stopping is not None and val_data is None:
         raise ValueError("early stopping needs val_data (a validation split of the training data)")
 
+
+def _prepare_data(network, train_data, test_data, val_data, evaluate_train, train_eval_size, seed):
+    """Check the data once: (x_train in the network's dtype, label indices, train_eval, sets)."""
     x_train = check_batch(np.asarray(train_data[0]), network.input_size, "x_train")
     t_train = labels_to_indices(train_data[1], x_train.shape[0], network.output_size, "t_train")
     x_train = x_train.astype(network.dtype, copy=False)
@@ -303,11 +346,8 @@ def train(
     for name, data in (("test", test_data), ("val", val_data)):
         if data is not None:
             xs = check_batch(np.asarray(data[0]), network.input_size, f"x_{name}")
-            sets[name] = (
-                xs,
-                labels_to_indices(data[1], xs.shape[0], network.output_size, f"t_{name}"),
-            )
-
+            ts = labels_to_indices(data[1], xs.shape[0], network.output_size, f"t_{name}")
+            sets[name] = (xs, ts)
     n = x_train.shape[0]
     train_eval = None
     if evaluate_train:
@@ -315,142 +355,7 @@ def train(
         if train_eval_size is not None and train_eval_size < n:
             rows = np.sort(np.random.default_rng([seed, 2]).permutation(n)[:train_eval_size])
             train_eval = (x_train[rows], t_train[rows])
-    batches_per_epoch = math.ceil(n / batch_size)
-    total_iters = iters if iters is not None else epochs * batches_per_epoch
-    history = History()
-    rng = np.random.default_rng(seed)
-    epoch, iteration, batch_in_epoch = 0, 0, 0
-    best = {"val_loss": math.inf, "since": 0, "params": None}
-
-    if resume is not None:
-        saved_net, opt, state, history = resume
-        network.set_params(saved_net.params)
-        rng.bit_generator.state = json.loads(state["rng_state"])
-        epoch, iteration, batch_in_epoch = (
-            state["epoch"],
-            state["iteration"],
-            state["batch_in_epoch"],
-        )
-        best["val_loss"] = state.get("best_val_loss", math.inf)
-        best["since"] = state.get("best_since", 0)
-        best_params = {k[5:]: v for k, v in state["arrays"].items() if k.startswith("best/")}
-        best["params"] = best_params or None
-    else:
-        opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(optimizer, lr)
-
-    def emit(event: str, **info) -> None:
-        if callback is not None:
-            callback({"event": event, **info})
-
-    def checkpoint(rng_epoch_state: str) -> None:
-        if checkpoint_path is None:
-            return
-        state = {
-            "rng_state": rng_epoch_state,
-            "epoch": epoch,
-            "iteration": iteration,
-            "batch_in_epoch": batch_in_epoch,
-            "seed": seed,
-            "total_iters": total_iters,
-            "seconds": round(time.perf_counter() - started, 4),
-            "best_val_loss": best["val_loss"] if math.isfinite(best["val_loss"]) else None,
-            "best_since": best["since"],
-            "arrays": {f"best/{k}": v for k, v in (best["params"] or {}).items()},
-        }
-        if state["best_val_loss"] is None:
-            state.pop("best_val_loss")
-        save_checkpoint(checkpoint_path, network, opt, state, history)
-
-    grad_fn = _gradient_function(network, gradient)
-    # The network's own gradients always fit its parameters: skip update()'s argument checks.
-    apply_update = opt._update if type(opt).update is Optimizer.update else opt.update
-    emit(
-        "start",
-        total_iters=total_iters,
-        batches_per_epoch=batches_per_epoch,
-        n_train=n,
-        start_iteration=iteration,
-    )
-    # ``seconds`` counts training time across resumes: continue from the checkpoint's clock.
-    resumed_seconds = 0.0
-    if resume is not None:
-        resumed_seconds = float(resume[2].get("seconds") or history.last.get("seconds") or 0.0)
-    started = time.perf_counter() - resumed_seconds
-    stopped_early = False
-    rng_epoch_state = json.dumps(rng.bit_generator.state)
-    if resume is None:
-        checkpoint(rng_epoch_state)
-    first_loss = history.iteration_loss[0] if history.iteration_loss else None
-    # Overflow inside a diverging step is detected and reported below, not warned about.
-    with _DeferredInterrupt() as interrupt, np.errstate(over="ignore", invalid="ignore"):
-        while iteration < total_iters and not stopped_early:
-            rng_epoch_state = json.dumps(rng.bit_generator.state)
-            order = rng.permutation(n)
-            for b in range(batch_in_epoch, batches_per_epoch):
-                if iteration >= total_iters:
-                    break
-                if interrupt.requested or (should_stop is not None and should_stop()):
-                    checkpoint(rng_epoch_state)
-                    raise KeyboardInterrupt
-                idx = order[b * batch_size : (b + 1) * batch_size]
-                loss, grads = grad_fn(x_train[idx], t_train[idx])
-                if first_loss is None:
-                    first_loss = loss
-                if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(first_loss, 1.0):
-                    if math.isfinite(loss):
-                        history.iteration_loss.append(loss)  # the explosion itself, for plots
-                    raise TrainingDiverged(
-                        f"the loss became {loss:.4g} at iteration {iteration + 1} (it started at "
-                        f"{first_loss:.4g}): training diverged. The learning rate ({opt.lr:g}) is "
-                        f"probably too high; try a smaller --lr.",
-                        history,
-                    )
-                apply_update(network.params, grads)
-                iteration += 1
-                batch_in_epoch = b + 1
-                history.iteration_loss.append(loss)
-                emit("step", iteration=iteration, loss=loss, epoch=epoch + 1)
-            epoch_done = batch_in_epoch == batches_per_epoch
-            if epoch_done:
-                epoch, batch_in_epoch = epoch + 1, 0
-            # Evaluate at every epoch's end, and once more if an --iters run stops mid-epoch.
-            record = _epoch_record(
-                network,
-                train_eval,
-                sets,
-                epoch if epoch_done else epoch + 1,
-                iteration,
-                time.perf_counter() - started,
-            )
-            bad = [
-                k
-                for k, v in record.items()
-                if k.endswith("loss") and v is not None and not math.isfinite(v)
-            ]
-            if bad:
-                raise TrainingDiverged(
-                    f"the {bad[0].replace('_', ' ')} became non-finite at epoch {record['epoch']}: "
-                    f"training diverged. The learning rate ({opt.lr:g}) is probably too high.",
-                    history,
-                )
-            history.epochs.append(record)
-            if early_stopping is not None:
-                if record["val_loss"] < best["val_loss"]:
-                    best.update(
-                        val_loss=record["val_loss"],
-                        since=0,
-                        params={k: v.copy() for k, v in network.params.items()},
-                    )
-                else:
-                    best["since"] += 1
-                    stopped_early = best["since"] >= early_stopping
-            emit("epoch", **record)
-            checkpoint(json.dumps(rng.bit_generator.state) if epoch_done else rng_epoch_state)
-    if stopped_early and best["params"] is not None:
-        network.set_params(best["params"])
-    seconds = time.perf_counter() - started
-    emit("end", **{**history.last, "seconds": seconds, "stopped_early": stopped_early})
-    return TrainResult(network, history, opt, stopped_early=stopped_early, seconds=seconds)
+    return x_train, t_train, train_eval, sets
 
 
 class _DeferredInterrupt:
@@ -501,105 +406,3 @@ def _epoch_record(network, train_eval, sets, epoch, iteration, seconds):
     for name, (xs, ts) in sets.items():
         record[f"{name}_loss"], record[f"{name}_acc"] = _evaluate(network, xs, ts)
     return record
-
-
-# ------------------------------------------------------------------------------------------------
-# History files
-
-
-def write_history(history: History, run_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``metrics.csv`` (a row per epoch), ``iterations.csv`` (iteration, loss), atomically."""
-    run_dir = Path(run_dir)
-    metrics = run_dir / "metrics.csv"
-    iterations = run_dir / "iterations.csv"
-
-    def write_csv(path: Path, header: list[str], rows) -> None:
-        text = io.StringIO(newline="")
-        writer = csv.writer(text)
-        writer.writerow(header)
-        writer.writerows(rows)
-        atomic_write_text(path, text.getvalue())
-
-    write_csv(
-        metrics,
-        METRIC_FIELDS,
-        ([("" if e.get(k) is None else e.get(k)) for k in METRIC_FIELDS] for e in history.epochs),
-    )
-    write_csv(
-        iterations,
-        ["iteration", "loss"],
-        ((i + 1, repr(loss)) for i, loss in enumerate(history.iteration_loss)),
-    )
-    return metrics, iterations
-
-
-def _parse_cell(text: str, column: str, where: str) -> int | float | None:
-    text = text.strip()
-    if text == "":
-        return None
-    try:
-        return int(text) if column in ("epoch", "iteration") else float(text)
-    except ValueError:
-        kind = "an integer" if column in ("epoch", "iteration") else "a number"
-        raise MitbadakError(
-            f"{where}: column {column!r} should hold {kind}, got {text!r}"
-        ) from None
-
-
-def _read_csv(path: Path, required: list[str]) -> list[dict[str, str]]:
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise MitbadakError(
-                    f"{path} is not a run's CSV file: missing column(s) {', '.join(missing)}; "
-                    f"expected header {','.join(required)}, "
-                    f"got {','.join(header) or '(empty file)'}"
-                )
-            return list(reader)
-    except UnicodeDecodeError as exc:
-        raise MitbadakError(
-            f"{path}: not UTF-8 text (byte {exc.start}); a run's CSV files are UTF-8"
-        ) from None
-    except csv.Error as exc:
-        raise MitbadakError(f"{path}: not a readable CSV file ({exc})") from None
-
-
-def read_history(run_dir: str | os.PathLike) -> History:
-    """Read a run folder's ``metrics.csv`` and (optional) ``iterations.csv`` into a History.
-
-    Raises ``FileNotFoundError`` for a missing folder or metrics file and ``MitbadakError``
-    naming the file, line and column for a malformed one.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(
-            f"run folder {run_dir} does not exist; expected the folder written by "
-            "'mitbadak train --out DIR' (with metrics.csv inside)"
-        )
-    metrics_path = run_dir / "metrics.csv"
-    if not metrics_path.is_file():
-        raise FileNotFoundError(
-            f"{metrics_path} not found; is {run_dir} a folder written by "
-            "'mitbadak train --out DIR'?"
-        )
-    history = History(run_dir=run_dir)
-    for line_no, row in enumerate(_read_csv(metrics_path, METRIC_FIELDS[:6]), start=2):
-        where = f"{metrics_path}, line {line_no}"
-        record = {col: _parse_cell(row.get(col) or "", col, where) for col in METRIC_FIELDS}
-        if record["epoch"] is None:
-            raise MitbadakError(f"{where}: every row needs an epoch number")
-        history.epochs.append(record)
-    iterations_path = run_dir / "iterations.csv"
-    if iterations_path.is_file():
-        for line_no, row in enumerate(_read_csv(iterations_path, ["iteration", "loss"]), start=2):
-            where = f"{iterations_path}, line {line_no}"
-            iteration = _parse_cell(row["iteration"] or "", "iteration", where)
-            loss = _parse_cell(row["loss"] or "", "loss", where)
-            if iteration is None or loss is None:
-                raise MitbadakError(f"{where}: both iteration and loss are needed")
-            history.iterations.append(iteration)
-            history.iteration_loss.append(loss)
-    return history

@@ -154,9 +154,9 @@ def _write_outputs(report, x, out: Path, dataset: str, model="", lang="en") -> l
             file=sys.stderr,
         )
         return []
-    from mitbadak.evaluation import CLASS_NAMES
+    from mitbadak.datasets.registry import class_names
 
-    names = CLASS_NAMES.get(dataset)
+    names = class_names(dataset)
     written = []
     fig = plots.confusion_matrix(
         report.confusion, class_names=names, model=model or None, dataset=dataset, lang=lang

@@ -22,6 +22,8 @@ from mitbadak.cli._args import (
 from mitbadak.cli._progress import TrainingReporter
 from mitbadak.cli.plot import add_lang_argument, resolve_lang
 from mitbadak.datasets.toy import TRAIN_DATASETS, check_train_dataset
+from mitbadak.optimizers import REGISTRY as OPTIMIZER_REGISTRY
+from mitbadak.recipes import ACTIVATIONS, DTYPES, GRADIENTS, MODELS, default_hidden
 from mitbadak.runs import (
     DEFAULT_RECIPE,
     RECIPES,
@@ -33,8 +35,6 @@ from mitbadak.runs import (
 from mitbadak.training import TrainingDiverged
 
 D = DEFAULT_RECIPE
-#: The learning rate an optimizer gets when --optimizer changes it and --lr is not given.
-OPTIMIZER_LR = {"sgd": D.lr, "momentum": D.lr, "adagrad": 0.01, "adam": 0.001}
 
 
 def _dataset(text: str) -> str:
@@ -78,7 +78,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--model",
-        choices=["two-layer", "mlp"],
+        choices=list(MODELS),
         default=None,
         help=f"network (default: the recipe's; {D.model} in 'default', two-layer in ch4/ch5)",
     )
@@ -91,14 +91,14 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--activation",
-        choices=["sigmoid", "relu"],
+        choices=list(ACTIVATIONS),
         default=None,
         help=f"hidden activation (default: the recipe's; {D.activation} in 'default', "
         "sigmoid in ch4, relu in ch5)",
     )
     p.add_argument(
         "--optimizer",
-        choices=list(OPTIMIZER_LR),
+        choices=list(OPTIMIZER_REGISTRY),
         default=None,
         help=f"update rule (default: the recipe's; {D.optimizer} in 'default', sgd in ch4/ch5)",
     )
@@ -107,7 +107,9 @@ def register(sub) -> None:
         type=positive_float,
         default=None,
         help=f"learning rate (default: the recipe's, {D.lr} in 'default' and 0.1 in ch4/ch5; "
-        "with another --optimizer: 0.05 sgd/momentum, 0.01 adagrad, 0.001 adam)",
+        "with another --optimizer: "
+        + ", ".join(f"{e.run_lr:g} {name}" for name, e in OPTIMIZER_REGISTRY.items())
+        + ")",
     )
     p.add_argument(
         "--batch-size",
@@ -130,7 +132,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--gradient",
-        choices=["backprop", "numerical"],
+        choices=list(GRADIENTS),
         default=None,
         help="backprop (chapter 5) or numerical central differences (chapter 4; slow, prints "
         "a time estimate first) (default: the recipe's; numerical only in ch4)",
@@ -155,7 +157,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--dtype",
-        choices=["float32", "float64"],
+        choices=list(DTYPES),
         default="float32",
         help="floating type of the parameters",
     )
@@ -184,11 +186,11 @@ def _config_from_args(args) -> TrainConfig:
     if args.model is not None and args.model != values["model"]:
         values.update(
             model=args.model,
-            hidden=[50] if args.model == "two-layer" else list(D.hidden),
+            hidden=default_hidden(args.model),
             weight_init=None,
         )
     if args.optimizer is not None and args.optimizer != values["optimizer"]:
-        values.update(optimizer=args.optimizer, lr=OPTIMIZER_LR[args.optimizer])
+        values.update(optimizer=args.optimizer, lr=OPTIMIZER_REGISTRY[args.optimizer].run_lr)
     for name in ("hidden", "activation", "lr", "batch_size", "gradient", "dataset", "data_dir"):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)

@@ -77,7 +77,11 @@ def load_mnist(
     raw = _resolve(name, SPLITS, data_dir, download, progress) if book is None else {}
     train, test = (
         _format(
-            *(book[split] if book else _decode(spec, split, raw)), normalize, flatten, one_hot_label
+            *(book[split] if book else _decode(spec, split, raw)),
+            normalize,
+            flatten,
+            one_hot_label,
+            len(spec.classes),
         )
         for split in SPLITS
     )
@@ -103,9 +107,9 @@ def load_split(
     spec.split_files(split)  # validates split before any search or download
     book = _from_book_pickle(spec, (split,), data_dir)
     if book is not None:
-        return _format(*book[split], normalize, flatten, one_hot_label)
+        return _format(*book[split], normalize, flatten, one_hot_label, len(spec.classes))
     raw = _resolve(name, (split,), data_dir, download, progress)
-    return _format(*_decode(spec, split, raw), normalize, flatten, one_hot_label)
+    return _format(*_decode(spec, split, raw), normalize, flatten, one_hot_label, len(spec.classes))
 
 
 def locate(
@@ -322,7 +326,12 @@ def _decode(spec: DatasetSpec, split: str, raw: dict[str, bytes]) -> tuple[np.nd
 
 
 def _format(
-    images: np.ndarray, labels: np.ndarray, normalize: bool, flatten: bool, one_hot_label: bool
+    images: np.ndarray,
+    labels: np.ndarray,
+    normalize: bool,
+    flatten: bool,
+    one_hot_label: bool,
+    n_classes: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     n = len(images)
     x: np.ndarray = images
@@ -332,6 +341,6 @@ def _format(
     x = x.reshape(n, -1) if flatten else x.reshape(n, 1, *images.shape[1:])
     t: np.ndarray = labels
     if one_hot_label:
-        t = np.zeros((n, 10), dtype=np.float32)
+        t = np.zeros((n, n_classes), dtype=np.float32)
         t[np.arange(n), labels] = 1.0
     return x, t

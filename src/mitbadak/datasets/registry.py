@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["FileSpec", "DatasetSpec", "DATASETS", "SPLITS", "get_spec"]
+__all__ = ["FileSpec", "DatasetSpec", "DATASETS", "SPLITS", "get_spec", "class_names"]
 
 SPLITS = ("train", "test")
 
@@ -206,6 +206,16 @@ MNIST_SAMPLE = DatasetSpec(
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec for spec in (MNIST, FASHION_MNIST, MNIST_SAMPLE)
 }
+
+
+def class_names(name: str) -> tuple[str, ...] | None:
+    """The registered class names of dataset ``name`` where label k is not the digit k
+    (Fashion-MNIST's 'T-shirt/top', ...); None for digit datasets and unknown names."""
+    key = name.strip().lower().replace("_", "-")
+    spec = DATASETS.get(key)
+    if spec is None or spec.classes == tuple(str(d) for d in range(len(spec.classes))):
+        return None
+    return spec.classes
 
 
 def get_spec(name: str) -> DatasetSpec:
