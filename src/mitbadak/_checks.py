@@ -131,3 +131,16 @@ def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.
             f"but the network has {n_classes} classes (0..{n_classes - 1})"
         )
     return t.astype(np.intp, copy=False)
+
+
+def check_x(x, n_features: int, name: str = "x") -> np.ndarray:
+    """The edge check of a network input: real, finite numbers shaped as one sample
+    ``(n_features,)`` or a batch ``(N, ...)``; returned 2-D ``(N, n_features)``."""
+    return check_batch(as_numeric_array(x, name), n_features, name)
+
+
+def check_xt(x, t, n_features: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The one edge check of an ``(x, t)`` pair: ``(x2, t_idx)`` with x as in :func:`check_x`
+    and t (integer labels or one-hot rows) as integer labels ``(N,)`` in ``0..n_classes-1``."""
+    x2 = check_x(x, n_features)
+    return x2, labels_to_indices(t, x2.shape[0], n_classes)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mitbadak.errors import MitbadakError
+from mitbadak.layers import ACTIVATIONS as _ACTIVATION_REGISTRY
 from mitbadak.runs import DEFAULT_RECIPE, TrainConfig
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 
 D = DEFAULT_RECIPE
 MODELS = ("two-layer", "mlp")
-ACTIVATIONS = ("sigmoid", "relu")
+ACTIVATIONS = tuple(_ACTIVATION_REGISTRY)
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "adam")
 GRADIENTS = ("backprop", "numerical")
 DTYPES = ("float32", "float64")

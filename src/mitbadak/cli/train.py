@@ -21,6 +21,7 @@ from mitbadak.cli._args import (
 )
 from mitbadak.cli._progress import TrainingReporter
 from mitbadak.datasets.toy import TRAIN_DATASETS, check_train_dataset
+from mitbadak.layers import ACTIVATIONS
 from mitbadak.runs import (
     DEFAULT_RECIPE,
     RECIPES,
@@ -90,7 +91,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--activation",
-        choices=["sigmoid", "relu"],
+        choices=list(ACTIVATIONS),
         default=None,
         help=f"hidden activation (default: the recipe's; {D.activation} in 'default', "
         "sigmoid in ch4, relu in ch5)",
