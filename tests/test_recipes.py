@@ -76,7 +76,7 @@ def test_defaults_by_optimizer_and_model():
         ),
         ({"model": "cnn"}, "--model: invalid choice: 'cnn' (choose from 'two-layer', 'mlp')"),
         ({"optimizer": "rmsprop"}, "--optimizer: invalid choice: 'rmsprop'"),
-        ({"activation": "tanh"}, "--activation: invalid choice: 'tanh'"),
+        ({"activation": "softplus"}, "--activation: invalid choice: 'softplus'"),
         ({"dtype": "float16"}, "--dtype: invalid choice: 'float16'"),
         ({"weight_decay": -0.1}, "--weight-decay: must be >= 0, got -0.1"),
         ({"seed": -1}, "--seed: expected a non-negative integer, got -1"),
