@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mitbadak._checks import check_batch, describe, labels_to_indices
+from mitbadak._checks import check_xt, describe
 from mitbadak._files import atomic_write_text
 from mitbadak.errors import MitbadakError
 from mitbadak.optimizers import Optimizer, make_optimizer
@@ -124,8 +124,7 @@ def evaluate(
 
     The loss is the same exact cross-entropy that training minimises (without weight decay).
     """
-    x2 = check_batch(np.asarray(x), network.input_size)
-    t2 = labels_to_indices(t, x2.shape[0], network.output_size)
+    x2, t2 = check_xt(x, t, network.input_size, network.output_size)
     return _evaluate(network, x2, t2, batch_size)
 
 
@@ -293,16 +292,15 @@ def train(
     if early_stopping is not None and val_data is None:
         raise ValueError("early stopping needs val_data (a validation split of the training data)")
 
-    x_train = check_batch(np.asarray(train_data[0]), network.input_size, "x_train")
-    t_train = labels_to_indices(train_data[1], x_train.shape[0], network.output_size, "t_train")
+    x_train, t_train = check_xt(
+        train_data[0], train_data[1], network.input_size, network.output_size, "x_train", "t_train"
+    )
     x_train = x_train.astype(network.dtype, copy=False)
     sets = {}
     for name, data in (("test", test_data), ("val", val_data)):
         if data is not None:
-            xs = check_batch(np.asarray(data[0]), network.input_size, f"x_{name}")
-            sets[name] = (
-                xs,
-                labels_to_indices(data[1], xs.shape[0], network.output_size, f"t_{name}"),
+            sets[name] = check_xt(
+                data[0], data[1], network.input_size, network.output_size, f"x_{name}", f"t_{name}"
             )
 
     n = x_train.shape[0]
