@@ -146,3 +146,14 @@ def test_the_command_line_shown_reproduces_the_run_bit_for_bit(tmp_path):
     assert page.params.keys() == cli.params.keys()
     for key in page.params:
         np.testing.assert_array_equal(page.params[key], cli.params[key])
+
+
+def test_every_registered_activation_is_a_recipe_and_cli_choice():
+    from mitbadak.layers import ACTIVATIONS
+    from mitbadak.runs import build_network
+
+    for name, cls in ACTIVATIONS.items():
+        config = validate_recipe({"activation": name})
+        assert config.activation == name == cli_config(["--activation", name]).activation
+        net = build_network(config, input_size=6, output_size=3)
+        assert net.activation == name and net.weight_init == cls.default_init
