@@ -115,10 +115,13 @@ class Activation(Layer):
     * ``forward_(a)``: f applied in place on a float pre-activation array (fused kernels);
     * ``backward_from_output_(dout, y)``: ``dout *= f'(a)`` in place, written from y = f(a);
     * ``max_slope``: max |f'| (bounds how far a perturbation moves y, for the gradient check);
-    * ``default_init``: 'he' or 'xavier', the weight init that suits it.
+    * ``default_init``: 'he' or 'xavier', the weight init that suits it;
+    * ``onnx_op`` / ``torch_name``: the same function in ONNX and ``torch.nn`` (for export).
     """
 
     name: ClassVar[str] = ""
+    onnx_op: ClassVar[str] = ""  # the ONNX operator (export)
+    torch_name: ClassVar[str] = ""  # the torch.nn module class (export)
     max_slope: ClassVar[float] = 1.0
     default_init: ClassVar[str] = "xavier"
     formula: ClassVar[str] = ""
@@ -148,6 +151,8 @@ class Sigmoid(Activation):
     """y = 1 / (1 + exp(-x)); backward: dout * y * (1 - y), from the cached output y."""
 
     name = "sigmoid"
+    onnx_op = "Sigmoid"
+    torch_name = "Sigmoid"
     max_slope = 0.25
     default_init = "xavier"
     formula = "1 / (1 + exp(-a))"
@@ -180,6 +185,8 @@ class Relu(Activation):
     """y = max(0, x); backward: dout where x > 0, else 0."""
 
     name = "relu"
+    onnx_op = "Relu"
+    torch_name = "ReLU"
     max_slope = 1.0
     default_init = "he"
     formula = "max(0, a)"
@@ -206,6 +213,8 @@ class Tanh(Activation):
     """y = tanh(x) = (e^x - e^-x) / (e^x + e^-x); backward: dout * (1 - y^2), from the output y."""
 
     name = "tanh"
+    onnx_op = "Tanh"
+    torch_name = "Tanh"
     max_slope = 1.0
     default_init = "xavier"
     formula = "tanh(a)"
