@@ -161,7 +161,7 @@ def step_contenders(x_train, t_train, activation: str, steps: int, seed_box: lis
         order = rng.permutation(n)
         for s in range(steps):
             idx = order[s * BATCH : (s + 1) * BATCH]
-            _loss, grads = net._loss_and_gradient(x_used[idx], t_used[idx])
+            _loss, grads = net.loss_and_gradient(x_used[idx], t_used[idx])
             opt._update(net.params, grads)  # what train() calls: no per-step argument checks
         return pc() - t0
 

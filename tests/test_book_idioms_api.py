@@ -60,7 +60,7 @@ def test_replacing_a_parameter_changes_the_network(net):
     np.testing.assert_array_equal(net.predict(x), np.zeros_like(before))
     assert net.loss(x, t) == pytest.approx(np.log(3), rel=1e-6)
     grads = net.gradient(x, t)
-    assert net._loss_and_gradient(x.astype(net.dtype), t)[0] == pytest.approx(np.log(3), rel=1e-6)
+    assert net.loss_and_gradient(x.astype(net.dtype), t)[0] == pytest.approx(np.log(3), rel=1e-6)
     assert set(grads) == set(net.params)
 
 

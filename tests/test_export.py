@@ -398,3 +398,14 @@ def test_cli_export_check_without_the_dataset_writes_nothing(
     assert main(argv) == 1
     assert "mitbadak: error:" in capsys.readouterr().err
     assert not out.exists()
+
+
+
+def test_tanh_network_exports_through_the_registry(tmp_path):
+    """A registered activation other than the book's two reaches ONNX and torch by its own names."""
+    net = MultiLayerNet(784, [20], 10, activation="tanh", seed=5, dtype=np.float64)
+    x = np.random.default_rng(6).random((7, 784)).astype(np.float32)
+    expected = net.predict_proba(x)
+    for probs in (onnx_probs(net, tmp_path, x), torch_probs(net, tmp_path, x)):
+        np.testing.assert_allclose(probs, expected, atol=TOL)
+    assert [type(m).__name__ for m in export.to_torch(net)] == ["Linear", "Tanh", "Linear"]

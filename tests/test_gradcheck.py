@@ -103,7 +103,7 @@ def test_gradient_check_row_definition():
     net = TwoLayerNet(4, 3, 2, weight_init_std=0.5, seed=0)
     x = np.array([[0.5, -1.0, 2.0, 0.0]])
     rows = gradient_check(net, x, [1])
-    num = net.numerical_gradient(x, [1])
+    num = net.numerical_gradient(x, [1], method="auto")
     bp = net.gradient(x, [1])
     for r in rows:
         diff = np.max(np.abs(num[r.name] - bp[r.name]))
@@ -113,3 +113,22 @@ def test_gradient_check_row_definition():
     # the reference method gives the same verdict
     rows_ref = gradient_check(net, x, [1], method="reference")
     assert all(r.max_rel < 1e-7 for r in rows_ref)
+
+
+def test_reference_numerical_gradient_leaves_the_callers_network_alone():
+    """It works on a float64 copy: the float32 network keeps its dtype, arrays and layers."""
+    from mitbadak.gradcheck import numerical_gradient_reference
+
+    net = TwoLayerNet(5, 4, 3, weight_init_std=0.5, seed=2, dtype=np.float32)
+    arrays = dict(net.params)
+    layers = dict(net.layers)
+    x2, t2 = net.prepare(np.linspace(0, 1, 10).reshape(2, 5), [0, 2])
+    grads = numerical_gradient_reference(net, x2, t2)
+    assert net.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())
+    assert all(net.params[k] is arrays[k] for k in arrays)
+    assert all(net.layers[k] is layers[k] for k in layers)
+    backprop = TwoLayerNet(5, 4, 3, weight_init_std=0.5, seed=2, dtype=np.float64)
+    backprop.set_params(net.params)
+    exact = backprop.gradient(x2.astype(np.float64), t2)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], exact[k], rtol=1e-5, atol=1e-6, err_msg=k)

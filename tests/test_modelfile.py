@@ -373,7 +373,7 @@ BAD_FILES = {
     ),
     "bad activation": (
         lambda p: save_arrays(
-            p, _small_net().params, {"network": _network_with(activation="tanh")}
+            p, _small_net().params, {"network": _network_with(activation="softplus")}
         ),
         "activation must be one of",
     ),

@@ -76,7 +76,7 @@ def test_defaults_by_optimizer_and_model():
         ),
         ({"model": "cnn"}, "--model: invalid choice: 'cnn' (choose from 'two-layer', 'mlp')"),
         ({"optimizer": "rmsprop"}, "--optimizer: invalid choice: 'rmsprop'"),
-        ({"activation": "tanh"}, "--activation: invalid choice: 'tanh'"),
+        ({"activation": "softplus"}, "--activation: invalid choice: 'softplus'"),
         ({"dtype": "float16"}, "--dtype: invalid choice: 'float16'"),
         ({"weight_decay": -0.1}, "--weight-decay: must be >= 0, got -0.1"),
         ({"seed": -1}, "--seed: expected a non-negative integer, got -1"),
@@ -146,3 +146,14 @@ def test_the_command_line_shown_reproduces_the_run_bit_for_bit(tmp_path):
     assert page.params.keys() == cli.params.keys()
     for key in page.params:
         np.testing.assert_array_equal(page.params[key], cli.params[key])
+
+
+def test_every_registered_activation_is_a_recipe_and_cli_choice():
+    from mitbadak.layers import ACTIVATIONS
+    from mitbadak.runs import build_network
+
+    for name, cls in ACTIVATIONS.items():
+        config = validate_recipe({"activation": name})
+        assert config.activation == name == cli_config(["--activation", name]).activation
+        net = build_network(config, input_size=6, output_size=3)
+        assert net.activation == name and net.weight_init == cls.default_init

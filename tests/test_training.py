@@ -53,13 +53,13 @@ def test_every_sample_used_once_per_epoch(sample, monkeypatch):
     (x, t), _ = sample
     seen = []
     net = _net()
-    original = net._loss_and_gradient
+    original = net.loss_and_gradient
 
     def spy(xb, tb):
         seen.append(xb.copy())
         return original(xb, tb)
 
-    monkeypatch.setattr(net, "_loss_and_gradient", spy)
+    monkeypatch.setattr(net, "loss_and_gradient", spy)
     train(net, (x[:230], t[:230]), batch_size=100, epochs=1)
     assert [len(b) for b in seen] == [100, 100, 30]
     rows = np.concatenate(seen)

@@ -118,6 +118,15 @@ def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.
         )
     if t.shape[0] != n_samples:
         raise ValueError(f"{name} has {t.shape[0]} labels, but x has {n_samples} samples")
+    return label_values(t, n_classes, name)
+
+
+def label_values(t: np.ndarray, n_classes: int, name: str = "t", *, out_of_range=None):
+    """Integer labels ``t`` (any shape) checked to be whole numbers in 0..n_classes-1, as intp.
+
+    ``out_of_range(lo, hi)`` words the range error for callers that are not a network (default:
+    "t holds labels from lo to hi, but the network has C classes (0..C-1)").
+    """
     if t.dtype.kind == "f":
         if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
             raise ValueError(
@@ -126,8 +135,28 @@ def labels_to_indices(t, n_samples: int, n_classes: int, name: str = "t") -> np.
     elif t.dtype.kind not in "iub":
         raise ValueError(f"{name} must hold integer labels, but has dtype {t.dtype}")
     if t.size and (t.min() < 0 or t.max() >= n_classes):
+        lo, hi = int(t.min()), int(t.max())
+        if out_of_range is not None:
+            raise ValueError(out_of_range(lo, hi))
         raise ValueError(
-            f"{name} holds labels from {int(t.min())} to {int(t.max())}, "
+            f"{name} holds labels from {lo} to {hi}, "
             f"but the network has {n_classes} classes (0..{n_classes - 1})"
         )
     return t.astype(np.intp, copy=False)
+
+
+def check_x(x, n_features: int, name: str = "x") -> np.ndarray:
+    """The edge check of a network input: real, finite numbers shaped as one sample
+    ``(n_features,)`` or a batch ``(N, ...)``; returned 2-D ``(N, n_features)``."""
+    return check_batch(as_numeric_array(x, name), n_features, name)
+
+
+def check_xt(
+    x, t, n_features: int, n_classes: int, x_name: str = "x", t_name: str = "t"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The one edge check of an ``(x, t)`` pair: ``(x2, t_idx)`` with x as in :func:`check_x`
+    and t (integer labels or one-hot rows) as integer labels ``(N,)`` in ``0..n_classes-1``.
+
+    Networks (``prepare``), the trainer's data and ``evaluate_network`` all go through it."""
+    x2 = check_x(x, n_features, x_name)
+    return x2, labels_to_indices(t, x2.shape[0], n_classes, t_name)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mitbadak._checks import check_batch, labels_to_indices
+from mitbadak._checks import check_xt
 from mitbadak.errors import ModelFileError
 
 __all__ = ["EvaluationReport", "evaluate_network", "load_any_model"]
@@ -45,8 +45,7 @@ class EvaluationReport:
 
 def evaluate_network(network, x, t, batch_size: int = 1000) -> EvaluationReport:
     """Run ``network`` over (x, t) in batches and summarise the result."""
-    x2 = check_batch(np.asarray(x), network.input_size)
-    t2 = labels_to_indices(t, x2.shape[0], network.output_size)
+    x2, t2 = check_xt(x, t, network.input_size, network.output_size)
     probs = np.concatenate(
         [network.predict_proba(x2[i : i + batch_size]) for i in range(0, len(x2), batch_size)]
     )

@@ -4,7 +4,8 @@ A mitbadak network is ``Affine -> act -> ... -> Affine`` followed by softmax, wi
 ``W1, b1, W2, b2, ...`` where ``Wi`` has shape (in, out). Both exports compute the same function:
 
 * ONNX (:func:`to_onnx`): one ``Gemm`` per Affine (``Y = X @ W + b``, W stored as (in, out)),
-  ``Relu``/``Sigmoid`` between them, and ``Softmax`` (axis 1). The graph has one input,
+  the hidden activation between them (the registered activation's ``onnx_op``: ``Relu``,
+  ``Sigmoid``, ``Tanh``), and ``Softmax`` (axis 1). The graph has one input,
   ``input`` (N, 784) float32 with a dynamic batch axis, and two outputs: ``scores`` (the
   pre-softmax values mitbadak's ``predict`` returns) and ``probabilities`` (``predict_proba``).
 * PyTorch (:func:`to_torch`): ``nn.Sequential(nn.Linear, act, ..., nn.Linear)`` returning the
@@ -28,6 +29,7 @@ import numpy as np
 
 from mitbadak._files import atomic_write, atomic_write_bytes
 from mitbadak.errors import MitbadakError
+from mitbadak.layers import ACTIVATIONS
 
 __all__ = [
     "ONNX_OPSET",
@@ -78,10 +80,10 @@ def _layers(network) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(W1, b1), (W2, b2), ...] as float32 arrays, W of shape (in, out), checked for shape."""
     params = getattr(network, "params", None)
     activation = getattr(network, "activation", None)
-    if not isinstance(params, dict) or activation not in ("relu", "sigmoid"):
+    if not isinstance(params, dict) or activation not in ACTIVATIONS:
         raise ValueError(
-            "expected a mitbadak TwoLayerNet or MultiLayerNet (params W1, b1, ... and a relu or "
-            f"sigmoid activation), got {type(network).__name__}"
+            "expected a mitbadak TwoLayerNet or MultiLayerNet (params W1, b1, ... and an "
+            f"activation of {' / '.join(ACTIVATIONS)}), got {type(network).__name__}"
         )
     layers = []
     i = 1
@@ -145,7 +147,7 @@ def onnx_model(network, *, metadata: dict[str, Any] | None = None, opset: int = 
     if opset < 13:
         raise ValueError(f"opset must be at least 13 (Softmax over one axis), got {opset}")
     layers = _layers(network)
-    act = {"relu": "Relu", "sigmoid": "Sigmoid"}[network.activation]
+    act = ACTIVATIONS[network.activation].onnx_op
     nodes, inits = [], []
     h = INPUT_NAME
     for i, (W, b) in enumerate(layers, start=1):
@@ -220,15 +222,15 @@ def torch_module(sizes: list[int], activation: str = "relu"):
     """
     torch = _require("torch", _TORCH_HINT)
     nn = torch.nn
-    if activation not in ("relu", "sigmoid"):
-        raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least an input and an output size, got {sizes!r}")
     modules = []
     for i in range(len(sizes) - 1):
         modules.append(nn.Linear(int(sizes[i]), int(sizes[i + 1])))
         if i < len(sizes) - 2:
-            modules.append(nn.ReLU() if activation == "relu" else nn.Sigmoid())
+            modules.append(getattr(nn, ACTIVATIONS[activation].torch_name)())
     return nn.Sequential(*modules)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mitbadak._checks import as_float_array, as_numeric_array
+from mitbadak._checks import as_float_array, as_numeric_array, label_values
 
 __all__ = [
     "step_function",
@@ -125,7 +125,8 @@ def cross_entropy_error(y, t):
         t.dtype.kind == "f" and np.all(np.isfinite(t)) and np.all(t == np.round(t))
     ):
         raise ValueError(f"integer labels expected in t, got dtype {t.dtype}")
-    if t.min() < 0 or t.max() >= c:
-        raise ValueError(f"t holds labels {int(t.min())}..{int(t.max())}, but y has {c} classes")
-    t = t.astype(np.intp, copy=False)  # in range, so the cast is exact
+    # then the same label checks as every network entry point (the range error worded for y)
+    t = label_values(
+        t, c, out_of_range=lambda lo, hi: f"t holds labels {lo}..{hi}, but y has {c} classes"
+    )
     return -np.sum(np.log(y[np.arange(n), t] + CEE_DELTA)) / n

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mitbadak.functions import sigmoid
 from mitbadak.gradient import numerical_gradient
+from mitbadak.layers import ACTIVATIONS
 
 __all__ = [
     "GradientCheckRow",
@@ -70,54 +70,41 @@ def gradient_check(
     return rows
 
 
-def numerical_gradient_reference(network, x2: np.ndarray, t2: np.ndarray, h: float = 1e-4):
+def numerical_gradient_reference(
+    network, x2: np.ndarray, t2: np.ndarray, h: float = 1e-4, *, on_loss=None
+):
     """The plain central difference over every parameter element (the book's loop), in float64.
 
-    ``x2`` is (N, input_size) and ``t2`` integer labels (N,), already validated.
+    ``x2`` is (N, input_size) and ``t2`` integer labels (N,), already validated. ``on_loss()``,
+    if given, is called after each of the 2 * (number of parameters) loss evaluations (progress).
     """
-    original_dtype = network.dtype
-    saved = {k: v for k, v in network.params.items()}
-    work = {k: v.astype(np.float64) for k, v in saved.items()}
-    network.dtype = np.dtype(np.float64)
-    network.params = work
-    network._build_layers()
-    x64 = x2.astype(np.float64)
-    try:
-        grads = {
-            k: numerical_gradient(lambda _p: network._loss(x64, t2), v, h) for k, v in work.items()
-        }
-    finally:
-        network.dtype = original_dtype
-        network.params = saved
-        network._build_layers()
-    return {k: g.astype(original_dtype, copy=False) for k, g in grads.items()}
+    from mitbadak.networks import network_from_config  # gradcheck builds on networks
+
+    # A float64 copy of the network: the caller's network (dtype, params) is never touched.
+    config = dict(network.config(), dtype="float64")
+    clone = network_from_config(config, {k: np.asarray(v) for k, v in network.params.items()})
+    work = clone.params
+    x64 = np.asarray(x2, dtype=np.float64)
+    def loss(_p) -> float:
+        value = clone.batch_loss(x64, t2)
+        if on_loss is not None:
+            on_loss()
+        return value
+
+    grads = {k: numerical_gradient(loss, v, h) for k, v in work.items()}
+    return {k: g.astype(network.dtype, copy=False) for k, g in grads.items()}
 
 
 def supports_fast(network) -> bool:
-    """True when :func:`numerical_gradient_fast` handles this network (one hidden layer)."""
-    return getattr(network, "n_affine", 0) == 2 and network.activation in _ACT
-
-
-def _relu(a: np.ndarray) -> np.ndarray:
-    return np.maximum(a, 0.0)
-
-
-_ACT = {"sigmoid": sigmoid, "relu": _relu}
+    """True when :func:`numerical_gradient_fast` handles this network (one hidden layer of a
+    registered activation)."""
+    return getattr(network, "n_affine", 0) == 2 and network.activation in ACTIVATIONS
 
 
 def _logsumexp_rows(s: np.ndarray) -> np.ndarray:
     m = s.max(axis=-1, keepdims=True)
     return (m + np.log(np.exp(s - m).sum(axis=-1, keepdims=True)))[..., 0]
 
-
-def _sigmoid_fast(a: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-a)) without overflow (float64: exp(709) is the largest finite)."""
-    e = np.exp(-np.maximum(a, -700.0))
-    e += 1.0
-    return np.reciprocal(e, out=e)
-
-
-_ACT_FAST = {"sigmoid": (_sigmoid_fast, 0.25), "relu": (_relu, 1.0)}  # (function, max slope)
 
 # Series terms are added until the remainder bound u^(K+1) / (K+1)! * e^u is below this.
 _SERIES_TOL = 1e-17
@@ -152,7 +139,8 @@ def numerical_gradient_fast(network, x2: np.ndarray, t2: np.ndarray, h: float = 
     """
     if not supports_fast(network):
         raise ValueError("numerical_gradient_fast handles networks with exactly one hidden layer")
-    act, slope = _ACT_FAST[network.activation]
+    activation = ACTIVATIONS[network.activation]
+    act, slope = activation.apply, activation.max_slope
     p = {k: np.asarray(v, dtype=np.float64) for k, v in network.params.items()}
     W1, b1, W2, b2 = p["W1"], p["b1"], p["W2"], p["b2"]
     x = np.asarray(x2, dtype=np.float64)

@@ -31,7 +31,8 @@ from mitbadak._files import atomic_write
 # The book's pickle lives in its own module; these names stay importable from here.
 from mitbadak.bookweights import BOOK_WEIGHTS_SHA256, import_book_weights, load_book_weights
 from mitbadak.errors import ModelFileError
-from mitbadak.networks import FeedForwardNet, network_from_config
+from mitbadak.layers import ACTIVATIONS
+from mitbadak.networks import FeedForwardNet, network_from_config, param_shapes
 
 __all__ = [
     "FORMAT_NAME",
@@ -61,7 +62,6 @@ _MAX_DEFLATE_RATIO = 100
 _DEFLATE_SLACK_BYTES = 1 << 20
 _TOTAL_SLACK_BYTES = 64 << 20
 _FEEDFORWARD_ARCHITECTURES = ("TwoLayerNet", "MultiLayerNet", "FeedForwardNet")
-_ACTIVATIONS = ("sigmoid", "relu")
 
 
 def _library_version() -> str:
@@ -502,9 +502,9 @@ def _expected_shapes(config: Any, where: str) -> tuple[dict[str, tuple[int, ...]
         *[_positive_int(h, "hidden size", where) for h in hidden],
         _positive_int(config.get("output_size"), "output_size", where),
     ]
-    if config.get("activation") not in _ACTIVATIONS:
+    if config.get("activation") not in ACTIVATIONS:
         raise ModelFileError(
-            f"{where}: activation must be one of {list(_ACTIVATIONS)}, "
+            f"{where}: activation must be one of {list(ACTIVATIONS)}, "
             f"found {config.get('activation')!r}"
         )
     try:
@@ -515,10 +515,9 @@ def _expected_shapes(config: Any, where: str) -> tuple[dict[str, tuple[int, ...]
         raise ModelFileError(
             f"{where}: network dtype must be float32 or float64, found {config.get('dtype')!r}"
         )
-    shapes: dict[str, tuple[int, ...]] = {}
-    for i in range(1, len(sizes)):
-        shapes[f"W{i}"] = (sizes[i - 1], sizes[i])
-        shapes[f"b{i}"] = (sizes[i],)
+    shapes = param_shapes(
+        {"input_size": sizes[0], "hidden_sizes": sizes[1:-1], "output_size": sizes[-1]}
+    )
     return shapes, dtype
 
 

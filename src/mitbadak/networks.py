@@ -11,20 +11,15 @@ NumPy's global random state.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from mitbadak import fused as _fused
 from mitbadak import gradient as _gradient
-from mitbadak._checks import (
-    as_float_array,
-    as_numeric_array,
-    check_batch,
-    check_finite,
-    labels_to_indices,
-)
+from mitbadak._checks import as_float_array, check_finite, check_x, check_xt
 from mitbadak.functions import cross_entropy_error, identity_function, sigmoid, softmax
-from mitbadak.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.layers import ACTIVATIONS, Affine, SoftmaxWithLoss
 
 __all__ = [
     "init_network",
@@ -37,10 +32,11 @@ __all__ = [
     "MultiLayerNet",
     "FeedForwardNet",
     "network_from_config",
+    "param_shapes",
+    "Network",
     "make_rng",
 ]
 
-ACTIVATIONS = {"sigmoid": Sigmoid, "relu": Relu}
 
 
 def make_rng(seed=None) -> np.random.Generator:
@@ -265,6 +261,32 @@ simpleNet = SimpleNet
 # Chapters 4-5: fully connected networks built from layers.
 
 
+@runtime_checkable
+class Network(Protocol):
+    """The public contract the trainer, gradcheck, evaluation, the CLI and the web pages use.
+
+    ``x2`` is a checked 2-D batch of the network's dtype and ``t_idx`` integer labels (N,)
+    (``net.prepare(x, t)`` makes both); the methods taking them skip validation for speed.
+    """
+
+    input_size: int
+    output_size: int
+    dtype: np.dtype
+
+    @property
+    def params(self) -> dict[str, np.ndarray]: ...
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None: ...
+
+    def config(self) -> dict[str, Any]: ...
+
+    def scores(self, x2: np.ndarray) -> np.ndarray: ...
+
+    def loss_and_gradient(
+        self, x2: np.ndarray, t_idx: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]: ...
+
+
 class FeedForwardNet:
     """Affine -> activation -> ... -> Affine -> SoftmaxWithLoss, with parameters W1, b1, W2, b2, ...
 
@@ -306,11 +328,12 @@ class FeedForwardNet:
             )
         rng = make_rng(seed)
         params: dict[str, np.ndarray] = {}
-        for i in range(1, len(sizes)):
-            n_in, n_out = sizes[i - 1], sizes[i]
-            std = _init_std(weight_init, n_in, activation)
-            params[f"W{i}"] = (std * rng.standard_normal((n_in, n_out))).astype(self.dtype)
-            params[f"b{i}"] = np.zeros(n_out, dtype=self.dtype)
+        for key, shape in param_shapes(self.config()).items():
+            if key[0] == "W":
+                std = _init_std(weight_init, shape[0], activation)
+                params[key] = (std * rng.standard_normal(shape)).astype(self.dtype)
+            else:
+                params[key] = np.zeros(shape, dtype=self.dtype)
         self._params = ParamDict(params, dtype=self.dtype, on_set=self._rebind)
         self._build_layers()
 
@@ -400,18 +423,24 @@ class FeedForwardNet:
         return f"{name}({sizes}, activation={self.activation!r}, dtype={self.dtype.name})"
 
     # -- checked public API -----------------------------------------------------------------
-    def _prepare_x(self, x) -> np.ndarray:
-        x = as_numeric_array(x, "x")
-        return check_batch(x, self.input_size).astype(self.dtype, copy=False)
+    def prepare_x(self, x) -> np.ndarray:
+        """``x`` checked (finite numbers, (N, input_size) or (N, ...) or one sample) as a 2-D
+        array of the network's dtype: what the unchecked methods below take."""
+        return check_x(x, self.input_size).astype(self.dtype, copy=False)
 
-    def _prepare(self, x, t) -> tuple[np.ndarray, np.ndarray]:
-        x2 = self._prepare_x(x)
-        return x2, labels_to_indices(t, x2.shape[0], self.output_size)
+    def prepare(self, x, t) -> tuple[np.ndarray, np.ndarray]:
+        """``(x2, t_idx)``: x as in :meth:`prepare_x`, t (labels or one-hot) as integer labels."""
+        x2, t_idx = check_xt(x, t, self.input_size, self.output_size)
+        return x2.astype(self.dtype, copy=False), t_idx
 
     def predict(self, x) -> np.ndarray:
         """Scores before softmax: (N, output_size) for a batch (N, input_size) or (N, ...), and
-        (output_size,) for one 1-D sample (input_size,), as in the book."""
-        scores = self._scores(self._prepare_x(x))
+        (output_size,) for one 1-D sample (input_size,), as in the book.
+
+        Runs the fast path :meth:`scores` (``mitbadak.fused``); the book's layer-by-layer forward
+        is ``net.forward_layers(net.prepare_x(x))``, and the tests hold the two equal.
+        """
+        scores = self.scores(self.prepare_x(x))
         return scores[0] if np.ndim(x) == 1 else scores
 
     def predict_proba(self, x) -> np.ndarray:
@@ -420,32 +449,36 @@ class FeedForwardNet:
 
     def loss(self, x, t) -> float:
         """Mean cross-entropy of softmax(predict(x)) against t (+ the weight-decay penalty)."""
-        x2, t2 = self._prepare(x, t)
-        return self._loss(x2, t2)
+        x2, t2 = self.prepare(x, t)
+        return self.batch_loss(x2, t2)
 
     def accuracy(self, x, t, batch_size: int | None = None) -> float:
         """Fraction of samples whose highest score is the label (t: integer or one-hot)."""
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-        x2, t2 = self._prepare(x, t)
-        return float(np.mean(self._predict_labels(x2, batch_size) == t2))
+        x2, t2 = self.prepare(x, t)
+        return float(np.mean(self.predict_labels(x2, batch_size) == t2))
 
     def gradient(self, x, t) -> dict[str, np.ndarray]:
-        """dL/dparam for every parameter by backpropagation through the layers."""
-        x2, t2 = self._prepare(x, t)
-        return self._loss_and_gradient_layers(x2, t2)[1]
+        """dL/dparam for every parameter by backpropagation through the layers (the book's way:
+        :meth:`loss_and_gradient_layers`; the trainer's fused step is :meth:`loss_and_gradient`)."""
+        x2, t2 = self.prepare(x, t)
+        return self.loss_and_gradient_layers(x2, t2)[1]
 
     def numerical_gradient(
         self, x, t, h: float = 1e-4, *, method: str = "auto"
     ) -> dict[str, np.ndarray]:
         """dL/dparam for every parameter by central differences (chapter 4), computed in float64.
 
-        ``method='reference'`` perturbs one parameter at a time and reruns the whole network
-        (the book's way). ``'fast'`` (the default where available: one hidden layer) evaluates
-        the same central differences, recomputing only what a perturbation changes and batching
-        many perturbations into one array operation; it agrees with the reference to ~1e-12.
+        ``method='reference'`` is the book's way: perturb one parameter at a time and rerun the
+        whole network (``gradcheck.numerical_gradient_reference``, on a float64 copy). ``'fast'``
+        (one hidden layer only) evaluates the same central differences, recomputing only what a
+        perturbation changes and batching many perturbations into one array operation; it agrees
+        with the reference to ~1e-12 and is thousands of times faster. The default ``'auto'``
+        runs 'fast' where it applies and 'reference' otherwise, so the book's chapter-4 loop on
+        784-50-10 takes seconds, not minutes; pass ``method='reference'`` to watch the book's way.
         """
-        x2, t2 = self._prepare(x, t)
+        x2, t2 = self.prepare(x, t)
         if method not in ("auto", "fast", "reference"):
             raise ValueError(f"method must be 'auto', 'fast' or 'reference', got {method!r}")
         from mitbadak import gradcheck  # local import: gradcheck builds on this module
@@ -454,52 +487,23 @@ class FeedForwardNet:
             return gradcheck.numerical_gradient_reference(self, x2, t2, h)
         return gradcheck.numerical_gradient_fast(self, x2, t2, h)
 
-    # -- unchecked internals (inputs already validated; used by the trainer) ------------------
-    def _forward(self, x2: np.ndarray) -> np.ndarray:
+    # -- the book's layer-by-layer path (unchecked: x2, t_idx from prepare/prepare_x) ---------
+    def forward_layers(self, x2: np.ndarray) -> np.ndarray:
+        """Scores by ``forward`` through every layer in order (fills the layers' caches)."""
         out = x2
         for layer in self.layers.values():
             out = layer.forward(out)
         return out
 
-    def _scores(self, x2: np.ndarray) -> np.ndarray:
-        """Inference only: the same scores as :meth:`_forward` (the layer-by-layer reference),
-        computed in place on its own temporaries and without touching the layers' caches."""
-        return _fused_scores(self, x2)
+    def batch_loss(self, x2: np.ndarray, t_idx: np.ndarray) -> float:
+        """SoftmaxWithLoss of :meth:`forward_layers` + the weight penalty, on checked input."""
+        return self.last_layer.forward(self.forward_layers(x2), t_idx) + self.weight_penalty()
 
-    def _predict_labels(self, x2: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        if batch_size is None:
-            return np.argmax(self._scores(x2), axis=1)
-        parts = [
-            np.argmax(self._scores(x2[i : i + batch_size]), axis=1)
-            for i in range(0, x2.shape[0], batch_size)
-        ]
-        return np.concatenate(parts)
-
-    def _weight_penalty(self) -> float:
-        if self.weight_decay_lambda == 0:
-            return 0.0
-        total = sum(float(np.sum(self.params[f"W{i}"] ** 2)) for i in range(1, self.n_affine + 1))
-        return 0.5 * self.weight_decay_lambda * total
-
-    def _loss(self, x2: np.ndarray, t2: np.ndarray) -> float:
-        return self.last_layer.forward(self._forward(x2), t2) + self._weight_penalty()
-
-    def _loss_and_gradient(
-        self, x2: np.ndarray, t2: np.ndarray
-    ) -> tuple[float, dict[str, np.ndarray]]:
-        """One forward and one backward pass: (loss, grads) with grads keyed like ``params``.
-
-        The trainer's fast path: the same arithmetic as :meth:`_loss_and_gradient_layers` (the
-        readable layer-by-layer reference that the tests compare it with), written as one function
-        that works in place on its own temporaries. It leaves the layers' caches untouched.
-        """
-        return _fused_loss_and_gradient(self, x2, t2)
-
-    def _loss_and_gradient_layers(
-        self, x2: np.ndarray, t2: np.ndarray
+    def loss_and_gradient_layers(
+        self, x2: np.ndarray, t_idx: np.ndarray
     ) -> tuple[float, dict[str, np.ndarray]]:
         """The reference: forward through every layer, then backward through them in reverse."""
-        loss = self._loss(x2, t2)
+        loss = self.batch_loss(x2, t_idx)
         dout = self.last_layer.backward(1)
         for layer in reversed(self.layers.values()):
             dout = layer.backward(dout)
@@ -511,97 +515,51 @@ class FeedForwardNet:
             grads[f"b{i}"] = affine.db
         return loss, grads
 
+    def weight_penalty(self) -> float:
+        """0.5 * weight_decay_lambda * sum_i ||W_i||^2 (0 without weight decay)."""
+        if self.weight_decay_lambda == 0:
+            return 0.0
+        total = sum(float(np.sum(self.params[f"W{i}"] ** 2)) for i in range(1, self.n_affine + 1))
+        return 0.5 * self.weight_decay_lambda * total
 
-# Below these exp(-a) would overflow (float32: exp(88.7) = inf); sigmoid is ~0 there anyway.
-_SIGMOID_FLOOR = {np.dtype(np.float32): np.float32(-80.0), np.dtype(np.float64): -700.0}
+    # -- the fast paths (unchecked; mitbadak.fused, tested against the methods above) --------
+    def scores(self, x2: np.ndarray) -> np.ndarray:
+        """Inference only: the same scores as :meth:`forward_layers`, computed in place on its
+        own temporaries (``fused.scores``) and without touching the layers' caches."""
+        return _fused.scores(self, x2)
+
+    def loss_and_gradient(
+        self, x2: np.ndarray, t_idx: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """One forward and one backward pass: (loss, grads) with grads keyed like ``params``.
+
+        The trainer's step: the same arithmetic as :meth:`loss_and_gradient_layers` (the readable
+        reference the tests compare it with), written as one in-place function
+        (``fused.loss_and_gradient``). It leaves the layers' caches untouched.
+        """
+        return _fused.loss_and_gradient(self, x2, t_idx)
+
+    def predict_labels(self, x2: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """argmax of :meth:`scores` per sample, ``batch_size`` rows at a time (None: all)."""
+        if batch_size is None:
+            return np.argmax(self.scores(x2), axis=1)
+        parts = [
+            np.argmax(self.scores(x2[i : i + batch_size]), axis=1)
+            for i in range(0, x2.shape[0], batch_size)
+        ]
+        return np.concatenate(parts)
 
 
-def _hidden_activation_(net, a: np.ndarray) -> None:
-    """Apply the hidden activation to the pre-activation ``a`` in place."""
-    if net.activation == "sigmoid":
-        # 1 / (1 + exp(-a)), clamped so exp never overflows (and never warns).
-        np.maximum(a, _SIGMOID_FLOOR.get(a.dtype, -80.0), out=a)
-        np.negative(a, out=a)
-        np.exp(a, out=a)
-        a += 1.0
-        np.reciprocal(a, out=a)
-    else:
-        np.maximum(a, 0, out=a)
-
-
-def _fused_scores(net, x2: np.ndarray) -> np.ndarray:
-    """h = act(h.W + b) for each hidden layer, then scores = h.W + b; no layer state is touched."""
-    params = net.params
-    n_affine = len(net.hidden_sizes) + 1
-    h = x2
-    for i in range(1, n_affine):
-        h = h @ params[f"W{i}"]
-        h += params[f"b{i}"]
-        _hidden_activation_(net, h)
-    s = h @ params[f"W{n_affine}"]
-    s += params[f"b{n_affine}"]
-    return s
-
-
-def _fused_loss_and_gradient(
-    net, x2: np.ndarray, t2: np.ndarray
-) -> tuple[float, dict[str, np.ndarray]]:
-    """Affine -> activation -> ... -> softmax + cross-entropy, forward and backward, in place.
-
-    Per hidden layer: a = h.W + b, z = act(a); scores s = h.W + b; y = softmax(s);
-    L = mean_n [logsumexp(s_n) - s[n, t_n]] (+ weight penalty). Backward: ds = (y - onehot(t)) / N,
-    dW = h^T.ds, db = sum_n ds, dh = ds.W^T, da = dh * z * (1 - z) (sigmoid) or dh * (a > 0) (ReLU).
-    The first layer's input gradient is never computed. On a 784-50-10 batch of 100 the two big
-    matrix products are ~2/3 of the time, so each saved elementwise pass counts.
-    """
-    params = net.params
-    n_affine = len(net.hidden_sizes) + 1
-    sigmoid_act = net.activation == "sigmoid"
-    hs = [x2]  # the input of each Affine layer
-    h = x2
-    for i in range(1, n_affine):
-        a = h @ params[f"W{i}"]
-        a += params[f"b{i}"]
-        _hidden_activation_(net, a)
-        h = a
-        hs.append(h)
-    s = h @ params[f"W{n_affine}"]
-    s += params[f"b{n_affine}"]
-
-    n, c = s.shape
-    flat_target = np.arange(0, n * c, c) + t2  # s.flat index of s[n, t_n]
-    s -= s.max(axis=1, keepdims=True)
-    s_flat = s.reshape(-1)
-    target = s_flat[flat_target]
-    np.exp(s, out=s)
-    total = s.sum(axis=1, keepdims=True)
-    loss = float(np.log(total).sum() - target.sum()) / n + net._weight_penalty()
-    s /= total  # softmax
-    s_flat[flat_target] -= 1.0
-    s *= 1.0 / n
-    dout = s
-
-    ones = np.ones(n, dtype=s.dtype)
-    grads: dict[str, np.ndarray] = {}
-    lam = net.weight_decay_lambda
-    for i in range(n_affine, 0, -1):
-        h = hs[i - 1]
-        W = params[f"W{i}"]
-        dW = h.T @ dout
-        if lam:
-            dW += lam * W
-        grads[f"W{i}"] = dW
-        grads[f"b{i}"] = ones @ dout  # sum over the batch, as one BLAS call
-        if i == 1:
-            break
-        dh = dout @ W.T
-        if sigmoid_act:
-            dh *= 1.0 - h
-            dh *= h
-        else:
-            dh *= h > 0
-        dout = dh
-    return loss, {k: grads[k] for k in params}
+def param_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """W1, b1, W2, b2, ... and their shapes for ``config``'s sizes (as in ``net.config()``):
+    W_i is (size_{i-1}, size_i) and b_i is (size_i,) over input, hidden..., output sizes."""
+    hidden = [int(h) for h in config["hidden_sizes"]]
+    sizes = [int(config["input_size"]), *hidden, int(config["output_size"])]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(1, len(sizes)):
+        shapes[f"W{i}"] = (sizes[i - 1], sizes[i])
+        shapes[f"b{i}"] = (sizes[i],)
+    return shapes
 
 
 def _init_std(weight_init: str | float, n_in: int, activation: str) -> float:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mitbadak.errors import MitbadakError
-from mitbadak.networks import ACTIVATIONS as NETWORK_ACTIVATIONS
+from mitbadak.layers import ACTIVATIONS as _ACTIVATION_REGISTRY
 from mitbadak.optimizers import REGISTRY as OPTIMIZER_REGISTRY
 from mitbadak.runs import DEFAULT_RECIPE, TrainConfig
 
@@ -33,7 +33,7 @@ __all__ = [
 D = DEFAULT_RECIPE
 # The choices of every option, shared with ``mitbadak train``'s argument parser.
 MODELS = ("two-layer", "mlp")
-ACTIVATIONS = tuple(NETWORK_ACTIVATIONS)
+ACTIVATIONS = tuple(_ACTIVATION_REGISTRY)
 OPTIMIZERS = tuple(OPTIMIZER_REGISTRY)
 GRADIENTS = ("backprop", "numerical")
 DTYPES = ("float32", "float64")

@@ -33,6 +33,7 @@ import numpy as np
 from mitbadak import __version__
 from mitbadak._files import atomic_write_text
 from mitbadak.errors import MitbadakError, RunFolderError
+from mitbadak.layers import ACTIVATIONS
 from mitbadak.networks import MultiLayerNet, TwoLayerNet
 from mitbadak.training import (
     TrainingDiverged,
@@ -137,7 +138,7 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, list) and bool(v) and all(_is_pos_int(h) for h in v),
         "a list of positive integers",
     ),
-    "activation": (lambda v: v in ("sigmoid", "relu"), "'sigmoid' or 'relu'"),
+    "activation": (lambda v: v in ACTIVATIONS, " or ".join(map(repr, ACTIVATIONS))),
     "weight_init": (
         lambda v: v is None or isinstance(v, str) or (_is_num(v) and v > 0),
         "null, a name or a positive number",
@@ -235,7 +236,7 @@ def build_network(config: TrainConfig, input_size: int = 784, output_size: int =
     if config.model == "mlp":
         init = config.weight_init
         if init is None:
-            init = "he" if config.activation == "relu" else "xavier"
+            init = ACTIVATIONS[config.activation].default_init
         return MultiLayerNet(
             input_size,
             config.hidden,
@@ -586,7 +587,7 @@ def _sample_central_differences(network, x2, t2, budget: float) -> float:
         for v in work.values():
             flat = v.reshape(-1)
             i = int(rng.integers(flat.size))
-            _central(lambda _p: clone._loss(x64, t2), v, flat, i, 1e-4)
+            _central(lambda _p: clone.batch_loss(x64, t2), v, flat, i, 1e-4)
             done += 1
         spent = time.perf_counter() - t0
         if done >= 400:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mitbadak._checks import check_batch, describe, labels_to_indices
+from mitbadak._checks import check_xt, describe
 from mitbadak.errors import MitbadakError
 from mitbadak.optimizers import Optimizer, make_optimizer
 
@@ -108,8 +108,7 @@ def evaluate(
 
     The loss is the same exact cross-entropy that training minimises (without weight decay).
     """
-    x2 = check_batch(np.asarray(x), network.input_size)
-    t2 = labels_to_indices(t, x2.shape[0], network.output_size)
+    x2, t2 = check_xt(x, t, network.input_size, network.output_size)
     return _evaluate(network, x2, t2, batch_size)
 
 
@@ -119,7 +118,7 @@ def _evaluate(network, x2: np.ndarray, t2: np.ndarray, batch_size: int = EVAL_BA
     n = x2.shape[0]
     for i in range(0, n, batch_size):
         xb = x2[i : i + batch_size].astype(network.dtype, copy=False)
-        scores = network._scores(xb)
+        scores = network.scores(xb)
         tb = t2[i : i + batch_size]
         shifted = scores - scores.max(axis=1, keepdims=True)
         lse = np.log(np.exp(shifted).sum(axis=1))
@@ -339,15 +338,16 @@ def _check_arguments(epochs, iters, batch_size, seed, early_stopping, train_eval
 
 def _prepare_data(network, train_data, test_data, val_data, evaluate_train, train_eval_size, seed):
     """Check the data once: (x_train in the network's dtype, label indices, train_eval, sets)."""
-    x_train = check_batch(np.asarray(train_data[0]), network.input_size, "x_train")
-    t_train = labels_to_indices(train_data[1], x_train.shape[0], network.output_size, "t_train")
+    x_train, t_train = check_xt(
+        train_data[0], train_data[1], network.input_size, network.output_size, "x_train", "t_train"
+    )
     x_train = x_train.astype(network.dtype, copy=False)
     sets = {}
     for name, data in (("test", test_data), ("val", val_data)):
         if data is not None:
-            xs = check_batch(np.asarray(data[0]), network.input_size, f"x_{name}")
-            ts = labels_to_indices(data[1], xs.shape[0], network.output_size, f"t_{name}")
-            sets[name] = (xs, ts)
+            sets[name] = check_xt(
+                data[0], data[1], network.input_size, network.output_size, f"x_{name}", f"t_{name}"
+            )
     n = x_train.shape[0]
     train_eval = None
     if evaluate_train:
@@ -384,7 +384,7 @@ class _DeferredInterrupt:
 
 def _gradient_function(network, gradient: str):
     if gradient == "backprop":
-        return network._loss_and_gradient
+        return network.loss_and_gradient
 
     from mitbadak import gradcheck
 
@@ -393,7 +393,7 @@ def _gradient_function(network, gradient: str):
             grads = gradcheck.numerical_gradient_fast(network, x, t)
         else:
             grads = gradcheck.numerical_gradient_reference(network, x, t)
-        return network._loss(x, t), grads
+        return network.batch_loss(x, t), grads
 
     return numerical
 

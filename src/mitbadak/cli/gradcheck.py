@@ -14,6 +14,7 @@ from mitbadak.cli._args import (
     seed_int,
 )
 from mitbadak.datasets import DATASETS
+from mitbadak.layers import ACTIVATIONS
 
 
 def register(sub) -> None:
@@ -36,7 +37,7 @@ def register(sub) -> None:
         help="hidden size(s), e.g. 50 or 100,50 (default: 50 for two-layer, 20,10 for mlp)",
     )
     p.add_argument(
-        "--activation", choices=["sigmoid", "relu"], default="sigmoid", help="hidden activation"
+        "--activation", choices=list(ACTIVATIONS), default="sigmoid", help="hidden activation"
     )
     p.add_argument("--samples", type=positive_int, default=3, help="number of images (default 3)")
     p.add_argument(
