@@ -380,7 +380,7 @@ const drawPage = (() => {
       const title = document.createElement("b");
       title.textContent = mb.t("net.layer", { i: layer.index });
       const detail = document.createElement("small");
-      const act = layer.activation === "relu" ? "ReLU" : "sigmoid";
+      const act = { relu: "ReLU", sigmoid: "sigmoid", tanh: "tanh" }[layer.activation] || layer.activation;
       detail.textContent = mb.t("net.layer.detail", { n: layer.units, act });
       const maxText = document.createElement("small");
       maxText.textContent = mb.t("net.layer.max", { v: max.toFixed(3) });
