@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,3 +137,41 @@ class Server:
             self.proc.kill()
             _out, err = self.proc.communicate()
         return self.proc.returncode, err
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+UNDER_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def browser_unavailable(reason: str):
+    """Skip (on a user's machine, saying why) or fail (under CI=true) a browser test."""
+    import pytest
+
+    if UNDER_CI:
+        pytest.fail(f"browser tests cannot run under CI: {reason}")
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
+@contextmanager
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright (which never downloads a browser)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_unavailable("Playwright is not installed (pip install playwright)")
+    if not CHROMIUM.is_file():
+        browser_unavailable(f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -10,31 +10,13 @@ fail, because CI installs both.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from _webtools import BOOK_WEIGHTS, DIGITS, Server, keep_screenshot, render_strokes
+from _webtools import BOOK_WEIGHTS, DIGITS, Server, chromium, keep_screenshot, render_strokes
 from _webtools import train_small_model as _train
-
-CHROMIUM = Path("/usr/bin/chromium")
-UNDER_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-def _unavailable(reason: str):
-    if UNDER_CI:
-        pytest.fail(f"browser tests cannot run under CI: {reason}")
-    pytest.skip(f"browser tests skipped: {reason}")
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +39,8 @@ def server(model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("Playwright is not installed (pip install playwright)")
-    if not CHROMIUM.is_file():
-        _unavailable(f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _webtools import Server, keep_screenshot
-from test_web_browser import CHROMIUM, CHROMIUM_ARGS, _unavailable
+from _webtools import Server, chromium, keep_screenshot
 
 from mitbadak.descent import descent_path
 
@@ -44,16 +43,8 @@ def server(runs_dir):
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("Playwright is not installed (pip install playwright)")
-    if not CHROMIUM.is_file():
-        _unavailable(f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
