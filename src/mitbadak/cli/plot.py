@@ -10,30 +10,17 @@ from pathlib import Path
 
 from mitbadak.cli import CLIError
 from mitbadak.cli._args import int_between
+from mitbadak.figures import FIGURES
 
 # Plots are always written to files: never let matplotlib pick an interactive backend.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-# name -> (what ARG is, or None when the figure takes none; one-line description)
-FIGURES: dict[str, tuple[str | None, str]] = {
-    "activations": (None, "step vs sigmoid, and ReLU, on [-5, 5]"),
-    "softmax": (None, "input scores [0.3, 2.9, 4.0] next to their softmax"),
-    "tangent": (None, "f(x) = 0.01x^2 + 0.1x with numerical tangents at x = 5 and 10"),
-    "surface": (None, "3-D surface of f(x0, x1) = x0^2 + x1^2"),
-    "gradient-field": (None, "arrows of -grad f on [-2, 2]^2 (numerical_gradient)"),
-    "descent": (None, "gradient descent from (-3, 4), lr 0.1, 20 steps, on the contour plot"),
-    "learning-rates": (None, "descent paths for lr 10, 0.1, 0.01, 1e-10 side by side"),
-    "curves": ("RUN_DIR", "loss per iteration and accuracy per epoch of a training run"),
-    "samples": (None, "a grid of dataset images with their labels"),
-    "misclassified": ("MODEL", "test images the model gets wrong (true/predicted labels)"),
-    "graph": (None, "the chapter-5 shopping computational graph, forward and backward values"),
-    "weights": ("MODEL", "first-layer weights as 28x28 images, one per hidden unit"),
-}
 
 
 def register(subparsers) -> None:
     names = "\n".join(
-        f"  {name:<15} {(arg or ''):<8} {text}" for name, (arg, text) in FIGURES.items()
+        f"  {name:<15} {(f.needs if f.needs in ('RUN_DIR', 'MODEL') else ''):<8} {f.summary}"
+        for name, f in FIGURES.items()
     )
     parser = subparsers.add_parser(
         "plot",
@@ -108,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     name = args.name.strip().lower().replace("_", "-")
     if name not in FIGURES:
         raise CLIError(f"unknown figure {args.name!r}; expected one of {', '.join(FIGURES)}")
-    needs, _ = FIGURES[name]
+    spec = FIGURES[name]
+    needs = spec.needs if spec.needs in ("RUN_DIR", "MODEL") else None
     if needs and args.arg is None:
         raise CLIError(f"'plot {name}' needs {needs}: mitbadak plot {name} {needs}")
     if not needs and args.arg is not None:
@@ -126,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CLIError(str(exc)) from None
     args.lang = resolve_lang(getattr(args, "lang", "en"))
-    figure = _MAKERS[name](plots, args)
+    make = _LOADERS.get(name)
+    figure = make(plots, args) if make else spec.make(lang=args.lang)
     written = plots.save_figure(figure, out, dpi=args.dpi)
     print(written)
     return 0
@@ -193,17 +182,11 @@ def _weights(plots, args):
     return plots.weights(first, max_units=args.count or 100, lang=args.lang)
 
 
-_MAKERS: dict[str, Callable] = {
-    "activations": lambda plots, args: plots.activations(lang=args.lang),
-    "softmax": lambda plots, args: plots.softmax(lang=args.lang),
-    "tangent": lambda plots, args: plots.tangent(lang=args.lang),
-    "surface": lambda plots, args: plots.surface(lang=args.lang),
-    "gradient-field": lambda plots, args: plots.gradient_field(lang=args.lang),
-    "descent": lambda plots, args: plots.descent(lang=args.lang),
-    "learning-rates": lambda plots, args: plots.learning_rates(lang=args.lang),
+# How the CLI loads what a figure needs (a run folder, a model, a data set); every figure not
+# listed here draws the book's example from nothing (FigureSpec.needs is None).
+_LOADERS: dict[str, Callable] = {
     "curves": lambda plots, args: plots.curves(plots.read_run(args.arg), lang=args.lang),
     "samples": _samples,
     "misclassified": _misclassified,
-    "graph": lambda plots, args: plots.graph(lang=args.lang),
     "weights": _weights,
 }
