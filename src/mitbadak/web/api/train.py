@@ -31,6 +31,8 @@ from mitbadak.web.hardening import json_error
 
 #: Loss values are sent in chunks at most this often (seconds).
 CHUNK_SECONDS = 0.1
+#: After drawing an epoch's picture, the painter rests this many times as long as it took.
+PAINT_REST = 19
 #: Events kept for clients that join late (the current run only).
 MAX_EVENTS = 20_000
 BOUNDARY_RESOLUTION = 60
@@ -136,7 +138,12 @@ class TrainSession:
             while not finished.is_set():
                 if picture_due.wait(0.1):
                     picture_due.clear()
+                    started = time.perf_counter()
                     self._publish_picture(out)
+                    # Share the cores with training: rest PAINT_REST x the time it took, so the
+                    # pictures cost at most ~1/(PAINT_REST+1) of the run; epochs that end while
+                    # resting are skipped (the last picture is always drawn at the end).
+                    finished.wait(PAINT_REST * (time.perf_counter() - started))
 
         painter_thread = threading.Thread(target=painter, name="mitbadak-picture", daemon=True)
         painter_thread.start()
