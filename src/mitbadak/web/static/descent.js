@@ -169,15 +169,19 @@ document.addEventListener("DOMContentLoaded", async () => {
   }
   select.addEventListener("change", loadSurface);
   const slider = document.getElementById("lr");
-  slider.addEventListener("input", () => {
+  const showLr = () => {
     document.getElementById("lr-value").textContent = String(lr());
+  };
+  slider.addEventListener("input", showLr);
+  slider.addEventListener("change", () => {
+    showLr(); // the label always names the rate the path was computed with
+    update();
   });
-  slider.addEventListener("change", update);
   for (const id of ["optimizer", "steps", "x0", "x1", "compare"]) {
     document.getElementById(id).addEventListener("change", update);
   }
   mb.onLanguageChange(update);
   setupClick();
-  document.getElementById("lr-value").textContent = String(lr());
+  showLr();
   loadSurface();
 });
