@@ -13,8 +13,11 @@ class BadRequest(ValueError):
 async def read_object(request, allowed: set[str]) -> dict[str, Any]:
     """The JSON object in ``request``'s body (empty body: ``{}``); unknown keys are refused."""
     raw = await request.body()
-    if not raw.strip():
-        return {}
+    return parse_object(raw, allowed) if raw.strip() else {}
+
+
+def parse_object(raw: bytes, allowed: set[str]) -> dict[str, Any]:
+    """``raw`` as a JSON object whose keys are all in ``allowed``, else :class:`BadRequest`."""
     try:
         obj = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

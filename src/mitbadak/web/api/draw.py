@@ -19,7 +19,6 @@ import atexit
 import base64
 import binascii
 import io
-import json
 import math
 import re
 import shutil
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from mitbadak.web.api._json import BadRequest, parse_object
 from mitbadak.web.hardening import json_error
 from mitbadak.web.models import UnknownModel
 
@@ -46,7 +46,7 @@ TOP_UNITS = 8
 _DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|gif|bmp|webp);base64,", re.IGNORECASE)
 
 
-class BadInput(ValueError):
+class BadInput(BadRequest):
     """A request the server refuses with 400 (the message says what was expected)."""
 
 
@@ -257,15 +257,7 @@ async def _read_request(request) -> tuple[str, Any, Any]:
         raw = await request.body()
         if not raw:
             raise BadInput('empty request body: send JSON {"image": ...} or {"pixels": [...]}')
-        try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadInput(f"malformed JSON: {str(exc)[:120]}") from None
-        if not isinstance(obj, dict):
-            raise BadInput(f"the JSON body must be an object, got {type(obj).__name__}")
-        unknown = set(obj) - {"image", "pixels", "model"}
-        if unknown:
-            raise BadInput(f"unknown field(s) {sorted(unknown)}; expected image or pixels, model")
+        obj = parse_object(raw, {"image", "pixels", "model"})
         if ("image" in obj) == ("pixels" in obj):
             raise BadInput("send exactly one of 'image' (a data-URL) or 'pixels' (784 numbers)")
         if "model" in obj:
@@ -322,7 +314,7 @@ def routes(ctx) -> list:
                 result = await run_in_threadpool(analyse, entry, payload)
         except UnknownModel as exc:
             return json_error(404, str(exc))
-        except BadInput as exc:
+        except BadRequest as exc:  # BadInput and the shared JSON-body errors
             return json_error(400, str(exc))
         return JSONResponse(result)
 
