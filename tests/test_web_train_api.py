@@ -214,3 +214,19 @@ def test_mnist_like_runs_show_first_layer_tiles(client):
     assert len(snap["tiles"]) == 12 and snap["tiles"][0].startswith("data:image/png;base64,")
     assert "boundary" not in snap
     assert snap["command"][:4] == ["mitbadak", "train", "--dataset", "mnist-sample"]
+
+
+def test_a_dataset_not_here_is_refused_before_any_folder_is_made(client, monkeypatch, tmp_path):
+    # An empty cache and no $MITBADAK_DATA: MNIST is not on this "machine" (the system folder
+    # /usr/share/datasets holds Fashion-MNIST at most).
+    monkeypatch.setenv("MITBADAK_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("MITBADAK_DATA", raising=False)
+    choices = client.get("/api/train/choices").json()
+    assert "mnist" in choices["datasets"] and "mnist" not in choices["datasets_here"]
+    assert "mnist-sample" in choices["datasets_here"]
+    r = client.post("/api/train/start", json={"recipe": {"dataset": "mnist", "epochs": 1}})
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("dataset 'mnist' is not on this machine")
+    assert "mitbadak data download mnist" in r.json()["error"]
+    assert not client.runs_dir.exists() or not any(client.runs_dir.iterdir())
+    assert client.get("/api/train/state").json()["active"] is False

@@ -37,6 +37,7 @@ __all__ = [
     "load_mnist",
     "load_split",
     "locate",
+    "present",
     "download",
     "verify",
     "cache_dir",
@@ -125,6 +126,17 @@ def locate(
         if all(find_file(f, [folder]).path is not None for f in files):
             return folder
     return None
+
+
+def present(name: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """True when one searched folder holds files named like all of ``name``'s (a cheap look:
+    sizes and checksums are not read; :func:`locate` verifies). Never downloads."""
+    spec = get_spec(name)
+    if spec.packaged:
+        return True
+    files = _needed(spec, SPLITS)
+    folders = search_dirs(spec, data_dir)
+    return any(all((folder / f.filename).is_file() for f in files) for folder in folders)
 
 
 def download(

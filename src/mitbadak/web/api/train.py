@@ -195,6 +195,7 @@ class TrainSession:
             self._publish_picture(out)
             self.publish("stopped", out_dir=str(out))
         except (MitbadakError, ValueError, OSError) as exc:
+            _remove_if_empty(out)
             self.state = "error"
             self.publish("error", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
         except Exception as exc:  # never take the server down
@@ -209,6 +210,14 @@ class TrainSession:
         picture = run_picture(out)
         if picture:
             self.publish("picture", **picture)
+
+
+def _remove_if_empty(out: Path) -> None:
+    """A run that failed before writing anything leaves no empty folder behind."""
+    try:
+        out.rmdir()  # only succeeds on an empty folder
+    except OSError:
+        pass
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
@@ -342,14 +351,28 @@ def _new_run_dir(runs_dir: Path) -> Path:
     raise OSError(f"could not make a new run folder under {runs_dir}")
 
 
+def _check_local(dataset: str | None, data_dir: str | None) -> None:
+    """The page never downloads (training runs offline): a registry data set must be here."""
+    from mitbadak.datasets import locate, registry
+
+    if dataset not in registry.DATASETS or registry.get_spec(dataset).packaged:
+        return
+    if locate(dataset, data_dir) is None:
+        raise BadRequest(
+            f"dataset {dataset!r} is not on this machine (the page does not download): "
+            f"`mitbadak data download {dataset}` fetches it, verified; or choose mnist-sample"
+        )
+
+
 def choices() -> dict[str, Any]:
-    from mitbadak.datasets import registry
+    from mitbadak.datasets import present, registry
     from mitbadak.datasets.toy import TOY_DATASETS
     from mitbadak.recipes import ACTIVATIONS, DEFAULT_LR, MODELS, OPTIMIZERS, WEB_LIMITS
     from mitbadak.runs import DEFAULT_RECIPE
 
     return {
         "datasets": list(registry.DATASETS),
+        "datasets_here": [name for name in registry.DATASETS if present(name)],
         "toy_datasets": list(TOY_DATASETS),
         "models": list(MODELS),
         "activations": list(ACTIVATIONS),
@@ -395,6 +418,7 @@ def routes(ctx) -> list:
             dataset_from_points(points, seed=0)
             recipe["dataset"] = "points.csv"
         config = validate_recipe(recipe, limits=WEB_LIMITS)
+        _check_local(config.dataset, config.data_dir)
         out = _new_run_dir(runs_dir)
         if points is not None:
             path = write_points_csv(out / "points.csv", points)

@@ -21,6 +21,10 @@ mb.addStrings({
     "train.speed": "{ips} iterations/s · {img} images/s · epoch {epoch}",
     "train.loss.iter": "loss", "train.loss.avg": "moving average (20)", "train.acc.train": "train",
     "train.acc.test": "test", "train.folder": "Run folder: {dir}",
+    "train.empty.loss": "No run yet.<br>Press Train: each iteration's loss appears here",
+    "train.empty.acc": "Train and test accuracy<br>appear after each epoch",
+    "train.command.empty": "The mitbadak train command of a run appears here when it starts",
+    "train.missing": "{name} (not downloaded: mitbadak data download {name})",
   },
   ko: {
     "train.recipe": "학습 설정", "train.dataset": "데이터셋", "train.hidden": "은닉층 크기",
@@ -40,6 +44,10 @@ mb.addStrings({
     "train.speed": "초당 {ips}회 반복 · 초당 이미지 {img}장 · 에폭 {epoch}",
     "train.loss.iter": "손실", "train.loss.avg": "이동 평균 (20)", "train.acc.train": "훈련",
     "train.acc.test": "시험", "train.folder": "실행 폴더: {dir}",
+    "train.empty.loss": "아직 학습이 없습니다.<br>학습 시작을 누르면 반복마다 손실이 그려집니다",
+    "train.empty.acc": "에폭이 끝날 때마다<br>훈련·시험 정확도가 그려집니다",
+    "train.command.empty": "학습을 시작하면 같은 학습의 mitbadak train 명령이 여기에 나타납니다",
+    "train.missing": "{name} (내려받지 않음: mitbadak data download {name})",
   },
 });
 
@@ -64,6 +72,17 @@ function fillSelect(select, values, selected) {
     opt.textContent = text;
     if (value === selected) opt.selected = true;
     select.appendChild(opt);
+  }
+}
+
+// Registry data sets whose files are not on this machine: listed, but not selectable (the page
+// never downloads; the label says the command that does).
+function markMissing(select, names) {
+  for (const opt of select.options) {
+    if (!names.includes(opt.value)) continue;
+    opt.disabled = true;
+    opt.dataset.missing = "1";
+    opt.textContent = mb.t("train.missing", { name: opt.value });
   }
 }
 
@@ -96,6 +115,15 @@ function queueDraw() {
   }, 200);
 }
 
+// Before the first point: fixed axes and a note in the middle, instead of Plotly's empty (-1..6) axes.
+function chartLayout(base, n, key, xaxis, yaxis) {
+  if (n > 0) return { ...base, xaxis, yaxis };
+  return {
+    ...base, xaxis: { ...xaxis, range: [0, 10] }, yaxis: { ...yaxis, range: yaxis.range || [0, 2.5] },
+    annotations: [{ text: mb.t(key), xref: "paper", yref: "paper", x: 0.5, y: 0.55, showarrow: false, font: { color: "#6b7385", size: 13 } }],
+  };
+}
+
 function drawCharts() {
   const xs = view.losses.map((_, i) => view.offset + i + 1);
   const config = { displayModeBar: false, responsive: true };
@@ -103,12 +131,12 @@ function drawCharts() {
   Plotly.react("loss", [
     { x: xs, y: view.losses, name: mb.t("train.loss.iter"), mode: "lines", line: { color: "#a5b4cf", width: 1 } },
     { x: xs, y: movingAverage(view.losses, 20), name: mb.t("train.loss.avg"), mode: "lines", line: { color: "#2f6fdf", width: 2.5 } },
-  ], { ...base, xaxis: { title: "iteration" } }, config);
+  ], chartLayout(base, view.losses.length, "train.empty.loss", { title: "iteration" }, {}), config);
   const ep = view.epochs.map((e) => e.epoch);
   Plotly.react("acc", [
     { x: ep, y: view.epochs.map((e) => e.train_acc), name: mb.t("train.acc.train"), mode: "lines+markers" },
     { x: ep, y: view.epochs.map((e) => e.test_acc), name: mb.t("train.acc.test"), mode: "lines+markers" },
-  ], { ...base, xaxis: { title: "epoch", dtick: 1 }, yaxis: { range: [0, 1] } }, config);
+  ], chartLayout(base, ep.length, "train.empty.acc", { title: "epoch", dtick: 1 }, { range: [0, 1] }), config);
   document.body.dataset.losses = String(view.losses.length);
   document.body.dataset.epochs = String(view.epochs.length);
 }
@@ -186,7 +214,9 @@ function resetView(run) {
 }
 
 function showCommand(cmd, dir) {
-  document.getElementById("command").textContent = cmd ? cmd.join(" ") : "";
+  const box = document.getElementById("command");
+  box.textContent = cmd ? cmd.join(" ") : "";
+  box.dataset.empty = mb.t("train.command.empty");
   document.getElementById("folder").textContent = dir ? mb.t("train.folder", { dir }) : "";
   document.getElementById("folder").dataset.dir = dir || "";
 }
@@ -346,6 +376,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   fillSelect(form.elements.dataset, [
     ...c.toy_datasets.map((d) => [d, d]), ...c.datasets.map((d) => [d, d]), [POINTS, mb.t("train.points")],
   ], "spiral");
+  markMissing(form.elements.dataset, c.datasets.filter((d) => !(c.datasets_here || c.datasets).includes(d)));
   fillSelect(form.elements.activation, c.activations.map((a) => [a, a]), "relu");
   fillSelect(form.elements.weight_init, [["", "default"], ...c.weight_inits.map((w) => [w, w])], "");
   fillSelect(form.elements.optimizer, c.optimizers.map((o) => [o, o]), "sgd");
@@ -372,11 +403,16 @@ document.addEventListener("DOMContentLoaded", async () => {
   mb.onLanguageChange(() => {
     const mine = form.elements.dataset.querySelector(`option[value="${POINTS}"]`);
     if (mine) mine.textContent = mb.t("train.points");
+    for (const opt of form.elements.dataset.querySelectorAll("option[data-missing]")) {
+      opt.textContent = mb.t("train.missing", { name: opt.value });
+    }
     const el = document.getElementById("state");
     if (el.dataset.key) setState(el.dataset.key, JSON.parse(el.dataset.vars || "{}"));
+    document.getElementById("command").dataset.empty = mb.t("train.command.empty");
     drawCharts();
     drawBoundary();
   });
+  document.getElementById("command").dataset.empty = mb.t("train.command.empty");
   setupPoints();
   setState("idle");
   resetView(null);
