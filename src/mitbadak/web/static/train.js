@@ -136,7 +136,7 @@ function drawCharts() {
   Plotly.react("acc", [
     { x: ep, y: view.epochs.map((e) => e.train_acc), name: mb.t("train.acc.train"), mode: "lines+markers" },
     { x: ep, y: view.epochs.map((e) => e.test_acc), name: mb.t("train.acc.test"), mode: "lines+markers" },
-  ], chartLayout(base, ep.length, "train.empty.acc", { title: "epoch", dtick: 1 }, { range: [0, 1] }), config);
+  ], chartLayout(base, ep.length, "train.empty.acc", { title: "epoch", dtick: ep.length <= 12 ? 1 : undefined }, { range: [0, 1] }), config);
   document.body.dataset.losses = String(view.losses.length);
   document.body.dataset.epochs = String(view.epochs.length);
 }
