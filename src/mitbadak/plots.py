@@ -31,7 +31,6 @@ import numpy as np
 from mitbadak import functions as fn
 from mitbadak._files import atomic_write
 from mitbadak.gradient import gradient_descent, numerical_diff, numerical_gradient, tangent_line
-from mitbadak.layers import AddLayer, MulLayer
 from mitbadak.runhistory import History as RunHistory
 from mitbadak.runhistory import read_history as read_run
 
@@ -1052,6 +1051,20 @@ def confusion_matrix(
 # Chapter 5: the computational graph of the shopping example.
 
 
+# shopping_graph_values' keys -> the edge names of graphs.apple_orange_graph
+_SHOPPING_EDGES = {
+    "apple": "apple",
+    "apple_num": "apple_num",
+    "orange": "orange",
+    "orange_num": "orange_num",
+    "tax": "tax",
+    "apple_total": "apple_price",
+    "orange_total": "orange_price",
+    "subtotal": "all_price",
+    "price": "price",
+}
+
+
 def shopping_graph_values(
     apple: float = 100.0,
     apple_num: float = 2.0,
@@ -1061,32 +1074,15 @@ def shopping_graph_values(
 ) -> dict[str, tuple[float, float]]:
     """Forward value and backward gradient d(price)/d(.) of every edge of the shopping graph.
 
-    Computed with ``MulLayer``/``AddLayer``:
-    price = (apple * apple_num + orange * orange_num) * tax.
+    price = (apple * apple_num + orange * orange_num) * tax, computed by
+    :func:`mitbadak.graphs.apple_orange_graph` (``MulLayer``/``AddLayer``, forward then backward).
     Keys: apple, apple_num, orange, orange_num, tax, apple_total, orange_total, subtotal, price.
     """
-    mul_apple, mul_orange, add_all, mul_tax = MulLayer(), MulLayer(), AddLayer(), MulLayer()
-    apple_total = mul_apple.forward(apple, apple_num)
-    orange_total = mul_orange.forward(orange, orange_num)
-    subtotal = add_all.forward(apple_total, orange_total)
-    price = mul_tax.forward(subtotal, tax)
+    from mitbadak.graphs import apple_orange_graph  # imported when drawn: plots loads no more
 
-    dprice = 1.0
-    dsubtotal, dtax = mul_tax.backward(dprice)
-    dapple_total, dorange_total = add_all.backward(dsubtotal)
-    dapple, dapple_num = mul_apple.backward(dapple_total)
-    dorange, dorange_num = mul_orange.backward(dorange_total)
-    return {
-        "apple": (apple, dapple),
-        "apple_num": (apple_num, dapple_num),
-        "orange": (orange, dorange),
-        "orange_num": (orange_num, dorange_num),
-        "tax": (tax, dtax),
-        "apple_total": (apple_total, dapple_total),
-        "orange_total": (orange_total, dorange_total),
-        "subtotal": (subtotal, dsubtotal),
-        "price": (price, dprice),
-    }
+    steps = apple_orange_graph(apple, apple_num, orange, orange_num, tax)
+    values, grads = steps["values"], steps["grads"]
+    return {key: (values[edge], grads[edge]) for key, edge in _SHOPPING_EDGES.items()}
 
 
 def _fmt(value: float) -> str:
