@@ -49,3 +49,45 @@ def test_each_example_figure_draws_from_nothing(name, tmp_path):
     out = tmp_path / f"{name}.png"
     assert main(["plot", name, "--out", str(out), "--dpi", "30"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# The figure modules of mitbadak.plots; _base holds what they share and no figure.
+FIGURE_MODULES = ("book", "training_curves", "images")
+
+
+def test_each_registered_maker_lives_in_one_figure_module():
+    pytest.importorskip("matplotlib")
+    import importlib
+
+    from mitbadak import plots
+
+    for spec in FIGURES.values():
+        module = spec.make.__module__
+        assert module in {f"mitbadak.plots.{m}" for m in FIGURE_MODULES}, (spec.name, module)
+        assert spec.function in importlib.import_module(module).__all__, spec.name
+        assert spec.function in plots.__all__, spec.name
+
+
+def test_the_plots_package_exports_each_public_name_once():
+    pytest.importorskip("matplotlib")
+    import importlib
+
+    from mitbadak import plots
+
+    # The names mitbadak.plots had as one module; more may be added, none removed.
+    before_split = {
+        "RunHistory", "read_run", "save_figure", "activations", "softmax", "tangent", "surface",
+        "gradient_field", "descent", "learning_rates", "loss_curve", "accuracy_curve", "curves",
+        "samples", "misclassified", "graph", "shopping_graph_values", "weights",
+        "confusion_matrix",
+    }  # fmt: skip
+    assert before_split <= set(plots.__all__)
+    assert len(plots.__all__) == len(set(plots.__all__))
+    exported = ["save_figure"]
+    for module in FIGURE_MODULES:
+        exported += importlib.import_module(f"mitbadak.plots.{module}").__all__
+    assert sorted(plots.__all__) == sorted(exported)
+    namespace: dict = {}
+    exec("from mitbadak.plots import *", namespace)  # what `from mitbadak.plots import X` gives
+    for name in plots.__all__:
+        assert namespace[name] is getattr(plots, name), name

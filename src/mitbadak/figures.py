@@ -2,7 +2,11 @@
 and any other client. It imports no matplotlib (the CLI lists it in ``--help``); ``make`` loads
 :mod:`mitbadak.plots` only when a figure is drawn.
 
-Adding a figure: write its function in ``plots.py`` and add one :class:`FigureSpec` line here.
+Adding a figure: write its function in the module of :mod:`mitbadak.plots` for its kind and list it
+in that module's ``__all__`` (``plots/book.py``: the book's chapter 3-5 figures;
+``plots/training_curves.py``: a run's curves; ``plots/images.py``: pictures of data and models),
+then add one :class:`FigureSpec` line here. ``mitbadak.plots`` re-exports every module's
+``__all__``, so ``function`` is also the name in :mod:`mitbadak.plots`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ __all__ = ["FigureSpec", "FIGURES"]
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure. ``function`` names its maker in :mod:`mitbadak.plots`. ``needs`` says what it
+    """One figure. ``function`` names its maker in :mod:`mitbadak.plots` (defined in one of its
+    figure modules: ``book``, ``training_curves`` or ``images``). ``needs`` says what it
     is drawn from: None (nothing: ``make(lang=...)`` draws the book's example), ``"RUN_DIR"`` (a
     run folder's history), ``"MODEL"`` (a model, and for some figures a data set) or ``"DATA"``
     (a data set); for those the client loads the data and passes it to ``make``."""
