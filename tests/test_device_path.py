@@ -1,10 +1,8 @@
 """The readable layers and optimizers on a "device" (the strict stand-in, no GPU needed).
 
 The device path must give the NumPy path's numbers without any silent conversion to NumPy
-(docs/gpu.md). Where the wiring (``xp = array_namespace(x)`` in layers.py, functions.py,
-optimizers.py) is not done yet, the test is marked ``xfail(strict=True)``: it fails today with the
-stand-in's TypeError, and it turns into a failure ("XPASS(strict)") the day the wiring makes it
-pass, so whoever wires it removes the marker and keeps the test.
+(docs/gpu.md): ``xp = array_namespace(x)`` in layers.py, functions.py and optimizers.py. A stray
+``np.`` call on device data raises the stand-in's TypeError and fails these tests.
 """
 
 from __future__ import annotations
@@ -16,12 +14,6 @@ import strict_xp
 from mitbadak.backend import to_device, to_host
 from mitbadak.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
 from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum
-
-NOT_WIRED = pytest.mark.xfail(
-    strict=True,
-    raises=(TypeError, ValueError),  # _checks words the stand-in's TypeError as a ValueError
-    reason="device wiring not done yet (docs/gpu.md): this module still calls np. on its inputs",
-)
 
 
 def data(dtype=np.float32, n=6, d=5, h=4, seed=0):
@@ -53,7 +45,6 @@ def test_affine_forward_and_backward_on_the_device_equal_numpy():
     np.testing.assert_array_equal(to_host(layer.db), host.db)
 
 
-@NOT_WIRED
 @pytest.mark.parametrize("make", [Relu, Sigmoid], ids=["relu", "sigmoid"])
 def test_activations_on_the_device_equal_numpy(make):
     x, _, _, _ = data(h=5)
@@ -65,7 +56,6 @@ def test_activations_on_the_device_equal_numpy(make):
     np.testing.assert_allclose(to_host(dx), want_dx, rtol=1e-6)
 
 
-@NOT_WIRED
 def test_softmax_with_loss_on_the_device_equals_numpy():
     scores = data(h=10)[3]
     t = np.array([0, 3, 9, 2, 2, 7])
@@ -78,8 +68,7 @@ def test_softmax_with_loss_on_the_device_equals_numpy():
 
 @pytest.mark.parametrize(
     "make",
-    [SGD, pytest.param(Momentum, marks=NOT_WIRED), pytest.param(AdaGrad, marks=NOT_WIRED),
-     pytest.param(Adam, marks=NOT_WIRED)],
+    [SGD, Momentum, AdaGrad, Adam],
 )
 def test_one_optimizer_step_on_the_device_equals_numpy(make):
     _, W, b, _ = data()

@@ -33,6 +33,8 @@ __all__ = [
     "GPU_INSTALL_HINT",
     "DeviceError",
     "array_namespace",
+    "device_name",
+    "device_namespace",
     "device_of",
     "draw_on_host",
     "gpu_status",
@@ -196,6 +198,22 @@ def _target(device: str | ModuleType) -> ModuleType:
         return device
     resolved = resolve_device(device)
     return np if resolved == "cpu" else _import_cupy()
+
+
+def device_namespace(device: str | ModuleType) -> ModuleType:
+    """The array module that ``device`` names: ``numpy`` for ``"cpu"``, ``cupy`` for ``"gpu"``,
+    ``"auto"`` resolved (:func:`resolve_device`), an array module (a test's stand-in,
+    ``array_api_compat.torch``) as it is. ``"gpu"`` without CuPy or a GPU raises DeviceError."""
+    return _target(device)
+
+
+def device_name(xp: ModuleType) -> str:
+    """How ``net.device`` names the array module ``xp``: ``"cpu"`` (NumPy), ``"gpu"`` (CuPy), else
+    the module's name (e.g. ``"array_api_compat.torch"``)."""
+    if xp is np:
+        return "cpu"
+    name = getattr(xp, "__name__", type(xp).__name__)
+    return "gpu" if name.split(".", 1)[0] == "cupy" else name
 
 
 def _map(data: Any, fn) -> Any:
