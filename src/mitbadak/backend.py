@@ -33,6 +33,7 @@ __all__ = [
     "GPU_INSTALL_HINT",
     "DeviceError",
     "array_namespace",
+    "copy_array",
     "device_name",
     "device_namespace",
     "device_of",
@@ -133,6 +134,11 @@ def array_namespace(*arrays: Any) -> ModuleType:
             "move them to one device first (mitbadak.backend.to_device / to_host)"
         )
     return found[0][0]
+
+
+def copy_array(x: Any) -> Any:
+    """A copy of ``x`` on its own device: ``x.copy()`` (NumPy, CuPy), ``x.clone()`` (PyTorch)."""
+    return x.clone() if _root_module(x) == "torch" else x.copy()
 
 
 def device_of(x: Any) -> str:

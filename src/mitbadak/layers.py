@@ -88,8 +88,9 @@ class AddLayer(Layer):
         """Return ``(dout, dout)``; arrays come back as two independent copies."""
         if np.isscalar(dout):
             return dout, dout
-        xp = array_namespace(dout)
-        return xp.asarray(dout, copy=True), xp.asarray(dout, copy=True)
+        if array_namespace(dout) is not np:
+            return dout.copy(), dout.copy()  # device arrays (CuPy's .copy())
+        return np.array(dout, copy=True), np.array(dout, copy=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,8 +283,9 @@ class Affine(Layer):
 
     def backward(self, dout):
         """Store dW = x^T . dout and db = sum(dout, axis=0); return dx = dout . W^T (or None)."""
+        xp = array_namespace(dout)
         self.dW = self.x.T @ dout
-        self.db = dout.sum(axis=0)
+        self.db = xp.sum(dout, axis=0)
         self.grads = {"W": self.dW, "b": self.db}
         if not self.input_grad:
             return None
@@ -338,10 +340,9 @@ class SoftmaxWithLoss(Layer):
             )
         xp = array_namespace(self.y)
         n = self.y.shape[0]
-        dx = self.y.copy()
-        dx[xp.arange(n), self.t] -= 1
-        dx *= dout / n
-        return dx
+        onehot = xp.zeros_like(self.y)
+        onehot[xp.arange(n), self.t] = 1
+        return (self.y - onehot) * (dout / n)
 
 
 def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
@@ -351,9 +352,9 @@ def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, flo
     training step does not wait for the device (the caller reads losses back in blocks).
     """
     xp = array_namespace(x)
-    shifted = x - x.max(axis=1, keepdims=True)
+    shifted = x - xp.max(x, axis=1, keepdims=True)
     e = xp.exp(shifted)
-    s = e.sum(axis=1, keepdims=True)
+    s = xp.sum(e, axis=1, keepdims=True)
     y = e / s
     n = x.shape[0]
     loss = xp.mean(xp.log(s[:, 0]) - shifted[xp.arange(n), t])
