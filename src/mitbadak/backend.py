@@ -64,8 +64,9 @@ def _root_module(x: Any) -> str:
 
 
 def is_host_array(x: Any) -> bool:
-    """True for NumPy arrays and scalars, Python numbers and lists/tuples of them (host data)."""
-    if x is None or isinstance(x, (np.ndarray, *_HOST_SCALARS)):
+    """True for NumPy arrays and scalars, Python numbers and strings, and lists/tuples of them
+    (host data: NumPy's own checks word what is wrong with strings or ragged lists)."""
+    if x is None or isinstance(x, (np.ndarray, *_HOST_SCALARS, str, bytes)):
         return True
     if isinstance(x, (list, tuple)):
         return all(is_host_array(item) for item in x)

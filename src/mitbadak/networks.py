@@ -407,6 +407,18 @@ class FeedForwardNet:
         self._build_layers()
         return self
 
+    def __getstate__(self) -> dict[str, Any]:
+        # (pickle: a module cannot be pickled, and device memory belongs to this process)
+        if self._xp is not np:
+            raise TypeError(
+                f"a network on device {self.device!r} cannot be pickled: "
+                "move it to the host first (net.to('cpu'))"
+            )
+        return {**self.__dict__, "_xp": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _xp=np)
+
     def _on_net_device(self, *arrays):
         """Checked host arrays moved to the network's device (as they are on the CPU)."""
         if self._xp is np:
