@@ -18,7 +18,7 @@ import pytest
 import strict_xp
 
 from mitbadak import backend, modelfile
-from mitbadak.backend import DeviceError, to_device, to_host
+from mitbadak.backend import DeviceError, device_name, to_device, to_host
 from mitbadak.evaluation import evaluate_network
 from mitbadak.gradcheck import gradient_check
 from mitbadak.modelfile import load_model, save_model
@@ -40,11 +40,21 @@ def _torch_namespace():
     return torch_xp
 
 
+def _cupy_namespace():
+    ok, _reason = backend.gpu_status()
+    return backend._import_cupy() if ok else None
+
+
 TORCH = _torch_namespace()
+CUPY = _cupy_namespace()
 DEVICES = [
     pytest.param(strict_xp, id="strict"),
     pytest.param(
         TORCH, id="torch", marks=pytest.mark.skipif(TORCH is None, reason="torch not installed")
+    ),
+    pytest.param(  # the real thing, on a machine with a GPU and the gpu extra
+        CUPY, id="cupy", marks=pytest.mark.skipif(
+            CUPY is None, reason="GPU-only: CuPy and a CUDA GPU (expected to skip under CI)")
     ),
 ]
 F32 = {"rtol": 2e-5, "atol": 2e-6}
@@ -71,7 +81,7 @@ def test_network_forward_loss_and_gradients_on_the_device_equal_numpy(device, ac
     x, t = toy(50)
     host = net_on("cpu", activation, weight_decay_lambda=0.01)
     net = net_on(device, activation, weight_decay_lambda=0.01)
-    assert net.device == device.__name__
+    assert net.device == device_name(device)
     assert type(net.params["W1"]) is not np.ndarray
     scores = net.predict(x)
     assert not isinstance(scores, np.ndarray)  # predict stays on the device
@@ -95,7 +105,7 @@ def test_to_moves_the_network_bit_exactly_and_returns_it(device):
     host = net_on("cpu")
     net = net_on("cpu")
     assert net.device == "cpu"
-    assert net.to(device) is net and net.device == device.__name__
+    assert net.to(device) is net and net.device == device_name(device)
     assert net.to(device) is net  # already there: nothing moves
     assert "device=" in repr(net)
     for key, p in net.params.items():
@@ -218,7 +228,7 @@ def _same_params(got, want, rtol=1e-4):
 def test_training_on_the_device_gives_the_numpy_numbers(device, optimizer, lr):
     want = _run("cpu", optimizer, lr, epochs=3)
     got = _run(device, optimizer, lr, epochs=3)
-    assert got.network.device == device.__name__  # it stays where it trained
+    assert got.network.device == device_name(device)  # it stays where it trained
     _same_history(got.history, want.history)
     _same_params(got.network, want.network)
     state = got.optimizer.state_dict()

@@ -664,7 +664,11 @@ class FeedForwardNet:
             xp.argmax(self.scores(x2[i : i + batch_size]), axis=1)
             for i in range(0, x2.shape[0], batch_size)
         ]
-        return np.concatenate(parts) if xp is np else xp.concat(parts)
+        if xp is np:
+            return np.concatenate(parts)
+        # the array API's `concat`; CuPy 13 spells it only `concatenate`
+        concat = getattr(xp, "concat", None) or xp.concatenate
+        return concat(parts)
 
 
 def param_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
