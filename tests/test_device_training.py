@@ -379,6 +379,19 @@ def test_cli_device_auto_without_cupy_trains_on_the_cpu(monkeypatch, capsys, tmp
     capsys.readouterr()
 
 
+def test_cli_numerical_gradients_on_a_gpu_are_refused_before_anything_is_written(
+    monkeypatch, capsys, tmp_path
+):
+    from mitbadak.cli import main
+
+    monkeypatch.setattr(backend, "resolve_device", lambda device: "gpu")  # as if a GPU were here
+    out = tmp_path / "run"
+    code = main(["train", "--recipe", "ch4", "--device", "gpu", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "numerical gradients (chapter 4) are computed on the CPU" in err
+    assert not out.exists()
+
+
 def test_two_layer_net_takes_a_device_too():
     net = TwoLayerNet(12, 5, 3, seed=0, device=strict_xp)
     assert net.device == "strict_xp"

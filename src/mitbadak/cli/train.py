@@ -285,6 +285,11 @@ def run(args) -> int:
                 f"--out {out} already holds files; choose another --out, add --overwrite, "
                 f"or continue it with --resume {out}"
             )
+    if device != "cpu" and config.gradient == "numerical":
+        raise CLIError(
+            "numerical gradients (chapter 4) are computed on the CPU; use --device cpu "
+            "or --gradient backprop"
+        )
     reporter = TrainingReporter(quiet=args.quiet, lines=out_stream)
     download = not os.environ.get("MITBADAK_OFFLINE")
 
