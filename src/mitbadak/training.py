@@ -32,7 +32,7 @@ from mitbadak.backend import (
     DeviceError,
     array_namespace,
     copy_array,
-    device_name,
+    device_namespace,
     to_device,
     to_host,
 )
@@ -282,13 +282,13 @@ def train(
     if resume is None:
         save()
     stopped_early = False
-    # Overflow inside a diverging step is detected and reported below, not warned about.
     if xp is not np:
-        # Once per run: the data sets go to the device (the checked host copies stay for nobody).
+        # Once per run: the checked data sets go to the device (batches are gathered there).
         x_train, t_train = to_device(x_train, xp), to_device(t_train, xp)
         if train_eval is not None:
             train_eval = tuple(to_device(a, xp) for a in train_eval)
         sets = {name: tuple(to_device(a, xp) for a in pair) for name, pair in sets.items()}
+    # Overflow inside a diverging step is detected and reported below, not warned about.
     with _DeferredInterrupt() as interrupt, np.errstate(over="ignore", invalid="ignore"):
         if xp is not np:
             stopped_early = _device_loop(
@@ -333,18 +333,12 @@ def _network_device(network, device) -> Any:
     None, the one the network's parameters live in."""
     if device is not None:
         if not hasattr(network, "to"):
-            if device_name(_device_target(device)) == "cpu":
+            if device_namespace(device) is np:
                 return np
             raise TypeError(f"{type(network).__name__} cannot move to a device (it has no .to())")
         network.to(device)
     first = next(iter(network.params.values()))
     return np if isinstance(first, np.ndarray) else array_namespace(first)
-
-
-def _device_target(device):
-    from mitbadak.backend import device_namespace
-
-    return device_namespace(device)
 
 
 def _device_step(network, optimizer: Optimizer, xp) -> Callable[[Any, Any], Any]:
