@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from mitbadak._checks import as_array, as_float_array, labels_to_indices
-from mitbadak.backend import array_namespace
+from mitbadak.backend import array_namespace, copy_array
 from mitbadak.functions import sigmoid
 
 __all__ = [
@@ -89,7 +89,7 @@ class AddLayer(Layer):
         if np.isscalar(dout):
             return dout, dout
         if array_namespace(dout) is not np:
-            return dout.copy(), dout.copy()  # device arrays (CuPy's .copy())
+            return copy_array(dout), copy_array(dout)  # device arrays (.copy() / .clone())
         return np.array(dout, copy=True), np.array(dout, copy=True)
 
 
