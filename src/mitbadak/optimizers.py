@@ -125,7 +125,7 @@ class Optimizer:
         """
         if not state:
             return state
-        p = next(iter(params.values()))
+        p = next(iter(params.values()), None)
         if type(next(iter(state.values()))) is type(p):
             return state
         return to_device(state, _xp_of(params))
@@ -136,7 +136,7 @@ class Optimizer:
 
 def _xp_of(params) -> object:
     """The array module of the parameters (a type check first: NumPy costs nothing per step)."""
-    p = next(iter(params.values()))
+    p = next(iter(params.values()), None)
     return np if type(p) is np.ndarray else array_namespace(p)
 
 
