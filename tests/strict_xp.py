@@ -159,11 +159,31 @@ StrictArray.__neg__ = lambda self: StrictArray(-self._data)
 # --- the namespace -------------------------------------------------------------------------------
 
 
-def asarray(x, dtype=None):
+def asarray(x, dtype=None, copy=None):
     """A strict array from host data (the one way in, like ``cupy.asarray``)."""
     if isinstance(x, StrictArray):
-        return x if dtype is None else x.astype(dtype)
+        if dtype is None:
+            return x.copy() if copy else x
+        return x.astype(dtype)
     return StrictArray(np.array(x, dtype=dtype, copy=True))
+
+
+def astype(x, dtype):
+    return StrictArray(_unwrap(x).astype(dtype))
+
+
+def concat(arrays, axis=0):
+    return StrictArray(np.concatenate([_unwrap(a) for a in arrays], axis=axis))
+
+
+def stack(arrays, axis=0):
+    return StrictArray(np.stack([_unwrap(a) for a in arrays], axis=axis))
+
+
+def isdtype(dtype, kind):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    letters = {"real floating": "f", "integral": "iu", "bool": "b", "numeric": "fiuc"}
+    return any(np.dtype(dtype).kind in letters[k] for k in kinds)
 
 
 def zeros(shape, dtype=float64):
@@ -191,5 +211,5 @@ def _func(np_func):
 
 
 for _fname in ("exp", "log", "maximum", "where", "matmul", "sum", "max", "mean", "isfinite",
-               "all", "reshape", "argmax"):
+               "all", "reshape", "argmax", "abs", "tanh", "sqrt", "count_nonzero"):
     globals()[_fname] = _func(getattr(np, _fname))

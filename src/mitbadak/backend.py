@@ -33,6 +33,9 @@ __all__ = [
     "GPU_INSTALL_HINT",
     "DeviceError",
     "array_namespace",
+    "copy_array",
+    "device_name",
+    "device_namespace",
     "device_of",
     "draw_on_host",
     "gpu_status",
@@ -61,8 +64,9 @@ def _root_module(x: Any) -> str:
 
 
 def is_host_array(x: Any) -> bool:
-    """True for NumPy arrays and scalars, Python numbers and lists/tuples of them (host data)."""
-    if x is None or isinstance(x, (np.ndarray, *_HOST_SCALARS)):
+    """True for NumPy arrays and scalars, Python numbers and strings, and lists/tuples of them
+    (host data: NumPy's own checks word what is wrong with strings or ragged lists)."""
+    if x is None or isinstance(x, (np.ndarray, *_HOST_SCALARS, str, bytes)):
         return True
     if isinstance(x, (list, tuple)):
         return all(is_host_array(item) for item in x)
@@ -133,6 +137,11 @@ def array_namespace(*arrays: Any) -> ModuleType:
     return found[0][0]
 
 
+def copy_array(x: Any) -> Any:
+    """A copy of ``x`` on its own device: ``x.copy()`` (NumPy, CuPy), ``x.clone()`` (PyTorch)."""
+    return x.clone() if _root_module(x) == "torch" else x.copy()
+
+
 def device_of(x: Any) -> str:
     """``"cpu"`` for host data, ``"gpu"`` for CuPy arrays and CUDA tensors, else ``"other"``."""
     if is_host_array(x):
@@ -196,6 +205,22 @@ def _target(device: str | ModuleType) -> ModuleType:
         return device
     resolved = resolve_device(device)
     return np if resolved == "cpu" else _import_cupy()
+
+
+def device_namespace(device: str | ModuleType) -> ModuleType:
+    """The array module that ``device`` names: ``numpy`` for ``"cpu"``, ``cupy`` for ``"gpu"``,
+    ``"auto"`` resolved (:func:`resolve_device`), an array module (a test's stand-in,
+    ``array_api_compat.torch``) as it is. ``"gpu"`` without CuPy or a GPU raises DeviceError."""
+    return _target(device)
+
+
+def device_name(xp: ModuleType) -> str:
+    """How ``net.device`` names the array module ``xp``: ``"cpu"`` (NumPy), ``"gpu"`` (CuPy), else
+    the module's name (e.g. ``"array_api_compat.torch"``)."""
+    if xp is np:
+        return "cpu"
+    name = getattr(xp, "__name__", type(xp).__name__)
+    return "gpu" if name.split(".", 1)[0] == "cupy" else name
 
 
 def _map(data: Any, fn) -> Any:

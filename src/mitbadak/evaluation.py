@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mitbadak._checks import check_xt
+from mitbadak.backend import to_host
 from mitbadak.errors import ModelFileError
 
 __all__ = ["EvaluationReport", "evaluate_network", "load_any_model"]
@@ -44,10 +45,17 @@ class EvaluationReport:
 
 
 def evaluate_network(network, x, t, batch_size: int = 1000) -> EvaluationReport:
-    """Run ``network`` over (x, t) in batches and summarise the result."""
+    """Run ``network`` over (x, t) in batches and summarise the result.
+
+    A network on a device computes there; the probabilities come back to the host per batch and
+    the summary is NumPy's.
+    """
     x2, t2 = check_xt(x, t, network.input_size, network.output_size)
     probs = np.concatenate(
-        [network.predict_proba(x2[i : i + batch_size]) for i in range(0, len(x2), batch_size)]
+        [
+            to_host(network.predict_proba(x2[i : i + batch_size]))
+            for i in range(0, len(x2), batch_size)
+        ]
     )
     pred = np.argmax(probs, axis=1)
     n_classes = network.output_size

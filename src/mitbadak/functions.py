@@ -1,6 +1,8 @@
 """Pure functions of chapters 3-4: activations, softmax and the two loss functions.
 
 Every function accepts scalars or arrays of any shape (element-wise ones) and returns NumPy values.
+``sigmoid``, ``relu`` and ``softmax`` also take device arrays (CuPy, ...) and return arrays of the
+same library (``xp = array_namespace(x)``): the networks use them on a device.
 Names follow the book so that readers can type what they read.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from mitbadak._checks import as_float_array, as_numeric_array, label_values
+from mitbadak.backend import array_namespace
 
 __all__ = [
     "step_function",
@@ -36,6 +39,10 @@ def sigmoid(x):
 
     For x >= 0 the textbook form is safe; for x < 0 the equal form exp(x) / (1 + exp(x)) is used.
     """
+    xp = array_namespace(x)
+    if xp is not np:  # device data (float, checked by the caller): the same formula with xp
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     x = as_float_array(x)
     # exp(-|x|) is in (0, 1]: it never overflows. For |x| beyond ~745 it underflows to 0, which is
     # the correctly rounded answer, so that event is silenced even under np.errstate(all='raise').
@@ -52,7 +59,8 @@ def sigmoid_grad(x):
 
 def relu(x):
     """ReLU(x) = max(0, x)."""
-    return np.maximum(0, x)
+    xp = array_namespace(x)
+    return xp.maximum(x, 0)
 
 
 def identity_function(x):
@@ -66,6 +74,10 @@ def softmax(a):
     Subtracting the maximum leaves the result unchanged but keeps exp from overflowing
     (softmax([1010, 1000, 990]) is finite). Works on one vector or a batch of rows.
     """
+    xp = array_namespace(a)
+    if xp is not np:  # device scores (checked where they were made): the same formula with xp
+        e = xp.exp(a - xp.max(a, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
     a = as_float_array(a, "a", finite=True)
     if a.ndim == 0 or a.shape[-1] == 0:
         raise ValueError(

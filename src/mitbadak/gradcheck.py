@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mitbadak.backend import to_host
 from mitbadak.gradient import numerical_gradient
 from mitbadak.layers import ACTIVATIONS
 
@@ -55,9 +56,10 @@ def gradient_check(
 
     Run it in float64 (``dtype=np.float64``): in float32 the central difference is dominated by
     rounding. Returns one :class:`GradientCheckRow` per parameter, in ``params`` order.
+    On a device, backprop runs there and the numerical half on the host (a float64 NumPy copy).
     """
     numeric = network.numerical_gradient(x, t, h=h, method=method)
-    backprop = network.gradient(x, t)
+    backprop = to_host(network.gradient(x, t))
     rows = []
     for name in network.params:
         a = np.asarray(numeric[name], dtype=np.float64)

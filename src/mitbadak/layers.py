@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from mitbadak._checks import as_array, as_float_array, labels_to_indices
+from mitbadak.backend import array_namespace, copy_array
 from mitbadak.functions import sigmoid
 
 __all__ = [
@@ -87,6 +88,8 @@ class AddLayer(Layer):
         """Return ``(dout, dout)``; arrays come back as two independent copies."""
         if np.isscalar(dout):
             return dout, dout
+        if array_namespace(dout) is not np:
+            return copy_array(dout), copy_array(dout)  # device arrays (.copy() / .clone())
         return np.array(dout, copy=True), np.array(dout, copy=True)
 
 
@@ -192,12 +195,14 @@ class Relu(Activation):
     formula = "max(0, a)"
 
     def forward(self, x):
+        xp = array_namespace(x)
         self.mask = x <= 0
-        return np.maximum(x, 0)
+        return xp.maximum(x, 0)
 
     def backward(self, dout):
         """Return ``dout * (x > 0)`` (a new array; ``dout`` is left untouched)."""
-        return np.where(self.mask, 0, dout)
+        xp = array_namespace(dout)
+        return xp.where(self.mask, 0, dout)
 
     @staticmethod
     def forward_(a: np.ndarray) -> None:
@@ -220,7 +225,8 @@ class Tanh(Activation):
     formula = "tanh(a)"
 
     def forward(self, x):
-        self.out = np.tanh(as_float_array(x))
+        xp = array_namespace(x)
+        self.out = np.tanh(as_float_array(x)) if xp is np else xp.tanh(x)
         return self.out
 
     def backward(self, dout):
@@ -277,8 +283,9 @@ class Affine(Layer):
 
     def backward(self, dout):
         """Store dW = x^T . dout and db = sum(dout, axis=0); return dx = dout . W^T (or None)."""
+        xp = array_namespace(dout)
         self.dW = self.x.T @ dout
-        self.db = dout.sum(axis=0)
+        self.db = xp.sum(dout, axis=0)
         self.grads = {"W": self.dW, "b": self.db}
         if not self.input_grad:
             return None
@@ -302,6 +309,13 @@ class SoftmaxWithLoss(Layer):
         self.t: np.ndarray | None = None  # integer labels (N,)
 
     def forward(self, x, t):
+        xp = array_namespace(x, t)
+        if xp is not np:
+            # On a device the caller checked the data on the host before moving it (as the
+            # networks and the trainer do): here x is (N, C) scores and t integer labels (N,).
+            self.t = t
+            self.y, loss = softmax_cross_entropy(x, t)
+            return loss
         # (named for a network's user too, whose loss() reaches here with its scores)
         x = as_float_array(x, "x (the scores given to SoftmaxWithLoss)", finite=True)
         if x.ndim not in (1, 2) or x.shape[-1] == 0:
@@ -324,19 +338,24 @@ class SoftmaxWithLoss(Layer):
                 "SoftmaxWithLoss.backward needs 'y', which forward() stores: "
                 "call forward before backward"
             )
+        xp = array_namespace(self.y)
         n = self.y.shape[0]
-        dx = self.y.copy()
-        dx[np.arange(n), self.t] -= 1
-        dx *= dout / n
-        return dx
+        onehot = xp.zeros_like(self.y)
+        onehot[xp.arange(n), self.t] = 1
+        return (self.y - onehot) * (dout / n)
 
 
 def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
-    """(softmax(x), mean_n [logsumexp(x_n) - x[n, t_n]]) for scores x (N, C) and labels t (N,)."""
-    shifted = x - x.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    s = e.sum(axis=1, keepdims=True)
+    """(softmax(x), mean_n [logsumexp(x_n) - x[n, t_n]]) for scores x (N, C) and labels t (N,).
+
+    The loss is a Python float for NumPy data; on a device it stays a 0-d device array, so a
+    training step does not wait for the device (the caller reads losses back in blocks).
+    """
+    xp = array_namespace(x)
+    shifted = x - xp.max(x, axis=1, keepdims=True)
+    e = xp.exp(shifted)
+    s = xp.sum(e, axis=1, keepdims=True)
     y = e / s
     n = x.shape[0]
-    loss = float(np.mean(np.log(s[:, 0]) - shifted[np.arange(n), t]))
-    return y, loss
+    loss = xp.mean(xp.log(s[:, 0]) - shifted[xp.arange(n), t])
+    return y, (float(loss) if xp is np else loss)

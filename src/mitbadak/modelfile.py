@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from mitbadak._files import atomic_write
+from mitbadak.backend import to_host
 
 # The book's pickle lives in its own module; these names stay importable from here.
 from mitbadak.bookweights import BOOK_WEIGHTS_SHA256, import_book_weights, load_book_weights
@@ -468,12 +469,14 @@ def save_model(
     Raises ``ValueError`` if a parameter holds NaN or inf (such a file could not be loaded).
     """
     config = network.config()
-    for name, arr in network.params.items():
+    # On the host, always: a network on a device saves the same bytes as one on the CPU.
+    params = to_host(dict(network.params))
+    for name, arr in params.items():
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"cannot save: parameter {name} contains NaN or infinite values")
     meta = {**dict(getattr(network, "metadata", None) or {}), **dict(metadata or {})}
     meta["network"] = config
-    return save_arrays(path, network.params, meta)
+    return save_arrays(path, params, meta)
 
 
 def _positive_int(value: Any, what: str, where: str) -> int:

@@ -18,6 +18,14 @@ import numpy as np
 from mitbadak import fused as _fused
 from mitbadak import gradient as _gradient
 from mitbadak._checks import as_float_array, check_finite, check_x, check_xt
+from mitbadak.backend import (
+    array_namespace,
+    device_name,
+    device_namespace,
+    is_host_array,
+    to_device,
+    to_host,
+)
 from mitbadak.functions import cross_entropy_error, identity_function, sigmoid, softmax
 from mitbadak.layers import ACTIVATIONS, Affine, SoftmaxWithLoss
 
@@ -57,6 +65,16 @@ class ParamKeyError(KeyError):
         return str(self.args[0])
 
 
+def _host_value(value):
+    """``value`` as host data when it is an array of a device library (else as it is)."""
+    if isinstance(value, (np.ndarray, np.generic, list, tuple, str, bytes, int, float)):
+        return value
+    try:
+        return to_host(value)
+    except TypeError:
+        return value  # not an array at all: the checks that follow word the error
+
+
 def _rebuild_param_dict(items, dtype, on_set):
     return ParamDict(items, dtype=dtype, on_set=on_set)
 
@@ -89,21 +107,42 @@ class ParamDict(dict):
         current = dict.__getitem__(self, key)
         if value is current:
             return  # `params[k] -= g` ends by storing the same array back: nothing to do
+        if not isinstance(current, np.ndarray):  # the network lives on a device
+            arr = self._on_device(key, value, current)
+        else:
+            arr = self._on_host(key, _host_value(value), current.shape)
+        dict.__setitem__(self, key, arr)
+        if self._on_set is not None:
+            self._on_set(key, arr)
+
+    def _on_device(self, key, value, current):
+        """``value`` for a device network: device arrays of that device are checked for shape and
+        cast to the parameter's dtype; anything else is checked on the host, then moved."""
+        xp = array_namespace(current)
+        if is_host_array(value) or array_namespace(value) is not xp:
+            return to_device(self._on_host(key, _host_value(value), tuple(current.shape)), xp)
+        if tuple(value.shape) != tuple(current.shape):
+            raise ValueError(
+                f"params[{key!r}] must have shape {tuple(current.shape)} (the network's {key}), "
+                f"got {tuple(value.shape)}"
+            )
+        return value if value.dtype == current.dtype else xp.astype(value, current.dtype)
+
+    def _on_host(self, key, value, shape) -> np.ndarray:
+        """``value`` checked (real numbers, ``shape``) as a writeable array of the dtype."""
         arr = np.asarray(value)
         if arr.dtype.kind not in "fiub":
             raise ValueError(
                 f"params[{key!r}] must hold real numbers, got an array of dtype {arr.dtype}"
             )
-        if arr.shape != current.shape:
+        if arr.shape != shape:
             raise ValueError(
-                f"params[{key!r}] must have shape {current.shape} (the network's {key}), "
+                f"params[{key!r}] must have shape {shape} (the network's {key}), "
                 f"got {arr.shape}"
             )
         if arr.dtype != self._dtype or not arr.flags.writeable:
             arr = arr.astype(self._dtype)  # a new, writeable array in the network's dtype
-        dict.__setitem__(self, key, arr)
-        if self._on_set is not None:
-            self._on_set(key, arr)
+        return arr
 
     def __delitem__(self, key) -> None:
         raise TypeError(
@@ -292,6 +331,12 @@ class FeedForwardNet:
 
     ``predict(x)`` returns the scores (before softmax); ``loss`` adds the L2 penalty
     0.5 * weight_decay_lambda * sum ||W||^2 when ``weight_decay_lambda > 0``.
+
+    ``device`` ('cpu', 'gpu', 'auto' or an array module) says where the parameters live; the
+    weights are always drawn on the host, so a seed gives the same network on every device.
+    ``net.to(device)`` moves it (and returns it), ``net.device`` says where it is. On a device the
+    public methods still check their input on the host, then move it; ``predict`` returns device
+    scores, ``loss``/``accuracy`` Python floats.
     """
 
     architecture = "FeedForwardNet"
@@ -307,6 +352,7 @@ class FeedForwardNet:
         weight_decay_lambda: float = 0.0,
         seed=None,
         dtype=np.float64,
+        device="cpu",
     ) -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
@@ -334,8 +380,51 @@ class FeedForwardNet:
                 params[key] = (std * rng.standard_normal(shape)).astype(self.dtype)
             else:
                 params[key] = np.zeros(shape, dtype=self.dtype)
+        self._xp = np  # the array module of the parameters (see to())
         self._params = ParamDict(params, dtype=self.dtype, on_set=self._rebind)
         self._build_layers()
+        if not (isinstance(device, str) and device.strip().lower() == "cpu"):
+            self.to(device)
+
+    # -- device ------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """Where the parameters live: 'cpu' (NumPy), 'gpu' (CuPy), else the array module's name."""
+        return device_name(self._xp)
+
+    def to(self, device) -> FeedForwardNet:
+        """Move the parameters to ``device`` ('cpu', 'gpu', 'auto' or an array module); returns
+        the network. Values and dtype are unchanged (bit-exact); the layers are rebuilt around the
+        moved arrays, as after ``set_params``. Raises DeviceError for 'gpu' without CuPy/GPU."""
+        xp = device_namespace(device)
+        if xp is self._xp:
+            return self
+        moved = to_device(dict(self._params), xp)
+        if xp is np:  # back on the host: own writeable copies, never views of device memory
+            moved = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in moved.items()}
+        self._xp = xp
+        self._params = ParamDict(moved, dtype=self.dtype, on_set=self._rebind)
+        self._build_layers()
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # (pickle: a module cannot be pickled, and device memory belongs to this process)
+        if self._xp is not np:
+            raise TypeError(
+                f"a network on device {self.device!r} cannot be pickled: "
+                "move it to the host first (net.to('cpu'))"
+            )
+        return {**self.__dict__, "_xp": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _xp=np)
+
+    def _on_net_device(self, *arrays):
+        """Checked host arrays moved to the network's device (as they are on the CPU)."""
+        if self._xp is np:
+            return arrays if len(arrays) > 1 else arrays[0]
+        moved = tuple(to_device(a, self._xp) for a in arrays)
+        return moved if len(moved) > 1 else moved[0]
 
     # -- parameters --------------------------------------------------------------------------
     @property
@@ -350,12 +439,18 @@ class FeedForwardNet:
     @params.setter
     def params(self, params) -> None:
         self._check_param_shapes(params)
-        self._params = ParamDict(
-            {k: np.asarray(params[k], dtype=self.dtype) for k in self._params},
-            dtype=self.dtype,
-            on_set=self._rebind,
-        )
+        if self._xp is np:
+            arrays = {k: np.asarray(_host_value(params[k]), dtype=self.dtype) for k in self._params}
+        else:
+            arrays = {k: self._device_param(params[k]) for k in self._params}
+        self._params = ParamDict(arrays, dtype=self.dtype, on_set=self._rebind)
         self._build_layers()
+
+    def _device_param(self, value):
+        """``value`` as an array of the network's dtype on its device (moved when elsewhere)."""
+        if not is_host_array(value) and array_namespace(value) is self._xp:
+            return value if value.dtype == self.dtype else self._xp.astype(value, self.dtype)
+        return to_device(np.asarray(_host_value(value), dtype=self.dtype), self._xp)
 
     def _rebind(self, key: str, arr: np.ndarray) -> None:
         """Point the Affine layer that uses parameter ``key`` (W<i> or b<i>) at ``arr``."""
@@ -389,7 +484,9 @@ class FeedForwardNet:
     def set_params(self, params: dict[str, np.ndarray]) -> None:
         """Replace all parameters with copies (checked against the architecture); rebuild layers."""
         self._check_param_shapes(params)
-        self.params = {k: np.array(params[k], dtype=self.dtype) for k in self._params}
+        self.params = {
+            k: np.array(_host_value(params[k]), dtype=self.dtype) for k in self._params
+        }  # host copies (a device network's setter moves them)
 
     def _check_param_shapes(self, params) -> None:
         expected = {k: v.shape for k, v in self._params.items()}
@@ -420,17 +517,18 @@ class FeedForwardNet:
     def __repr__(self) -> str:
         sizes = "-".join(str(s) for s in [self.input_size, *self.hidden_sizes, self.output_size])
         name = type(self).__name__
-        return f"{name}({sizes}, activation={self.activation!r}, dtype={self.dtype.name})"
+        where = "" if self._xp is np else f", device={self.device!r}"
+        return f"{name}({sizes}, activation={self.activation!r}, dtype={self.dtype.name}{where})"
 
     # -- checked public API -----------------------------------------------------------------
     def prepare_x(self, x) -> np.ndarray:
         """``x`` checked (finite numbers, (N, input_size) or (N, ...) or one sample) as a 2-D
         array of the network's dtype: what the unchecked methods below take."""
-        return check_x(x, self.input_size).astype(self.dtype, copy=False)
+        return check_x(_host_value(x), self.input_size).astype(self.dtype, copy=False)
 
     def prepare(self, x, t) -> tuple[np.ndarray, np.ndarray]:
         """``(x2, t_idx)``: x as in :meth:`prepare_x`, t (labels or one-hot) as integer labels."""
-        x2, t_idx = check_xt(x, t, self.input_size, self.output_size)
+        x2, t_idx = check_xt(_host_value(x), _host_value(t), self.input_size, self.output_size)
         return x2.astype(self.dtype, copy=False), t_idx
 
     def predict(self, x) -> np.ndarray:
@@ -440,7 +538,7 @@ class FeedForwardNet:
         Runs the fast path :meth:`scores` (``mitbadak.fused``); the book's layer-by-layer forward
         is ``net.forward_layers(net.prepare_x(x))``, and the tests hold the two equal.
         """
-        scores = self.scores(self.prepare_x(x))
+        scores = self.scores(self._on_net_device(self.prepare_x(x)))
         return scores[0] if np.ndim(x) == 1 else scores
 
     def predict_proba(self, x) -> np.ndarray:
@@ -450,20 +548,21 @@ class FeedForwardNet:
     def loss(self, x, t) -> float:
         """Mean cross-entropy of softmax(predict(x)) against t (+ the weight-decay penalty)."""
         x2, t2 = self.prepare(x, t)
-        return self.batch_loss(x2, t2)
+        return float(self.batch_loss(*self._on_net_device(x2, t2)))
 
     def accuracy(self, x, t, batch_size: int | None = None) -> float:
         """Fraction of samples whose highest score is the label (t: integer or one-hot)."""
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         x2, t2 = self.prepare(x, t)
-        return float(np.mean(self.predict_labels(x2, batch_size) == t2))
+        labels = to_host(self.predict_labels(self._on_net_device(x2), batch_size))
+        return float(np.mean(labels == t2))
 
     def gradient(self, x, t) -> dict[str, np.ndarray]:
         """dL/dparam for every parameter by backpropagation through the layers (the book's way:
         :meth:`loss_and_gradient_layers`; the trainer's fused step is :meth:`loss_and_gradient`)."""
         x2, t2 = self.prepare(x, t)
-        return self.loss_and_gradient_layers(x2, t2)[1]
+        return self.loss_and_gradient_layers(*self._on_net_device(x2, t2))[1]
 
     def numerical_gradient(
         self, x, t, h: float = 1e-4, *, method: str = "auto"
@@ -483,6 +582,9 @@ class FeedForwardNet:
             raise ValueError(f"method must be 'auto', 'fast' or 'reference', got {method!r}")
         from mitbadak import gradcheck  # local import: gradcheck builds on this module
 
+        if self._xp is not np:  # numerical gradients are a host computation (float64, NumPy)
+            host = network_from_config(self.config(), to_host(dict(self.params)))
+            return host.numerical_gradient(x2, t2, h, method=method)
         if method == "reference" or (method == "auto" and not gradcheck.supports_fast(self)):
             return gradcheck.numerical_gradient_reference(self, x2, t2, h)
         return gradcheck.numerical_gradient_fast(self, x2, t2, h)
@@ -519,13 +621,23 @@ class FeedForwardNet:
         """0.5 * weight_decay_lambda * sum_i ||W_i||^2 (0 without weight decay)."""
         if self.weight_decay_lambda == 0:
             return 0.0
+        if self._xp is not np:  # a 0-d device array: no wait for the device in a training step
+            xp = self._xp
+            total = sum(xp.sum(self.params[f"W{i}"] ** 2) for i in range(1, self.n_affine + 1))
+            return 0.5 * self.weight_decay_lambda * total
         total = sum(float(np.sum(self.params[f"W{i}"] ** 2)) for i in range(1, self.n_affine + 1))
         return 0.5 * self.weight_decay_lambda * total
 
     # -- the fast paths (unchecked; mitbadak.fused, tested against the methods above) --------
     def scores(self, x2: np.ndarray) -> np.ndarray:
         """Inference only: the same scores as :meth:`forward_layers`, computed in place on its
-        own temporaries (``fused.scores``) and without touching the layers' caches."""
+        own temporaries (``fused.scores``) and without touching the layers' caches.
+        On a device: the same formula with the readable activation layers (fresh ones)."""
+        if self._xp is not np:
+            p, h = self.params, x2
+            for i in range(1, self.n_affine):
+                h = ACTIVATIONS[self.activation]().forward(h @ p[f"W{i}"] + p[f"b{i}"])
+            return h @ p[f"W{self.n_affine}"] + p[f"b{self.n_affine}"]
         return _fused.scores(self, x2)
 
     def loss_and_gradient(
@@ -536,18 +648,27 @@ class FeedForwardNet:
         The trainer's step: the same arithmetic as :meth:`loss_and_gradient_layers` (the readable
         reference the tests compare it with), written as one in-place function
         (``fused.loss_and_gradient``). It leaves the layers' caches untouched.
+        On a device it is :meth:`loss_and_gradient_layers` (the fused step is NumPy's ``out=``),
+        and the loss is a 0-d device array.
         """
+        if self._xp is not np:
+            return self.loss_and_gradient_layers(x2, t_idx)
         return _fused.loss_and_gradient(self, x2, t_idx)
 
     def predict_labels(self, x2: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """argmax of :meth:`scores` per sample, ``batch_size`` rows at a time (None: all)."""
+        xp = self._xp
         if batch_size is None:
-            return np.argmax(self.scores(x2), axis=1)
+            return xp.argmax(self.scores(x2), axis=1)
         parts = [
-            np.argmax(self.scores(x2[i : i + batch_size]), axis=1)
+            xp.argmax(self.scores(x2[i : i + batch_size]), axis=1)
             for i in range(0, x2.shape[0], batch_size)
         ]
-        return np.concatenate(parts)
+        if xp is np:
+            return np.concatenate(parts)
+        # the array API's `concat`; CuPy 13 spells it only `concatenate`
+        concat = getattr(xp, "concat", None) or xp.concatenate
+        return concat(parts)
 
 
 def param_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -598,6 +719,7 @@ class TwoLayerNet(FeedForwardNet):
         weight_decay_lambda: float = 0.0,
         seed=None,
         dtype=np.float64,
+        device="cpu",
     ) -> None:
         super().__init__(
             input_size,
@@ -608,6 +730,7 @@ class TwoLayerNet(FeedForwardNet):
             weight_decay_lambda=weight_decay_lambda,
             seed=seed,
             dtype=dtype,
+            device=device,
         )
 
     @property
@@ -635,6 +758,7 @@ class MultiLayerNet(FeedForwardNet):
         weight_decay_lambda: float = 0.0,
         seed=None,
         dtype=np.float64,
+        device="cpu",
     ) -> None:
         if isinstance(hidden_sizes, int | np.integer):
             hidden_sizes = [int(hidden_sizes)]
@@ -647,6 +771,7 @@ class MultiLayerNet(FeedForwardNet):
             weight_decay_lambda=weight_decay_lambda,
             seed=seed,
             dtype=dtype,
+            device=device,
         )
 
 

@@ -2,6 +2,10 @@
 
 In-place updates matter: the layers hold references to the same arrays as ``network.params``,
 so both stay in step without any copying.
+
+The parameters may live on a device (CuPy, or another array library): the state arrays are made
+with the parameters' own module (``xp.zeros_like``), ``state_dict()`` always returns NumPy arrays
+on the host, and ``load_state_dict`` puts them back beside the parameters at the next update.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mitbadak._checks import describe
+from mitbadak.backend import array_namespace, to_device, to_host
 
 __all__ = [
     "Optimizer",
@@ -76,7 +81,7 @@ class Optimizer:
             )
         for key, g in grads.items():
             shape = getattr(g, "shape", None)
-            if shape != params[key].shape or g.dtype.kind not in "fiu":
+            if shape != params[key].shape or not _real_dtype(g):
                 given = f"shape {shape} ({g.dtype})" if shape is not None else type(g).__name__
                 raise ValueError(
                     f"gradient {key!r} must be a real array of shape {params[key].shape} (the "
@@ -98,17 +103,52 @@ class Optimizer:
         out: dict[str, np.ndarray] = {}
         for slot, values in slots.items():
             for k, v in (values or {}).items():
-                out[f"{slot}/{k}"] = v.copy()  # a snapshot: later updates must not change it
+                # a host snapshot: later updates must not change it (device arrays are copied
+                # to the host by to_host; host arrays are copied here)
+                out[f"{slot}/{k}"] = v.copy() if isinstance(v, np.ndarray) else to_host(v)
         return out
 
     @staticmethod
     def _unflat(state: dict[str, np.ndarray], slot: str) -> dict[str, np.ndarray] | None:
         prefix = slot + "/"
-        found = {k[len(prefix) :]: np.array(v) for k, v in state.items() if k.startswith(prefix)}
+        found = {
+            k[len(prefix) :]: np.array(to_host(v)) for k, v in state.items()
+            if k.startswith(prefix)
+        }  # fmt: skip
         return found or None
+
+    @staticmethod
+    def _beside(state: dict[str, np.ndarray] | None, params) -> dict[str, np.ndarray] | None:
+        """``state`` on the device of ``params`` (e.g. host state loaded into a device run).
+
+        One type comparison when they already sit together, so the CPU step pays nothing.
+        """
+        if not state:
+            return state
+        p = next(iter(params.values()), None)
+        if type(next(iter(state.values()))) is type(p):
+            return state
+        return to_device(state, _xp_of(params))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr})"
+
+
+def _xp_of(params) -> object:
+    """The array module of the parameters (a type check first: NumPy costs nothing per step)."""
+    p = next(iter(params.values()), None)
+    return np if type(p) is np.ndarray else array_namespace(p)
+
+
+def _real_dtype(g) -> bool:
+    """True when ``g`` holds real numbers (float or integer), on the host or on a device."""
+    kind = getattr(getattr(g, "dtype", None), "kind", None)
+    if kind is not None:
+        return kind in "fiu"
+    if not hasattr(g, "dtype"):
+        return False
+    xp = array_namespace(g)  # e.g. torch dtypes, which have no NumPy kind
+    return bool(xp.isdtype(g.dtype, ("real floating", "integral")))
 
 
 class SGD(Optimizer):
@@ -132,7 +172,10 @@ class Momentum(Optimizer):
 
     def _update(self, params, grads) -> None:
         if self.v is None:
-            self.v = {k: np.zeros_like(p) for k, p in params.items()}
+            xp = _xp_of(params)
+            self.v = {k: xp.zeros_like(p) for k, p in params.items()}
+        else:
+            self.v = self._beside(self.v, params)
         for key, g in grads.items():
             v = self.v[key]
             v *= self.momentum
@@ -154,12 +197,15 @@ class AdaGrad(Optimizer):
         self.h: dict[str, np.ndarray] | None = None
 
     def _update(self, params, grads) -> None:
+        xp = _xp_of(params)
         if self.h is None:
-            self.h = {k: np.zeros_like(p) for k, p in params.items()}
+            self.h = {k: xp.zeros_like(p) for k, p in params.items()}
+        else:
+            self.h = self._beside(self.h, params)
         for key, g in grads.items():
             h = self.h[key]
             h += g * g
-            params[key] -= self.lr * g / (np.sqrt(h) + 1e-7)
+            params[key] -= self.lr * g / (xp.sqrt(h) + 1e-7)
 
     def state_dict(self):
         return self._flat(h=self.h)
@@ -181,9 +227,12 @@ class Adam(Optimizer):
         self.v: dict[str, np.ndarray] | None = None
 
     def _update(self, params, grads) -> None:
+        xp = _xp_of(params)
         if self.m is None:
-            self.m = {k: np.zeros_like(p) for k, p in params.items()}
-            self.v = {k: np.zeros_like(p) for k, p in params.items()}
+            self.m = {k: xp.zeros_like(p) for k, p in params.items()}
+            self.v = {k: xp.zeros_like(p) for k, p in params.items()}
+        else:
+            self.m, self.v = self._beside(self.m, params), self._beside(self.v, params)
         self.t += 1
         # a Python float, so float32 parameters are not promoted to float64 in the arithmetic
         lr_t = self.lr * float(np.sqrt(1.0 - self.beta2**self.t)) / (1.0 - self.beta1**self.t)
@@ -191,7 +240,7 @@ class Adam(Optimizer):
             m, v = self.m[key], self.v[key]
             m += (1.0 - self.beta1) * (g - m)
             v += (1.0 - self.beta2) * (g * g - v)
-            params[key] -= lr_t * m / (np.sqrt(v) + 1e-7)
+            params[key] -= lr_t * m / (xp.sqrt(v) + 1e-7)
 
     def state_dict(self):
         state = self._flat(m=self.m, v=self.v)

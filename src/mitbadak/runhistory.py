@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mitbadak._files import atomic_write_text
+from mitbadak.backend import copy_array, to_host
 from mitbadak.errors import MitbadakError
 
 __all__ = [
@@ -85,7 +86,7 @@ class EarlyStopping:
             return False
         if val_loss < self.best_loss:
             self.best_loss, self.since = val_loss, 0
-            self.best_params = {k: v.copy() for k, v in params.items()}
+            self.best_params = {k: copy_array(v) for k, v in params.items()}
             return False
         self.since += 1
         return self.since >= self.patience
@@ -217,11 +218,12 @@ def save_checkpoint(path, network, optimizer, state: LoopState) -> Path:
     history = loop.pop("history")
     best = loop["early_stopping"].pop("best_params")
     meta_state, state_arrays = _flatten(loop, "state")
-    arrays = {f"param/{k}": v for k, v in network.params.items()}
+    # everything on the host: a checkpoint of a device run resumes on the CPU and back
+    arrays = {f"param/{k}": v for k, v in to_host(dict(network.params)).items()}
     arrays.update({f"opt/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
     arrays["history/iteration_loss"] = np.asarray(history["iteration_loss"], dtype=np.float64)
     arrays.update(state_arrays)
-    arrays.update({f"state/early_stopping/best_params/{k}": v for k, v in best.items()})
+    arrays.update({f"state/early_stopping/best_params/{k}": v for k, v in to_host(best).items()})
     meta = {
         "kind": "mitbadak-checkpoint",
         "network": network.config(),

@@ -287,6 +287,7 @@ def run_training(
     announce: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     lang: str = "en",
+    device: str = "cpu",
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train as ``config`` says and write the run folder; returns (result, info).
 
@@ -302,7 +303,9 @@ def run_training(
     ``should_stop()`` is asked between steps (see :func:`train`): True writes the checkpoint and
     the history so far, then raises :class:`~mitbadak.training.TrainingStopped`
     (a KeyboardInterrupt); ``resume=True`` continues the run exactly.
-    ``lang`` ("en" or "ko") is the language of the PNGs.
+    ``lang`` ("en" or "ko") is the language of the PNGs. ``device`` ('cpu', 'gpu', 'auto' or an
+    array module) is where the network trains; it is not part of the run's config (a run resumes
+    on any device, and its files are the same).
     Raises :class:`TrainingDiverged` after writing the metrics, iteration losses and curves up to
     the blow-up (the checkpoint of the last good epoch is kept).
     """
@@ -333,6 +336,7 @@ def run_training(
         return _run_locked(
             config, out, network, (x_train, t_train), test_set, val_set, dataset, fallback,
             callback=callback, resume=resume, say=say, should_stop=should_stop, lang=lang,
+            device=device,
         )
 
 
@@ -340,6 +344,7 @@ def _run_locked(
     config, out, network, train_set, test_set, val_set, dataset, fallback, *, callback, resume, say,
     should_stop=None,
     lang="en",
+    device="cpu",
 ):
     remove_stale_temporaries(out)
     checkpoint_path = out / "checkpoint.npz"
@@ -409,6 +414,7 @@ def _run_locked(
             checkpoint_path=checkpoint_path,
             resume=resume_state,
             should_stop=should_stop,
+            device=device,
         )
     except TrainingDiverged as exc:
         # Keep what was learned: the metrics and every iteration's loss up to the blow-up.

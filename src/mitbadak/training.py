@@ -7,10 +7,16 @@ evaluated on the training and test sets (float32, batched) and a row is added to
 Everything needed to continue a run exactly lives in its checkpoint: parameters, optimizer state,
 the random generator's state at the start of the epoch, the position inside the epoch, and the
 history. A run resumed from any checkpoint ends with the same numbers as an uninterrupted one.
+
+On a device (``train(..., device="gpu")``, docs/gpu.md) the data, parameters and optimizer state
+move there once per run; the batch order is still drawn on the host (one transfer per epoch); each
+step's loss stays on the device and the losses are read back in blocks of :data:`LOSS_BLOCK`
+steps, where divergence is checked. Checkpoints, histories and metrics are the CPU's.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import os
@@ -22,6 +28,14 @@ from typing import Any
 import numpy as np
 
 from mitbadak._checks import check_xt, describe
+from mitbadak.backend import (
+    DeviceError,
+    array_namespace,
+    copy_array,
+    device_namespace,
+    to_device,
+    to_host,
+)
 from mitbadak.errors import MitbadakError
 from mitbadak.optimizers import Optimizer, make_optimizer
 
@@ -61,6 +75,9 @@ TRAIN_EVAL_SIZE = 10_000
 #: A loss this many times above the first one means the run has blown up (even before NaN/inf:
 #: with ReLU a blow-up can kill every unit and leave a finite but useless loss).
 DIVERGENCE_FACTOR = 1000.0
+#: On a device, the losses of this many steps are read back at once (one wait for the device per
+#: block instead of one per step), and at every epoch's end, checkpoint and stop.
+LOSS_BLOCK = 50
 
 
 class TrainingDiverged(MitbadakError):
@@ -113,6 +130,8 @@ def evaluate(
 
 
 def _evaluate(network, x2: np.ndarray, t2: np.ndarray, batch_size: int = EVAL_BATCH):
+    if not isinstance(x2, np.ndarray):
+        return _evaluate_on_device(network, x2, t2, batch_size)
     total_loss = 0.0
     correct = 0
     n = x2.shape[0]
@@ -124,6 +143,24 @@ def _evaluate(network, x2: np.ndarray, t2: np.ndarray, batch_size: int = EVAL_BA
         lse = np.log(np.exp(shifted).sum(axis=1))
         total_loss += float(np.sum(lse - shifted[np.arange(len(tb)), tb], dtype=np.float64))
         correct += int(np.count_nonzero(np.argmax(scores, axis=1) == tb))
+    return total_loss / n, correct / n
+
+
+def _evaluate_on_device(network, x2, t2, batch_size: int = EVAL_BATCH):
+    """:func:`_evaluate` for data on the network's device (already in its dtype): the same
+    formulas with ``xp``, one read-back per batch."""
+    xp = array_namespace(x2, t2)
+    total_loss = 0.0
+    correct = 0
+    n = x2.shape[0]
+    for i in range(0, n, batch_size):
+        scores = network.scores(x2[i : i + batch_size])
+        tb = t2[i : i + batch_size]
+        shifted = scores - xp.max(scores, axis=1, keepdims=True)
+        lse = xp.log(xp.sum(xp.exp(shifted), axis=1))
+        picked = shifted[xp.arange(tb.shape[0]), tb]
+        total_loss += float(xp.sum(lse - picked, dtype=xp.float64))
+        correct += int(xp.count_nonzero(xp.argmax(scores, axis=1) == tb))
     return total_loss / n, correct / n
 
 
@@ -172,6 +209,7 @@ def train(
     evaluate_train: bool = True,
     train_eval_size: int | None = TRAIN_EVAL_SIZE,
     should_stop: Callable[[], bool] | None = None,
+    device=None,
 ) -> TrainResult:
     """Train ``network`` in place by mini-batch gradient descent; returns a :class:`TrainResult`.
 
@@ -185,6 +223,9 @@ def train(
     * ``resume``: the tuple returned by :func:`load_checkpoint`: continue where it stopped.
     * ``should_stop()``: asked between steps; True stops the run like Ctrl-C does
       (checkpoint, then :class:`TrainingStopped`, a KeyboardInterrupt).
+    * ``device``: 'cpu', 'gpu', 'auto' or an array module: the network is moved there first
+      (``network.to(device)``) and stays there; None trains where the network is. The same seed
+      draws the same weights and batch order on every device; checkpoints are portable.
     * The training loss/accuracy of each epoch are measured on a fixed random subset of
       ``train_eval_size`` training images (None: all of them). A full pass over 60,000 images
       would cost a quarter of the epoch; 10,000 images estimate accuracy to about +-0.3 %.
@@ -197,6 +238,12 @@ def train(
                      val_data)  # fmt: skip
     if epochs is None and iters is None:
         epochs = 1
+    xp = _network_device(network, device)
+    if xp is not np and gradient == "numerical":
+        raise DeviceError(
+            "numerical gradients are computed on the CPU (NumPy, float64); train with "
+            "device='cpu' (--device cpu) or use gradient='backprop' on the device"
+        )
     x_train, t_train, train_eval, sets = _prepare_data(
         network, train_data, test_data, val_data, evaluate_train, train_eval_size, seed
     )
@@ -235,9 +282,25 @@ def train(
     if resume is None:
         save()
     stopped_early = False
+    if xp is not np:
+        # Once per run: the checked data sets go to the device (batches are gathered there).
+        x_train, t_train = to_device(x_train, xp), to_device(t_train, xp)
+        if train_eval is not None:
+            train_eval = tuple(to_device(a, xp) for a in train_eval)
+        sets = {name: tuple(to_device(a, xp) for a in pair) for name, pair in sets.items()}
     # Overflow inside a diverging step is detected and reported below, not warned about.
     with _DeferredInterrupt() as interrupt, np.errstate(over="ignore", invalid="ignore"):
-        while loop.iteration < total_iters and not stopped_early:
+        if xp is not np:
+            stopped_early = _device_loop(
+                network, opt, xp, rng, loop, (x_train, t_train), train_eval, sets,
+                batch_size=batch_size, batches_per_epoch=batches_per_epoch,
+                emit=emit, save=save,
+                stop_requested=lambda: interrupt.requested or (
+                    should_stop is not None and should_stop()),
+                interrupted=lambda: interrupt.requested,
+                clock=lambda: time.perf_counter() - started,
+            )  # fmt: skip
+        while xp is np and loop.iteration < total_iters and not stopped_early:
             loop.rng_state = rng.bit_generator.state  # where this epoch's order comes from
             order = rng.permutation(n)
             for b in range(loop.batch_in_epoch, batches_per_epoch):
@@ -263,6 +326,127 @@ def train(
     seconds = time.perf_counter() - started
     emit("end", **{**history.last, "seconds": seconds, "stopped_early": stopped_early})
     return TrainResult(network, history, opt, stopped_early=stopped_early, seconds=seconds)
+
+
+def _network_device(network, device) -> Any:
+    """The array module the run trains with: ``device`` (the network is moved there) or, for
+    None, the one the network's parameters live in."""
+    if device is not None:
+        if not hasattr(network, "to"):
+            if device_namespace(device) is np:
+                return np
+            raise TypeError(f"{type(network).__name__} cannot move to a device (it has no .to())")
+        network.to(device)
+    first = next(iter(network.params.values()))
+    return np if isinstance(first, np.ndarray) else array_namespace(first)
+
+
+def _device_step(network, optimizer: Optimizer, xp) -> Callable[[Any, Any], Any]:
+    """The training step on a device: ``step(x_batch, t_batch)`` computes the loss and gradients
+    of the batch, updates the parameters in place and returns the loss as a 0-d device array.
+
+    It never reads anything back (no wait for the device): the trainer reads the losses of
+    :data:`LOSS_BLOCK` steps at once. Chosen once per run. This readable step (the layers'
+    forward and backward with ``xp``, then the optimizer) is the reference that a faster one must
+    match.
+    """
+    # ---- GPU FUSED STEP HOOK (issue 15) -------------------------------------------------------
+    # A faster step for CuPy plugs in here with the same contract, e.g. (mitbadak/gpu_step.py):
+    #     if getattr(xp, "__name__", "") == "cupy":
+    #         return gpu_step.<its step factory>(network, optimizer)
+    # -------------------------------------------------------------------------------------------
+    update = optimizer._update if type(optimizer).update is Optimizer.update else optimizer.update
+
+    def step(x_batch, t_batch):
+        loss, grads = network.loss_and_gradient_layers(x_batch, t_batch)
+        update(network.params, grads)
+        return loss
+
+    return step
+
+
+def _device_loop(network, optimizer, xp, rng, loop: LoopState, train_set, train_eval, sets, *,
+                 batch_size, batches_per_epoch, emit, save, stop_requested, interrupted,
+                 clock) -> bool:  # fmt: skip
+    """The epochs of :func:`train` on a device; returns whether early stopping stopped the run.
+
+    Per epoch one permutation is drawn on the host (the CPU's order) and moved; batches are
+    gathered on the device. Losses are read back per block, where divergence is checked as
+    :func:`train_step` does. A blow-up is found up to LOSS_BLOCK steps late, so the parameters and
+    optimizer state of the block's start are kept (device copies) and the good steps replayed:
+    the network then holds the last good step's parameters, as on the CPU.
+    """
+    x_dev, t_dev = train_set
+    step = _device_step(network, optimizer, xp)
+    n = x_dev.shape[0]
+    losses = loop.history.iteration_loss
+    pending: list[tuple[int, Any]] = []  # (batch number, 0-d device loss) not yet read back
+    snapshot: list[Any] = []
+
+    def batch(order, b):
+        idx = order[b * batch_size : (b + 1) * batch_size]
+        return x_dev[idx], t_dev[idx]
+
+    def flush(order) -> None:
+        if not pending:
+            return
+        values = to_host(xp.stack([loss for _, loss in pending]))  # the block's one wait
+        for k, (b, _) in enumerate(pending):
+            value = float(values[k])
+            first = losses[0] if losses else value
+            if not math.isfinite(value) or value > DIVERGENCE_FACTOR * max(first, 1.0):
+                params, opt_state = snapshot[0]
+                for key, saved in params.items():
+                    network.params[key] = saved
+                optimizer.__dict__.update(opt_state)
+                for good_b, _ in pending[:k]:
+                    step(*batch(order, good_b))  # replay: the same numbers as the first time
+                if math.isfinite(value):
+                    losses.append(value)
+                raise TrainingDiverged(
+                    f"the loss became {value:.4g} at iteration {loop.iteration + 1} (it started "
+                    f"at {first:.4g}): training diverged. The learning rate ({optimizer.lr:g}) "
+                    f"is probably too high; try a smaller --lr.",
+                    loop.history,
+                )
+            losses.append(value)
+            loop.iteration += 1
+            loop.batch_in_epoch = b + 1
+            emit("step", iteration=loop.iteration, loss=value, epoch=loop.epoch + 1)
+        pending.clear()
+
+    def keep_snapshot() -> None:
+        params = {key: copy_array(p) for key, p in network.params.items()}
+        snapshot[:] = [(params, copy.deepcopy(optimizer.__dict__))]
+
+    stopped_early = False
+    while loop.iteration < loop.total_iters and not stopped_early:
+        loop.rng_state = rng.bit_generator.state  # where this epoch's order comes from
+        order = to_device(rng.permutation(n), xp)  # one transfer per epoch
+        queued = loop.iteration
+        for b in range(loop.batch_in_epoch, batches_per_epoch):
+            if queued >= loop.total_iters:
+                break
+            if stop_requested():
+                flush(order)
+                save()
+                raise KeyboardInterrupt if interrupted() else TrainingStopped
+            if not pending:
+                keep_snapshot()
+            pending.append((b, step(*batch(order, b))))
+            queued += 1
+            if len(pending) == LOSS_BLOCK:
+                flush(order)
+        flush(order)
+        epoch_done = loop.batch_in_epoch == batches_per_epoch
+        record, stopped_early = end_epoch(
+            network, loop, epoch_done, train_eval, sets, clock(), optimizer
+        )
+        if epoch_done:
+            loop.rng_state = rng.bit_generator.state
+        save()
+        emit("epoch", **record)
+    return stopped_early
 
 
 def train_step(network, update, loss_and_gradient, x, t, loop: LoopState, optimizer) -> float:

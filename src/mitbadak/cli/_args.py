@@ -87,6 +87,25 @@ def hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
+def add_device_argument(parser) -> None:
+    """``--device cpu|gpu|auto`` (default cpu): where the network computes (docs/gpu.md)."""
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "gpu", "auto"],
+        default="cpu",
+        help="where to compute: cpu (NumPy), gpu (CuPy and an NVIDIA GPU: "
+        "pip install 'mitbadak[gpu]'), or auto (the GPU when CuPy finds one, else the CPU)",
+    )
+
+
+def resolve_device_argument(args) -> str:
+    """``args.device`` resolved to 'cpu' or 'gpu' before any work is done; a GPU that is not
+    there is a one-line DeviceError (a MitbadakError: ``mitbadak: error: ...``)."""
+    from mitbadak.backend import resolve_device
+
+    return resolve_device(args.device)
+
+
 def parameter_count(input_size: int, hidden: list[int], output_size: int) -> int:
     """Weights and biases of a fully connected network: sum of (n_in + 1) * n_out."""
     sizes = [input_size, *hidden, output_size]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mitbadak._files import atomic_write_text
 from mitbadak.cli import CLIError
+from mitbadak.cli._args import add_device_argument, resolve_device_argument
 from mitbadak.cli.plot import add_lang_argument, resolve_lang
 from mitbadak.datasets import DATASETS
 
@@ -46,6 +47,7 @@ def register(sub) -> None:
         help="folder for the PNGs and report.json (default: eval-NAME, see above)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_device_argument(p)
     add_lang_argument(p)
     p.set_defaults(func=run)
 
@@ -103,6 +105,7 @@ def test_set(args, network, meta: dict):
 def run(args) -> int:
     from mitbadak.evaluation import evaluate_network
 
+    device = resolve_device_argument(args)
     network, meta, model_file = _load(args.model)
     out = Path(args.out) if args.out else default_out(model_file)
     previous = out / "report.json"
@@ -116,7 +119,7 @@ def run(args) -> int:
                 f"{out} holds the report of another model ({earlier}); choose another --out"
             )
     dataset, x, t = test_set(args, network, meta)
-    report = evaluate_network(network, x, t)
+    report = evaluate_network(network.to(device), x, t)
     out.mkdir(parents=True, exist_ok=True)
     written = _write_outputs(report, x, out, dataset, args.model, resolve_lang(args.lang))
     data = {

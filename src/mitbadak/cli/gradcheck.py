@@ -7,10 +7,12 @@ from pathlib import Path
 
 from mitbadak.cli._args import (
     MAX_PARAMETERS,
+    add_device_argument,
     hidden_sizes,
     parameter_count,
     positive_float,
     positive_int,
+    resolve_device_argument,
     seed_int,
 )
 from mitbadak.datasets import DATASETS
@@ -57,6 +59,7 @@ def register(sub) -> None:
     p.add_argument(
         "--seed", type=seed_int, default=0, help="random seed of the initial weights (>= 0)"
     )
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
@@ -71,6 +74,7 @@ def run(args) -> int:
 
     if args.samples < 1:
         raise CLIError(f"--samples must be at least 1, got {args.samples}")
+    device = resolve_device_argument(args)  # backprop there; the numerical half on the host
     if args.model in ("two-layer", "mlp"):
         hidden = args.hidden or ([50] if args.model == "two-layer" else [20, 10])
         if args.model == "two-layer" and len(hidden) != 1:
@@ -108,7 +112,7 @@ def run(args) -> int:
         download=not os.environ.get("MITBADAK_OFFLINE"),
     )
     x, t = x[: args.samples].astype(np.float64), t[: args.samples]
-    rows = gradient_check(network, x, t)
+    rows = gradient_check(network.to(device), x, t)
     print(f"gradient check of {network!r} on {len(x)} {args.dataset} image(s), float64")
     print(f"{'param':<6} {'shape':<12} {'max abs diff':>14} {'max rel diff':>14}")
     worst = 0.0

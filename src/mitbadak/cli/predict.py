@@ -6,7 +6,7 @@ import json
 import sys
 
 from mitbadak.cli import CLIError
-from mitbadak.cli._args import int_between
+from mitbadak.cli._args import add_device_argument, int_between, resolve_device_argument
 
 
 def register(sub) -> None:
@@ -23,16 +23,20 @@ def register(sub) -> None:
     p.add_argument(
         "--top", type=int_between(1, 10), default=3, help="how many classes to show (default 3)"
     )
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import numpy as np
 
+    from mitbadak.backend import to_host
     from mitbadak.evaluation import load_any_model
     from mitbadak.images import ImageError, load_image, preprocess_digit
 
+    device = resolve_device_argument(args)
     network, _meta = load_any_model(args.model)
+    network.to(device)
     if network.input_size != 784:
         raise CLIError(
             f"{args.model}: the model expects {network.input_size} inputs, not 28x28 images"
@@ -48,7 +52,7 @@ def run(args) -> int:
             if not args.json:
                 print(f"mitbadak: error: {exc}", file=sys.stderr)
             continue
-        probs = network.predict_proba(x[None, :])[0]
+        probs = to_host(network.predict_proba(x[None, :]))[0]
         order = np.argsort(probs)[::-1][:top]
         entry = {
             "image": path,

@@ -12,11 +12,13 @@ from pathlib import Path
 from mitbadak.cli import CLIError
 from mitbadak.cli._args import (
     MAX_PARAMETERS,
+    add_device_argument,
     hidden_sizes,
     nonnegative_float,
     parameter_count,
     positive_float,
     positive_int,
+    resolve_device_argument,
     seed_int,
 )
 from mitbadak.cli._progress import TrainingReporter
@@ -172,6 +174,7 @@ def register(sub) -> None:
         help="let --out replace an earlier run's files in DIR (other files are left alone)",
     )
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    add_device_argument(p)  # not a run option: a run resumes on any device
     p.add_argument(
         "--quiet", action="store_true", help="print only the final summary (no progress)"
     )
@@ -243,6 +246,7 @@ RUN_OPTIONS = {
 def run(args) -> int:
     out_stream = sys.stdout
     say = _announce(args.quiet, out_stream)
+    device = resolve_device_argument(args)
     if args.resume:
         given = [k for k, default in RUN_OPTIONS.items() if getattr(args, k) != default]
         if given:
@@ -281,6 +285,11 @@ def run(args) -> int:
                 f"--out {out} already holds files; choose another --out, add --overwrite, "
                 f"or continue it with --resume {out}"
             )
+    if device != "cpu" and config.gradient == "numerical":
+        raise CLIError(
+            "numerical gradients (chapter 4) are computed on the CPU; use --device cpu "
+            "or --gradient backprop"
+        )
     reporter = TrainingReporter(quiet=args.quiet, lines=out_stream)
     download = not os.environ.get("MITBADAK_OFFLINE")
 
@@ -305,6 +314,7 @@ def run(args) -> int:
             download=download,
             announce=say,
             lang=resolve_lang(args.lang),
+            device=device,
         )
     except TrainingDiverged as exc:
         reporter.close()
