@@ -124,6 +124,152 @@ def test_flat_sgd_and_momentum_equal_the_optimizers(dtype):
             assert not np.array_equal(mine[key], params[key])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flat_adagrad_and_adam_equal_the_optimizers_bit_for_bit(dtype):
+    from mitbadak.gpu_kernels import adagrad_update_ref, adam_lr_t, adam_update_ref
+    from mitbadak.optimizers import AdaGrad, Adam
+
+    params = network_params(dtype)
+    steps = [network_params(dtype, seed=s) for s in (20, 21, 22, 23)]
+    for name, optimizer in [("adagrad", AdaGrad(lr=0.05)), ("adam", Adam(lr=0.01, beta2=0.99))]:
+        mine = {k: v.copy() for k, v in params.items()}
+        p, p_views = flat_buffer(params)
+        s1, s2 = np.zeros_like(p), np.zeros_like(p)
+        for t, grads in enumerate(steps, start=1):
+            optimizer.update(mine, grads)
+            g, _ = flat_buffer(grads)
+            if name == "adagrad":
+                adagrad_update_ref(p, g, s1, 0.05)
+            else:
+                adam_update_ref(p, g, s1, s2, adam_lr_t(0.01, 0.9, 0.99, t), 0.9, 0.99)
+        state = optimizer.state_dict()
+        for key in params:
+            assert p_views[key].dtype == dtype
+            np.testing.assert_array_equal(p_views[key], mine[key], err_msg=f"{name} {key}")
+            assert not np.array_equal(mine[key], params[key])
+        first = "h" if name == "adagrad" else "m"
+        offset = 0
+        for key, value in params.items():  # the state buffers hold the optimizer's state too
+            np.testing.assert_array_equal(
+                s1[offset : offset + value.size].reshape(value.shape), state[f"{first}/{key}"]
+            )
+            if name == "adam":
+                np.testing.assert_array_equal(
+                    s2[offset : offset + value.size].reshape(value.shape), state[f"v/{key}"]
+                )
+            offset += value.size
+    assert int(state["t"]) == 4
+
+
+def test_adam_lr_t_is_the_bias_corrected_step():
+    from mitbadak.gpu_kernels import adam_lr_t
+
+    assert adam_lr_t(0.001, 0.9, 0.999, 1) == pytest.approx(0.001 * np.sqrt(0.001) / 0.1)
+    assert adam_lr_t(0.001, 0.9, 0.999, 10_000) == pytest.approx(0.001, rel=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_tanh_and_its_backward_equal_affine_then_tanh(dtype):
+    from mitbadak.gpu_kernels import bias_tanh_ref, tanh_backward_ref
+    from mitbadak.layers import Tanh
+
+    x, W, b = batch(dtype)
+    layer = Tanh()
+    want = layer.forward(Affine(W, b).forward(x))
+    got = bias_tanh_ref(x @ W, b)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    dout = np.random.default_rng(8).standard_normal(got.shape).astype(dtype)
+    np.testing.assert_array_equal(tanh_backward_ref(dout, got), layer.backward(dout))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_softmax_ce_equals_the_last_affine_and_softmax_with_loss(dtype):
+    from mitbadak.gpu_kernels import bias_softmax_ce_ref
+
+    rng = np.random.default_rng(9)
+    h = rng.standard_normal((40, 6)).astype(dtype)
+    W = rng.standard_normal((6, 10)).astype(dtype)
+    b = (rng.standard_normal(10) * 3).astype(dtype)
+    t = rng.integers(0, 10, 40)
+    layer = SoftmaxWithLoss()
+    want_loss = layer.forward(Affine(W, b).forward(h), t)
+    want_dx = layer.backward()
+    z = h @ W
+    before = z.copy()
+    dx, loss = np.empty_like(z), np.empty((), dtype=dtype)
+    assert bias_softmax_ce_ref(z, b, t, dx, loss) is loss
+    np.testing.assert_array_equal(z, before)  # the scores without the bias are left alone
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    assert loss.shape == () and loss.dtype == dtype
+    np.testing.assert_allclose(float(loss), want_loss, rtol=tol)
+    np.testing.assert_allclose(dx, want_dx, rtol=tol, atol=tol / 40)
+
+
+def test_weight_decay_ref_adds_the_l2_gradient():
+    from mitbadak.gpu_kernels import weight_decay_ref
+
+    g, p = network_params(np.float32)["W1"], network_params(np.float32, seed=3)["W1"]
+    want = g + 0.01 * p
+    assert weight_decay_ref(g, p, 0.01) is g
+    np.testing.assert_array_equal(g, want)
+
+
+def test_reference_kernels_cover_every_kernel_the_fused_step_names():
+    from mitbadak.gpu_kernels import KERNEL_SOURCES, reference_kernels
+    from mitbadak.gpu_step import ACTIVATION_KERNELS
+
+    names = set(reference_kernels())
+    assert set(KERNEL_SOURCES) | {"softmax_ce_grad", "bias_softmax_ce"} == names
+    assert {n for pair in ACTIVATION_KERNELS.values() for n in pair} <= names
+
+
+def test_new_optimizer_kernel_bodies_round_every_operation():
+    from mitbadak.gpu_kernels import rounded_body
+
+    adam = rounded_body("adam_update", "float32")
+    assert "__fsqrt_rn(nv)" in adam and "__fdiv_rn(__fmul_rn((T)lr_t, nm)" in adam
+    ada = rounded_body("adagrad_update", "float64")
+    assert "__dadd_rn(h_in, __dmul_rn(g, g))" in ada and "__dsqrt_rn(nh)" in ada
+    assert rounded_body("weight_decay", "float32") == "g = __fadd_rn(g_in, __fmul_rn((T)lam, p));"
+    for body in (adam, ada):
+        assert not any(m in body for m in ("MUL(", "SUB(", "ADD(", "DIV(", "SQRT("))
+
+
+def load_cuda_check():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "check_cuda_sources.py"
+    spec = importlib.util.spec_from_file_location("check_cuda_sources", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cuda_source_wraps_every_kernel_for_both_dtypes():
+    from mitbadak.gpu_kernels import KERNEL_SOURCES
+
+    source = load_cuda_check().cuda_source()
+    for name in KERNEL_SOURCES:
+        for ctype in ("float", "double"):
+            assert f"void check_{name}_{ctype}(" in source
+    for ctype in ("float", "double"):
+        assert f"mitbadak_softmax_ce_grad_{ctype}(" in source
+        assert f"mitbadak_bias_softmax_ce_{ctype}(" in source
+    assert "MUL(" not in source and "SQRT(" not in source
+
+
+@pytest.mark.skipif(
+    __import__("shutil").which("nvcc") is None,
+    reason="needs nvcc (a CUDA toolkit; no GPU needed) to compile the kernel sources to PTX; "
+    "expected where no CUDA toolkit is installed, CI included",
+)
+def test_cuda_sources_compile_with_nvcc(capsys):  # pragma: no cover - needs nvcc
+    assert load_cuda_check().main() == 0
+    assert "26 kernels compiled to PTX" in capsys.readouterr().out
+
+
 # --- the CuPy kernels (GPU-only) -----------------------------------------------------------------
 
 _GPU, _GPU_WHY = gpu_status()
@@ -182,6 +328,73 @@ def test_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - needs
     k["sgd_update"](dp, dg, 0.05)
     sgd_update_ref(p, g, 0.05)
     np.testing.assert_array_equal(cp.asnumpy(dp), p)
+
+
+@gpu_only
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_new_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - needs a GPU
+    import cupy as cp
+
+    from mitbadak.gpu_kernels import (
+        adagrad_update_ref,
+        adam_lr_t,
+        adam_update_ref,
+        bias_softmax_ce_ref,
+        bias_tanh_ref,
+        cupy_kernels,
+        tanh_backward_ref,
+        weight_decay_ref,
+    )
+
+    k = cupy_kernels()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    x, W, b = batch(dtype, n=100, d=30, h=17)
+    z = x @ W
+    dz = cp.asarray(z)
+    k["bias_tanh"](dz, cp.asarray(b), dz)
+    y = bias_tanh_ref(z.copy(), b)
+    np.testing.assert_allclose(cp.asnumpy(dz), y, rtol=tol, atol=tol)
+    dout = np.random.default_rng(5).standard_normal(y.shape).astype(dtype)
+    dx = cp.empty_like(dz)
+    k["tanh_backward"](cp.asarray(dout), cp.asarray(y), dx)
+    np.testing.assert_allclose(cp.asnumpy(dx), tanh_backward_ref(dout, y), rtol=tol, atol=tol)
+
+    for n in (1, 100, 300, 1000):  # fewer rows than threads, and several rows per thread
+        rng = np.random.default_rng(n)
+        s = (rng.standard_normal((n, 10)) * 4).astype(dtype)
+        bias = rng.standard_normal(10).astype(dtype)
+        t = rng.integers(0, 10, n)
+        want_dx, want_loss = np.empty_like(s), np.empty((), dtype=dtype)
+        bias_softmax_ce_ref(s, bias, t, want_dx, want_loss)
+        ddx, dloss = cp.empty((n, 10), dtype=dtype), cp.empty((), dtype=dtype)
+        k["bias_softmax_ce"](cp.asarray(s), cp.asarray(bias), cp.asarray(t, dtype=cp.int64),
+                             ddx, dloss)  # fmt: skip
+        np.testing.assert_allclose(cp.asnumpy(ddx), want_dx, rtol=tol, atol=tol / n)
+        np.testing.assert_allclose(float(dloss), float(want_loss), rtol=tol)
+
+    params, grads = network_params(dtype), network_params(dtype, seed=9)
+    p, _ = flat_buffer(params)
+    g, _ = flat_buffer(grads)
+    dp, dg = cp.asarray(p), cp.asarray(g)
+    h = np.zeros_like(p)
+    dh = cp.zeros_like(dp)
+    for _ in range(3):
+        k["adagrad_update"](dp, dg, dh, 0.05)
+        adagrad_update_ref(p, g, h, 0.05)
+    np.testing.assert_array_equal(cp.asnumpy(dp), p)  # rounded as NumPy rounds: bit-exact
+    np.testing.assert_array_equal(cp.asnumpy(dh), h)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    dm, dv = cp.zeros_like(dp), cp.zeros_like(dp)
+    for t in range(1, 4):
+        lr_t = adam_lr_t(0.01, 0.9, 0.999, t)
+        k["adam_update"](dp, dg, dm, dv, lr_t, 0.9, 0.999)
+        adam_update_ref(p, g, m, v, lr_t, 0.9, 0.999)
+    np.testing.assert_array_equal(cp.asnumpy(dp), p)
+    np.testing.assert_array_equal(cp.asnumpy(dm), m)
+    np.testing.assert_array_equal(cp.asnumpy(dv), v)
+    k["weight_decay"](dg[:50], dp[:50], 0.01)
+    weight_decay_ref(g[:50], p[:50], 0.01)
+    np.testing.assert_array_equal(cp.asnumpy(dg), g)
 
 
 def test_flat_buffer_on_the_strict_device():

@@ -89,7 +89,8 @@ class _Layout:
 
     def __init__(self, params: dict[str, Any], n_affine: int) -> None:
         self.keys = list(params)  # the net's own order (W1, b1, W2, ...), for the views' dicts
-        order = [f"W{i}" for i in range(1, n_affine + 1)] + [f"b{i}" for i in range(1, n_affine + 1)]
+        layers = range(1, n_affine + 1)
+        order = [f"W{i}" for i in layers] + [f"b{i}" for i in layers]
         self.shapes = {k: tuple(params[k].shape) for k in order}
         self.offsets: dict[str, int] = {}
         start = 0
