@@ -232,8 +232,8 @@ class FusedStep:
         return self._run(bufs.x, bufs.t, bufs)
 
     def _run(self, x: Any, t: Any, bufs: _Buffers) -> Any:
+        self._ensure_packed()  # first: it may replace the buffers read below
         xp, k, p, g = self.xp, self.k, self.p, self.g
-        self._ensure_packed()
         last = self.n_affine
         lam = self.net.weight_decay_lambda
         # forward: h_i = act(h_{i-1} . W_i + b_i); the last layer's bias goes into the head
