@@ -239,3 +239,109 @@ def test_fused_step_on_cupy_equals_the_numpy_step(optimizer, activation):  # pra
         np.testing.assert_allclose(to_host(b.params[key]), a.params[key], rtol=1e-4, atol=1e-5)
     for key, value in ob.state_dict().items():
         np.testing.assert_allclose(to_host(value), oa.state_dict()[key], rtol=1e-4, atol=1e-5)
+
+
+# --- TorchGraphStep: the same math on PyTorch tensors (uncaptured on the CPU) --------------------
+
+try:  # the FusedStep tests above do not need torch; these skip without it
+    import torch
+except ImportError:  # pragma: no cover - torch is optional
+    torch = None
+
+needs_torch = pytest.mark.skipif(
+    torch is None, reason="needs PyTorch (installed on its own: pip install torch)"
+)
+_CUDA = torch is not None and torch.cuda.is_available()
+
+
+def torch_step(net, opt, **kwargs):
+    from mitbadak.gpu_step import TorchGraphStep
+
+    return TorchGraphStep(net, opt, device="cpu", **kwargs)
+
+
+@needs_torch
+@pytest.mark.parametrize(
+    "activation, optimizer, lam",
+    [("relu", "sgd", 0.0), ("relu", "momentum", 0.0), ("relu", "adagrad", 0.05),
+     ("relu", "adam", 0.0), ("sigmoid", "adam", 0.05), ("tanh", "momentum", 0.05),
+     ("sigmoid", "adagrad", 0.0), ("tanh", "sgd", 0.0)],
+)  # fmt: skip
+def test_torch_step_uncaptured_trains_as_the_layers(activation, optimizer, lam):
+    x, t = data()
+    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+    (a, b), (oa, ob) = pair(activation, optimizer, lam=lam)
+    start = {k: v.copy() for k, v in b.params.items()}
+    step = torch_step(b, ob)
+    want, got = [], []
+    for _ in range(2):
+        for sl in batches():
+            want.append(readable_step(a, oa, x[sl], t[sl]))
+            loss = step(xt[sl], tt[sl])
+            assert isinstance(loss, torch.Tensor) and loss.shape == ()
+            got.append(float(loss))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    for key in start:  # the host arrays wait for write_back
+        np.testing.assert_array_equal(b.params[key], start[key])
+    held = b.params["W1"]
+    step.write_back()
+    assert b.params["W1"] is held  # written in place: the layers keep their arrays
+    assert_same_training(a, oa, b, ob, rtol=1e-5, atol=5e-7)
+    if optimizer == "adam":
+        assert ob.t == 8 and ob.state_dict()["t"] == 8
+
+
+@needs_torch
+def test_torch_step_follows_a_changed_learning_rate_and_gathers_indices():
+    x, t = data()
+    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+    (a, b), (oa, ob) = pair("relu", "momentum")
+    step = torch_step(b, ob)
+    order = np.random.default_rng(5).permutation(100)
+    for epoch in range(2):
+        if epoch == 1:
+            oa.lr = ob.lr = 0.02  # a schedule: the device scalar follows
+        for sl in batches():
+            idx = order[sl]
+            want = readable_step(a, oa, x[idx], t[idx])
+            got = step.step_indices(xt, tt, torch.from_numpy(idx))
+            np.testing.assert_allclose(float(got), want, rtol=1e-5)
+    step.write_back()
+    assert_same_training(a, oa, b, ob, rtol=1e-5, atol=5e-7)
+
+
+@needs_torch
+def test_torch_graph_capture_without_cuda_is_a_device_error():
+    from mitbadak.backend import DeviceError
+    from mitbadak.gpu_step import TorchGraphStep
+
+    (a, _), (oa, _) = pair()
+    with pytest.raises(DeviceError, match="CUDA"):
+        TorchGraphStep(a, oa, device="cpu", capture=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="torch.cuda.is_available"):
+            TorchGraphStep(a, oa)  # the default: device="cuda", captured
+    with pytest.raises(ValueError, match="supports_fused"):
+        TorchGraphStep(SimpleNet(seed=0), SGD(), device="cpu")
+
+
+@pytest.mark.skipif(
+    not _CUDA,
+    reason="needs PyTorch with a CUDA GPU (expected on CPU machines and under CI, which has no "
+    "GPU; the uncaptured body is tested above on CPU tensors)",
+)
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_torch_graph_step_on_cuda_trains_as_the_layers(optimizer):  # pragma: no cover - CUDA
+    from mitbadak.gpu_step import TorchGraphStep
+
+    x, t = data()
+    xt, tt = torch.from_numpy(x).cuda(), torch.from_numpy(t).cuda()
+    (a, b), (oa, ob) = pair("relu", optimizer, lam=0.01)
+    step = TorchGraphStep(b, ob)  # captured
+    for _ in range(3):
+        for sl in batches():  # the last batch of 4 rows gets its own graph
+            want = readable_step(a, oa, x[sl], t[sl])
+            np.testing.assert_allclose(float(step(xt[sl], tt[sl])), want, rtol=1e-4)
+    assert sorted(step._graphs) == [4, 32]
+    step.write_back()
+    assert_same_training(a, oa, b, ob, rtol=1e-4, atol=1e-5)

@@ -278,8 +278,281 @@ class FusedStep:
             k["adam_update"](P, G, state["m"], state["v"], lr_t, opt.beta1, opt.beta2)
 
 
-class TorchGraphStep:  # placeholder replaced below when written
-    """See the module docstring."""
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise DeviceError(
+            "TorchGraphStep needs PyTorch (pip install torch, a CUDA build for the GPU)"
+        ) from None
+    return torch
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise DeviceError("TorchGraphStep is not written yet")
+
+class TorchGraphStep:
+    """The fused step's math on PyTorch tensors, captured once per batch size as a CUDA graph.
+
+    CuPy 14 refuses cuBLAS calls during stream capture, so the graph runs mitbadak's own step
+    (the same operations as :class:`FusedStep`: matmuls, bias + activation, the activation's
+    backward from its output, softmax + cross-entropy gradient, one optimizer update over flat
+    buffers) written with plain tensor operations (no ``torch.nn``, no autograd) on tensors of a
+    static address; ``graph.replay()`` then launches the whole step at once.
+
+    ``TorchGraphStep(net, optimizer, device="cuda")`` copies the net's parameters and the
+    optimizer's state into flat device buffers **once**; the net and the optimizer keep their
+    host arrays, which :meth:`write_back` refreshes (call it before saving, evaluating on the
+    host, or reading ``optimizer.state_dict()``). ``step(x_batch, t_batch)`` copies the batch
+    into the static inputs, replays, and returns the mean loss as a new 0-d tensor; a batch size
+    seen for the first time is captured first (the last smaller batch gets its own graph).
+    Hyperparameters live in device scalars, refreshed from the optimizer when they change; Adam's
+    step count is counted on the device inside the graph and on the host in ``optimizer.t``.
+
+    ``device="cpu"`` (or ``capture=False``) runs the same body eagerly, uncaptured: that is how
+    the tests check it against NumPy without a GPU. ``capture=True`` without CUDA raises
+    ``DeviceError``. Not bit-exact with NumPy (PyTorch's own kernels round differently; Adam's
+    step size is computed on the device): float32 tolerance.
+    """
+
+    def __init__(
+        self, net: Any, optimizer: Optimizer, *, device: str = "cuda", capture: bool | None = None
+    ) -> None:
+        torch = _torch()
+        if not supports_fused(net, optimizer):
+            raise ValueError(
+                f"TorchGraphStep does not support {net!r} with {optimizer!r}: use the readable "
+                "step (supports_fused(net, optimizer) says which)"
+            )
+        self.torch = torch
+        self.device = torch.device(device)
+        self.capture = self.device.type == "cuda" if capture is None else bool(capture)
+        if self.capture and (self.device.type != "cuda" or not torch.cuda.is_available()):
+            raise DeviceError(
+                "TorchGraphStep captures CUDA graphs and needs PyTorch with a CUDA GPU "
+                f"(device {device!r}, torch.cuda.is_available() = {torch.cuda.is_available()}); "
+                "use device='cpu' or capture=False to run the step uncaptured"
+            )
+        self.net, self.optimizer = net, optimizer
+        self.n_affine = net.n_affine
+        self.sizes = [net.input_size, *net.hidden_sizes, net.output_size]
+        self.np_dtype = np.dtype(net.dtype)
+        self.dtype = {"float32": torch.float32, "float64": torch.float64}[self.np_dtype.name]
+        self.activation = net.activation
+        self.lam = float(net.weight_decay_lambda)
+        self.layout = _Layout(dict(net.params), self.n_affine)
+        self.slots = _STATE_SLOTS[type(optimizer)]
+        self._graphs: dict[int, Any] = {}
+        self._buffers: dict[int, dict[str, Any]] = {}
+        self._scalars: dict[str, Any] = {}
+        self._hyper: tuple = ()
+        self._load()
+
+    # -- host <-> device ---------------------------------------------------------------------
+    def _flat(self, arrays: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+        host, _ = self.layout.pack(arrays, np, self.np_dtype)
+        buffer = self.torch.from_numpy(host).to(self.device)
+        return buffer, self.layout.views(buffer)
+
+    def _load(self) -> None:
+        """Copy the net's params and the optimizer's state to the device buffers (once)."""
+        opt = self.optimizer
+        host = {k: to_host(v) for k, v in self.net.params.items()}
+        self.P, self.p = self._flat(host)
+        self.G, self.g = self._flat(None)
+        self.state: dict[str, Any] = {}
+        for slot in self.slots:
+            value = getattr(opt, slot)
+            value = None if value is None else {k: to_host(v) for k, v in value.items()}
+            self.state[slot], _ = self._flat(value)
+        self.tmp = self.torch.empty_like(self.P)  # the optimizer's temporaries
+        self.tmp2 = self.torch.empty_like(self.P)
+        n = self.layout.n_weights
+        self.Pw, self.Gw = self.P[:n], self.G[:n]
+        f64 = dict(dtype=self.torch.float64, device=self.device)
+        self._t = self.torch.zeros((), **f64)  # Adam's step count, on the device
+        self._host_t = -1
+        for name in ("lr", "mu", "c1", "c2"):
+            self._scalars[name] = self.torch.zeros((), dtype=self.dtype, device=self.device)
+        for name in ("lr64", "b1", "b2"):
+            self._scalars[name] = self.torch.zeros((), **f64)
+        self._hyper = ()
+        self._refresh_scalars()
+
+    def _refresh_scalars(self) -> None:
+        """Write the optimizer's hyperparameters into the device scalars when they changed."""
+        opt = self.optimizer
+        hyper = (opt.lr, getattr(opt, "momentum", 0.0), getattr(opt, "beta1", 0.0),
+                 getattr(opt, "beta2", 0.0))  # fmt: skip
+        if hyper != self._hyper:
+            lr, mu, b1, b2 = hyper
+            values = {"lr": lr, "mu": mu, "c1": 1.0 - b1, "c2": 1.0 - b2, "lr64": lr,
+                      "b1": b1, "b2": b2}  # fmt: skip
+            for name, value in values.items():
+                self._scalars[name].fill_(value)
+            self._hyper = hyper
+        if type(opt) is Adam and opt.t != self._host_t:
+            self._t.fill_(opt.t)
+            self._host_t = opt.t
+
+    def write_back(self) -> None:
+        """Copy the device parameters and optimizer state into the net's and optimizer's host
+        arrays (in place: the layers keep their arrays) so saving and ``state_dict()`` see them."""
+        params = self.net.params
+        for k, view in self.p.items():
+            params[k][...] = view.detach().cpu().numpy()
+        for slot in self.slots:
+            views = self.layout.views(self.state[slot])
+            setattr(self.optimizer, slot, {k: v.detach().cpu().numpy().copy()
+                                           for k, v in views.items()})  # fmt: skip
+
+    # -- the step ------------------------------------------------------------------------------
+    def _buffers_for(self, n: int) -> dict[str, Any]:
+        bufs = self._buffers.get(n)
+        if bufs is None:
+            torch, kw = self.torch, dict(dtype=self.dtype, device=self.device)
+            bufs = self._buffers[n] = {
+                "x": torch.empty((n, self.sizes[0]), **kw),
+                "t": torch.zeros(n, dtype=torch.int64, device=self.device),
+                "h": [torch.empty((n, w), **kw) for w in self.sizes[1:]],
+                "d": [torch.empty((n, w), **kw) for w in self.sizes[1:]],
+                "loss": torch.empty((), **kw),
+            }
+        return bufs
+
+    def _body(self, bufs: dict[str, Any]) -> None:
+        """Forward, backward and update on the static buffers (what the graph records)."""
+        torch, p, g = self.torch, self.p, self.g
+        x, t, hs, ds = bufs["x"], bufs["t"], bufs["h"], bufs["d"]
+        last, n = self.n_affine, x.shape[0]
+        inp = x
+        for i in range(1, last):
+            h = hs[i - 1]
+            torch.matmul(inp, p[f"W{i}"], out=h)
+            h.add_(p[f"b{i}"])
+            if self.activation == "relu":
+                h.clamp_(min=0)
+            elif self.activation == "sigmoid":
+                torch.sigmoid(h, out=h)
+            else:
+                torch.tanh(h, out=h)
+            inp = h
+        s = hs[last - 1]
+        torch.matmul(inp, p[f"W{last}"], out=s)
+        s.add_(p[f"b{last}"])
+        s.sub_(s.amax(dim=1, keepdim=True))  # shifted scores
+        target = s.gather(1, t.unsqueeze(1)).squeeze(1)
+        dx = ds[last - 1]
+        torch.exp(s, out=dx)
+        total = dx.sum(dim=1, keepdim=True)
+        rows = torch.log(total.squeeze(1)) - target
+        torch.mean(rows, dim=0, out=bufs["loss"])
+        if self.lam:
+            bufs["loss"].add_(torch.dot(self.Pw, self.Pw) * (0.5 * self.lam))
+        dx.div_(total)
+        dx.scatter_add_(1, t.unsqueeze(1), torch.full((n, 1), -1.0, dtype=dx.dtype,
+                                                      device=dx.device))  # fmt: skip
+        dx.mul_(1.0 / n)
+        for i in range(last, 0, -1):
+            d = ds[i - 1]
+            below = x if i == 1 else hs[i - 2]
+            torch.matmul(below.T, d, out=g[f"W{i}"])
+            torch.sum(d, dim=0, out=g[f"b{i}"])
+            if i > 1:
+                dh, y = ds[i - 2], hs[i - 2]
+                torch.matmul(d, p[f"W{i}"].T, out=dh)
+                if self.activation == "relu":
+                    dh.masked_fill_(y <= 0, 0)
+                elif self.activation == "sigmoid":
+                    dh.mul_(1 - y).mul_(y)
+                else:
+                    dh.mul_(1 - y * y)
+        if self.lam:
+            nw = self.layout.n_weights
+            torch.mul(self.Pw, self.lam, out=self.tmp[:nw])
+            self.Gw.add_(self.tmp[:nw])
+        self._update_body()
+
+    def _update_body(self) -> None:
+        torch, P, G, tmp, tmp2, sc = self.torch, self.P, self.G, self.tmp, self.tmp2, self._scalars
+        kind = type(self.optimizer)
+        if kind is SGD:
+            torch.mul(G, sc["lr"], out=tmp)
+            P.sub_(tmp)
+        elif kind is Momentum:
+            v = self.state["v"]
+            v.mul_(sc["mu"])
+            torch.mul(G, sc["lr"], out=tmp)
+            v.sub_(tmp)
+            P.add_(v)
+        elif kind is AdaGrad:
+            h = self.state["h"]
+            torch.mul(G, G, out=tmp)
+            h.add_(tmp)
+            torch.mul(G, sc["lr"], out=tmp)
+            torch.sqrt(h, out=tmp2)
+            tmp2.add_(1e-7)
+            tmp.div_(tmp2)
+            P.sub_(tmp)
+        else:
+            m, v = self.state["m"], self.state["v"]
+            self._t.add_(1)
+            lr_t64 = sc["lr64"] * torch.sqrt(1 - torch.pow(sc["b2"], self._t)) / (
+                1 - torch.pow(sc["b1"], self._t)
+            )
+            lr_t = lr_t64.to(self.dtype)
+            torch.sub(G, m, out=tmp)
+            tmp.mul_(sc["c1"])
+            m.add_(tmp)
+            torch.mul(G, G, out=tmp)
+            tmp.sub_(v)
+            tmp.mul_(sc["c2"])
+            v.add_(tmp)
+            torch.mul(m, lr_t, out=tmp)
+            torch.sqrt(v, out=tmp2)
+            tmp2.add_(1e-7)
+            tmp.div_(tmp2)
+            P.sub_(tmp)
+
+    def _replay(self, bufs: dict[str, Any]) -> Any:
+        """Run the step on ``bufs`` (captured: replay its graph, capturing it the first time)."""
+        self._refresh_scalars()
+        if not self.capture:
+            self._body(bufs)
+        else:
+            n = bufs["x"].shape[0]
+            graph = self._graphs.get(n)
+            if graph is None:
+                graph = self._graphs[n] = self._capture(bufs)
+            graph.replay()
+        if type(self.optimizer) is Adam:
+            self.optimizer.t += 1
+            self._host_t = self.optimizer.t
+        return bufs["loss"].clone()
+
+    def _capture(self, bufs: dict[str, Any]) -> Any:  # pragma: no cover - needs CUDA
+        """Warm up once on a side stream (then undo it), and record the body as a CUDA graph."""
+        torch = self.torch
+        saved = [a.clone() for a in (self.P, self._t, *self.state.values())]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # cuBLAS handles and workspaces are made outside capture
+            self._body(bufs)
+        torch.cuda.current_stream().wait_stream(side)
+        for a, b in zip((self.P, self._t, *self.state.values()), saved, strict=True):
+            a.copy_(b)  # the warm-up must not count as a training step
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._body(bufs)
+        return graph
+
+    def __call__(self, x_batch: Any, t_batch: Any) -> Any:
+        """One step on (x_batch (N, D), t_batch (N,)) tensors; returns the 0-d mean loss."""
+        bufs = self._buffers_for(int(x_batch.shape[0]))
+        bufs["x"].copy_(x_batch)
+        bufs["t"].copy_(t_batch)
+        return self._replay(bufs)
+
+    def step_indices(self, x_all: Any, t_all: Any, idx: Any) -> Any:
+        """One step on rows ``idx`` of device tensors, gathered into the static inputs."""
+        bufs = self._buffers_for(int(idx.shape[0]))
+        self.torch.index_select(x_all, 0, idx, out=bufs["x"])
+        self.torch.index_select(t_all, 0, idx, out=bufs["t"])
+        return self._replay(bufs)
