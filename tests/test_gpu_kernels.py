@@ -474,3 +474,22 @@ def test_gpu_benchmark_exits_0_with_a_note_without_a_gpu(monkeypatch, capsys):
     assert out == "gpu benchmark skipped: CuPy is not installed (it needs CuPy and a CUDA GPU)"
     params = bench.he_params(bench.sizes(large=False)[0], seed=1)
     assert [params[k].shape for k in ("W1", "W2", "W3")] == [(784, 256), (256, 128), (128, 10)]
+
+
+def test_benchmark_torch_graph_step_uncaptured_on_cpu_equals_the_plain_port():
+    """The benchmark's TorchGraphStep contender, uncaptured on CPU tensors, trains as the plain."""
+    torch = pytest.importorskip("torch", reason="needs PyTorch (installed on its own)")
+    bench = load_gpu_benchmark()
+    rng = np.random.default_rng(4)
+    x = rng.random((240, 20), dtype=np.float32)
+    t = rng.integers(0, 3, 240)
+    params = bench.he_params([20, 16, 8, 3], seed=1)
+    loss, got = bench.mitbadak_torch_graph(
+        torch.from_numpy(x), torch.from_numpy(t), params, 30, 3, 0.05, 0.9, block=4,
+        device="cpu",
+    )  # fmt: skip
+    plain_loss, plain = bench.cupy_plain(x, t, params, 30, 3, 0.05, 0.9, xp=np)
+    assert np.isfinite(loss) and np.isfinite(plain_loss)
+    for key in params:
+        assert got[key].dtype == np.float32
+        np.testing.assert_allclose(got[key], plain[key], rtol=1e-4, atol=1e-6, err_msg=key)

@@ -18,7 +18,9 @@ The contract with the trainer (``training.py``)::
   layers, ``net.params`` and model saving see the same arrays. The optimizer's state (Momentum
   ``v``, AdaGrad ``h``, Adam ``m``/``v``, and Adam's step count ``t``) becomes views of flat
   buffers of the same layout, kept in the optimizer's own attributes, so
-  ``optimizer.state_dict()`` stays right; state loaded before construction is kept. ``kernels``
+  ``optimizer.state_dict()`` stays right; state loaded before construction is kept. The buffers
+  live where the parameters are, or on ``xp=`` (e.g. ``cupy``) if given: host parameters and
+  state are then moved there once, and ``net.params`` holds device views. ``kernels``
   defaults to :func:`mitbadak.gpu_kernels.cupy_kernels`; ``kernels=reference_kernels()`` runs the
   same step on NumPy arrays (the tests do).
 * ``step(x_batch, t_batch)``: forward, backward and the optimizer's update in place; returns the
@@ -156,7 +158,14 @@ class _Buffers:
 class FusedStep:
     """One training step of ``net`` by ``optimizer`` from fused kernels (module docstring)."""
 
-    def __init__(self, net: Any, optimizer: Optimizer, kernels: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        net: Any,
+        optimizer: Optimizer,
+        kernels: dict[str, Any] | None = None,
+        *,
+        xp: Any = None,
+    ) -> None:
         if not supports_fused(net, optimizer):
             raise ValueError(
                 f"FusedStep does not support {net!r} with {optimizer!r}: use the readable step "
@@ -172,7 +181,7 @@ class FusedStep:
         self.n_affine = net.n_affine
         self.sizes = [net.input_size, *net.hidden_sizes, net.output_size]
         self.dtype = np.dtype(net.dtype)
-        self.xp = array_namespace(*net.params.values())
+        self.xp = array_namespace(*net.params.values()) if xp is None else xp
         self.layout = _Layout(dict(net.params), self.n_affine)
         self.forward_kernel, self.backward_kernel = ACTIVATION_KERNELS[net.activation]
         self._buffers: dict[int, _Buffers] = {}
