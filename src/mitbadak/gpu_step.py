@@ -256,7 +256,7 @@ class FusedStep:
         loss = xp.empty((), dtype=self.dtype)
         k["bias_softmax_ce"](bufs.h[last - 1], p[f"b{last}"], t, bufs.d[last - 1], loss)
         if lam:
-            loss += self.dtype.type(0.5 * lam) * (self.Pw @ self.Pw)  # before the update
+            loss += 0.5 * lam * (self.Pw @ self.Pw)  # before the update (a weak Python scalar)
         # backward into the flat gradient buffer
         for i in range(last, 0, -1):
             d = bufs.d[i - 1]
