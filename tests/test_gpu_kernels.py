@@ -493,3 +493,97 @@ def test_benchmark_torch_graph_step_uncaptured_on_cpu_equals_the_plain_port():
     for key in params:
         assert got[key].dtype == np.float32
         np.testing.assert_allclose(got[key], plain[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def run_elementwise_body(name: str, arrays: dict, scalars: dict, dtype) -> dict:
+    """Run the CUDA body of ElementwiseKernel ``name`` on NumPy arrays, statement by statement.
+
+    The body is translated, not reimplemented: ``(T)x`` becomes a cast to the dtype, ``T v = e``
+    an assignment, ``c ? a : b`` ``where(c, a, b)`` and the rounding macros NumPy's operations (one
+    rounding each, as the ``__f*_rn`` intrinsics). Returns the out-parameters.
+    """
+    import re
+
+    from mitbadak.gpu_kernels import KERNEL_SOURCES
+
+    ins, outs, body = KERNEL_SOURCES[name]
+    T = np.dtype(dtype).type
+    env = {
+        "T": T, "ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "DIV": np.divide,
+        "SQRT": np.sqrt, "exp": np.exp, "fabs": np.abs, "tanh": np.tanh, "where": np.where,
+    }  # fmt: skip
+    names = {part.split()[1] for part in ins.split(",")}
+    assert names == set(arrays) | set(scalars), name
+    local = {**{k: v.copy() for k, v in arrays.items()}, **scalars}
+    for statement in filter(None, (s.strip() for s in body.split(";"))):
+        statement = re.sub(r"\(T\)([\w.\-]+)", r"T(\1)", statement)
+        statement = re.sub(r"^T (\w+) =", r"\1 =", statement)
+        statement = re.sub(r"^(\w+) = (.+?) \? (.+) : (.+)$", r"\1 = where(\2, \3, \4)", statement)
+        with np.errstate(over="ignore", under="ignore"):
+            exec(statement, env, local)  # noqa: S102 - our own kernel source, in a test
+    return {part.split()[1]: local[part.split()[1]] for part in outs.split(",")}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_optimizer_bodies_compute_the_references_bit_for_bit(dtype):
+    """The ElementwiseKernel bodies themselves (not only their references) equal the optimizers'
+    arithmetic, one rounding per operation, on the CPU."""
+    from mitbadak.gpu_kernels import (
+        adagrad_update_ref,
+        adam_update_ref,
+        weight_decay_ref,
+    )
+
+    rng = np.random.default_rng(11)
+    p, g = rng.standard_normal(200).astype(dtype), rng.standard_normal(200).astype(dtype)
+    s1 = np.abs(rng.standard_normal(200)).astype(dtype)
+    s2 = np.abs(rng.standard_normal(200)).astype(dtype)
+
+    out = run_elementwise_body("sgd_update", {"p_in": p, "g": g}, {"lr": 0.05}, dtype)
+    np.testing.assert_array_equal(out["p"], sgd_update_ref(p.copy(), g, 0.05))
+    out = run_elementwise_body(
+        "momentum_update", {"p_in": p, "g": g, "v_in": s1}, {"lr": 0.05, "mu": 0.9}, dtype
+    )
+    want_v = s1.copy()
+    np.testing.assert_array_equal(out["p"], momentum_update_ref(p.copy(), g, want_v, 0.05, 0.9))
+    np.testing.assert_array_equal(out["v"], want_v)
+    out = run_elementwise_body("adagrad_update", {"p_in": p, "g": g, "h_in": s1}, {"lr": 0.05},
+                               dtype)  # fmt: skip
+    want_h = s1.copy()
+    np.testing.assert_array_equal(out["p"], adagrad_update_ref(p.copy(), g, want_h, 0.05))
+    np.testing.assert_array_equal(out["h"], want_h)
+    out = run_elementwise_body(
+        "adam_update", {"p_in": p, "g": g, "m_in": s1, "v_in": s2},
+        {"lr_t": 0.003, "c1": 1.0 - 0.9, "c2": 1.0 - 0.999}, dtype,
+    )  # fmt: skip
+    want_m, want_v = s1.copy(), s2.copy()
+    want_p = adam_update_ref(p.copy(), g, want_m, want_v, 0.003, 0.9, 0.999)
+    for key, want in (("p", want_p), ("m", want_m), ("v", want_v)):
+        np.testing.assert_array_equal(out[key], want, err_msg=key)
+    out = run_elementwise_body("weight_decay", {"g_in": g, "p": p}, {"lam": 0.01}, dtype)
+    np.testing.assert_array_equal(out["g"], weight_decay_ref(g.copy(), p, 0.01))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_activation_bodies_compute_the_references(dtype):
+    from mitbadak.gpu_kernels import bias_tanh_ref, tanh_backward_ref
+
+    x, W, b = batch(dtype)
+    x[0, :] = 40  # saturated rows for the sigmoid's two sides
+    x[1, :] = -40
+    z = x @ W
+    dout = np.random.default_rng(12).standard_normal(z.shape).astype(dtype)
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    cases = [
+        ("bias_relu", bias_relu_ref, "relu_backward", relu_backward_ref),
+        ("bias_sigmoid", bias_sigmoid_ref, "sigmoid_backward", sigmoid_backward_ref),
+        ("bias_tanh", bias_tanh_ref, "tanh_backward", tanh_backward_ref),
+    ]
+    for forward, forward_ref, backward, backward_ref in cases:
+        y = run_elementwise_body(forward, {"z": z, "b": b}, {}, dtype)["y"]
+        want = forward_ref(z.copy(), b)
+        assert y.dtype == dtype, forward
+        np.testing.assert_allclose(y, want, rtol=tol, atol=tol, err_msg=forward)
+        dx = run_elementwise_body(backward, {"dout": dout, "y": want}, {}, dtype)["dx"]
+        np.testing.assert_allclose(dx, backward_ref(dout, want), rtol=4 * tol, atol=tol,
+                                   err_msg=backward)  # fmt: skip
