@@ -74,6 +74,120 @@ def cuda_source() -> str:
     return "\n".join(parts)
 
 
+# A CPU emulation of a CUDA launch for the RawKernels: one std::thread per CUDA thread, a
+# std::barrier for __syncthreads, function-static arrays for __shared__. It runs the kernels' own
+# source text on the host, so their arithmetic and their block reduction can be checked without a
+# GPU (tests/test_gpu_kernels.py compares them with the NumPy references).
+_CPU_PRELUDE = r"""
+#include <barrier>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <thread>
+#include <vector>
+using std::exp;
+using std::log;
+struct mitbadak_dim3 { unsigned x, y, z; };
+thread_local mitbadak_dim3 threadIdx;
+mitbadak_dim3 blockIdx, blockDim;
+static std::barrier<>* mitbadak_barrier;
+#define __global__
+#define __shared__ static
+inline void __syncthreads() { mitbadak_barrier->arrive_and_wait(); }
+"""
+
+_CPU_MAIN = r"""
+static void launch(unsigned grid, unsigned block, const std::function<void()>& kernel) {
+    blockDim = {block, 1, 1};
+    for (unsigned g = 0; g < grid; ++g) {
+        blockIdx = {g, 0, 0};
+        std::barrier<> bar(block);
+        mitbadak_barrier = &bar;
+        std::vector<std::thread> threads;
+        for (unsigned i = 0; i < block; ++i)
+            threads.emplace_back([&, i] { threadIdx = {i, 0, 0}; kernel(); });
+        for (auto& t : threads) t.join();
+    }
+}
+
+template <class T, class Plain, class Head>
+static int run(FILE* in, FILE* out, Plain plain, Head head) {
+    long long n, c;
+    if (fread(&n, 8, 1, in) != 1 || fread(&c, 8, 1, in) != 1) return 2;
+    std::vector<T> x(n * c), b(c), dx(n * c), dx2(n * c), rows(n), loss(1);
+    std::vector<long long> t(n);
+    if (fread(x.data(), sizeof(T), n * c, in) != (size_t)(n * c)) return 2;
+    if (fread(b.data(), sizeof(T), c, in) != (size_t)c) return 2;
+    if (fread(t.data(), 8, n, in) != (size_t)n) return 2;
+    launch(1, 256, [&] { head(x.data(), b.data(), t.data(), dx2.data(), loss.data(), n, c); });
+    for (long long i = 0; i < n; ++i)  /* the plain kernel takes the scores with the bias */
+        for (long long j = 0; j < c; ++j) x[i * c + j] += b[j];
+    launch((n + 127) / 128, 128, [&] { plain(x.data(), t.data(), dx.data(), rows.data(), n, c); });
+    fwrite(dx.data(), sizeof(T), n * c, out);
+    fwrite(rows.data(), sizeof(T), n, out);
+    fwrite(dx2.data(), sizeof(T), n * c, out);
+    fwrite(loss.data(), sizeof(T), 1, out);
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 4) return 2;
+    FILE* in = fopen(argv[2], "rb");
+    FILE* out = fopen(argv[3], "wb");
+    if (!in || !out) return 2;
+    int rc = argv[1][0] == 'f'
+        ? run<float>(in, out, mitbadak_softmax_ce_grad_float, mitbadak_bias_softmax_ce_float)
+        : run<double>(in, out, mitbadak_softmax_ce_grad_double, mitbadak_bias_softmax_ce_double);
+    fclose(in);
+    fclose(out);
+    return rc;
+}
+"""
+
+
+def cpu_source() -> str:
+    """The RawKernel sources (float and double) with a CPU launcher, as one C++20 program."""
+    parts = [_CPU_PRELUDE]
+    for ctype in ("float", "double"):
+        parts.append(SOFTMAX_CE_SOURCE.replace("{T}", ctype))
+        parts.append(BIAS_SOFTMAX_CE_SOURCE.replace("{T}", ctype).replace(
+            "#define MITBADAK_THREADS", "#undef MITBADAK_THREADS\n#define MITBADAK_THREADS"
+        ))
+    parts.append(_CPU_MAIN)
+    return "\n".join(parts).replace('extern "C" ', "")
+
+
+def run_raw_kernels_on_cpu(x, b, t, workdir: Path):
+    """``(dx, rows)`` of ``softmax_ce_grad`` on ``x + b`` and ``(dx, loss)`` of
+    ``bias_softmax_ce`` on ``x``, ``b``: the CUDA sources compiled with g++ and run on the CPU.
+    Needs g++ with C++20; ``x`` float32 or float64 (N, C), ``b`` (C,), ``t`` integer labels (N,)."""
+    import numpy as np
+
+    binary = workdir / "raw_kernels"
+    if not binary.exists():
+        src = workdir / "raw_kernels.cpp"
+        src.write_text(cpu_source())
+        subprocess.run(
+            ["g++", "-std=c++20", "-O1", "-pthread", str(src), "-o", str(binary)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    dtype = np.dtype(x.dtype)
+    n, c = x.shape
+    inp, outp = workdir / "in.bin", workdir / "out.bin"
+    with inp.open("wb") as f:
+        np.array([n, c], dtype=np.int64).tofile(f)
+        np.ascontiguousarray(x).tofile(f)
+        np.ascontiguousarray(b, dtype=dtype).tofile(f)
+        np.ascontiguousarray(t, dtype=np.int64).tofile(f)
+    mode = "f" if dtype == np.float32 else "d"
+    subprocess.run([str(binary), mode, str(inp), str(outp)], check=True)
+    data = np.fromfile(outp, dtype=dtype)
+    dx = data[: n * c].reshape(n, c)
+    rows = data[n * c : n * c + n]
+    dx2 = data[n * c + n : 2 * n * c + n].reshape(n, c)
+    return (dx, rows), (dx2, data[-1])
+
+
 def main() -> int:
     nvcc = shutil.which("nvcc")
     if nvcc is None:

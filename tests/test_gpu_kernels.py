@@ -587,3 +587,37 @@ def test_cuda_activation_bodies_compute_the_references(dtype):
         dx = run_elementwise_body(backward, {"dout": dout, "y": want}, {}, dtype)["dx"]
         np.testing.assert_allclose(dx, backward_ref(dout, want), rtol=4 * tol, atol=tol,
                                    err_msg=backward)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cpu_kernel_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("raw_kernels")  # g++ compiles once per module run
+
+
+@pytest.mark.skipif(
+    __import__("shutil").which("g++") is None,
+    reason="needs g++ (C++20) to run the CUDA RawKernel sources on the CPU; expected where no C++ "
+    "compiler is installed",
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_softmax_kernels_run_on_the_cpu_equal_their_references(dtype, cpu_kernel_dir):
+    """The RawKernels' own source, compiled by g++ with a thread-per-CUDA-thread launcher (the
+    block reduction and __syncthreads included), against the NumPy references."""
+    from mitbadak.gpu_kernels import bias_softmax_ce_ref
+
+    check = load_cuda_check()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for n in (1, 100, 300, 1000):  # fewer rows than threads, and several rows per thread
+        rng = np.random.default_rng(n)
+        x = (rng.standard_normal((n, 10)) * 4).astype(dtype)
+        x[0] = 1000  # exp would overflow without the shift
+        b = rng.standard_normal(10).astype(dtype)
+        t = rng.integers(0, 10, n)
+        (dx, rows), (dx_head, loss) = check.run_raw_kernels_on_cpu(x, b, t, cpu_kernel_dir)
+        want_dx, want_rows = softmax_ce_grad_ref(x + b, t)
+        np.testing.assert_allclose(dx, want_dx, rtol=tol, atol=tol / n)
+        np.testing.assert_allclose(rows, want_rows, rtol=tol, atol=tol)
+        want_head, want_loss = np.empty_like(x), np.empty((), dtype=dtype)
+        bias_softmax_ce_ref(x, b, t, want_head, want_loss)
+        np.testing.assert_allclose(dx_head, want_head, rtol=tol, atol=tol / n)
+        np.testing.assert_allclose(float(loss), float(want_loss), rtol=tol)
