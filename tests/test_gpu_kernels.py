@@ -495,26 +495,25 @@ def test_benchmark_torch_graph_step_uncaptured_on_cpu_equals_the_plain_port():
         np.testing.assert_allclose(got[key], plain[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
 
-def run_elementwise_body(name: str, arrays: dict, scalars: dict, dtype) -> dict:
-    """Run the CUDA body of ElementwiseKernel ``name`` on NumPy arrays, statement by statement.
+def run_body(ins: str, outs: str, body: str, arrays: dict, scalars: dict, dtype) -> dict:
+    """Run an ElementwiseKernel's CUDA ``body`` on NumPy arrays, statement by statement.
 
     The body is translated, not reimplemented: ``(T)x`` becomes a cast to the dtype, ``T v = e``
-    an assignment, ``c ? a : b`` ``where(c, a, b)`` and the rounding macros NumPy's operations (one
-    rounding each, as the ``__f*_rn`` intrinsics). Returns the out-parameters.
+    an assignment, ``c ? a : b`` ``where(c, a, b)``, and the rounding macros and intrinsics
+    (``MUL``, ``__fmul_rn`` ...) NumPy's operations, one rounding each. Returns the outputs.
     """
     import re
 
-    from mitbadak.gpu_kernels import KERNEL_SOURCES
-
-    ins, outs, body = KERNEL_SOURCES[name]
     T = np.dtype(dtype).type
-    env = {
-        "T": T, "ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "DIV": np.divide,
-        "SQRT": np.sqrt, "exp": np.exp, "fabs": np.abs, "tanh": np.tanh, "where": np.where,
-    }  # fmt: skip
+    ops = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "DIV": np.divide,
+           "SQRT": np.sqrt}  # fmt: skip
+    env = {"T": T, "exp": np.exp, "fabs": np.abs, "tanh": np.tanh, "where": np.where}
+    for macro, fn in ops.items():
+        env[macro] = fn
+        env[f"__f{macro.lower()}_rn"] = env[f"__d{macro.lower()}_rn"] = fn
     names = {part.split()[1] for part in ins.split(",")}
-    assert names == set(arrays) | set(scalars), name
-    local = {**{k: v.copy() for k, v in arrays.items()}, **scalars}
+    assert names == set(arrays) | set(scalars), body
+    local = {**{k: np.array(v, copy=True) for k, v in arrays.items()}, **scalars}
     for statement in filter(None, (s.strip() for s in body.split(";"))):
         statement = re.sub(r"\(T\)([\w.\-]+)", r"T(\1)", statement)
         statement = re.sub(r"^T (\w+) =", r"\1 =", statement)
@@ -522,6 +521,14 @@ def run_elementwise_body(name: str, arrays: dict, scalars: dict, dtype) -> dict:
         with np.errstate(over="ignore", under="ignore"):
             exec(statement, env, local)  # noqa: S102 - our own kernel source, in a test
     return {part.split()[1]: local[part.split()[1]] for part in outs.split(",")}
+
+
+def run_elementwise_body(name: str, arrays: dict, scalars: dict, dtype) -> dict:
+    """``run_body`` of ``KERNEL_SOURCES[name]`` (with the macros, before per-dtype rounding)."""
+    from mitbadak.gpu_kernels import KERNEL_SOURCES
+
+    ins, outs, body = KERNEL_SOURCES[name]
+    return run_body(ins, outs, body, arrays, scalars, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -621,3 +628,139 @@ def test_cuda_softmax_kernels_run_on_the_cpu_equal_their_references(dtype, cpu_k
         bias_softmax_ce_ref(x, b, t, want_head, want_loss)
         np.testing.assert_allclose(dx_head, want_head, rtol=tol, atol=tol / n)
         np.testing.assert_allclose(float(loss), float(want_loss), rtol=tol)
+
+
+class FakeElementwiseKernel:
+    """CuPy's ElementwiseKernel on NumPy: positional inputs then outputs, the body run by
+    ``run_body`` (broadcast as CuPy broadcasts) and written into the given output arrays."""
+
+    def __init__(self, ins: str, outs: str, body: str, name: str) -> None:
+        self.ins = [tuple(p.split()) for p in ins.split(",")]
+        self.outs = [tuple(p.split()) for p in outs.split(",")]
+        self.body, self.name = body, name
+        self.calls = 0
+
+    def __call__(self, *args):
+        assert len(args) == len(self.ins) + len(self.outs), self.name
+        arrays, scalars = {}, {}
+        for (typ, var), value in zip(self.ins, args, strict=False):
+            if typ == "T":
+                assert isinstance(value, np.ndarray), (self.name, var)
+                arrays[var] = value
+            else:
+                assert isinstance(value, float | int) and not isinstance(value, bool), var
+                scalars[var] = float(value)
+        outputs = args[len(self.ins) :]
+        dtype = outputs[0].dtype
+        assert all(a.dtype == dtype for a in (*arrays.values(), *outputs)), self.name
+        got = run_body(",".join(" ".join(p) for p in self.ins),
+                       ",".join(" ".join(p) for p in self.outs), self.body, arrays, scalars, dtype)
+        for (_, var), out in zip(self.outs, outputs, strict=True):
+            out[...] = got[var]
+        self.calls += 1
+
+
+class FakeRawKernel:
+    """CuPy's RawKernel for the two softmax kernels, checked for its launch and arguments and run
+    through the references (their CUDA source runs on the CPU in the g++ test above)."""
+
+    def __init__(self, source: str, name: str) -> None:
+        self.name = name
+        assert name in source
+
+    def __call__(self, grid, block, args):
+        from mitbadak.gpu_kernels import (
+            BIAS_SOFTMAX_CE_THREADS,
+            bias_softmax_ce_ref,
+            softmax_ce_grad_ref,
+        )
+
+        ctype = "float" if self.name.endswith("_float") else "double"
+        want = np.float32 if ctype == "float" else np.float64
+        *arrays, n, c = args
+        assert isinstance(n, np.int64) and isinstance(c, np.int64)
+        assert arrays[0].dtype == want and arrays[0].shape == (n, c)
+        if "bias_softmax_ce" in self.name:
+            assert grid == (1,) and block == (BIAS_SOFTMAX_CE_THREADS,)
+            x, b, t, dx, loss = arrays
+            assert t.dtype == np.int64 and loss.shape == () and b.shape == (c,)
+            bias_softmax_ce_ref(x, b, t, dx, loss)
+        else:
+            x, t, dx, loss = arrays
+            assert grid[0] * block[0] >= n and t.dtype == np.int64
+            softmax_ce_grad_ref(x, t, dx, loss)
+
+
+@pytest.fixture
+def fake_cupy_kernels(monkeypatch):
+    """``cupy_kernels()`` built against a fake ``cupy`` module (NumPy underneath)."""
+    import sys
+    import types
+
+    from mitbadak.gpu_kernels import cupy_kernels
+
+    fake = types.SimpleNamespace(ElementwiseKernel=FakeElementwiseKernel, RawKernel=FakeRawKernel)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    return cupy_kernels.__wrapped__()  # uncached: the real one stays for a real CuPy
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cupy_kernel_wrappers_pass_their_arguments_in_order(fake_cupy_kernels, dtype):
+    """The Python wrappers of cupy_kernels() (argument order, per-dtype choice, scalars, in-place
+    outputs), run through fake CuPy kernels, give what the references give, bit for bit."""
+    from mitbadak.gpu_kernels import reference_kernels
+
+    k, ref = fake_cupy_kernels, reference_kernels()
+    assert set(ref) <= set(k)
+    rng = np.random.default_rng(13)
+    p, g = rng.standard_normal(60).astype(dtype), rng.standard_normal(60).astype(dtype)
+    s1, s2 = (np.abs(rng.standard_normal(60)).astype(dtype) for _ in range(2))
+    calls = {
+        "sgd_update": lambda kk, a: kk["sgd_update"](a[0], g, 0.05),
+        "momentum_update": lambda kk, a: kk["momentum_update"](a[0], g, a[1], 0.05, 0.9),
+        "adagrad_update": lambda kk, a: kk["adagrad_update"](a[0], g, a[1], 0.05),
+        "adam_update": lambda kk, a: kk["adam_update"](a[0], g, a[1], a[2], 0.003, 0.9, 0.99),
+        "weight_decay": lambda kk, a: kk["weight_decay"](a[0], p, 0.01),
+    }
+    for name, call in calls.items():
+        mine = [p.copy(), s1.copy(), s2.copy()]
+        want = [p.copy(), s1.copy(), s2.copy()]
+        call(k, mine)
+        call(ref, want)
+        for got, expected in zip(mine, want, strict=True):
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got, expected, err_msg=f"{name} {dtype}")
+        assert not np.array_equal(mine[0], p), name
+    x, W, b = batch(dtype)
+    z = x @ W
+    for name in ("bias_relu", "bias_sigmoid", "bias_tanh"):
+        got, want = z.copy(), z.copy()
+        k[name](got, b, got)
+        ref[name](want, b, want)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "adam"])
+def test_fused_step_through_the_cupy_wrappers_equals_the_reference_step(
+    fake_cupy_kernels, optimizer
+):
+    """FusedStep with cupy_kernels()'s wrappers (fake CuPy underneath) trains exactly as with
+    reference_kernels(): what remains untested without a GPU is CuPy itself."""
+    from mitbadak.gpu_kernels import reference_kernels
+    from mitbadak.gpu_step import FusedStep
+    from mitbadak.networks import MultiLayerNet
+    from mitbadak.optimizers import make_optimizer
+
+    rng = np.random.default_rng(14)
+    x, t = rng.random((70, 12)).astype(np.float32), rng.integers(0, 4, 70)
+    nets = [MultiLayerNet(12, [10, 8], 4, activation="tanh", seed=1, dtype=np.float32,
+                          weight_decay_lambda=0.01) for _ in range(2)]  # fmt: skip
+    opts = [make_optimizer(optimizer, 0.05) for _ in range(2)]
+    fake = FusedStep(nets[0], opts[0], kernels=fake_cupy_kernels)
+    ref = FusedStep(nets[1], opts[1], kernels=reference_kernels())
+    for sl in (slice(0, 32), slice(32, 64), slice(64, 70)) * 2:
+        np.testing.assert_allclose(float(fake(x[sl], t[sl])), float(ref(x[sl], t[sl])),
+                                   rtol=1e-6)  # fmt: skip
+    for key in nets[0].params:
+        np.testing.assert_allclose(nets[0].params[key], nets[1].params[key], rtol=1e-6,
+                                   atol=1e-7, err_msg=key)  # fmt: skip
