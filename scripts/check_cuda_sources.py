@@ -10,6 +10,10 @@ for float and double (the optimizer bodies with their per-dtype rounding intrins
 and wrong intrinsics before a GPU run; it does not check the numbers (tests/test_gpu_kernels.py
 does that on a GPU). Exit 0 when everything compiles, 1 with nvcc's messages otherwise, 0 with one
 line when nvcc is missing.
+
+``run_raw_kernels_on_cpu`` compiles the two softmax RawKernels' source with g++ (C++20) and a
+launcher that runs one ``std::thread`` per CUDA thread (``std::barrier`` for ``__syncthreads``),
+so the tests can compare their numbers with the NumPy references on any machine with g++.
 """
 
 from __future__ import annotations

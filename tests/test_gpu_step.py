@@ -204,6 +204,34 @@ def test_supports_fused_says_which_pairs_the_step_computes_exactly():
         FusedStep(SimpleNet(seed=0), SGD(), kernels=reference_kernels())
 
 
+def test_packing_onto_a_strict_device_binds_device_views_into_the_net():
+    """FusedStep(xp=device) moves host params and state once and binds device views, also where
+    the net's public setter refuses device arrays (tests/strict_xp.py refuses as CuPy does)."""
+    import strict_xp
+
+    from mitbadak.backend import to_host
+
+    (a, b), (oa, ob) = pair("relu", "adam")
+    x, t = data()
+    for sl in batches():
+        readable_step(a, oa, x[sl], t[sl])
+    b.set_params(a.params)
+    ob.load_state_dict(oa.state_dict())
+    step = FusedStep(b, ob, kernels=reference_kernels(), xp=strict_xp)  # packs; no step run
+    assert isinstance(step.P, strict_xp.StrictArray)
+    for key, value in b.params.items():
+        assert value is step.p[key] and isinstance(value, strict_xp.StrictArray)
+        np.testing.assert_array_equal(to_host(value), a.params[key])
+    for i in (1, 2, 3):
+        assert b.layers[f"Affine{i}"].W is b.params[f"W{i}"]
+    step.P -= 1.0  # one buffer behind every parameter
+    np.testing.assert_array_equal(to_host(b.params["b2"]), a.params["b2"] - np.float32(1))
+    state = ob.state_dict()
+    assert int(state["t"]) == 4
+    for key, value in oa.state_dict().items():
+        np.testing.assert_array_equal(to_host(state[key]), value, err_msg=key)
+
+
 # --- on a GPU: the CuPy kernels in the same step -------------------------------------------------
 
 _GPU, _GPU_WHY = gpu_status()
