@@ -16,11 +16,12 @@ The contract with the trainer (``training.py``)::
 * ``FusedStep(net, optimizer, kernels=None)`` packs the parameters into one flat buffer (the
   weights W1..WL first, then the biases b1..bL) and assigns ``net.params`` views of it, so the
   layers, ``net.params`` and model saving see the same arrays. The optimizer's state (Momentum
-  ``v``, AdaGrad ``h``, Adam ``m``/``v``, and Adam's step count ``t``) becomes views of flat
-  buffers of the same layout, kept in the optimizer's own attributes, so
-  ``optimizer.state_dict()`` stays right; state loaded before construction is kept. The buffers
-  live where the parameters are, or on ``xp=`` (e.g. ``cupy``) if given: host parameters and
-  state are then moved there once, and ``net.params`` holds device views. ``kernels``
+  ``v``, AdaGrad ``h``, Adam ``m``/``v``) becomes views of flat buffers of the same layout, kept
+  in the optimizer's own attributes (Adam's step count stays ``optimizer.t``, counted on the
+  host), so ``optimizer.state_dict()`` stays right; state loaded before construction is kept.
+  The buffers live where the parameters are, or on ``xp=`` (e.g. ``cupy``) if given: host
+  parameters and state are then moved there once, and ``net.params`` holds device views.
+  ``kernels``
   defaults to :func:`mitbadak.gpu_kernels.cupy_kernels`; ``kernels=reference_kernels()`` runs the
   same step on NumPy arrays (the tests do).
 * ``step(x_batch, t_batch)``: forward, backward and the optimizer's update in place; returns the
@@ -32,14 +33,16 @@ The contract with the trainer (``training.py``)::
 * If ``net.params`` or the optimizer's state are replaced from outside (``net.set_params``,
   ``optimizer.load_state_dict``), the next call packs them again (a check of a few identities).
 
-Step per batch (L Affine layers, ~4L + 3 launches): ``h = x . W1`` (cuBLAS), ``bias_<act>`` in
-place; ...; ``s = h . WL``; ``bias_softmax_ce`` (the last bias, softmax, the gradient of the
-scores and the mean loss, one launch); backward ``dW = h^T . d``, ``db = sum d``, ``dh = d . W^T``,
-``<act>_backward`` from the activation's output; ``weight_decay`` over the weights' range (only
-with ``weight_decay_lambda > 0``); one optimizer launch over the whole flat buffer.
+Step per batch (L Affine layers, 6L - 1 launches: 17 for 784-256-128-10): ``h = x . W1``
+(cuBLAS), ``bias_<act>`` in place; ...; ``s = h . WL``; ``bias_softmax_ce`` (the last bias,
+softmax, the gradient of the scores and the mean loss, one launch); backward ``dW = h^T . d``,
+``db = sum d``, ``dh = d . W^T``, ``<act>_backward`` from the activation's output;
+``weight_decay`` over the weights' range (only with ``weight_decay_lambda > 0``); one optimizer
+launch over the whole flat buffer.
 
-``TorchGraphStep`` (stretch, CUDA only) is the same math on PyTorch CUDA tensors, captured once as
-a CUDA graph and replayed (see its docstring and docs/gpu.md).
+``TorchGraphStep(net, optimizer, device="cuda")`` is the same math on PyTorch tensors, captured
+once per batch size as a CUDA graph and replayed (uncaptured on ``device="cpu"``, for tests; see
+its docstring and docs/gpu.md).
 """
 
 from __future__ import annotations
