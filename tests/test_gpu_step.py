@@ -232,6 +232,94 @@ def test_packing_onto_a_strict_device_binds_device_views_into_the_net():
         np.testing.assert_array_equal(to_host(state[key]), value, err_msg=key)
 
 
+def colmajor(mem: np.ndarray, rows: int, cols: int, ld: int) -> np.ndarray:
+    """The memory of C-contiguous ``mem`` read as cuBLAS reads it: a column-major (rows, cols)
+    matrix with leading dimension ``ld`` (a writeable view)."""
+    flat = mem.reshape(-1)
+    assert (cols - 1) * ld + rows <= flat.size and ld >= rows
+    return np.lib.stride_tricks.as_strided(
+        flat, shape=(rows, cols), strides=(flat.itemsize, ld * flat.itemsize)
+    )
+
+
+def cublas_gemm_on_numpy(op_a, op_b, m, n, k, A, lda, B, ldb, C, ldc) -> None:
+    """cuBLAS's gemm in its own (column-major) terms: C (m, n) = op(A) (m, k) . op(B) (k, n)."""
+    a = colmajor(A, m, k, lda) if op_a == "N" else colmajor(A, k, m, lda).T
+    b = colmajor(B, k, n, ldb) if op_b == "N" else colmajor(B, n, k, ldb).T
+    colmajor(C, m, n, ldc)[...] = a @ b
+
+
+def test_gemm_plan_gives_cublas_the_row_major_product():
+    from mitbadak.gpu_step import gemm_plan
+
+    rng = np.random.default_rng(2)
+    for m, k, n in [(32, 12, 10), (1, 5, 3), (7, 1, 4), (100, 784, 256)]:
+        base = {
+            "a": rng.standard_normal((m, k)), "aT": rng.standard_normal((k, m)),
+            "b": rng.standard_normal((k, n)), "bT": rng.standard_normal((n, k)),
+        }  # fmt: skip
+        for a in (base["a"], base["aT"].T):  # a batch (x . W) or a transposed one (h^T . d)
+            for b in (base["b"], base["bT"].T):  # a weight or a transposed one (d . W^T)
+                c = np.full((m, n), np.nan)
+                plan = gemm_plan(a, b, c)
+                assert plan[-2] is c and plan[2:5] == (n, m, k)
+                cublas_gemm_on_numpy(*plan)
+                np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="cannot write"):
+        gemm_plan(np.zeros((2, 3)), np.zeros((3, 4)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="b must be"):
+        gemm_plan(np.zeros((2, 3)), np.zeros((6, 8))[::2, ::2], np.zeros((2, 4)))
+
+
+class NumpyCublas:
+    """The direct-cuBLAS path of FusedStep with cuBLAS emulated on NumPy (``wrong`` swaps the
+    operand order, as a mistaken plan would)."""
+
+    def __init__(self, wrong: bool = False) -> None:
+        self.wrong, self.begun, self.bound = wrong, 0, 0
+
+    def begin(self) -> None:
+        self.begun += 1
+
+    def bind(self, a, b, c):
+        import functools
+
+        from mitbadak.gpu_step import gemm_plan
+
+        plan = list(gemm_plan(a, b, c))
+        if self.wrong:
+            plan[0], plan[1] = plan[1], plan[0]  # transposes swapped: a wrong product
+        self.bound += 1
+        return functools.partial(cublas_gemm_on_numpy, *plan)
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_direct_gemm_path_trains_as_the_layers_or_falls_back(wrong):
+    x, t = data()
+    (a, b), (oa, ob) = pair("sigmoid", "momentum", lam=0.01)
+    step = FusedStep(b, ob, kernels=reference_kernels())
+    assert step.blas == "matmul"  # NumPy: no cuBLAS
+    fake = step._gemm = NumpyCublas(wrong)  # what _CublasGemm does on CuPy, emulated
+    step.blas = "cublas"
+    for _ in range(2):
+        for sl in batches():
+            want = readable_step(a, oa, x[sl], t[sl])
+            np.testing.assert_allclose(float(step(x[sl], t[sl])), want, rtol=1e-5)
+    assert_same_training(a, oa, b, ob)
+    if wrong:  # the check at the first batch of each size caught it; matmul did the work
+        assert step.blas == "matmul" and "failed its check" in step.blas_note
+        assert step._gemm is None
+    else:
+        assert step.blas == "cublas" and fake.begun == 8 + 2  # each step, and each size's check
+        assert fake.bound == 2 * (3 + 3 + 2) * 2  # 8 products per size: checked, then planned
+
+
+def test_blas_choice_is_checked():
+    (a, _), (oa, _) = pair()
+    with pytest.raises(ValueError, match="blas must be"):
+        FusedStep(a, oa, kernels=reference_kernels(), blas="fast")
+
+
 # --- on a GPU: the CuPy kernels in the same step -------------------------------------------------
 
 _GPU, _GPU_WHY = gpu_status()
@@ -373,3 +461,17 @@ def test_torch_graph_step_on_cuda_trains_as_the_layers(optimizer):  # pragma: no
     assert sorted(step._graphs) == [4, 32]
     step.write_back()
     assert_same_training(a, oa, b, ob, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not _GPU, reason=f"GPU-only: {_GPU_WHY} (expected without a GPU)")
+def test_direct_cublas_passes_its_check_on_the_gpu():  # pragma: no cover - needs a GPU
+    import cupy as cp
+
+    (a, b), (oa, ob) = pair("relu", "momentum")
+    x, t = data()
+    strict = FusedStep(b, ob, xp=cp, blas="cublas")  # raises instead of falling back
+    for sl in batches():
+        want = readable_step(a, oa, x[sl], t[sl])
+        got = strict(cp.asarray(x[sl]), cp.asarray(t[sl]))
+        np.testing.assert_allclose(float(got), want, rtol=1e-4)
+    assert strict.blas == "cublas", strict.blas_note

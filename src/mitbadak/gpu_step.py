@@ -47,6 +47,7 @@ its docstring and docs/gpu.md).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -148,6 +149,63 @@ def _bind_params(net: Any, views: dict[str, Any]) -> None:
         net._rebind(k, view)
 
 
+def gemm_plan(a: Any, b: Any, c: Any) -> tuple:
+    """The column-major (cuBLAS) arguments that compute the row-major product ``c = a @ b``.
+
+    ``a`` (M, K) and ``b`` (K, N) are each C-contiguous or the ``.T`` of a C-contiguous array;
+    ``c`` (M, N) is C-contiguous. cuBLAS reads row-major memory as the transpose, so it computes
+    ``c^T (N, M) = b^T a^T``. Returns ``(op_b, op_a, N, M, K, B, ldb, A, lda, C, ldc)`` with
+    ``op`` "N" or "T" and ``A``/``B``/``C`` the contiguous arrays whose memory cuBLAS uses:
+    ``gemm(op_b, op_a, m=N, n=M, k=K, B, ldb, A, lda, C, ldc)`` in cuBLAS's own terms.
+    """
+    m, k = a.shape
+    k2, n = b.shape
+    if k != k2 or c.shape != (m, n) or not c.flags.c_contiguous:
+        raise ValueError(f"gemm_plan: cannot write {a.shape} @ {b.shape} into {c.shape}")
+    if b.flags.c_contiguous:  # seen by cuBLAS as b^T (N, K), ld N
+        op_b, mem_b, ldb = "N", b, n
+    elif b.T.flags.c_contiguous:  # b = B.T, B (N, K) seen as B^T = b (K, N), ld K: transpose
+        op_b, mem_b, ldb = "T", b.T, k
+    else:
+        raise ValueError("gemm_plan: b must be C-contiguous or the transpose of such an array")
+    if a.flags.c_contiguous:  # seen as a^T (K, M), ld K
+        op_a, mem_a, lda = "N", a, k
+    elif a.T.flags.c_contiguous:  # a = A.T, A (K, M) seen as a (M, K), ld M: transpose
+        op_a, mem_a, lda = "T", a.T, m
+    else:
+        raise ValueError("gemm_plan: a must be C-contiguous or the transpose of such an array")
+    return (op_b, op_a, n, m, k, mem_b, ldb, mem_a, lda, c, n)
+
+
+class _CublasGemm:  # pragma: no cover - needs CuPy and a GPU
+    """cuBLAS gemm called directly with planned pointers: a few microseconds of Python per
+    product instead of ``cupy.matmul``'s checks (the step makes 3L - 1 products)."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        import cupy
+        from cupy_backends.cuda.libs import cublas
+
+        self.cupy, self.cublas = cupy, cublas
+        self.fn = cublas.sgemm if dtype == np.float32 else cublas.dgemm
+        self.one, self.zero = np.ones(1, dtype=dtype), np.zeros(1, dtype=dtype)  # host scalars
+        self.handle = cupy.cuda.Device().cublas_handle
+        self.ops = {"N": cublas.CUBLAS_OP_N, "T": cublas.CUBLAS_OP_T}
+
+    def begin(self) -> None:
+        """Point the handle at the current stream and at host scalars (once per step)."""
+        self.cublas.setStream(self.handle, self.cupy.cuda.get_current_stream().ptr)
+        self.cublas.setPointerMode(self.handle, self.cublas.CUBLAS_POINTER_MODE_HOST)
+
+    def bind(self, a: Any, b: Any, c: Any):
+        """A zero-argument call computing ``c = a @ b`` (the arrays must outlive it)."""
+        op_b, op_a, m, n, k, mem_b, ldb, mem_a, lda, mem_c, ldc = gemm_plan(a, b, c)
+        return functools.partial(
+            self.fn, self.handle, self.ops[op_b], self.ops[op_a], m, n, k,
+            self.one.ctypes.data, mem_b.data.ptr, ldb, mem_a.data.ptr, lda,
+            self.zero.ctypes.data, mem_c.data.ptr, ldc,
+        )  # fmt: skip
+
+
 class _Buffers:
     """The temporaries of one batch size: activations, their gradients, the gathered batch."""
 
@@ -168,12 +226,15 @@ class FusedStep:
         kernels: dict[str, Any] | None = None,
         *,
         xp: Any = None,
+        blas: str = "auto",
     ) -> None:
         if not supports_fused(net, optimizer):
             raise ValueError(
                 f"FusedStep does not support {net!r} with {optimizer!r}: use the readable step "
                 "(supports_fused(net, optimizer) says which)"
             )
+        if blas not in ("auto", "cublas", "matmul"):
+            raise ValueError(f"blas must be 'auto', 'cublas' or 'matmul', got {blas!r}")
         if kernels is None:
             from mitbadak.gpu_kernels import cupy_kernels
 
@@ -188,6 +249,20 @@ class FusedStep:
         self.layout = _Layout(dict(net.params), self.n_affine)
         self.forward_kernel, self.backward_kernel = ACTIVATION_KERNELS[net.activation]
         self._buffers: dict[int, _Buffers] = {}
+        self._plans: dict[int, tuple[list, list, list]] = {}
+        self._gemm: Any = None
+        #: "cublas" (direct calls, checked against matmul per batch size) or "matmul"
+        self.blas = "matmul"
+        self.blas_note = "the array library's matmul(..., out=)"
+        if blas != "matmul" and getattr(self.xp, "__name__", "") == "cupy":
+            try:
+                self._gemm = _CublasGemm(self.dtype)
+                self.blas, self.blas_note = "cublas", "direct cuBLAS gemm calls"
+            except Exception as exc:  # pragma: no cover - a CuPy without cupy_backends
+                if blas == "cublas":
+                    raise
+                self.blas_note = f"matmul: direct cuBLAS unavailable ({type(exc).__name__})"
+        self._strict_blas = blas == "cublas"
         self._pack()
 
     # -- packing ------------------------------------------------------------------------------
@@ -205,6 +280,7 @@ class FusedStep:
             self.state[slot], self._state_views[slot] = buffer, views
         n = layout.n_weights
         self.Pw, self.Gw = self.P[:n], self.G[:n]
+        self._plans.clear()  # they point into the old buffers
 
     def _ensure_packed(self) -> None:
         """Repack when net.params or the optimizer's state were replaced from outside."""
@@ -222,56 +298,110 @@ class FusedStep:
             bufs = self._buffers[n] = _Buffers(self.xp, n, self.sizes, self.dtype)
         return bufs
 
+    def _products(self, n: int) -> tuple[list, list, list]:
+        """The step's matrix products for batches of ``n`` rows as zero-argument calls, each
+        with its operands and output fixed: forward ``h_i = h_{i-1} . W_i``, ``dW_i = h^T . d``
+        and ``dh = d . W_i^T`` (indexed by layer - 1; ``dh`` from layer 2 on)."""
+        plans = self._plans.get(n)
+        if plans is not None:
+            return plans
+        bufs, p, g, last = self.buffers(n), self.p, self.g, self.n_affine
+        triples = {"fwd": [], "dW": [], "dh": []}
+        for i in range(1, last + 1):
+            below = bufs.x if i == 1 else bufs.h[i - 2]
+            triples["fwd"].append((below, p[f"W{i}"], bufs.h[i - 1]))
+            triples["dW"].append((below.T, bufs.d[i - 1], g[f"W{i}"]))
+            if i > 1:
+                triples["dh"].append((bufs.d[i - 1], p[f"W{i}"].T, bufs.d[i - 2]))
+        if self._gemm is not None:
+            self._check_cublas(bufs, [t for group in triples.values() for t in group])
+        mm = self._gemm.bind if self._gemm is not None else self._matmul
+        plans = tuple([mm(*t) for t in triples[name]] for name in ("fwd", "dW", "dh"))
+        self._plans[n] = plans
+        return plans
+
+    def _matmul(self, a: Any, b: Any, c: Any):
+        return functools.partial(self.xp.matmul, a, b, out=c)
+
+    def _check_cublas(self, bufs: _Buffers, triples: list) -> None:  # pragma: no cover - GPU
+        """Once per batch size: each direct gemm against ``matmul`` on test values; on any
+        difference or error fall back to ``matmul`` for good (``blas_note`` says why)."""
+        xp = self.xp
+        for arr in (bufs.x, *bufs.h, *bufs.d):
+            arr[...] = (xp.arange(arr.size, dtype=self.dtype).reshape(arr.shape) % 7) / 7 - 0.4
+        try:
+            self._gemm.begin()
+            for a, b, c in triples:
+                self._gemm.bind(a, b, c)()
+                got = c.copy()
+                xp.matmul(a, b, out=c)
+                err = float(xp.abs(got - c).max())
+                scale = 1.0 + float(xp.abs(c).max())
+                if not err <= 1e-4 * scale:
+                    raise ArithmeticError(f"direct gemm differs from matmul by {err:.3g}")
+        except Exception as exc:
+            if self._strict_blas:
+                raise
+            self._gemm = None
+            self._plans.clear()
+            self.blas = "matmul"
+            self.blas_note = f"matmul: direct cuBLAS failed its check ({exc})".splitlines()[0]
+
     # -- the step -----------------------------------------------------------------------------
     def __call__(self, x_batch: Any, t_batch: Any) -> Any:
-        """One step on (x_batch (N, D), t_batch (N,) int64); returns the 0-d mean loss."""
-        xp = self.xp
-        if x_batch.dtype != self.dtype:
-            x_batch = x_batch.astype(self.dtype)
-        if t_batch.dtype != np.int64:
-            t_batch = t_batch.astype(np.int64)
-        if not (x_batch.flags.c_contiguous and t_batch.flags.c_contiguous):
-            x_batch, t_batch = xp.ascontiguousarray(x_batch), xp.ascontiguousarray(t_batch)
-        return self._run(x_batch, t_batch, self.buffers(x_batch.shape[0]))
+        """One step on (x_batch (N, D), t_batch (N,) labels); returns the 0-d mean loss.
+
+        The batch is copied into the static buffers of its size (converted to the net's dtype
+        and int64 on the way): two copy launches; ``step_indices`` gathers instead."""
+        bufs, products = self._prepare(int(x_batch.shape[0]))
+        bufs.x[...] = x_batch
+        bufs.t[...] = t_batch
+        return self._run(bufs, products)
 
     def step_indices(self, x_all: Any, t_all: Any, idx: Any) -> Any:
         """One step on rows ``idx`` of the device data set, gathered into static buffers
         (``take(..., out=)``: no allocation); ``x_all`` of the net's dtype, ``t_all`` int64."""
         xp = self.xp
-        bufs = self.buffers(int(idx.shape[0]))
+        bufs, products = self._prepare(int(idx.shape[0]))
         xp.take(x_all, idx, axis=0, out=bufs.x)
         xp.take(t_all, idx, axis=0, out=bufs.t)
-        return self._run(bufs.x, bufs.t, bufs)
+        return self._run(bufs, products)
 
-    def _run(self, x: Any, t: Any, bufs: _Buffers) -> Any:
-        self._ensure_packed()  # first: it may replace the buffers read below
-        xp, k, p, g = self.xp, self.k, self.p, self.g
+    def _prepare(self, n: int) -> tuple[_Buffers, tuple[list, list, list]]:
+        """Buffers and planned products for ``n`` rows, before the batch is written into them
+        (a first plan's cuBLAS check overwrites the buffers with test values)."""
+        self._ensure_packed()  # first: a repack replaces the buffers the plans point into
+        products = self._products(n)
+        return self.buffers(n), products
+
+    def _run(self, bufs: _Buffers, products: tuple[list, list, list]) -> Any:
+        k, p, g = self.k, self.p, self.g
+        fwd, dW, dh = products
         last = self.n_affine
         lam = self.net.weight_decay_lambda
+        loss = self.xp.empty((), dtype=self.dtype)
+        if lam:  # the penalty of the parameters before the update, as the layer path adds it
+            penalty = 0.5 * lam * (self.Pw @ self.Pw)  # a weak Python scalar keeps the dtype
+        if self._gemm is not None:
+            self._gemm.begin()
         # forward: h_i = act(h_{i-1} . W_i + b_i); the last layer's bias goes into the head
-        inp = x
         for i in range(1, last):
+            fwd[i - 1]()
             h = bufs.h[i - 1]
-            xp.matmul(inp, p[f"W{i}"], out=h)
             k[self.forward_kernel](h, p[f"b{i}"], h)
-            inp = h
-        xp.matmul(inp, p[f"W{last}"], out=bufs.h[last - 1])
-        loss = xp.empty((), dtype=self.dtype)
-        k["bias_softmax_ce"](bufs.h[last - 1], p[f"b{last}"], t, bufs.d[last - 1], loss)
-        if lam:
-            loss += 0.5 * lam * (self.Pw @ self.Pw)  # before the update (a weak Python scalar)
+        fwd[last - 1]()
+        k["bias_softmax_ce"](bufs.h[last - 1], p[f"b{last}"], bufs.t, bufs.d[last - 1], loss)
         # backward into the flat gradient buffer
         for i in range(last, 0, -1):
-            d = bufs.d[i - 1]
-            below = x if i == 1 else bufs.h[i - 2]
-            xp.matmul(below.T, d, out=g[f"W{i}"])
-            xp.sum(d, axis=0, out=g[f"b{i}"])
+            dW[i - 1]()
+            self.xp.sum(bufs.d[i - 1], axis=0, out=g[f"b{i}"])
             if i > 1:
-                dh = bufs.d[i - 2]
-                xp.matmul(d, p[f"W{i}"].T, out=dh)
-                k[self.backward_kernel](dh, bufs.h[i - 2], dh)
+                dh[i - 2]()
+                d = bufs.d[i - 2]
+                k[self.backward_kernel](d, bufs.h[i - 2], d)
         if lam:
             k["weight_decay"](self.Gw, self.Pw, lam)
+            loss += penalty
         self._update()
         return loss
 
