@@ -11,6 +11,8 @@ data moved to the GPU once, a fresh permutation on the device every epoch:
   in backward, the last bias + softmax + cross-entropy gradient + mean loss in one launch, one
   Momentum update over a flat parameter buffer), every temporary preallocated (``out=``), losses
   read back once per block of steps;
+* ``mitbadak matmul``: the same step with ``cupy.matmul(..., out=)`` instead of direct cuBLAS
+  calls (``FusedStep(blas="matmul")``), to see what the direct calls save;
 * ``mitbadak graph``: ``mitbadak.gpu_step.TorchGraphStep``, the same math on PyTorch CUDA tensors
   captured as one CUDA graph per batch size (needs torch with CUDA);
 * ``cupy plain``: a plain CuPy port of the readable step (about 30 small kernels a step);
@@ -70,12 +72,13 @@ def _net_and_optimizer(params, lr: float, mu: float):
 
 def mitbadak_fused(
     x, t, params, batch: int, epochs: int, lr: float, mu: float, *,
-    block: int = 100, xp=None, kernels=None, seed: int = 0,
+    block: int = 100, xp=None, kernels=None, seed: int = 0, blas: str = "auto", info=None,
 ):  # fmt: skip
     """Train with ``gpu_step.FusedStep``; returns (the last block's mean loss, params on the host).
 
     Losses stay on the device and are read back once per block of steps. ``xp=numpy,
-    kernels=reference_kernels()`` runs the same step on the CPU (the tests do).
+    kernels=reference_kernels()`` runs the same step on the CPU (the tests do). ``blas`` goes to
+    FusedStep ("auto": direct cuBLAS calls on CuPy, "matmul"); ``info["blas"]`` says which ran.
     """
     from mitbadak.backend import to_host
     from mitbadak.gpu_step import FusedStep
@@ -83,7 +86,7 @@ def mitbadak_fused(
     if xp is None:
         import cupy as xp
     net, optimizer = _net_and_optimizer(params, lr, mu)
-    step = FusedStep(net, optimizer, kernels, xp=xp)  # params and velocities moved once
+    step = FusedStep(net, optimizer, kernels, xp=xp, blas=blas)  # params, velocities moved once
     n = x.shape[0]
     rng = np.random.default_rng(seed)
     last = float("nan")
@@ -97,6 +100,8 @@ def mitbadak_fused(
                 losses.clear()
                 if not np.isfinite(last):
                     raise FloatingPointError("diverged")
+    if info is not None:
+        info["blas"] = step.blas_note
     return last, {key: to_host(view) for key, view in net.params.items()}
 
 
@@ -275,8 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     params = he_params(dims, seed=1)
     lr, mu = 0.05, 0.9
     xd, td = cp.asarray(x_host), cp.asarray(t_host)  # moved once, outside the timed part
+    fused_info: dict[str, str] = {}
     contenders = {
-        "mitbadak fused": lambda: mitbadak_fused(xd, td, params, batch, args.epochs, lr, mu),
+        "mitbadak fused": lambda: mitbadak_fused(
+            xd, td, params, batch, args.epochs, lr, mu, info=fused_info
+        ),
+        "mitbadak matmul": lambda: mitbadak_fused(
+            xd, td, params, batch, args.epochs, lr, mu, blas="matmul"
+        ),
         "cupy plain": lambda: cupy_plain(xd, td, params, batch, args.epochs, lr, mu),
     }
     try:
@@ -323,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 times[name].append(time.perf_counter() - start)
             elif not np.isfinite(loss):
                 print(f"note: {name} ended with loss {loss}")
+    print(f"mitbadak fused's products: {fused_info.get('blas', '?')}")
     base = float(np.median(times["mitbadak fused"]))
     print(f"{'contender':<16} {'median s':>9} {'min s':>8} {'/ mitbadak':>10}")
     for name in names:
