@@ -29,6 +29,9 @@ The contract with the trainer (``training.py``)::
   (N, input_size) of the net's dtype, ``t_batch`` int64 labels (N,) (other dtypes are converted
   each call, which costs a launch). Every temporary is preallocated per batch size on first use,
   so a last smaller batch gets its own set (two sets per run).
+* ``FusedStep(..., blas="auto")``: on CuPy the matrix products are direct cuBLAS calls with
+  planned pointers, checked against ``matmul`` per batch size (falling back to it on any
+  difference; ``step.blas`` / ``step.blas_note`` say which runs); ``"matmul"`` never uses them.
 * Read the losses back in blocks (``float(xp.stack(block).mean())``), never per step.
 * If ``net.params`` or the optimizer's state are replaced from outside (``net.set_params``,
   ``optimizer.load_state_dict``), the next call packs them again (a check of a few identities).
