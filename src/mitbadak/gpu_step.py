@@ -60,7 +60,7 @@ from mitbadak.backend import DeviceError, array_namespace, to_device, to_host
 from mitbadak.gpu_kernels import adam_lr_t
 from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum, Optimizer
 
-__all__ = ["ACTIVATION_KERNELS", "FusedStep", "TorchGraphStep", "supports_fused"]
+__all__ = ["ACTIVATION_KERNELS", "FusedStep", "TorchGraphStep", "gemm_plan", "supports_fused"]
 
 #: activation name -> (forward kernel with the bias, backward kernel from the output)
 ACTIVATION_KERNELS: dict[str, tuple[str, str]] = {
@@ -142,7 +142,7 @@ def _bind_params(net: Any, views: dict[str, Any]) -> None:
     """
     try:
         net.params = dict(views)
-    except TypeError:
+    except (TypeError, ValueError):  # e.g. np.asarray of a CuPy array: TypeError
         pass
     if all(net.params[k] is views[k] for k in views):
         return
