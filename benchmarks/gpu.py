@@ -7,9 +7,14 @@
 Contenders, all float32, Momentum 0.9, lr 0.05, on 60,000 images (random images: speed only), the
 data moved to the GPU once, a fresh permutation on the device every epoch:
 
-* ``mitbadak fused``: the step written with ``mitbadak.gpu_kernels`` (bias+ReLU, ReLU mask in
-  backward, softmax + cross-entropy gradient, one Momentum update over a flat parameter buffer),
-  every temporary preallocated (``out=``), losses read back once per block of steps;
+* ``mitbadak fused``: the library's ``mitbadak.gpu_step.FusedStep`` on CuPy (bias+ReLU, ReLU mask
+  in backward, the last bias + softmax + cross-entropy gradient + mean loss in one launch, one
+  Momentum update over a flat parameter buffer), every temporary preallocated (``out=``), losses
+  read back once per block of steps;
+* ``mitbadak matmul``: the same step with ``cupy.matmul(..., out=)`` instead of direct cuBLAS
+  calls (``FusedStep(blas="matmul")``), to see what the direct calls save;
+* ``mitbadak graph``: ``mitbadak.gpu_step.TorchGraphStep``, the same math on PyTorch CUDA tensors
+  captured as one CUDA graph per batch size (needs torch with CUDA);
 * ``cupy plain``: a plain CuPy port of the readable step (about 30 small kernels a step);
 * ``torch eager``: ``nn.Sequential`` + ``F.cross_entropy`` + ``torch.optim.SGD(momentum=0.9)``;
 * ``torch graph``: the same step captured once as a CUDA graph and replayed.
@@ -49,67 +54,85 @@ def synchronize() -> None:
     cp.cuda.Stream.null.synchronize()
 
 
-# --- mitbadak's fused step ---------------------------------------------------------------------
+# --- mitbadak's fused steps (the library's, mitbadak.gpu_step) --------------------------------
+
+
+def _net_and_optimizer(params, lr: float, mu: float):
+    """A float32 ReLU MultiLayerNet holding copies of ``params``, and its Momentum optimizer."""
+    from mitbadak.networks import MultiLayerNet
+    from mitbadak.optimizers import Momentum
+
+    layers = len(params) // 2
+    dims = [params["W1"].shape[0]] + [params[f"W{i}"].shape[1] for i in range(1, layers + 1)]
+    net = MultiLayerNet(dims[0], dims[1:-1], dims[-1], activation="relu", seed=0,
+                        dtype=np.float32)  # fmt: skip
+    net.set_params(params)  # copies: the caller's arrays stay as they are
+    return net, Momentum(lr=lr, momentum=mu)
 
 
 def mitbadak_fused(
     x, t, params, batch: int, epochs: int, lr: float, mu: float, *,
-    block: int = 100, xp=None, kernels=None, seed: int = 0,
+    block: int = 100, xp=None, kernels=None, seed: int = 0, blas: str = "auto", info=None,
 ):  # fmt: skip
-    """Train with the fused kernels; returns (the last block's mean loss, the params on the host).
+    """Train with ``gpu_step.FusedStep``; returns (the last block's mean loss, params on the host).
 
-    Losses are read back once per block of steps. ``xp=numpy, kernels=reference_kernels()`` runs
-    the same step on the CPU (the tests do).
+    Losses stay on the device and are read back once per block of steps. ``xp=numpy,
+    kernels=reference_kernels()`` runs the same step on the CPU (the tests do). ``blas`` goes to
+    FusedStep ("auto": direct cuBLAS calls on CuPy, "matmul"); ``info["blas"]`` says which ran.
     """
     from mitbadak.backend import to_host
-    from mitbadak.gpu_kernels import cupy_kernels, flat_buffer
+    from mitbadak.gpu_step import FusedStep
 
     if xp is None:
         import cupy as xp
-    k = cupy_kernels() if kernels is None else kernels
-    layers = len(params) // 2
-    P, p = flat_buffer(params, xp)
-    G, g = flat_buffer({key: np.zeros_like(v) for key, v in params.items()}, xp)
-    V = xp.zeros_like(P)
-    widths = [params[f"W{i}"].shape[1] for i in range(1, layers + 1)]
-    h = [xp.empty((batch, w), dtype=P.dtype) for w in widths]  # activations (last: scores)
-    d = [xp.empty((batch, w), dtype=P.dtype) for w in widths]  # gradients w.r.t. them
-    xb = xp.empty((batch, x.shape[1]), dtype=x.dtype)
-    tb = xp.empty(batch, dtype=t.dtype)
-    losses = xp.empty((block, batch), dtype=P.dtype)
+    net, optimizer = _net_and_optimizer(params, lr, mu)
+    step = FusedStep(net, optimizer, kernels, xp=xp, blas=blas)  # params, velocities moved once
     n = x.shape[0]
     rng = np.random.default_rng(seed)
     last = float("nan")
-    step_no = 0
+    losses = []
     for _ in range(epochs):
         order = xp.asarray(rng.permutation(n))  # drawn on the host, moved once per epoch
         for s in range(n // batch):
-            idx = order[s * batch : (s + 1) * batch]
-            xp.take(x, idx, axis=0, out=xb)
-            xp.take(t, idx, axis=0, out=tb)
-            inp = xb
-            for i in range(layers):
-                xp.matmul(inp, p[f"W{i + 1}"], out=h[i])
-                if i < layers - 1:
-                    k["bias_relu"](h[i], p[f"b{i + 1}"], h[i])
-                else:
-                    h[i] += p[f"b{i + 1}"]
-                inp = h[i]
-            k["softmax_ce_grad"](h[-1], tb, d[-1], losses[step_no % block])
-            for i in reversed(range(layers)):
-                below = xb if i == 0 else h[i - 1]
-                xp.matmul(below.T, d[i], out=g[f"W{i + 1}"])
-                xp.sum(d[i], axis=0, out=g[f"b{i + 1}"])
-                if i > 0:
-                    xp.matmul(d[i], p[f"W{i + 1}"].T, out=d[i - 1])
-                    k["relu_backward"](d[i - 1], h[i - 1], d[i - 1])
-            k["momentum_update"](P, G, V, lr, mu)
-            step_no += 1
-            if step_no % block == 0:  # one host sync per block: loss and divergence together
-                last = float(losses.mean())
+            losses.append(step.step_indices(x, t, order[s * batch : (s + 1) * batch]))
+            if len(losses) == block:  # one host sync per block: loss and divergence together
+                last = float(xp.stack(losses).mean())
+                losses.clear()
                 if not np.isfinite(last):
-                    raise FloatingPointError(f"diverged by step {step_no}")
-    return last, {key: to_host(view) for key, view in p.items()}
+                    raise FloatingPointError("diverged")
+    if info is not None:
+        info["blas"] = step.blas_note
+    return last, {key: to_host(view) for key, view in net.params.items()}
+
+
+def mitbadak_torch_graph(
+    x, t, params, batch: int, epochs: int, lr: float, mu: float, *,
+    block: int = 100, device: str = "cuda", seed: int = 0,
+):  # fmt: skip
+    """Train with ``gpu_step.TorchGraphStep`` (mitbadak's step captured as a CUDA graph) on
+    tensors ``x``, ``t``; returns (the last block's mean loss, params on the host).
+    ``device="cpu"`` runs it uncaptured on CPU tensors (the tests do)."""
+    import torch
+
+    from mitbadak.gpu_step import TorchGraphStep
+
+    net, optimizer = _net_and_optimizer(params, lr, mu)
+    step = TorchGraphStep(net, optimizer, device=device)
+    n = x.shape[0]
+    rng = np.random.default_rng(seed)
+    last = float("nan")
+    losses = []
+    for _ in range(epochs):
+        order = torch.from_numpy(rng.permutation(n)).to(device)
+        for s in range(n // batch):
+            losses.append(step.step_indices(x, t, order[s * batch : (s + 1) * batch]))
+            if len(losses) == block:
+                last = float(torch.stack(losses).mean())
+                losses.clear()
+                if not np.isfinite(last):
+                    raise FloatingPointError("diverged")
+    step.write_back()
+    return last, {key: value.copy() for key, value in net.params.items()}
 
 
 # --- a plain CuPy port -------------------------------------------------------------------------
@@ -257,8 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     params = he_params(dims, seed=1)
     lr, mu = 0.05, 0.9
     xd, td = cp.asarray(x_host), cp.asarray(t_host)  # moved once, outside the timed part
+    fused_info: dict[str, str] = {}
     contenders = {
-        "mitbadak fused": lambda: mitbadak_fused(xd, td, params, batch, args.epochs, lr, mu),
+        "mitbadak fused": lambda: mitbadak_fused(
+            xd, td, params, batch, args.epochs, lr, mu, info=fused_info
+        ),
+        "mitbadak matmul": lambda: mitbadak_fused(
+            xd, td, params, batch, args.epochs, lr, mu, blas="matmul"
+        ),
         "cupy plain": lambda: cupy_plain(xd, td, params, batch, args.epochs, lr, mu),
     }
     try:
@@ -271,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
                 xt, tt, params, batch, args.epochs, lr, mu
             )
             contenders["torch graph"] = lambda: torch_graph(
+                xt, tt, params, batch, args.epochs, lr, mu
+            )
+            contenders["mitbadak graph"] = lambda: mitbadak_torch_graph(
                 xt, tt, params, batch, args.epochs, lr, mu
             )
         else:
@@ -302,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
                 times[name].append(time.perf_counter() - start)
             elif not np.isfinite(loss):
                 print(f"note: {name} ended with loss {loss}")
+    print(f"mitbadak fused's products: {fused_info.get('blas', '?')}")
     base = float(np.median(times["mitbadak fused"]))
     print(f"{'contender':<16} {'median s':>9} {'min s':>8} {'/ mitbadak':>10}")
     for name in names:

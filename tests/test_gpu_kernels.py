@@ -124,6 +124,152 @@ def test_flat_sgd_and_momentum_equal_the_optimizers(dtype):
             assert not np.array_equal(mine[key], params[key])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flat_adagrad_and_adam_equal_the_optimizers_bit_for_bit(dtype):
+    from mitbadak.gpu_kernels import adagrad_update_ref, adam_lr_t, adam_update_ref
+    from mitbadak.optimizers import AdaGrad, Adam
+
+    params = network_params(dtype)
+    steps = [network_params(dtype, seed=s) for s in (20, 21, 22, 23)]
+    for name, optimizer in [("adagrad", AdaGrad(lr=0.05)), ("adam", Adam(lr=0.01, beta2=0.99))]:
+        mine = {k: v.copy() for k, v in params.items()}
+        p, p_views = flat_buffer(params)
+        s1, s2 = np.zeros_like(p), np.zeros_like(p)
+        for t, grads in enumerate(steps, start=1):
+            optimizer.update(mine, grads)
+            g, _ = flat_buffer(grads)
+            if name == "adagrad":
+                adagrad_update_ref(p, g, s1, 0.05)
+            else:
+                adam_update_ref(p, g, s1, s2, adam_lr_t(0.01, 0.9, 0.99, t), 0.9, 0.99)
+        state = optimizer.state_dict()
+        for key in params:
+            assert p_views[key].dtype == dtype
+            np.testing.assert_array_equal(p_views[key], mine[key], err_msg=f"{name} {key}")
+            assert not np.array_equal(mine[key], params[key])
+        first = "h" if name == "adagrad" else "m"
+        offset = 0
+        for key, value in params.items():  # the state buffers hold the optimizer's state too
+            np.testing.assert_array_equal(
+                s1[offset : offset + value.size].reshape(value.shape), state[f"{first}/{key}"]
+            )
+            if name == "adam":
+                np.testing.assert_array_equal(
+                    s2[offset : offset + value.size].reshape(value.shape), state[f"v/{key}"]
+                )
+            offset += value.size
+    assert int(state["t"]) == 4
+
+
+def test_adam_lr_t_is_the_bias_corrected_step():
+    from mitbadak.gpu_kernels import adam_lr_t
+
+    assert adam_lr_t(0.001, 0.9, 0.999, 1) == pytest.approx(0.001 * np.sqrt(0.001) / 0.1)
+    assert adam_lr_t(0.001, 0.9, 0.999, 10_000) == pytest.approx(0.001, rel=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_tanh_and_its_backward_equal_affine_then_tanh(dtype):
+    from mitbadak.gpu_kernels import bias_tanh_ref, tanh_backward_ref
+    from mitbadak.layers import Tanh
+
+    x, W, b = batch(dtype)
+    layer = Tanh()
+    want = layer.forward(Affine(W, b).forward(x))
+    got = bias_tanh_ref(x @ W, b)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    dout = np.random.default_rng(8).standard_normal(got.shape).astype(dtype)
+    np.testing.assert_array_equal(tanh_backward_ref(dout, got), layer.backward(dout))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_softmax_ce_equals_the_last_affine_and_softmax_with_loss(dtype):
+    from mitbadak.gpu_kernels import bias_softmax_ce_ref
+
+    rng = np.random.default_rng(9)
+    h = rng.standard_normal((40, 6)).astype(dtype)
+    W = rng.standard_normal((6, 10)).astype(dtype)
+    b = (rng.standard_normal(10) * 3).astype(dtype)
+    t = rng.integers(0, 10, 40)
+    layer = SoftmaxWithLoss()
+    want_loss = layer.forward(Affine(W, b).forward(h), t)
+    want_dx = layer.backward()
+    z = h @ W
+    before = z.copy()
+    dx, loss = np.empty_like(z), np.empty((), dtype=dtype)
+    assert bias_softmax_ce_ref(z, b, t, dx, loss) is loss
+    np.testing.assert_array_equal(z, before)  # the scores without the bias are left alone
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    assert loss.shape == () and loss.dtype == dtype
+    np.testing.assert_allclose(float(loss), want_loss, rtol=tol)
+    np.testing.assert_allclose(dx, want_dx, rtol=tol, atol=tol / 40)
+
+
+def test_weight_decay_ref_adds_the_l2_gradient():
+    from mitbadak.gpu_kernels import weight_decay_ref
+
+    g, p = network_params(np.float32)["W1"], network_params(np.float32, seed=3)["W1"]
+    want = g + 0.01 * p
+    assert weight_decay_ref(g, p, 0.01) is g
+    np.testing.assert_array_equal(g, want)
+
+
+def test_reference_kernels_cover_every_kernel_the_fused_step_names():
+    from mitbadak.gpu_kernels import KERNEL_SOURCES, reference_kernels
+    from mitbadak.gpu_step import ACTIVATION_KERNELS
+
+    names = set(reference_kernels())
+    assert set(KERNEL_SOURCES) | {"softmax_ce_grad", "bias_softmax_ce"} == names
+    assert {n for pair in ACTIVATION_KERNELS.values() for n in pair} <= names
+
+
+def test_new_optimizer_kernel_bodies_round_every_operation():
+    from mitbadak.gpu_kernels import rounded_body
+
+    adam = rounded_body("adam_update", "float32")
+    assert "__fsqrt_rn(nv)" in adam and "__fdiv_rn(__fmul_rn((T)lr_t, nm)" in adam
+    ada = rounded_body("adagrad_update", "float64")
+    assert "__dadd_rn(h_in, __dmul_rn(g, g))" in ada and "__dsqrt_rn(nh)" in ada
+    assert rounded_body("weight_decay", "float32") == "g = __fadd_rn(g_in, __fmul_rn((T)lam, p));"
+    for body in (adam, ada):
+        assert not any(m in body for m in ("MUL(", "SUB(", "ADD(", "DIV(", "SQRT("))
+
+
+def load_cuda_check():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "check_cuda_sources.py"
+    spec = importlib.util.spec_from_file_location("check_cuda_sources", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cuda_source_wraps_every_kernel_for_both_dtypes():
+    from mitbadak.gpu_kernels import KERNEL_SOURCES
+
+    source = load_cuda_check().cuda_source()
+    for name in KERNEL_SOURCES:
+        for ctype in ("float", "double"):
+            assert f"void check_{name}_{ctype}(" in source
+    for ctype in ("float", "double"):
+        assert f"mitbadak_softmax_ce_grad_{ctype}(" in source
+        assert f"mitbadak_bias_softmax_ce_{ctype}(" in source
+    assert "MUL(" not in source and "SQRT(" not in source
+
+
+@pytest.mark.skipif(
+    __import__("shutil").which("nvcc") is None,
+    reason="needs nvcc (a CUDA toolkit; no GPU needed) to compile the kernel sources to PTX; "
+    "expected where no CUDA toolkit is installed, CI included",
+)
+def test_cuda_sources_compile_with_nvcc(capsys):  # pragma: no cover - needs nvcc
+    assert load_cuda_check().main() == 0
+    assert "26 kernels compiled to PTX" in capsys.readouterr().out
+
+
 # --- the CuPy kernels (GPU-only) -----------------------------------------------------------------
 
 _GPU, _GPU_WHY = gpu_status()
@@ -182,6 +328,73 @@ def test_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - needs
     k["sgd_update"](dp, dg, 0.05)
     sgd_update_ref(p, g, 0.05)
     np.testing.assert_array_equal(cp.asnumpy(dp), p)
+
+
+@gpu_only
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_new_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - needs a GPU
+    import cupy as cp
+
+    from mitbadak.gpu_kernels import (
+        adagrad_update_ref,
+        adam_lr_t,
+        adam_update_ref,
+        bias_softmax_ce_ref,
+        bias_tanh_ref,
+        cupy_kernels,
+        tanh_backward_ref,
+        weight_decay_ref,
+    )
+
+    k = cupy_kernels()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    x, W, b = batch(dtype, n=100, d=30, h=17)
+    z = x @ W
+    dz = cp.asarray(z)
+    k["bias_tanh"](dz, cp.asarray(b), dz)
+    y = bias_tanh_ref(z.copy(), b)
+    np.testing.assert_allclose(cp.asnumpy(dz), y, rtol=tol, atol=tol)
+    dout = np.random.default_rng(5).standard_normal(y.shape).astype(dtype)
+    dx = cp.empty_like(dz)
+    k["tanh_backward"](cp.asarray(dout), cp.asarray(y), dx)
+    np.testing.assert_allclose(cp.asnumpy(dx), tanh_backward_ref(dout, y), rtol=tol, atol=tol)
+
+    for n in (1, 100, 300, 1000):  # fewer rows than threads, and several rows per thread
+        rng = np.random.default_rng(n)
+        s = (rng.standard_normal((n, 10)) * 4).astype(dtype)
+        bias = rng.standard_normal(10).astype(dtype)
+        t = rng.integers(0, 10, n)
+        want_dx, want_loss = np.empty_like(s), np.empty((), dtype=dtype)
+        bias_softmax_ce_ref(s, bias, t, want_dx, want_loss)
+        ddx, dloss = cp.empty((n, 10), dtype=dtype), cp.empty((), dtype=dtype)
+        k["bias_softmax_ce"](cp.asarray(s), cp.asarray(bias), cp.asarray(t, dtype=cp.int64),
+                             ddx, dloss)  # fmt: skip
+        np.testing.assert_allclose(cp.asnumpy(ddx), want_dx, rtol=tol, atol=tol / n)
+        np.testing.assert_allclose(float(dloss), float(want_loss), rtol=tol)
+
+    params, grads = network_params(dtype), network_params(dtype, seed=9)
+    p, _ = flat_buffer(params)
+    g, _ = flat_buffer(grads)
+    dp, dg = cp.asarray(p), cp.asarray(g)
+    h = np.zeros_like(p)
+    dh = cp.zeros_like(dp)
+    for _ in range(3):
+        k["adagrad_update"](dp, dg, dh, 0.05)
+        adagrad_update_ref(p, g, h, 0.05)
+    np.testing.assert_array_equal(cp.asnumpy(dp), p)  # rounded as NumPy rounds: bit-exact
+    np.testing.assert_array_equal(cp.asnumpy(dh), h)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    dm, dv = cp.zeros_like(dp), cp.zeros_like(dp)
+    for t in range(1, 4):
+        lr_t = adam_lr_t(0.01, 0.9, 0.999, t)
+        k["adam_update"](dp, dg, dm, dv, lr_t, 0.9, 0.999)
+        adam_update_ref(p, g, m, v, lr_t, 0.9, 0.999)
+    np.testing.assert_array_equal(cp.asnumpy(dp), p)
+    np.testing.assert_array_equal(cp.asnumpy(dm), m)
+    np.testing.assert_array_equal(cp.asnumpy(dv), v)
+    k["weight_decay"](dg[:50], dp[:50], 0.01)
+    weight_decay_ref(g[:50], p[:50], 0.01)
+    np.testing.assert_array_equal(cp.asnumpy(dg), g)
 
 
 def test_flat_buffer_on_the_strict_device():
@@ -261,3 +474,293 @@ def test_gpu_benchmark_exits_0_with_a_note_without_a_gpu(monkeypatch, capsys):
     assert out == "gpu benchmark skipped: CuPy is not installed (it needs CuPy and a CUDA GPU)"
     params = bench.he_params(bench.sizes(large=False)[0], seed=1)
     assert [params[k].shape for k in ("W1", "W2", "W3")] == [(784, 256), (256, 128), (128, 10)]
+
+
+def test_benchmark_torch_graph_step_uncaptured_on_cpu_equals_the_plain_port():
+    """The benchmark's TorchGraphStep contender, uncaptured on CPU tensors, trains as the plain."""
+    torch = pytest.importorskip("torch", reason="needs PyTorch (installed on its own)")
+    bench = load_gpu_benchmark()
+    rng = np.random.default_rng(4)
+    x = rng.random((240, 20), dtype=np.float32)
+    t = rng.integers(0, 3, 240)
+    params = bench.he_params([20, 16, 8, 3], seed=1)
+    loss, got = bench.mitbadak_torch_graph(
+        torch.from_numpy(x), torch.from_numpy(t), params, 30, 3, 0.05, 0.9, block=4,
+        device="cpu",
+    )  # fmt: skip
+    plain_loss, plain = bench.cupy_plain(x, t, params, 30, 3, 0.05, 0.9, xp=np)
+    assert np.isfinite(loss) and np.isfinite(plain_loss)
+    for key in params:
+        assert got[key].dtype == np.float32
+        np.testing.assert_allclose(got[key], plain[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def run_body(ins: str, outs: str, body: str, arrays: dict, scalars: dict, dtype) -> dict:
+    """Run an ElementwiseKernel's CUDA ``body`` on NumPy arrays, statement by statement.
+
+    The body is translated, not reimplemented: ``(T)x`` becomes a cast to the dtype, ``T v = e``
+    an assignment, ``c ? a : b`` ``where(c, a, b)``, and the rounding macros and intrinsics
+    (``MUL``, ``__fmul_rn`` ...) NumPy's operations, one rounding each. Returns the outputs.
+    """
+    import re
+
+    T = np.dtype(dtype).type
+    ops = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "DIV": np.divide,
+           "SQRT": np.sqrt}  # fmt: skip
+    env = {"T": T, "exp": np.exp, "fabs": np.abs, "tanh": np.tanh, "where": np.where}
+    for macro, fn in ops.items():
+        env[macro] = fn
+        env[f"__f{macro.lower()}_rn"] = env[f"__d{macro.lower()}_rn"] = fn
+    names = {part.split()[1] for part in ins.split(",")}
+    assert names == set(arrays) | set(scalars), body
+    local = {**{k: np.array(v, copy=True) for k, v in arrays.items()}, **scalars}
+    for statement in filter(None, (s.strip() for s in body.split(";"))):
+        statement = re.sub(r"\(T\)([\w.\-]+)", r"T(\1)", statement)
+        statement = re.sub(r"^T (\w+) =", r"\1 =", statement)
+        statement = re.sub(r"^(\w+) = (.+?) \? (.+) : (.+)$", r"\1 = where(\2, \3, \4)", statement)
+        with np.errstate(over="ignore", under="ignore"):
+            exec(statement, env, local)  # noqa: S102 - our own kernel source, in a test
+    return {part.split()[1]: local[part.split()[1]] for part in outs.split(",")}
+
+
+def run_elementwise_body(name: str, arrays: dict, scalars: dict, dtype) -> dict:
+    """``run_body`` of ``KERNEL_SOURCES[name]`` (with the macros, before per-dtype rounding)."""
+    from mitbadak.gpu_kernels import KERNEL_SOURCES
+
+    ins, outs, body = KERNEL_SOURCES[name]
+    return run_body(ins, outs, body, arrays, scalars, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_optimizer_bodies_compute_the_references_bit_for_bit(dtype):
+    """The ElementwiseKernel bodies themselves (not only their references) equal the optimizers'
+    arithmetic, one rounding per operation, on the CPU."""
+    from mitbadak.gpu_kernels import (
+        adagrad_update_ref,
+        adam_update_ref,
+        weight_decay_ref,
+    )
+
+    rng = np.random.default_rng(11)
+    p, g = rng.standard_normal(200).astype(dtype), rng.standard_normal(200).astype(dtype)
+    s1 = np.abs(rng.standard_normal(200)).astype(dtype)
+    s2 = np.abs(rng.standard_normal(200)).astype(dtype)
+
+    out = run_elementwise_body("sgd_update", {"p_in": p, "g": g}, {"lr": 0.05}, dtype)
+    np.testing.assert_array_equal(out["p"], sgd_update_ref(p.copy(), g, 0.05))
+    out = run_elementwise_body(
+        "momentum_update", {"p_in": p, "g": g, "v_in": s1}, {"lr": 0.05, "mu": 0.9}, dtype
+    )
+    want_v = s1.copy()
+    np.testing.assert_array_equal(out["p"], momentum_update_ref(p.copy(), g, want_v, 0.05, 0.9))
+    np.testing.assert_array_equal(out["v"], want_v)
+    out = run_elementwise_body("adagrad_update", {"p_in": p, "g": g, "h_in": s1}, {"lr": 0.05},
+                               dtype)  # fmt: skip
+    want_h = s1.copy()
+    np.testing.assert_array_equal(out["p"], adagrad_update_ref(p.copy(), g, want_h, 0.05))
+    np.testing.assert_array_equal(out["h"], want_h)
+    out = run_elementwise_body(
+        "adam_update", {"p_in": p, "g": g, "m_in": s1, "v_in": s2},
+        {"lr_t": 0.003, "c1": 1.0 - 0.9, "c2": 1.0 - 0.999}, dtype,
+    )  # fmt: skip
+    want_m, want_v = s1.copy(), s2.copy()
+    want_p = adam_update_ref(p.copy(), g, want_m, want_v, 0.003, 0.9, 0.999)
+    for key, want in (("p", want_p), ("m", want_m), ("v", want_v)):
+        np.testing.assert_array_equal(out[key], want, err_msg=key)
+    out = run_elementwise_body("weight_decay", {"g_in": g, "p": p}, {"lam": 0.01}, dtype)
+    np.testing.assert_array_equal(out["g"], weight_decay_ref(g.copy(), p, 0.01))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_activation_bodies_compute_the_references(dtype):
+    from mitbadak.gpu_kernels import bias_tanh_ref, tanh_backward_ref
+
+    x, W, b = batch(dtype)
+    x[0, :] = 40  # saturated rows for the sigmoid's two sides
+    x[1, :] = -40
+    z = x @ W
+    dout = np.random.default_rng(12).standard_normal(z.shape).astype(dtype)
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    cases = [
+        ("bias_relu", bias_relu_ref, "relu_backward", relu_backward_ref),
+        ("bias_sigmoid", bias_sigmoid_ref, "sigmoid_backward", sigmoid_backward_ref),
+        ("bias_tanh", bias_tanh_ref, "tanh_backward", tanh_backward_ref),
+    ]
+    for forward, forward_ref, backward, backward_ref in cases:
+        y = run_elementwise_body(forward, {"z": z, "b": b}, {}, dtype)["y"]
+        want = forward_ref(z.copy(), b)
+        assert y.dtype == dtype, forward
+        np.testing.assert_allclose(y, want, rtol=tol, atol=tol, err_msg=forward)
+        dx = run_elementwise_body(backward, {"dout": dout, "y": want}, {}, dtype)["dx"]
+        np.testing.assert_allclose(dx, backward_ref(dout, want), rtol=4 * tol, atol=tol,
+                                   err_msg=backward)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cpu_kernel_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("raw_kernels")  # g++ compiles once per module run
+
+
+@pytest.mark.skipif(
+    __import__("shutil").which("g++") is None,
+    reason="needs g++ (C++20) to run the CUDA RawKernel sources on the CPU; expected where no C++ "
+    "compiler is installed",
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_softmax_kernels_run_on_the_cpu_equal_their_references(dtype, cpu_kernel_dir):
+    """The RawKernels' own source, compiled by g++ with a thread-per-CUDA-thread launcher (the
+    block reduction and __syncthreads included), against the NumPy references."""
+    from mitbadak.gpu_kernels import bias_softmax_ce_ref
+
+    check = load_cuda_check()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for n in (1, 100, 300, 1000):  # fewer rows than threads, and several rows per thread
+        rng = np.random.default_rng(n)
+        x = (rng.standard_normal((n, 10)) * 4).astype(dtype)
+        x[0] = 1000  # exp would overflow without the shift
+        b = rng.standard_normal(10).astype(dtype)
+        t = rng.integers(0, 10, n)
+        (dx, rows), (dx_head, loss) = check.run_raw_kernels_on_cpu(x, b, t, cpu_kernel_dir)
+        want_dx, want_rows = softmax_ce_grad_ref(x + b, t)
+        np.testing.assert_allclose(dx, want_dx, rtol=tol, atol=tol / n)
+        np.testing.assert_allclose(rows, want_rows, rtol=tol, atol=tol)
+        want_head, want_loss = np.empty_like(x), np.empty((), dtype=dtype)
+        bias_softmax_ce_ref(x, b, t, want_head, want_loss)
+        np.testing.assert_allclose(dx_head, want_head, rtol=tol, atol=tol / n)
+        np.testing.assert_allclose(float(loss), float(want_loss), rtol=tol)
+
+
+class FakeElementwiseKernel:
+    """CuPy's ElementwiseKernel on NumPy: positional inputs then outputs, the body run by
+    ``run_body`` (broadcast as CuPy broadcasts) and written into the given output arrays."""
+
+    def __init__(self, ins: str, outs: str, body: str, name: str) -> None:
+        self.ins = [tuple(p.split()) for p in ins.split(",")]
+        self.outs = [tuple(p.split()) for p in outs.split(",")]
+        self.body, self.name = body, name
+        self.calls = 0
+
+    def __call__(self, *args):
+        assert len(args) == len(self.ins) + len(self.outs), self.name
+        arrays, scalars = {}, {}
+        for (typ, var), value in zip(self.ins, args, strict=False):
+            if typ == "T":
+                assert isinstance(value, np.ndarray), (self.name, var)
+                arrays[var] = value
+            else:
+                assert isinstance(value, float | int) and not isinstance(value, bool), var
+                scalars[var] = float(value)
+        outputs = args[len(self.ins) :]
+        dtype = outputs[0].dtype
+        assert all(a.dtype == dtype for a in (*arrays.values(), *outputs)), self.name
+        got = run_body(",".join(" ".join(p) for p in self.ins),
+                       ",".join(" ".join(p) for p in self.outs), self.body, arrays, scalars, dtype)
+        for (_, var), out in zip(self.outs, outputs, strict=True):
+            out[...] = got[var]
+        self.calls += 1
+
+
+class FakeRawKernel:
+    """CuPy's RawKernel for the two softmax kernels, checked for its launch and arguments and run
+    through the references (their CUDA source runs on the CPU in the g++ test above)."""
+
+    def __init__(self, source: str, name: str) -> None:
+        self.name = name
+        assert name in source
+
+    def __call__(self, grid, block, args):
+        from mitbadak.gpu_kernels import (
+            BIAS_SOFTMAX_CE_THREADS,
+            bias_softmax_ce_ref,
+            softmax_ce_grad_ref,
+        )
+
+        ctype = "float" if self.name.endswith("_float") else "double"
+        want = np.float32 if ctype == "float" else np.float64
+        *arrays, n, c = args
+        assert isinstance(n, np.int64) and isinstance(c, np.int64)
+        assert arrays[0].dtype == want and arrays[0].shape == (n, c)
+        if "bias_softmax_ce" in self.name:
+            assert grid == (1,) and block == (BIAS_SOFTMAX_CE_THREADS,)
+            x, b, t, dx, loss = arrays
+            assert t.dtype == np.int64 and loss.shape == () and b.shape == (c,)
+            bias_softmax_ce_ref(x, b, t, dx, loss)
+        else:
+            x, t, dx, loss = arrays
+            assert grid[0] * block[0] >= n and t.dtype == np.int64
+            softmax_ce_grad_ref(x, t, dx, loss)
+
+
+@pytest.fixture
+def fake_cupy_kernels(monkeypatch):
+    """``cupy_kernels()`` built against a fake ``cupy`` module (NumPy underneath)."""
+    import sys
+    import types
+
+    from mitbadak.gpu_kernels import cupy_kernels
+
+    fake = types.SimpleNamespace(ElementwiseKernel=FakeElementwiseKernel, RawKernel=FakeRawKernel)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    return cupy_kernels.__wrapped__()  # uncached: the real one stays for a real CuPy
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cupy_kernel_wrappers_pass_their_arguments_in_order(fake_cupy_kernels, dtype):
+    """The Python wrappers of cupy_kernels() (argument order, per-dtype choice, scalars, in-place
+    outputs), run through fake CuPy kernels, give what the references give, bit for bit."""
+    from mitbadak.gpu_kernels import reference_kernels
+
+    k, ref = fake_cupy_kernels, reference_kernels()
+    assert set(ref) <= set(k)
+    rng = np.random.default_rng(13)
+    p, g = rng.standard_normal(60).astype(dtype), rng.standard_normal(60).astype(dtype)
+    s1, s2 = (np.abs(rng.standard_normal(60)).astype(dtype) for _ in range(2))
+    calls = {
+        "sgd_update": lambda kk, a: kk["sgd_update"](a[0], g, 0.05),
+        "momentum_update": lambda kk, a: kk["momentum_update"](a[0], g, a[1], 0.05, 0.9),
+        "adagrad_update": lambda kk, a: kk["adagrad_update"](a[0], g, a[1], 0.05),
+        "adam_update": lambda kk, a: kk["adam_update"](a[0], g, a[1], a[2], 0.003, 0.9, 0.99),
+        "weight_decay": lambda kk, a: kk["weight_decay"](a[0], p, 0.01),
+    }
+    for name, call in calls.items():
+        mine = [p.copy(), s1.copy(), s2.copy()]
+        want = [p.copy(), s1.copy(), s2.copy()]
+        call(k, mine)
+        call(ref, want)
+        for got, expected in zip(mine, want, strict=True):
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got, expected, err_msg=f"{name} {dtype}")
+        assert not np.array_equal(mine[0], p), name
+    x, W, b = batch(dtype)
+    z = x @ W
+    for name in ("bias_relu", "bias_sigmoid", "bias_tanh"):
+        got, want = z.copy(), z.copy()
+        k[name](got, b, got)
+        ref[name](want, b, want)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "adam"])
+def test_fused_step_through_the_cupy_wrappers_equals_the_reference_step(
+    fake_cupy_kernels, optimizer
+):
+    """FusedStep with cupy_kernels()'s wrappers (fake CuPy underneath) trains exactly as with
+    reference_kernels(): what remains untested without a GPU is CuPy itself."""
+    from mitbadak.gpu_kernels import reference_kernels
+    from mitbadak.gpu_step import FusedStep
+    from mitbadak.networks import MultiLayerNet
+    from mitbadak.optimizers import make_optimizer
+
+    rng = np.random.default_rng(14)
+    x, t = rng.random((70, 12)).astype(np.float32), rng.integers(0, 4, 70)
+    nets = [MultiLayerNet(12, [10, 8], 4, activation="tanh", seed=1, dtype=np.float32,
+                          weight_decay_lambda=0.01) for _ in range(2)]  # fmt: skip
+    opts = [make_optimizer(optimizer, 0.05) for _ in range(2)]
+    fake = FusedStep(nets[0], opts[0], kernels=fake_cupy_kernels)
+    ref = FusedStep(nets[1], opts[1], kernels=reference_kernels())
+    for sl in (slice(0, 32), slice(32, 64), slice(64, 70)) * 2:
+        np.testing.assert_allclose(float(fake(x[sl], t[sl])), float(ref(x[sl], t[sl])),
+                                   rtol=1e-6)  # fmt: skip
+    for key in nets[0].params:
+        np.testing.assert_allclose(nets[0].params[key], nets[1].params[key], rtol=1e-6,
+                                   atol=1e-7, err_msg=key)  # fmt: skip

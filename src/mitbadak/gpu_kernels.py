@@ -11,10 +11,18 @@ reference (NumPy)             what it computes
 ``relu_backward_ref``         ``dx = dout * (y > 0)`` from the ReLU *output* y (no stored mask)
 ``bias_sigmoid_ref``          ``z = 1 / (1 + exp(-(z + b)))`` in place (the stable two-sided form)
 ``sigmoid_backward_ref``      ``dx = dout * (1 - y) * y``
+``bias_tanh_ref``             ``z = tanh(z + b)`` in place
+``tanh_backward_ref``         ``dx = dout * (1 - y * y)``
 ``softmax_ce_grad_ref``       ``dx = (softmax(x) - onehot(t)) / N`` and the per-row losses
                               ``logsumexp(x_n) - x[n, t_n]`` (the loss stays on the device)
+``bias_softmax_ce_ref``       the last Affine's bias, then the above, and the *mean* loss written
+                              into a 0-d array: one single-block launch on the GPU
 ``sgd_update_ref``            ``p -= lr * g`` over all parameters as one flat buffer
 ``momentum_update_ref``       ``v = mu * v - lr * g; p += v`` over one flat buffer
+``adagrad_update_ref``        ``h += g * g; p -= lr * g / (sqrt(h) + 1e-7)`` (as ``AdaGrad``)
+``adam_update_ref``           ``m += (1 - b1)(g - m); v += (1 - b2)(g*g - v);
+                              p -= lr_t * m / (sqrt(v) + 1e-7)`` (as ``Adam``; ``adam_lr_t``)
+``weight_decay_ref``          ``g += lam * p`` (the L2 term of ``dW``), over the weights' range
 ============================  =====================================================================
 
 The references are the truth the tests hold the kernels to (tests/test_gpu_kernels.py: the
@@ -25,7 +33,8 @@ them all.
 
 GPU-only: ``cupy_kernels()`` compiles the CUDA sources on first use and needs CuPy and a CUDA GPU;
 nothing here imports CuPy at module import. The sources are float32/float64 generic
-(``ElementwiseKernel``'s type ``T``); the softmax kernel is one ``RawKernel`` per dtype.
+(``ElementwiseKernel``'s type ``T``); the softmax kernels are one ``RawKernel`` per dtype.
+``mitbadak.gpu_step.FusedStep`` is the training step built from these kernels.
 """
 
 from __future__ import annotations
@@ -40,8 +49,13 @@ from mitbadak.backend import to_device
 
 __all__ = [
     "KERNEL_SOURCES",
+    "adagrad_update_ref",
+    "adam_lr_t",
+    "adam_update_ref",
     "bias_relu_ref",
     "bias_sigmoid_ref",
+    "bias_softmax_ce_ref",
+    "bias_tanh_ref",
     "cupy_kernels",
     "flat_buffer",
     "reference_kernels",
@@ -50,6 +64,8 @@ __all__ = [
     "sgd_update_ref",
     "sigmoid_backward_ref",
     "softmax_ce_grad_ref",
+    "tanh_backward_ref",
+    "weight_decay_ref",
 ]
 
 
@@ -90,6 +106,21 @@ def sigmoid_backward_ref(
     return out
 
 
+def bias_tanh_ref(z: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """z <- tanh(z + b), in place; returns z (as the ``Tanh`` layer after ``Affine``)."""
+    z += b
+    np.tanh(z, out=z)
+    return z
+
+
+def tanh_backward_ref(dout: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """dx = dout * (1 - y * y), with y = tanh(x) the output."""
+    if out is None:
+        out = np.empty_like(dout)
+    np.multiply(dout, 1 - y * y, out=out)
+    return out
+
+
 def softmax_ce_grad_ref(
     x: np.ndarray, t: np.ndarray, dx: np.ndarray | None = None, loss: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +146,20 @@ def softmax_ce_grad_ref(
     return dx, loss
 
 
+def bias_softmax_ce_ref(
+    x: np.ndarray, b: np.ndarray, t: np.ndarray, dx: np.ndarray, loss: np.ndarray
+) -> np.ndarray:
+    """dx <- (softmax(x + b) - onehot(t)) / N; the 0-d ``loss`` <- mean_n [logsumexp - target].
+
+    ``x`` (N, C) holds the last layer's ``h . W`` without its bias ``b`` (C,) and is left
+    unchanged; ``t`` integer labels (N,). Returns ``loss``. On the GPU this is one launch of one
+    block that also reduces the mean, so the step's loss costs no extra launch.
+    """
+    _, rows = softmax_ce_grad_ref(x + b, t, dx=dx)
+    loss[...] = rows.mean()
+    return loss
+
+
 def sgd_update_ref(p: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
     """p <- p - lr * g, in place over one flat buffer of all parameters."""
     p -= p.dtype.type(lr) * g
@@ -129,6 +174,51 @@ def momentum_update_ref(
     v -= v.dtype.type(lr) * g
     p += v
     return p
+
+
+def adagrad_update_ref(p: np.ndarray, g: np.ndarray, h: np.ndarray, lr: float) -> np.ndarray:
+    """h <- h + g * g; p <- p - lr * g / (sqrt(h) + 1e-7), in place over flat buffers (as
+    ``AdaGrad``, operation for operation)."""
+    h += g * g
+    p -= p.dtype.type(lr) * g / (np.sqrt(h) + p.dtype.type(1e-7))
+    return p
+
+
+def adam_lr_t(lr: float, beta1: float, beta2: float, t: int) -> float:
+    """Adam's bias-corrected step size at step t >= 1: lr * sqrt(1 - b2^t) / (1 - b1^t).
+
+    A host float computed as ``optimizers.Adam`` computes it (the same rounding), so the kernel
+    gets it as a scalar argument and the step needs no device work for it.
+    """
+    return lr * float(np.sqrt(1.0 - beta2**t)) / (1.0 - beta1**t)
+
+
+def adam_update_ref(
+    p: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    lr_t: float,
+    beta1: float,
+    beta2: float,
+) -> np.ndarray:
+    """m <- m + (1 - b1)(g - m); v <- v + (1 - b2)(g * g - v); p <- p - lr_t m / (sqrt(v) + 1e-7).
+
+    In place over flat buffers, operation for operation as ``Adam``; ``lr_t`` from ``adam_lr_t``
+    (the caller counts the steps).
+    """
+    T = p.dtype.type
+    m += T(1.0 - beta1) * (g - m)
+    v += T(1.0 - beta2) * (g * g - v)
+    p -= T(lr_t) * m / (np.sqrt(v) + T(1e-7))
+    return p
+
+
+def weight_decay_ref(g: np.ndarray, p: np.ndarray, lam: float) -> np.ndarray:
+    """g <- g + lam * p, in place: the L2 penalty's gradient added to dW (as ``loss_and_gradient_
+    layers``: ``dW + lam * W``). Called on the weights' range of the flat buffers only."""
+    g += g.dtype.type(lam) * p
+    return g
 
 
 def flat_buffer(
@@ -175,11 +265,17 @@ def reference_kernels() -> dict[str, Any]:
     return {
         "bias_relu": in_place(bias_relu_ref),
         "bias_sigmoid": in_place(bias_sigmoid_ref),
+        "bias_tanh": in_place(bias_tanh_ref),
         "relu_backward": lambda dout, y, out: relu_backward_ref(dout, y, out=out),
         "sigmoid_backward": lambda dout, y, out: sigmoid_backward_ref(dout, y, out=out),
+        "tanh_backward": lambda dout, y, out: tanh_backward_ref(dout, y, out=out),
         "softmax_ce_grad": softmax_ce_grad_ref,
+        "bias_softmax_ce": bias_softmax_ce_ref,
         "sgd_update": sgd_update_ref,
         "momentum_update": momentum_update_ref,
+        "adagrad_update": adagrad_update_ref,
+        "adam_update": adam_update_ref,
+        "weight_decay": weight_decay_ref,
     }
 
 
@@ -196,6 +292,8 @@ KERNEL_SOURCES: dict[str, tuple[str, str, str]] = {
         "T a = z + b; T e = exp(-fabs(a)); y = a >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);",
     ),
     "sigmoid_backward": ("T dout, T y", "T dx", "dx = dout * ((T)1 - y) * y;"),
+    "bias_tanh": ("T z, T b", "T y", "y = tanh(z + b);"),
+    "tanh_backward": ("T dout, T y", "T dx", "dx = dout * ((T)1 - y * y);"),
     # The optimizer updates round each operation as NumPy does (MUL/SUB/ADD become __fmul_rn &
     # co. per dtype), so nvcc cannot contract them into an FMA: the same numbers as optimizers.py.
     "sgd_update": ("T p_in, T g, float64 lr", "T p", "p = SUB(p_in, MUL((T)lr, g));"),
@@ -204,6 +302,20 @@ KERNEL_SOURCES: dict[str, tuple[str, str, str]] = {
         "T p, T v",
         "T nv = SUB(MUL((T)mu, v_in), MUL((T)lr, g)); v = nv; p = ADD(p_in, nv);",
     ),
+    "adagrad_update": (
+        "T p_in, T g, T h_in, float64 lr",
+        "T p, T h",
+        "T nh = ADD(h_in, MUL(g, g)); h = nh;"
+        " p = SUB(p_in, DIV(MUL((T)lr, g), ADD(SQRT(nh), (T)1e-7)));",
+    ),
+    "adam_update": (
+        "T p_in, T g, T m_in, T v_in, float64 lr_t, float64 c1, float64 c2",
+        "T p, T m, T v",
+        "T nm = ADD(m_in, MUL((T)c1, SUB(g, m_in)));"
+        " T nv = ADD(v_in, MUL((T)c2, SUB(MUL(g, g), v_in))); m = nm; v = nv;"
+        " p = SUB(p_in, DIV(MUL((T)lr_t, nm), ADD(SQRT(nv), (T)1e-7)));",
+    ),
+    "weight_decay": ("T g_in, T p, float64 lam", "T g", "g = ADD(g_in, MUL((T)lam, p));"),
 }
 
 # One thread per row: the rows of MNIST scores are 10 wide, so a row loop is cheap.
@@ -227,12 +339,57 @@ extern "C" __global__ void mitbadak_softmax_ce_grad_{T}(
 """
 
 
+# One block reduces the mean loss in shared memory, so the whole head of the step (the last bias,
+# softmax, cross-entropy gradient, mean loss) is one launch. Each thread takes rows i, i + 256, ...
+# MITBADAK_THREADS must be a power of two and equal the launch's block size.
+BIAS_SOFTMAX_CE_SOURCE = r"""
+#define MITBADAK_THREADS 256
+extern "C" __global__ void mitbadak_bias_softmax_ce_{T}(
+    const {T}* x, const {T}* b, const long long* t, {T}* dx, {T}* loss,
+    const long long n, const long long c)
+{
+    __shared__ {T} part[MITBADAK_THREADS];
+    const {T} inv_n = ({T})1 / ({T})n;
+    {T} acc = 0;
+    for (long long i = threadIdx.x; i < n; i += MITBADAK_THREADS) {
+        const {T}* row = x + i * c;
+        {T}* drow = dx + i * c;
+        const long long ti = t[i];
+        {T} m = row[0] + b[0];
+        for (long long j = 1; j < c; ++j) {
+            const {T} a = row[j] + b[j];
+            m = a > m ? a : m;
+        }
+        {T} s = 0;
+        for (long long j = 0; j < c; ++j) s += exp(row[j] + b[j] - m);
+        for (long long j = 0; j < c; ++j)
+            drow[j] = (exp(row[j] + b[j] - m) / s - (j == ti ? ({T})1 : ({T})0)) * inv_n;
+        acc += log(s) - (row[ti] + b[ti] - m);
+    }
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int stride = MITBADAK_THREADS / 2; stride > 0; stride >>= 1) {
+        if (threadIdx.x < stride) part[threadIdx.x] += part[threadIdx.x + stride];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) loss[0] = part[0] * inv_n;
+}
+"""
+BIAS_SOFTMAX_CE_THREADS = 256
+
+
 # Per dtype: the CUDA intrinsics that round one operation to nearest, never fused.
 _ROUNDED = {
-    "float32": {"MUL(": "__fmul_rn(", "SUB(": "__fsub_rn(", "ADD(": "__fadd_rn("},
-    "float64": {"MUL(": "__dmul_rn(", "SUB(": "__dsub_rn(", "ADD(": "__dadd_rn("},
-}
-_PER_DTYPE = ("sgd_update", "momentum_update")
+    "float32": {
+        "MUL(": "__fmul_rn(", "SUB(": "__fsub_rn(", "ADD(": "__fadd_rn(",
+        "DIV(": "__fdiv_rn(", "SQRT(": "__fsqrt_rn(",
+    },
+    "float64": {
+        "MUL(": "__dmul_rn(", "SUB(": "__dsub_rn(", "ADD(": "__dadd_rn(",
+        "DIV(": "__ddiv_rn(", "SQRT(": "__dsqrt_rn(",
+    },
+}  # fmt: skip
+_PER_DTYPE = ("sgd_update", "momentum_update", "adagrad_update", "adam_update", "weight_decay")
 
 
 def rounded_body(name: str, dtype: str) -> str:
@@ -249,9 +406,13 @@ def cupy_kernels() -> dict[str, Any]:
 
     Calls: ``k["bias_relu"](z, b, z)``, ``k["relu_backward"](dout, y, dx)``,
     ``k["bias_sigmoid"](z, b, z)``, ``k["sigmoid_backward"](dout, y, dx)``,
-    ``k["sgd_update"](p, g, lr)``, ``k["momentum_update"](p, g, v, lr, mu)`` (wrappers over the
-    per-dtype ElementwiseKernels ``"sgd_update_float32"``, ``"momentum_update_float64"``...) and
-    ``softmax_ce_grad(x, t, dx, loss)`` for the RawKernel (t int64, x float32/float64).
+    ``k["bias_tanh"](z, b, z)``, ``k["tanh_backward"](dout, y, dx)``,
+    ``k["sgd_update"](p, g, lr)``, ``k["momentum_update"](p, g, v, lr, mu)``,
+    ``k["adagrad_update"](p, g, h, lr)``, ``k["adam_update"](p, g, m, v, lr_t, beta1, beta2)``,
+    ``k["weight_decay"](g, p, lam)`` (wrappers over the per-dtype ElementwiseKernels
+    ``"sgd_update_float32"``, ``"adam_update_float64"``...), and for the RawKernels
+    ``softmax_ce_grad(x, t, dx, loss)`` and ``bias_softmax_ce(x, b, t, dx, loss)`` (t int64,
+    x float32/float64, loss 0-d).
     """
     import cupy as cp
 
@@ -283,6 +444,26 @@ def cupy_kernels() -> dict[str, Any]:
 
     kernels["softmax_ce_grad"] = softmax_ce_grad
 
+    head = {
+        np.dtype(np.float32): cp.RawKernel(
+            BIAS_SOFTMAX_CE_SOURCE.replace("{T}", "float"), "mitbadak_bias_softmax_ce_float"
+        ),
+        np.dtype(np.float64): cp.RawKernel(
+            BIAS_SOFTMAX_CE_SOURCE.replace("{T}", "double"), "mitbadak_bias_softmax_ce_double"
+        ),
+    }
+
+    def bias_softmax_ce(x, b, t, dx, loss):
+        """dx, 0-d loss <- the kernel of bias_softmax_ce_ref; x (N, C) and dx C-contiguous,
+        t int64 (N,); one block of BIAS_SOFTMAX_CE_THREADS threads."""
+        n, c = x.shape
+        head[np.dtype(x.dtype)](
+            (1,), (BIAS_SOFTMAX_CE_THREADS,), (x, b, t, dx, loss, np.int64(n), np.int64(c))
+        )
+        return loss
+
+    kernels["bias_softmax_ce"] = bias_softmax_ce
+
     def sgd_update(p, g, lr: float):
         """p <- the kernel of sgd_update_ref (flat buffers of one dtype, float32 or float64)."""
         kernels[f"sgd_update_{np.dtype(p.dtype).name}"](p, g, lr, p)
@@ -293,6 +474,26 @@ def cupy_kernels() -> dict[str, Any]:
         kernels[f"momentum_update_{np.dtype(p.dtype).name}"](p, g, v, lr, momentum, p, v)
         return p
 
+    def adagrad_update(p, g, h, lr: float):
+        """p, h <- the kernel of adagrad_update_ref (flat buffers of one dtype)."""
+        kernels[f"adagrad_update_{np.dtype(p.dtype).name}"](p, g, h, lr, p, h)
+        return p
+
+    def adam_update(p, g, m, v, lr_t: float, beta1: float, beta2: float):
+        """p, m, v <- the kernel of adam_update_ref (flat buffers; lr_t from adam_lr_t)."""
+        kernels[f"adam_update_{np.dtype(p.dtype).name}"](
+            p, g, m, v, lr_t, 1.0 - beta1, 1.0 - beta2, p, m, v
+        )
+        return p
+
+    def weight_decay(g, p, lam: float):
+        """g <- the kernel of weight_decay_ref (g += lam * p; 1-D ranges of one dtype)."""
+        kernels[f"weight_decay_{np.dtype(g.dtype).name}"](g, p, lam, g)
+        return g
+
     kernels["sgd_update"] = sgd_update
     kernels["momentum_update"] = momentum_update
+    kernels["adagrad_update"] = adagrad_update
+    kernels["adam_update"] = adam_update
+    kernels["weight_decay"] = weight_decay
     return kernels
