@@ -395,3 +395,72 @@ def test_cli_numerical_gradients_on_a_gpu_are_refused_before_anything_is_written
 def test_two_layer_net_takes_a_device_too():
     net = TwoLayerNet(12, 5, 3, seed=0, device=strict_xp)
     assert net.device == "strict_xp"
+
+
+# --- the fused CuPy step plugged into the trainer (run here on NumPy through its references) -----
+
+
+def _numpy_named_cupy(monkeypatch):
+    """Make the trainer believe its arrays live on CuPy while they are NumPy arrays, and give the
+    fused step NumPy's reference kernels: the trainer's device loop then runs gpu_step.FusedStep
+    exactly as on a GPU (hook, block read-back, divergence replay), without one."""
+    import functools
+    import types
+
+    from mitbadak import gpu_kernels, gpu_step, training
+
+    fake = types.ModuleType("cupy")
+    fake.__getattr__ = lambda name: getattr(np, name)  # module-level __getattr__ (PEP 562)
+    made = []
+    real = gpu_step.FusedStep
+
+    def fused(net, opt):
+        made.append(real(net, opt, kernels=gpu_kernels.reference_kernels()))
+        return made[-1]
+
+    monkeypatch.setattr(gpu_step, "FusedStep", fused)
+    monkeypatch.setattr(training, "_network_device", lambda network, device: fake)
+    return made, functools.partial(train, device=None)
+
+
+@pytest.mark.parametrize("optimizer,lr", [("momentum", 0.05), ("adam", 0.01)])
+def test_on_cupy_the_trainer_runs_the_fused_step_with_the_cpu_numbers(monkeypatch, optimizer, lr):
+    x, t = toy()
+    want = train(net_on("cpu"), (x, t), optimizer=optimizer, lr=lr, epochs=3, batch_size=32, seed=1)
+    made, train_fused = _numpy_named_cupy(monkeypatch)
+    got = train_fused(net_on("cpu"), (x, t), optimizer=optimizer, lr=lr, epochs=3, batch_size=32,
+                      seed=1)  # fmt: skip
+    assert len(made) == 1  # the hook chose the fused step, once per run
+    _same_history(got.history, want.history)
+    _same_params(got.network, want.network)
+    for key, v in want.optimizer.state_dict().items():
+        np.testing.assert_allclose(got.optimizer.state_dict()[key], v, rtol=1e-4, atol=1e-6)
+
+
+def test_on_cupy_the_fused_step_keeps_the_last_good_step_on_divergence(monkeypatch):
+    x, t = toy()
+    nets = {"cpu": net_on("cpu", "sigmoid"), "fused": net_on("cpu", "sigmoid")}
+    kw = {"optimizer": "momentum", "lr": 300.0, "batch_size": 16, "epochs": 5, "seed": 2}
+    with pytest.raises(TrainingDiverged):
+        train(nets["cpu"], (x, t), **kw)
+    made, train_fused = _numpy_named_cupy(monkeypatch)
+    with pytest.raises(TrainingDiverged):
+        train_fused(nets["fused"], (x, t), **kw)
+    assert made
+    _same_params(nets["fused"], nets["cpu"], rtol=1e-3)
+
+
+def test_the_cupy_hook_keeps_the_readable_step_for_what_the_fused_one_does_not_cover(monkeypatch):
+    import types
+
+    from mitbadak import gpu_step, training
+    from mitbadak.optimizers import SGD
+
+    class MySGD(SGD):  # a user's subclass: its update may differ, so the fused step declines
+        pass
+
+    fake = types.ModuleType("cupy")
+    net = net_on("cpu")
+    assert not gpu_step.supports_fused(net, MySGD(lr=0.1))
+    step = training._device_step(net, MySGD(lr=0.1), fake)
+    assert not isinstance(step, gpu_step.FusedStep)
