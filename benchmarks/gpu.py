@@ -19,8 +19,8 @@ data moved to the GPU once, a fresh permutation on the device every epoch:
 * ``torch eager``: ``nn.Sequential`` + ``F.cross_entropy`` + ``torch.optim.SGD(momentum=0.9)``;
 * ``torch graph``: the same step captured once as a CUDA graph and replayed.
 
-Not yet here: mitbadak's own trainer on the GPU (``train(..., device="gpu")``), which is not wired
-(docs/gpu.md). Elsewhere (no CuPy, no GPU) it prints one line and exits 0. Never part of
+``train(..., device="gpu")`` runs the same ``FusedStep`` inside the trainer (plus its batch
+gather and block read-back); this benchmark times the step itself. Elsewhere (no CuPy, no GPU) it prints one line and exits 0. Never part of
 ``make test``.
 """
 
