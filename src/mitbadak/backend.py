@@ -30,6 +30,7 @@ from mitbadak.errors import MitbadakError
 
 __all__ = [
     "DEVICES",
+    "GPU_CUDA13_HINT",
     "GPU_INSTALL_HINT",
     "DeviceError",
     "array_namespace",
@@ -46,7 +47,8 @@ __all__ = [
 ]
 
 DEVICES = ("cpu", "gpu", "auto")
-GPU_INSTALL_HINT = "pip install 'mitbadak[gpu]'"
+GPU_INSTALL_HINT = "pip install 'mitbadak[gpu]'"  # CuPy for CUDA 12
+GPU_CUDA13_HINT = "pip install 'mitbadak[gpu-cuda13]'"  # CuPy for CUDA 13
 
 # Python values that NumPy takes as they are (they carry no device).
 _HOST_SCALARS = (bool, int, float, complex, np.generic)
@@ -192,7 +194,8 @@ def resolve_device(device: str) -> str:
         return "cpu"
     raise DeviceError(
         f"device 'gpu' needs CuPy and a CUDA GPU: {reason}; "
-        f"install the GPU extra with {GPU_INSTALL_HINT} on a machine with an NVIDIA GPU"
+        f"install the GPU extra with {GPU_INSTALL_HINT} on a machine with an NVIDIA GPU "
+        f"({GPU_CUDA13_HINT} where nvidia-smi shows CUDA 13)"
     )
 
 
