@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/gpu.py                   # the default recipe, 20 epochs
     .venv/bin/python benchmarks/gpu.py --large           # 784-1024-1024-10, batch 1,000
     .venv/bin/python benchmarks/gpu.py --epochs 2 --reps 1   # a smoke run
+    .venv/bin/python benchmarks/gpu.py --large --cpu --epochs 2  # + mitbadak on this machine's CPU
+    .venv/bin/python benchmarks/gpu.py --inference       # the book's weights on 10,000 test images
 
 Contenders, all float32, Momentum 0.9, lr 0.05, on 60,000 images (random images: speed only), the
 data moved to the GPU once, a fresh permutation on the device every epoch:
@@ -19,9 +21,14 @@ data moved to the GPU once, a fresh permutation on the device every epoch:
 * ``torch eager``: ``nn.Sequential`` + ``F.cross_entropy`` + ``torch.optim.SGD(momentum=0.9)``;
 * ``torch graph``: the same step captured once as a CUDA graph and replayed.
 
-``train(..., device="gpu")`` runs the same ``FusedStep`` inside the trainer (plus its batch
-gather and block read-back); this benchmark times the step itself. Elsewhere (no CuPy, no GPU) it prints one line and exits 0. Never part of
-``make test``.
+* ``mitbadak train``: ``mitbadak.train(..., device="gpu")`` end to end from host data: the same
+  ``FusedStep`` inside the trainer (plus the data's one move, its batch gather and block
+  read-back), no per-epoch evaluation; ``--cpu`` adds ``mitbadak cpu``, the same call with
+  ``device="cpu"`` (the issue's "GPU vs the CPU of the same machine" ratio, with ``--large``).
+
+``--inference`` instead times the book's weights (784-50-100-10 sigmoid) on the 10,000 MNIST test
+images: ``net.scores`` on the GPU against the same forward in PyTorch eager. Elsewhere (no CuPy,
+no GPU) it prints one line and exits 0. Never part of ``make test``.
 """
 
 from __future__ import annotations
@@ -133,6 +140,99 @@ def mitbadak_torch_graph(
                     raise FloatingPointError("diverged")
     step.write_back()
     return last, {key: value.copy() for key, value in net.params.items()}
+
+
+def mitbadak_train(x, t, params, batch: int, epochs: int, lr: float, mu: float, *,
+                   device: str = "gpu", seed: int = 0):  # fmt: skip
+    """``mitbadak.train(..., device=device)`` end to end on host data (the trainer moves it once,
+    gathers batches on the device, reads losses back in blocks); no per-epoch evaluation.
+    Returns (the last loss, params on the host)."""
+    from mitbadak.backend import to_host
+    from mitbadak.training import train
+
+    net, optimizer = _net_and_optimizer(params, lr, mu)
+    result = train(net, (x, t), optimizer=optimizer, batch_size=batch, epochs=epochs, seed=seed,
+                   evaluate_train=False, device=device)  # fmt: skip
+    return result.history.iteration_loss[-1], {k: to_host(v) for k, v in net.params.items()}
+
+
+# --- inference: the book's weights on the 10,000 MNIST test images ------------------------------
+
+
+def inference(reps: int = 200) -> None:
+    """Time ``net.scores`` of the book's 784-50-100-10 sigmoid network on the 10,000 test images
+    on the GPU (data and weights already there) against the same forward in PyTorch eager."""
+    from pathlib import Path
+
+    import cupy as cp
+
+    from mitbadak import load_mnist
+    from mitbadak.bookweights import import_book_weights
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    weights = shared / "sample_weight.pkl"
+    if not weights.is_file():
+        print(f"inference skipped: {weights} not found (the book's sample_weight.pkl)")
+        return
+    try:
+        _, (x_test, _t) = load_mnist(data_dir=shared, download=False)
+        what = "the 10,000 MNIST test images"
+    except Exception:  # noqa: BLE001 - the shipped sample still measures the same shapes
+        _, (x_test, _t) = load_mnist(name="mnist-sample")
+        what = f"the {len(x_test):,} mnist-sample test images"
+    net = import_book_weights(weights).to("gpu")
+    x_dev = cp.asarray(x_test.astype(np.float32))
+    rows: dict[str, list[float]] = {"mitbadak scores": []}
+
+    def mitbadak_once():
+        return net.scores(x_dev)
+
+    fns = {"mitbadak scores": mitbadak_once}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            host = {k: np.asarray(v.get() if hasattr(v, "get") else v) for k, v in
+                    net.params.items()}  # fmt: skip
+            w = {k: torch.from_numpy(v).cuda() for k, v in host.items()}
+            xt = torch.from_numpy(x_test.astype(np.float32)).cuda()
+
+            def torch_once():
+                with torch.no_grad():
+                    h = torch.sigmoid(torch.addmm(w["b1"], xt, w["W1"]))
+                    h = torch.sigmoid(torch.addmm(w["b2"], h, w["W2"]))
+                    return torch.addmm(w["b3"], h, w["W3"])
+
+            fns["torch eager"] = torch_once
+            rows["torch eager"] = []
+            same = np.allclose(cp.asnumpy(mitbadak_once()), torch_once().cpu().numpy(), atol=1e-4)
+            print(f"inference: mitbadak and torch scores agree to 1e-4: {same}")
+    except ImportError:
+        pass
+
+    def sync() -> None:
+        synchronize()
+        if "torch eager" in fns:
+            import torch
+
+            torch.cuda.synchronize()
+
+    for _ in range(20):  # warm-up: kernel compilation, cuBLAS handles
+        for fn in fns.values():
+            fn()
+    for rep in range(reps):
+        for name in (list(fns) if rep % 2 == 0 else list(fns)[::-1]):
+            sync()
+            start = time.perf_counter()
+            fns[name]()
+            sync()
+            rows[name].append(time.perf_counter() - start)
+    base = float(np.median(rows["mitbadak scores"]))
+    print(f"inference of {what} with the book's weights (784-50-100-10 sigmoid), {reps} reps:")
+    for name, values in rows.items():
+        med = float(np.median(values))
+        print(f"{name:<16} {med * 1e6:9.1f} us median {min(values) * 1e6:9.1f} us min "
+              f"{med / base:6.2f} x mitbadak")  # fmt: skip
 
 
 # --- a plain CuPy port -------------------------------------------------------------------------
@@ -265,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--large", action="store_true", help="784-1024-1024-10, batch 1,000")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also time mitbadak's trainer on this machine's CPU")  # fmt: skip
+    parser.add_argument("--inference", action="store_true",
+                        help="time the book's weights on the test images instead")  # fmt: skip
     args = parser.parse_args(argv)
 
     ok, why = gpu_status()
@@ -273,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import cupy as cp
 
+    if args.inference:
+        inference()
+        return 0
     dims, batch = sizes(args.large)
     rng = np.random.default_rng(0)
     x_host = rng.random((60_000, 784), dtype=np.float32)
@@ -288,8 +395,15 @@ def main(argv: list[str] | None = None) -> int:
         "mitbadak matmul": lambda: mitbadak_fused(
             xd, td, params, batch, args.epochs, lr, mu, blas="matmul"
         ),
+        "mitbadak train": lambda: mitbadak_train(
+            x_host, t_host, params, batch, args.epochs, lr, mu, device="gpu"
+        ),
         "cupy plain": lambda: cupy_plain(xd, td, params, batch, args.epochs, lr, mu),
     }
+    if args.cpu:
+        contenders["mitbadak cpu"] = lambda: mitbadak_train(
+            x_host, t_host, params, batch, args.epochs, lr, mu, device="cpu"
+        )
     try:
         import torch
 

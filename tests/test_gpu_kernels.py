@@ -495,6 +495,25 @@ def test_benchmark_torch_graph_step_uncaptured_on_cpu_equals_the_plain_port():
         np.testing.assert_allclose(got[key], plain[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
 
+def test_benchmark_trainer_contender_runs_mitbadaks_train_and_leaves_params_alone():
+    """The 'mitbadak train' / 'mitbadak cpu' rows call mitbadak.train (here on the CPU)."""
+    import strict_xp
+
+    bench = load_gpu_benchmark()
+    rng = np.random.default_rng(4)
+    x = rng.random((240, 20), dtype=np.float32)
+    t = rng.integers(0, 3, 240)
+    params = bench.he_params([20, 16, 8, 3], seed=1)
+    before = {k: v.copy() for k, v in params.items()}
+    loss, got = bench.mitbadak_train(x, t, params, 30, 3, 0.05, 0.9, device="cpu")
+    on_device, got_device = bench.mitbadak_train(x, t, params, 30, 3, 0.05, 0.9, device=strict_xp)
+    assert np.isfinite(loss) and loss == pytest.approx(on_device, rel=1e-5)
+    for key in params:
+        np.testing.assert_array_equal(params[key], before[key])  # the caller's arrays untouched
+        assert not np.array_equal(got[key], before[key]) or key.startswith("b")
+        np.testing.assert_allclose(got_device[key], got[key], rtol=1e-4, atol=1e-6)
+
+
 def run_body(ins: str, outs: str, body: str, arrays: dict, scalars: dict, dtype) -> dict:
     """Run an ElementwiseKernel's CUDA ``body`` on NumPy arrays, statement by statement.
 
