@@ -220,7 +220,7 @@ def test_numerical_fast_on_real_mnist_batch_matches_sampled_elements():
     x = read_idx(DATA / "mnist" / "t10k-images-idx3-ubyte.gz")[:100].reshape(100, -1) / 255.0
     t = read_idx(DATA / "mnist" / "t10k-labels-idx1-ubyte.gz")[:100].astype(np.int64)
     net = TwoLayerNet(784, 50, 10, 0.3, "sigmoid", seed=17)
-    fast = net.numerical_gradient(x, t)
+    fast = net.numerical_gradient(x, t, method="fast")
     x2, t2 = net.prepare(x, t)
     rng = np.random.default_rng(18)
     h = 1e-4

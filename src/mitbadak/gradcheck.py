@@ -53,8 +53,11 @@ def gradient_check(
 ) -> list[GradientCheckRow]:
     """Compare ``network.numerical_gradient`` with ``network.gradient`` for every parameter.
 
-    Run it in float64 (``dtype=np.float64``): in float32 the central difference is dominated by
-    rounding. Returns one :class:`GradientCheckRow` per parameter, in ``params`` order.
+    A tool, so ``method`` defaults to ``'auto'`` (the fast path for one hidden layer, the book's
+    element-by-element loop otherwise), unlike ``network.numerical_gradient``, whose default is
+    the book's loop. Run it in float64 (``dtype=np.float64``): in float32 the central difference
+    is dominated by rounding. Returns one :class:`GradientCheckRow` per parameter, in ``params``
+    order.
     """
     numeric = network.numerical_gradient(x, t, h=h, method=method)
     backprop = network.gradient(x, t)
