@@ -3,13 +3,13 @@
 :func:`config_from_options` is the one place where options given by a user are laid over a
 recipe (:data:`mitbadak.runs.RECIPES`: ``default``, ``ch4``, ``ch5``): another ``model`` brings
 that model's hidden sizes, another ``optimizer`` its learning rate, ``epochs`` and ``iters``
-replace each other, and the network must fit in :data:`MAX_PARAMETERS`. ``mitbadak train``
-turns its argparse namespace into a dict and calls it; the web playground calls
-:func:`validate_recipe` with a JSON object, which refuses options a page may not choose
-(``data_dir``, ``recipe``) and adds the caps of ``limits=WEB_LIMITS``. Errors are
-:class:`RecipeError` and name the CLI flag (``--lr: expected a positive number, got -1``).
-:func:`command_line` gives the ``mitbadak train`` arguments that rebuild a config, so a page can
-show the command that reproduces its run.
+replace each other, and the network must fit in :data:`MAX_PARAMETERS` for the dataset's
+input size and class count. ``mitbadak train`` turns its argparse namespace into a dict and
+calls it; the web playground calls :func:`validate_recipe` with a JSON object, which refuses
+options a page may not choose (``data_dir``, ``recipe``) and adds the caps of
+``limits=WEB_LIMITS``. Errors are :class:`RecipeError` and name the CLI flag (``--lr: expected
+a positive number, got -1``). :func:`command_line` gives the ``mitbadak train`` arguments that
+rebuild a config, so a page can show the command that reproduces its run.
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def config_from_options(
     (explicit ``hidden``, ``weight_init``, ``lr`` still win). ``epochs`` replaces the recipe's
     ``iters`` and the other way round; giving both is an error. ``hidden`` may be a list of sizes
     or the CLI's text ``"256,128"``; numbers given as strings (from a form) are accepted. The
-    network must have at most :data:`MAX_PARAMETERS`; ``limits`` adds a server's caps.
+    network must have at most :data:`MAX_PARAMETERS` for the dataset's input size and class
+    count; ``limits`` adds a server's caps.
     """
     if not isinstance(options, Mapping):
         raise RecipeError("recipe", f"expected an object of options, got {type(options).__name__}")
@@ -340,13 +341,19 @@ def _weight_init(value) -> str | float | None:
 
 
 def _check_size(values: dict[str, Any]) -> None:
-    """At most :data:`MAX_PARAMETERS` for MNIST's 784 inputs and 10 classes."""
-    n_params = parameter_count(784, values["hidden"], 10)
+    """At most :data:`MAX_PARAMETERS` for the dataset's input size and class count
+    (:func:`mitbadak.datasets.toy.data_shape`: the registry's image size and class list, a toy
+    set's 2 inputs and classes)."""
+    from mitbadak.datasets.toy import data_shape
+
+    inputs, classes = data_shape(values["dataset"])
+    n_params = parameter_count(inputs, values["hidden"], classes)
     if n_params > MAX_PARAMETERS:
         raise RecipeError(
             "hidden",
             f"--hidden {','.join(map(str, values['hidden']))} makes a network of "
-            f"{n_params:,} parameters; the CLI trains at most {MAX_PARAMETERS:,}",
+            f"{n_params:,} parameters ({inputs:,} inputs, {classes} classes); the CLI trains "
+            f"at most {MAX_PARAMETERS:,}",
         )
 
 
