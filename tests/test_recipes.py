@@ -191,3 +191,17 @@ def test_the_parameter_guard_takes_the_datasets_input_size_and_class_count(tmp_p
     assert validate_recipe({"dataset": "tiny", "hidden": [4400, 4400]}).hidden == [4400, 4400]
     with pytest.raises(RecipeError, match=r"20,344,503 parameters \(16 inputs, 3 classes\)"):
         validate_recipe({"dataset": "tiny", "hidden": [4500, 4500]})
+
+
+def test_weight_init_and_val_fraction_are_train_options_too():
+    """The page's weight-init choice and validation share come back through the CLI's flags."""
+    from mitbadak.cli import CLIError
+
+    config = validate_recipe({"weight_init": "xavier", "val_fraction": 0.2, "early_stopping": 3})
+    assert cli_config(command_line(config)[2:]) == config
+    assert cli_config(["--weight-init", "0.01"]).weight_init == 0.01
+    assert cli_config(["--recipe", "ch4", "--weight-init", "He"]).weight_init == "he"
+    with pytest.raises(CLIError, match="^--weight-init: expected 'he', 'xavier' or a positive"):
+        cli_config(["--weight-init", "lecun"])
+    with pytest.raises(CLIError, match=r"^--val-fraction: must be between 0 and 1, got 1\.5"):
+        cli_config(["--val-fraction", "1.5"])

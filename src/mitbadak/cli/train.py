@@ -159,6 +159,17 @@ def register(sub) -> None:
         "improved for PATIENCE epochs (default: off)",
     )
     p.add_argument(
+        "--val-fraction",
+        metavar="F",
+        help=f"share of the training set held out for --early-stopping (default: {D.val_fraction})",
+    )
+    p.add_argument(
+        "--weight-init",
+        metavar="INIT",
+        help="initial weights: he, xavier or a standard deviation such as 0.01 (default: the "
+        "recipe's; he for relu, xavier for sigmoid and tanh, 0.01 for the book's two-layer net)",
+    )
+    p.add_argument(
         "--seed", type=seed_int, default=0, help="random seed of weights and batches (>= 0)"
     )
     p.add_argument(
@@ -212,6 +223,8 @@ RUN_OPTIONS = {
     "gradient": None,
     "weight_decay": 0.0,
     "early_stopping": None,
+    "val_fraction": None,
+    "weight_init": None,
     "seed": 0,
     "dtype": "float32",
     "out": None,
