@@ -525,7 +525,8 @@ net = mb.TwoLayerNet(784, 50, 10, seed=0, dtype=np.float64)
 x_batch, t_batch = x_train[:3].astype(np.float64), t_train[:3]
 
 start = time.perf_counter()
-numerical = net.numerical_gradient(x_batch, t_batch)
+# method="fast": the same numbers (to ~1e-12) in ms; the default, the book's loop, takes ~5 s here
+numerical = net.numerical_gradient(x_batch, t_batch, method="fast")
 numerical_seconds = time.perf_counter() - start
 start = time.perf_counter()
 backprop = net.gradient(x_batch, t_batch)

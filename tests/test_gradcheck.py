@@ -1,28 +1,23 @@
-"""mitbadak.gradcheck: backprop agrees with numerical gradients on real MNIST digits."""
+"""mitbadak.gradcheck: backprop agrees with numerical gradients on real MNIST digits (the real test
+set beside the repository, else the shipped mnist-sample: see tests/_mnist.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from _mnist import digits_7_2_1
 
 from mitbadak import MultiLayerNet, TwoLayerNet, gradient_check
 from mitbadak.gradcheck import GradientCheckRow
 
-MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 H = 1e-4
 
 
 @pytest.fixture(scope="module")
 def mnist3():
-    """The first three MNIST test images (a 7, a 2 and a 1), scaled to [0, 1], in float64."""
-    if not MNIST_DIR.is_dir():
-        pytest.skip(f"MNIST test set not found at {MNIST_DIR}")
-    from mitbadak.datasets.idx import read_idx
-
-    x = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:3].reshape(3, 784) / 255.0
-    t = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")[:3]
+    """Three MNIST test digits (a 7, a 2 and a 1), scaled to [0, 1], in float64: the real test
+    set's first three, or three of mnist-sample's where it is absent."""
+    x, t = digits_7_2_1()
     np.testing.assert_array_equal(t, [7, 2, 1])
     return x, t
 

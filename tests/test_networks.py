@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from mitbadak import MultiLayerNet, SimpleNet, TwoLayerNet, forward, init_network
 from mitbadak.functions import softmax
 from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum
-
-MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
 
 def assert_printed(actual, printed, decimals: int = 8) -> None:
@@ -328,12 +324,9 @@ def test_fast_numerical_gradient_equals_reference(activation, decay):
 
 
 def test_fast_numerical_gradient_mnist_784_50_10():
-    if not MNIST_DIR.is_dir():
-        pytest.skip(f"MNIST test set not found at {MNIST_DIR}")
-    from mitbadak.datasets.idx import read_idx
+    from _mnist import first_images
 
-    x = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:3].reshape(3, 784) / 255.0
-    t = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")[:3]
+    x, t = first_images(3)  # the real test set's, else mnist-sample's
     net = TwoLayerNet(784, 50, 10, activation="sigmoid", seed=0)
     fast = net.numerical_gradient(x, t, method="fast")
     ref = net.numerical_gradient(x, t, method="reference")  # ~40k parameters: a few seconds

@@ -157,3 +157,51 @@ def test_every_registered_activation_is_a_recipe_and_cli_choice():
         assert config.activation == name == cli_config(["--activation", name]).activation
         net = build_network(config, input_size=6, output_size=3)
         assert net.activation == name and net.weight_init == cls.default_init
+
+
+def test_the_parameter_guard_takes_the_datasets_input_size_and_class_count(tmp_path, monkeypatch):
+    """784-4400-4400-10 is over 20 million parameters; a 2-input, 2-class toy set is not."""
+    from mitbadak.cli import CLIError
+    from mitbadak.datasets import registry
+    from mitbadak.datasets.toy import data_shape, write_points_csv
+
+    with pytest.raises(CLIError) as info:
+        cli_config(["--hidden", "4400,4400"])
+    assert str(info.value) == (
+        "--hidden 4400,4400 makes a network of 22,862,410 parameters (784 inputs, 10 classes); "
+        "the CLI trains at most 20,000,000"
+    )
+    with pytest.raises(RecipeError, match=r"22,862,410 parameters \(784 inputs, 10 classes\)"):
+        validate_recipe({"dataset": "fashion-mnist", "hidden": [4400, 4400]})
+    assert cli_config(["--dataset", "xor", "--hidden", "4400,4400"]).hidden == [4400, 4400]
+    assert validate_recipe({"dataset": "xor", "hidden": "4400,4400"}).hidden == [4400, 4400]
+    assert data_shape(None) == data_shape("mnist-sample") == data_shape("mnist") == (784, 10)
+    assert data_shape("spiral:classes=5") == (2, 5)
+    csv = write_points_csv(tmp_path / "p.csv", [(0.0, 0.0, 0), (1.0, 1.0, 2)])
+    assert data_shape(str(csv)) == (2, 3)
+    # a registry entry of 4x4 images in 3 classes: 16 inputs
+    images = registry.FileSpec("i.gz", (5, 4, 4), raw_sha256="0" * 64)
+    labels = registry.FileSpec("l.gz", (5,), raw_sha256="0" * 64)
+    tiny = registry.DatasetSpec(
+        "tiny", "4x4", {"train": (images, labels), "test": (images, labels)},
+        classes=("a", "b", "c"),
+    )
+    monkeypatch.setitem(registry.DATASETS, "tiny", tiny)
+    assert data_shape("tiny") == (16, 3)
+    assert validate_recipe({"dataset": "tiny", "hidden": [4400, 4400]}).hidden == [4400, 4400]
+    with pytest.raises(RecipeError, match=r"20,344,503 parameters \(16 inputs, 3 classes\)"):
+        validate_recipe({"dataset": "tiny", "hidden": [4500, 4500]})
+
+
+def test_weight_init_and_val_fraction_are_train_options_too():
+    """The page's weight-init choice and validation share come back through the CLI's flags."""
+    from mitbadak.cli import CLIError
+
+    config = validate_recipe({"weight_init": "xavier", "val_fraction": 0.2, "early_stopping": 3})
+    assert cli_config(command_line(config)[2:]) == config
+    assert cli_config(["--weight-init", "0.01"]).weight_init == 0.01
+    assert cli_config(["--recipe", "ch4", "--weight-init", "He"]).weight_init == "he"
+    with pytest.raises(CLIError, match="^--weight-init: expected 'he', 'xavier' or a positive"):
+        cli_config(["--weight-init", "lecun"])
+    with pytest.raises(CLIError, match=r"^--val-fraction: must be between 0 and 1, got 1\.5"):
+        cli_config(["--val-fraction", "1.5"])

@@ -200,7 +200,7 @@ def check_core() -> Check:
         net = TwoLayerNet(6, 5, 3, weight_init_std=0.5, seed=0)
         x = rng.random((4, 6))
         t = np.array([0, 1, 2, 1])
-        numeric = net.numerical_gradient(x, t)
+        numeric = net.numerical_gradient(x, t, method="auto")
         backprop = net.gradient(x, t)
         worst = max(float(np.max(np.abs(numeric[k] - backprop[k]))) for k in net.params)
     except Exception as exc:  # noqa: BLE001 - any failure here means the core is broken

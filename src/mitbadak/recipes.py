@@ -1,12 +1,15 @@
-"""A training recipe from plain data (a web form, a JSON body) checked by the CLI's rules.
+"""Training options applied on top of a recipe: one set of rules for the CLI and the web.
 
-``validate_recipe({"dataset": "spiral", "hidden": [16], "lr": 0.1, ...})`` returns the
-:class:`mitbadak.runs.TrainConfig` that ``mitbadak train`` would build from the same options,
-with the same defaults (hidden 50 for the two-layer net, lr by optimizer; no hidden switch to
-another recipe) and the same wording in its errors, which name the
-CLI flag (``--lr: expected a positive number, got -1``). ``limits=WEB_LIMITS`` adds the caps a
-shared server needs. :func:`command_line` gives the ``mitbadak train`` arguments that rebuild a
-config, so a page can show the command that reproduces its run.
+:func:`config_from_options` is the one place where options given by a user are laid over a
+recipe (:data:`mitbadak.runs.RECIPES`: ``default``, ``ch4``, ``ch5``): another ``model`` brings
+that model's hidden sizes, another ``optimizer`` its learning rate, ``epochs`` and ``iters``
+replace each other, and the network must fit in :data:`MAX_PARAMETERS` for the dataset's
+input size and class count. ``mitbadak train`` turns its argparse namespace into a dict and
+calls it; the web playground calls :func:`validate_recipe` with a JSON object, which refuses
+options a page may not choose (``data_dir``, ``recipe``) and adds the caps of
+``limits=WEB_LIMITS``. Errors are :class:`RecipeError` and name the CLI flag (``--lr: expected
+a positive number, got -1``). :func:`command_line` gives the ``mitbadak train`` arguments that
+rebuild a config, so a page can show the command that reproduces its run.
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ from typing import Any
 from mitbadak.errors import MitbadakError
 from mitbadak.layers import ACTIVATIONS as _ACTIVATION_REGISTRY
 from mitbadak.optimizers import REGISTRY as OPTIMIZER_REGISTRY
-from mitbadak.runs import DEFAULT_RECIPE, TrainConfig
+from mitbadak.runs import DEFAULT_RECIPE, RECIPES, TrainConfig
 
 __all__ = [
     "RecipeError",
     "RecipeLimits",
     "WEB_LIMITS",
     "RECIPE_FIELDS",
+    "OPTION_FIELDS",
+    "MAX_PARAMETERS",
+    "parameter_count",
+    "config_from_options",
     "validate_recipe",
     "command_line",
 ]
@@ -47,6 +54,13 @@ RECIPE_FIELDS = (
     "epochs", "iters", "gradient", "weight_decay", "early_stopping", "val_fraction", "seed",
     "dtype",
 )
+#: What :func:`config_from_options` takes: a recipe's options, the recipe's name and the CLI's
+#: ``data_dir``.
+OPTION_FIELDS = ("recipe", *RECIPE_FIELDS, "data_dir")
+
+#: The largest network (weights and biases) a recipe may build: 20 million float32 parameters
+#: is 80 MB, times about four for gradients and optimizer state.
+MAX_PARAMETERS = 20_000_000
 
 
 class RecipeError(MitbadakError, ValueError):
@@ -79,14 +93,107 @@ def default_hidden(model: str) -> list[int]:
     return [50] if model == "two-layer" else list(D.hidden)
 
 
+def parameter_count(input_size: int, hidden: list[int], output_size: int) -> int:
+    """Weights and biases of a fully connected network: sum of (n_in + 1) * n_out."""
+    sizes = [input_size, *hidden, output_size]
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+
+def config_from_options(
+    options: Mapping[str, Any], *, limits: RecipeLimits | None = None
+) -> TrainConfig:
+    """The :class:`TrainConfig` of ``options["recipe"]`` (default ``'default'``) with the other
+    options laid over it, or :class:`RecipeError` for the first bad option.
+
+    An option that is missing or None keeps the recipe's value, with two exceptions that follow
+    the options given: another ``model`` than the recipe's brings :func:`default_hidden` sizes
+    and the model's default weight scale, and another ``optimizer`` its :data:`DEFAULT_LR`
+    (explicit ``hidden``, ``weight_init``, ``lr`` still win). ``epochs`` replaces the recipe's
+    ``iters`` and the other way round; giving both is an error. ``hidden`` may be a list of sizes
+    or the CLI's text ``"256,128"``; numbers given as strings (from a form) are accepted. The
+    network must have at most :data:`MAX_PARAMETERS` for the dataset's input size and class
+    count; ``limits`` adds a server's caps.
+    """
+    if not isinstance(options, Mapping):
+        raise RecipeError("recipe", f"expected an object of options, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(OPTION_FIELDS))
+    if unknown:
+        raise RecipeError(
+            unknown[0],
+            f"unknown training option; expected some of {', '.join(RECIPE_FIELDS)}",
+        )
+    r = {k: v for k, v in options.items() if v is not None}
+    name = _choice("recipe", r.get("recipe", "default"), tuple(RECIPES))
+    base = RECIPES[name].config()
+    values = base.to_dict()
+
+    if "dataset" in r:
+        from mitbadak.datasets.toy import check_train_dataset
+
+        try:
+            values["dataset"] = check_train_dataset(_text("dataset", r["dataset"]))
+        except ValueError as exc:
+            raise RecipeError("dataset", str(exc)) from None
+    if "data_dir" in r:
+        values["data_dir"] = _text("data_dir", r["data_dir"])
+    model = _choice("model", r.get("model", base.model), MODELS)
+    if model != base.model:
+        values.update(model=model, hidden=default_hidden(model), weight_init=None)
+    optimizer = _choice("optimizer", r.get("optimizer", base.optimizer), OPTIMIZERS)
+    if optimizer != base.optimizer:
+        values.update(optimizer=optimizer, lr=DEFAULT_LR[optimizer])
+    values["gradient"] = _choice("gradient", r.get("gradient", base.gradient), GRADIENTS)
+    values["activation"] = _choice("activation", r.get("activation", base.activation), ACTIVATIONS)
+    if "hidden" in r:
+        values["hidden"] = _hidden(r["hidden"])
+    if model == "two-layer" and len(values["hidden"]) != 1:
+        shown = r["hidden"] if isinstance(r.get("hidden"), str) else values["hidden"]
+        raise RecipeError(
+            "hidden", f"--model two-layer takes one hidden size, got --hidden {shown}"
+        )
+    if "lr" in r:
+        values["lr"] = _positive_float("lr", r["lr"])
+    if "batch_size" in r:
+        values["batch_size"] = _positive_int("batch_size", r["batch_size"])
+    if "epochs" in r and "iters" in r:
+        raise RecipeError("iters", "not allowed with --epochs (give one of them)")
+    if "epochs" in r:
+        values.update(epochs=_positive_int("epochs", r["epochs"]), iters=None)
+    if "iters" in r:
+        values.update(iters=_positive_int("iters", r["iters"]), epochs=None)
+    if "weight_decay" in r:
+        values["weight_decay"] = _number("weight_decay", r["weight_decay"])
+        if values["weight_decay"] < 0:
+            raise RecipeError("weight_decay", f"must be >= 0, got {values['weight_decay']}")
+    if "early_stopping" in r:
+        values["early_stopping"] = _positive_int("early_stopping", r["early_stopping"])
+    if "val_fraction" in r:
+        values["val_fraction"] = _number("val_fraction", r["val_fraction"])
+        if not 0.0 < values["val_fraction"] < 1.0:
+            raise RecipeError(
+                "val_fraction", f"must be between 0 and 1, got {values['val_fraction']}"
+            )
+    if "seed" in r:
+        values["seed"] = _int("seed", r["seed"])
+        if values["seed"] < 0:
+            raise RecipeError("seed", f"expected a non-negative integer, got {values['seed']}")
+    if "dtype" in r:
+        values["dtype"] = _choice("dtype", r["dtype"], DTYPES)
+    if "weight_init" in r:
+        values["weight_init"] = _weight_init(r["weight_init"])
+
+    _check_size(values)
+    if limits is not None:
+        _check_limits(limits, values["hidden"], values["epochs"], values["iters"],
+                      values["batch_size"])
+    return TrainConfig(**values)
+
+
 def validate_recipe(
     recipe: Mapping[str, Any], *, limits: RecipeLimits | None = None
 ) -> TrainConfig:
-    """The :class:`TrainConfig` for ``recipe``, or :class:`RecipeError` for the first bad option.
-
-    Missing options (or None) take ``mitbadak train``'s defaults. ``hidden`` may be a list of
-    sizes or the CLI's text ``"256,128"``. Numbers given as strings (from a form) are accepted.
-    """
+    """:func:`config_from_options` for plain data from outside (a web form, a JSON body): the
+    options of :data:`RECIPE_FIELDS` only (a path on the server is not a page's to choose)."""
     if not isinstance(recipe, Mapping):
         raise RecipeError("recipe", f"expected an object of options, got {type(recipe).__name__}")
     unknown = sorted(set(recipe) - set(RECIPE_FIELDS))
@@ -95,75 +202,7 @@ def validate_recipe(
             unknown[0],
             f"unknown training option; expected some of {', '.join(RECIPE_FIELDS)}",
         )
-    r = {k: v for k, v in recipe.items() if v is not None}
-
-    dataset = None
-    if "dataset" in r:
-        from mitbadak.datasets.toy import check_train_dataset
-
-        try:
-            dataset = check_train_dataset(_text("dataset", r["dataset"]))
-        except ValueError as exc:
-            raise RecipeError("dataset", str(exc)) from None
-    gradient = _choice("gradient", r.get("gradient", "backprop"), GRADIENTS)
-    model = _choice("model", r.get("model", D.model), MODELS)
-    activation = _choice(
-        "activation", r.get("activation", D.activation), ACTIVATIONS
-    )
-    optimizer = _choice(
-        "optimizer", r.get("optimizer", D.optimizer), OPTIMIZERS
-    )
-    hidden = _hidden(r["hidden"]) if "hidden" in r else None
-    if hidden is None:
-        hidden = default_hidden(model)
-    if model == "two-layer" and len(hidden) != 1:
-        raise RecipeError(
-            "hidden", f"--model two-layer takes one hidden size, got --hidden {hidden}"
-        )
-    if "lr" in r:
-        lr = _positive_float("lr", r["lr"])
-    else:
-        lr = DEFAULT_LR[optimizer]
-    batch_size = _positive_int("batch_size", r.get("batch_size", D.batch_size))
-    if "epochs" in r and "iters" in r:
-        raise RecipeError("iters", "not allowed with --epochs (give one of them)")
-    epochs = _positive_int("epochs", r["epochs"]) if "epochs" in r else None
-    iters = _positive_int("iters", r["iters"]) if "iters" in r else None
-    if epochs is None and iters is None:
-        epochs = D.epochs
-    weight_decay = _number("weight_decay", r.get("weight_decay", 0.0))
-    if weight_decay < 0:
-        raise RecipeError("weight_decay", f"must be >= 0, got {weight_decay}")
-    early = _positive_int("early_stopping", r["early_stopping"]) if "early_stopping" in r else None
-    val_fraction = _number("val_fraction", r.get("val_fraction", D.val_fraction))
-    if not 0.0 < val_fraction < 1.0:
-        raise RecipeError("val_fraction", f"must be between 0 and 1, got {val_fraction}")
-    seed = _int("seed", r.get("seed", D.seed))
-    if seed < 0:
-        raise RecipeError("seed", f"expected a non-negative integer, got {seed}")
-    dtype = _choice("dtype", r.get("dtype", "float32"), DTYPES)
-    weight_init = _weight_init(r.get("weight_init"))
-
-    if limits is not None:
-        _check_limits(limits, hidden, epochs, iters, batch_size)
-    return TrainConfig(
-        dataset=dataset,
-        model=model,
-        hidden=hidden,
-        activation=activation,
-        weight_init=weight_init,
-        optimizer=optimizer,
-        lr=lr,
-        batch_size=batch_size,
-        epochs=epochs,
-        iters=iters,
-        gradient=gradient,
-        weight_decay=weight_decay,
-        early_stopping=early,
-        val_fraction=val_fraction,
-        seed=seed,
-        dtype=dtype,
-    )
+    return config_from_options(recipe, limits=limits)
 
 
 def command_line(config: TrainConfig) -> list[str]:
@@ -299,6 +338,23 @@ def _weight_init(value) -> str | float | None:
             f"expected 'he', 'xavier' or a positive standard deviation, got {value!r}",
         )
     return std
+
+
+def _check_size(values: dict[str, Any]) -> None:
+    """At most :data:`MAX_PARAMETERS` for the dataset's input size and class count
+    (:func:`mitbadak.datasets.toy.data_shape`: the registry's image size and class list, a toy
+    set's 2 inputs and classes)."""
+    from mitbadak.datasets.toy import data_shape
+
+    inputs, classes = data_shape(values["dataset"])
+    n_params = parameter_count(inputs, values["hidden"], classes)
+    if n_params > MAX_PARAMETERS:
+        raise RecipeError(
+            "hidden",
+            f"--hidden {','.join(map(str, values['hidden']))} makes a network of "
+            f"{n_params:,} parameters ({inputs:,} inputs, {classes} classes); the CLI trains "
+            f"at most {MAX_PARAMETERS:,}",
+        )
 
 
 def _check_limits(limits: RecipeLimits, hidden, epochs, iters, batch_size) -> None:

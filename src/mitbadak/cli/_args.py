@@ -10,10 +10,11 @@ import argparse
 import math
 from collections.abc import Callable
 
-#: Largest hidden layer the CLI accepts, and the largest network (parameters) it will build:
-#: 20 million float32 parameters is 80 MB, times about four for gradients and optimizer state.
+from mitbadak.recipes import MAX_PARAMETERS, parameter_count  # noqa: F401 - for the commands
+
+#: Largest hidden layer the CLI accepts; the largest network (parameters) it will build is
+#: :data:`mitbadak.recipes.MAX_PARAMETERS`.
 MAX_HIDDEN = 65_536
-MAX_PARAMETERS = 20_000_000
 
 
 def _number(text: str, kind: type) -> int | float:
@@ -105,8 +106,3 @@ def resolve_device_argument(args) -> str:
 
     return resolve_device(args.device)
 
-
-def parameter_count(input_size: int, hidden: list[int], output_size: int) -> int:
-    """Weights and biases of a fully connected network: sum of (n_in + 1) * n_out."""
-    sizes = [input_size, *hidden, output_size]
-    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))

@@ -11,11 +11,9 @@ from pathlib import Path
 
 from mitbadak.cli import CLIError
 from mitbadak.cli._args import (
-    MAX_PARAMETERS,
     add_device_argument,
     hidden_sizes,
     nonnegative_float,
-    parameter_count,
     positive_float,
     positive_int,
     resolve_device_argument,
@@ -25,7 +23,15 @@ from mitbadak.cli._progress import TrainingReporter
 from mitbadak.cli.plot import add_lang_argument, resolve_lang
 from mitbadak.datasets.toy import TRAIN_DATASETS, check_train_dataset
 from mitbadak.optimizers import REGISTRY as OPTIMIZER_REGISTRY
-from mitbadak.recipes import ACTIVATIONS, DTYPES, GRADIENTS, MODELS, default_hidden
+from mitbadak.recipes import (
+    ACTIVATIONS,
+    DTYPES,
+    GRADIENTS,
+    MODELS,
+    OPTION_FIELDS,
+    RecipeError,
+    config_from_options,
+)
 from mitbadak.runs import (
     DEFAULT_RECIPE,
     RECIPES,
@@ -155,6 +161,17 @@ def register(sub) -> None:
         "improved for PATIENCE epochs (default: off)",
     )
     p.add_argument(
+        "--val-fraction",
+        metavar="F",
+        help=f"share of the training set held out for --early-stopping (default: {D.val_fraction})",
+    )
+    p.add_argument(
+        "--weight-init",
+        metavar="INIT",
+        help="initial weights: he, xavier or a standard deviation such as 0.01 (default: the "
+        "recipe's; he for relu, xavier for sigmoid and tanh, 0.01 for the book's two-layer net)",
+    )
+    p.add_argument(
         "--seed", type=seed_int, default=0, help="random seed of weights and batches (>= 0)"
     )
     p.add_argument(
@@ -183,42 +200,15 @@ def register(sub) -> None:
 
 
 def _config_from_args(args) -> TrainConfig:
-    """The recipe's TrainConfig with the options given applied (explicit options win)."""
-    recipe = RECIPES[args.recipe]
-    values = recipe.config().to_dict()
-    if args.model is not None and args.model != values["model"]:
-        values.update(
-            model=args.model,
-            hidden=default_hidden(args.model),
-            weight_init=None,
-        )
-    if args.optimizer is not None and args.optimizer != values["optimizer"]:
-        values.update(optimizer=args.optimizer, lr=OPTIMIZER_REGISTRY[args.optimizer].run_lr)
-    for name in ("hidden", "activation", "lr", "batch_size", "gradient", "dataset", "data_dir"):
-        if getattr(args, name) is not None:
-            values[name] = getattr(args, name)
-    if args.epochs is not None:
-        values.update(epochs=args.epochs, iters=None)
-    if args.iters is not None:
-        values.update(iters=args.iters, epochs=None)
-    values.update(
-        weight_decay=args.weight_decay,
-        early_stopping=args.early_stopping,
-        seed=args.seed,
-        dtype=args.dtype,
-    )
-    if values["model"] == "two-layer" and len(values["hidden"]) != 1:
-        raise CLIError(
-            f"--model two-layer takes one hidden size, got --hidden "
-            f"{','.join(map(str, values['hidden']))}"
-        )
-    n_params = parameter_count(784, values["hidden"], 10)
-    if n_params > MAX_PARAMETERS:
-        raise CLIError(
-            f"--hidden {','.join(map(str, values['hidden']))} makes a network of "
-            f"{n_params:,} parameters; the CLI trains at most {MAX_PARAMETERS:,}"
-        )
-    return TrainConfig(**values)
+    """The recipe's TrainConfig with the options given applied (:func:`config_from_options`;
+    options left at None keep the recipe's values)."""
+    options = {name: getattr(args, name, None) for name in OPTION_FIELDS}
+    if args.hidden is not None:  # errors show the sizes as typed: --hidden 5,5
+        options["hidden"] = ",".join(map(str, args.hidden))
+    try:
+        return config_from_options(options)
+    except RecipeError as exc:
+        raise CLIError(str(exc)) from None
 
 
 #: Options that define a run; --resume continues the recorded run, so it takes none of them.
@@ -236,6 +226,8 @@ RUN_OPTIONS = {
     "gradient": None,
     "weight_decay": 0.0,
     "early_stopping": None,
+    "val_fraction": None,
+    "weight_init": None,
     "seed": 0,
     "dtype": "float32",
     "out": None,

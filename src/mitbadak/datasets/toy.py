@@ -50,6 +50,7 @@ __all__ = [
     "check_train_dataset",
     "load_generated",
     "class_count",
+    "data_shape",
 ]
 
 MAX_POINTS = 2000
@@ -365,6 +366,30 @@ def load_generated(text: str, seed: int = 0) -> ToyData | None:
     if text.lower().endswith(".csv"):
         return dataset_from_points(read_points_csv(text), seed=seed, name=text)
     return None
+
+
+def data_shape(dataset: str | None) -> tuple[int, int]:
+    """(input size, class count) of a network for ``dataset``, known before loading it.
+
+    A registry dataset: the pixels of one image and its class list (None, the CLI's default, is
+    MNIST's: the sample that stands in for it has the same shape). A toy set: 2 inputs and its
+    ``classes``. A point file: 2 inputs and its highest label + 1, or :data:`MAX_CLASSES` while
+    the file cannot be read (training will say why).
+    """
+    name = str(dataset or "mnist").strip()
+    if name in registry.DATASETS:
+        spec = registry.DATASETS[name]
+        images = spec.split_files("train")[0]
+        return int(np.prod(images.shape[1:])), len(spec.classes)
+    if is_toy_name(name):
+        return 2, class_count(name)
+    if name.lower().endswith(".csv"):
+        try:
+            labels = [label for _x, _y, label in read_points_csv(name)]
+        except (OSError, ValueError, DataError):
+            return 2, MAX_CLASSES
+        return 2, max(2, max(labels, default=1) + 1)
+    return 2, MAX_CLASSES
 
 
 def class_count(dataset: str | None, *labels: np.ndarray) -> int:
