@@ -386,9 +386,15 @@ def _device_loop(network, optimizer, xp, rng, loop: LoopState, train_set, train_
     pending: list[tuple[int, Any]] = []  # (batch number, 0-d device loss) not yet read back
     snapshot: list[Any] = []
 
-    def batch(order, b):
+    # A step that gathers its batch into its own static buffers (FusedStep.step_indices) is
+    # given the indices; the readable step gets the gathered batch.
+    gather = getattr(step, "step_indices", None)
+    if gather is not None and str(t_dev.dtype) != "int64":
+        t_dev = t_dev.astype("int64")  # its label buffer is int64: one conversion per run
+
+    def run(order, b):
         idx = order[b * batch_size : (b + 1) * batch_size]
-        return x_dev[idx], t_dev[idx]
+        return gather(x_dev, t_dev, idx) if gather else step(x_dev[idx], t_dev[idx])
 
     def flush(order) -> None:
         if not pending:
@@ -403,7 +409,7 @@ def _device_loop(network, optimizer, xp, rng, loop: LoopState, train_set, train_
                     network.params[key] = saved
                 optimizer.__dict__.update(opt_state)
                 for good_b, _ in pending[:k]:
-                    step(*batch(order, good_b))  # replay: the same numbers as the first time
+                    run(order, good_b)  # replay: the same numbers as the first time
                 if math.isfinite(value):
                     losses.append(value)
                 raise TrainingDiverged(
@@ -436,7 +442,7 @@ def _device_loop(network, optimizer, xp, rng, loop: LoopState, train_set, train_
                 raise KeyboardInterrupt if interrupted() else TrainingStopped
             if not pending:
                 keep_snapshot()
-            pending.append((b, step(*batch(order, b))))
+            pending.append((b, run(order, b)))
             queued += 1
             if len(pending) == LOSS_BLOCK:
                 flush(order)
