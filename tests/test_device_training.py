@@ -377,6 +377,10 @@ def test_cli_device_auto_without_cupy_trains_on_the_cpu(monkeypatch, capsys, tmp
     assert main(["evaluate", str(out), "--device", "auto", "--json"]) == 0
     assert main(["gradcheck", "--device", "auto", "--hidden", "5", "--samples", "2"]) == 0
     capsys.readouterr()
+    loud = [a for a in args if a != "--quiet"]
+    assert main(["train", *loud, "--device", "auto", "--overwrite"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "; auto -> CPU: CuPy is not installed)" in first  # the user sees where it ran, and why
 
 
 def test_cli_numerical_gradients_on_a_gpu_are_refused_before_anything_is_written(

@@ -285,12 +285,19 @@ def run(args) -> int:
     reporter = TrainingReporter(quiet=args.quiet, lines=out_stream)
     download = not os.environ.get("MITBADAK_OFFLINE")
 
+    # Say where it computes when that is not simply the CPU asked for (auto decides per machine).
+    where = "" if args.device == "cpu" else f"; on the {device.upper()}"
+    if args.device == "auto" and device == "cpu":
+        from mitbadak.backend import gpu_status
+
+        where = f"; auto -> CPU: {gpu_status()[1]}"
+
     def callback(event):
         if event["event"] == "start" and not args.quiet:
             print(
                 f"training {config.model} {config.hidden} ({config.activation}, "
                 f"{config.optimizer} lr={config.lr:g}, batch {config.batch_size}, "
-                f"{config.gradient}) -> {out}",
+                f"{config.gradient}{where}) -> {out}",
                 file=out_stream,
                 flush=True,
             )
