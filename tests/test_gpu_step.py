@@ -249,6 +249,20 @@ def cublas_gemm_on_numpy(op_a, op_b, m, n, k, A, lda, B, ldb, C, ldc) -> None:
     colmajor(C, m, n, ldc)[...] = a @ b
 
 
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_scores_equal_the_layer_path(activation, dtype):
+    """Inference in 2 launches a layer (what net.scores runs on CuPy), here on the references."""
+    from mitbadak.gpu_step import fused_scores
+
+    net = MultiLayerNet(12, [16, 8], 3, activation=activation, seed=3, dtype=dtype)
+    x = np.random.default_rng(0).standard_normal((7, 12)).astype(dtype)
+    want = net.forward_layers(x)
+    got = fused_scores(net, x, kernels=reference_kernels())
+    assert got.dtype == dtype and got.shape == (7, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
 def test_gemm_plan_gives_cublas_the_row_major_product():
     from mitbadak.gpu_step import gemm_plan
 

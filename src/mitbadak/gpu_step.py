@@ -60,7 +60,14 @@ from mitbadak.backend import DeviceError, array_namespace, to_device, to_host
 from mitbadak.gpu_kernels import adam_lr_t
 from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum, Optimizer
 
-__all__ = ["ACTIVATION_KERNELS", "FusedStep", "TorchGraphStep", "gemm_plan", "supports_fused"]
+__all__ = [
+    "ACTIVATION_KERNELS",
+    "FusedStep",
+    "TorchGraphStep",
+    "fused_scores",
+    "gemm_plan",
+    "supports_fused",
+]
 
 #: activation name -> (forward kernel with the bias, backward kernel from the output)
 ACTIVATION_KERNELS: dict[str, tuple[str, str]] = {
@@ -88,6 +95,27 @@ def supports_fused(net: Any, optimizer: Any) -> bool:
     if net.activation not in ACTIVATION_KERNELS:
         return False
     return np.dtype(net.dtype) in (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def fused_scores(net: Any, x: Any, kernels: dict[str, Any] | None = None) -> Any:
+    """Inference on the device in 2 launches per layer: ``h = h . W_i`` (cuBLAS), then the bias
+    and the activation in one in-place kernel (``bias_<act>``); the last layer's bias is a plain
+    add. The same scores as ``net.forward_layers(x)`` (the layer path; tests hold them equal).
+
+    ``x`` is (N, input_size) in the net's dtype, on the parameters' device. ``kernels`` defaults
+    to :func:`mitbadak.gpu_kernels.cupy_kernels`; ``reference_kernels()`` runs it on NumPy.
+    The net's activation must have kernels (:data:`ACTIVATION_KERNELS`).
+    """
+    if kernels is None:
+        from mitbadak.gpu_kernels import cupy_kernels
+
+        kernels = cupy_kernels()
+    bias_act = kernels[ACTIVATION_KERNELS[net.activation][0]]
+    p, h = net.params, x
+    for i in range(1, net.n_affine):
+        z = h @ p[f"W{i}"]
+        h = bias_act(z, p[f"b{i}"], z)
+    return h @ p[f"W{net.n_affine}"] + p[f"b{net.n_affine}"]
 
 
 class _Layout:

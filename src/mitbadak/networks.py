@@ -636,8 +636,14 @@ class FeedForwardNet:
     def scores(self, x2: np.ndarray) -> np.ndarray:
         """Inference only: the same scores as :meth:`forward_layers`, computed in place on its
         own temporaries (``fused.scores``) and without touching the layers' caches.
-        On a device: the same formula with the readable activation layers (fresh ones)."""
+        On a device: the same formula with the readable activation layers (fresh ones), or on
+        CuPy ``gpu_step.fused_scores`` (matmul + one bias-and-activation kernel per layer)."""
         if self._xp is not np:
+            if getattr(self._xp, "__name__", "") == "cupy":
+                from mitbadak import gpu_step
+
+                if self.activation in gpu_step.ACTIVATION_KERNELS:
+                    return gpu_step.fused_scores(self, x2)
             p, h = self.params, x2
             for i in range(1, self.n_affine):
                 h = ACTIVATIONS[self.activation]().forward(h @ p[f"W{i}"] + p[f"b{i}"])
