@@ -236,15 +236,20 @@ def test_new_optimizer_kernel_bodies_round_every_operation():
         assert not any(m in body for m in ("MUL(", "SUB(", "ADD(", "DIV(", "SQRT("))
 
 
-def load_cuda_check():
+def load_script(relative: str, name: str):
+    """A script of the repository (not a package module) imported from its path."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "check_cuda_sources.py"
-    spec = importlib.util.spec_from_file_location("check_cuda_sources", path)
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_cuda_check():
+    return load_script("scripts/check_cuda_sources.py", "check_cuda_sources")
 
 
 def test_cuda_source_wraps_every_kernel_for_both_dtypes():
@@ -434,14 +439,7 @@ def test_optimizer_kernel_bodies_round_every_operation():
 
 
 def load_gpu_benchmark():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
-    spec = importlib.util.spec_from_file_location("bench_gpu", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_script("benchmarks/gpu.py", "bench_gpu")
 
 
 def test_benchmark_fused_step_on_numpy_equals_the_plain_port():

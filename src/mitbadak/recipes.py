@@ -114,14 +114,7 @@ def config_from_options(
     network must have at most :data:`MAX_PARAMETERS` for the dataset's input size and class
     count; ``limits`` adds a server's caps.
     """
-    if not isinstance(options, Mapping):
-        raise RecipeError("recipe", f"expected an object of options, got {type(options).__name__}")
-    unknown = sorted(set(options) - set(OPTION_FIELDS))
-    if unknown:
-        raise RecipeError(
-            unknown[0],
-            f"unknown training option; expected some of {', '.join(RECIPE_FIELDS)}",
-        )
+    _check_fields(options, OPTION_FIELDS)
     r = {k: v for k, v in options.items() if v is not None}
     name = _choice("recipe", r.get("recipe", "default"), tuple(RECIPES))
     base = RECIPES[name].config()
@@ -194,15 +187,21 @@ def validate_recipe(
 ) -> TrainConfig:
     """:func:`config_from_options` for plain data from outside (a web form, a JSON body): the
     options of :data:`RECIPE_FIELDS` only (a path on the server is not a page's to choose)."""
-    if not isinstance(recipe, Mapping):
-        raise RecipeError("recipe", f"expected an object of options, got {type(recipe).__name__}")
-    unknown = sorted(set(recipe) - set(RECIPE_FIELDS))
+    _check_fields(recipe, RECIPE_FIELDS)
+    return config_from_options(recipe, limits=limits)
+
+
+def _check_fields(options: Any, allowed: tuple[str, ...]) -> None:
+    """``options`` is a mapping whose keys are all in ``allowed`` (else a RecipeError naming the
+    first unknown one and the recipe's fields)."""
+    if not isinstance(options, Mapping):
+        raise RecipeError("recipe", f"expected an object of options, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise RecipeError(
             unknown[0],
             f"unknown training option; expected some of {', '.join(RECIPE_FIELDS)}",
         )
-    return config_from_options(recipe, limits=limits)
 
 
 def command_line(config: TrainConfig) -> list[str]:
