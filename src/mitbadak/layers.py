@@ -340,9 +340,10 @@ class SoftmaxWithLoss(Layer):
             )
         xp = array_namespace(self.y)
         n = self.y.shape[0]
-        onehot = xp.zeros_like(self.y)
-        onehot[xp.arange(n), self.t] = 1
-        return (self.y - onehot) * (dout / n)
+        dx = copy_array(self.y)  # y.copy() on any array library (PyTorch: clone)
+        dx[xp.arange(n), self.t] -= 1
+        dx *= dout / n
+        return dx
 
 
 def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
