@@ -145,6 +145,19 @@ def _sum_of_squares(x: np.ndarray) -> float:
     return float(np.sum(x**2))
 
 
+def _descent_points(init_x, lr: float, step_num: int) -> np.ndarray:
+    """Every point of ``gradient_descent`` on f = x0^2 + x1^2: the book's history (the point
+    before each step) followed by the final x, as (step_num + 1, 2)."""
+    final, path = gradient_descent(
+        _sum_of_squares,
+        np.array(init_x, dtype=np.float64),
+        lr=lr,
+        step_num=step_num,
+        return_history=True,
+    )
+    return np.vstack([path, final])
+
+
 def tangent(points: Sequence[float] = (5.0, 10.0), *, lang: str = "en") -> Figure:
     """f(x) = 0.01x^2 + 0.1x on [0, 20] with its tangents (slopes from ``numerical_diff``)."""
     w = words(lang)
@@ -287,14 +300,8 @@ def descent(
 ) -> Figure:
     """The path of ``gradient_descent`` on f = x0^2 + x1^2, drawn on its contour lines."""
     w = words(lang)
-    final, path = gradient_descent(
-        _sum_of_squares,
-        np.array(init_x, dtype=np.float64),
-        lr=lr,
-        step_num=step_num,
-        return_history=True,
-    )
-    path = np.vstack([path, final])  # the book's history (before each step) + the final x
+    path = _descent_points(init_x, lr, step_num)
+    final = path[-1]
     fig = new_figure(6.5, 6)
     ax = fig.add_subplot()
     _contour_background(ax, 5.0)
@@ -355,14 +362,7 @@ def learning_rates(
     colors = [RED, BLUE, GREEN, PURPLE, ORANGE]
     for i, lr in enumerate(lrs):
         color = colors[i % len(colors)]
-        final, path = gradient_descent(
-            _sum_of_squares,
-            np.array(init_x, dtype=np.float64),
-            lr=lr,
-            step_num=step_num,
-            return_history=True,
-        )
-        path = np.vstack([path, final])  # the book's history (before each step) + the final x
+        path = _descent_points(init_x, lr, step_num)
         ax = fig.add_subplot(grid[0, i])
         _contour_background(ax, limit)
         ax.plot(path[:, 0], path[:, 1], "o-", color=color, markersize=3, linewidth=1)
