@@ -1,4 +1,5 @@
-"""Every Python block in docs/book-idioms.md and docs/seed-notes.md runs, and prints what it says.
+"""Every Python block in docs/book-idioms.md (and .ko.md) and docs/seed-notes.md runs, and prints
+what it says.
 
 A page is run like a notebook: its ```python blocks in order, in one namespace, in a temporary
 folder holding ``sample_weight.pkl`` (a link to ../shared/data) with ``$MITBADAK_DATA`` pointing
@@ -21,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-PAGES = ["docs/book-idioms.md", "docs/seed-notes.md"]
+PAGES = ["docs/book-idioms.md", "docs/book-idioms.ko.md", "docs/seed-notes.md"]
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _MARK = re.compile(r"^<!--\s*(skip|rtol):\s*(.*?)\s*-->\s*$")
@@ -158,9 +159,25 @@ def test_page_runs_and_prints_what_it_says(page, sandbox):
 
 
 def test_pages_are_linked_from_both_readmes():
-    for readme in ("README.md", "README.ko.md"):
+    for readme, page in (("README.md", "docs/book-idioms.md"),
+                         ("README.ko.md", "docs/book-idioms.ko.md")):
         text = (ROOT / readme).read_text(encoding="utf-8")
-        assert "docs/book-idioms.md" in text, readme
-    idioms = (ROOT / "docs/book-idioms.md").read_text(encoding="utf-8")
-    assert "seed-notes.md" in idioms
+        assert page in text, readme
+    for page, other in (("book-idioms.md", "book-idioms.ko.md"),
+                        ("book-idioms.ko.md", "book-idioms.md")):
+        idioms = (ROOT / "docs" / page).read_text(encoding="utf-8")
+        assert "seed-notes.md" in idioms and f"({other})" in idioms, page
 
+
+
+def test_korean_page_runs_the_same_code_as_the_english_one():
+    """book-idioms.ko.md is the same page in Korean: the same code (comments aside), the same
+    outputs, the same markers."""
+
+    def code(block: Block) -> str:
+        return "\n".join(re.sub(r"\s*#.*$", "", line) for line in block.code.splitlines())
+
+    en, ko = (parse_blocks((ROOT / "docs" / name).read_text(encoding="utf-8"))
+              for name in ("book-idioms.md", "book-idioms.ko.md"))
+    assert [code(b) for b in ko] == [code(b) for b in en]
+    assert [(b.expected, b.rtol, b.skip) for b in ko] == [(b.expected, b.rtol, b.skip) for b in en]

@@ -142,6 +142,111 @@ def test_numerical_gradient_rejects_non_arrays():
         numerical_gradient(sum_of_squares, [3.0, 4.0])
 
 
+# -- numerical_gradient on a 2-D array of points -----------------------------------------------
+
+
+def _grid():
+    """gradient_2d.py's grid: X, Y flattened, 18 x 18 = 324 points."""
+    x0 = np.arange(-2, 2.5, 0.25)
+    x1 = np.arange(-2, 2.5, 0.25)
+    X, Y = np.meshgrid(x0, x1)
+    return X.flatten(), Y.flatten()
+
+
+def test_numerical_gradient_one_point_per_column_is_the_gradient_field():
+    """Issue 19: the seed's function_2 on np.array([X, Y]) returns one value per column (the
+    columns are the points); the result is [2X, 2Y], not two arrows at the first points."""
+    X, Y = _grid()
+    points = np.array([X, Y])  # (2, 324)
+    before = points.tobytes()
+    grad = numerical_gradient(function_2, points)
+    assert grad.shape == (2, 324)
+    np.testing.assert_allclose(grad, 2 * points, rtol=0, atol=1e-10)
+    assert points.tobytes() == before  # restored bit for bit
+    # every column is, bit for bit, the gradient at that point computed alone
+    for j in (0, 17, 100, 323):
+        alone = numerical_gradient(function_2, np.array([X[j], Y[j]]))
+        assert grad[:, j].tobytes() == alone.tobytes()
+    assert np.count_nonzero(grad) > 300  # a field of arrows (only the origin's is 0)
+
+
+def test_numerical_gradient_per_column_prints_the_seeds_numbers():
+    """Seed note 000's three points ([3, 4], [1.5, 2], [3, 0.01]: [6. 8.], [3. 4.], [6. 0.02]) as
+    the columns of one array; the full-precision values are those of its numerical_diff."""
+    points = np.array([[3.0, 1.5, 3.0], [4.0, 2.0, 0.01]])
+    grad = numerical_gradient(function_2, points)
+    np.testing.assert_allclose(grad, [[6.0, 3.0, 6.0], [8.0, 4.0, 0.02]], rtol=1e-9)
+    assert grad[0, 0] == 6.00000000000378
+    assert grad[1, 0] == 7.999999999999119
+
+
+def test_numerical_gradient_per_column_is_vectorised():
+    """One call of f for the whole array first, then 2 per row of x (each moves one coordinate
+    of every point), not 2 per element."""
+    calls = []
+
+    def f(x):
+        calls.append(x.copy())
+        return x[0] ** 2 + x[1] ** 2
+
+    X, Y = _grid()
+    numerical_gradient(f, np.array([X, Y]))
+    assert len(calls) == 1 + 2 * 2
+    moved = [np.flatnonzero(np.any(c != np.array([X, Y]), axis=1)).tolist() for c in calls]
+    assert moved == [[0], [0], [0], [1], [1]]
+
+
+def test_numerical_gradient_per_column_where_f_ignores_a_coordinate():
+    x = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    grad = numerical_gradient(lambda p: p[0] ** 2, x)
+    np.testing.assert_allclose(grad, [[2, 4, 6, 8, 10], [0, 0, 0, 0, 0]], rtol=1e-9)
+
+
+def test_numerical_gradient_one_point_per_row_keeps_the_books_reading():
+    """gradient_2d.py's function_2 (one value per row) on np.array([X, Y]): row by row, as the
+    book's _numerical_gradient_no_batch; and an (N, 2) array of points with f written for one
+    point (f(x) of the whole array has one value per column, but reads only rows 0 and 1)."""
+
+    def function_2_rows(x):
+        return np.sum(x**2) if x.ndim == 1 else np.sum(x**2, axis=1)
+
+    X, Y = _grid()
+    grad = numerical_gradient(function_2_rows, np.array([X, Y]))
+    np.testing.assert_allclose(grad, 2 * np.array([X, Y]), rtol=0, atol=1e-9)
+    pts = np.array([[3.0, 4.0], [1.5, 2.0], [3.0, 0.01]])
+    np.testing.assert_allclose(
+        numerical_gradient(function_2, pts), [[6, 8], [3, 4], [6, 0.02]], rtol=1e-9
+    )
+
+
+def test_numerical_gradient_square_x_is_read_by_rows():
+    """A square x: one value per row and per column look alike; rows win (the book's reading).
+    per_row=False asks for the columns."""
+    x = np.array([[1.0, 2.0], [3.0, 5.0]])
+
+    def product(p):
+        return p[0] * p[1]
+
+    np.testing.assert_allclose(numerical_gradient(product, x), [[2, 1], [5, 3]], rtol=1e-9)
+    np.testing.assert_allclose(
+        numerical_gradient(product, x.copy(), per_row=False), [[3, 5], [1, 2]], rtol=1e-9
+    )
+    np.testing.assert_allclose(numerical_gradient(function_2, x), 2 * x, rtol=1e-9)
+
+
+def test_numerical_gradient_per_column_f_must_keep_its_shape():
+    state = {"n": 0}
+
+    def fickle(x):
+        state["n"] += 1
+        return x[0] + x[1] if state["n"] < 3 else np.sum(x)
+
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    with pytest.raises(ValueError, match=r"one value per column of x \(3\) at first.*shape \(\)"):
+        numerical_gradient(fickle, x)
+    np.testing.assert_array_equal(x, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+
+
 # -- gradient_descent --------------------------------------------------------------------------
 
 

@@ -55,9 +55,9 @@ def gradient_check(
 ) -> list[GradientCheckRow]:
     """Compare ``network.numerical_gradient`` with ``network.gradient`` for every parameter.
 
-    A tool, so ``method`` defaults to ``'auto'`` (the fast path for one hidden layer, the book's
-    element-by-element loop otherwise), unlike ``network.numerical_gradient``, whose default is
-    the book's loop. Run it in float64 (``dtype=np.float64``): in float32 the central difference
+    ``method`` defaults to ``'auto'``, as ``network.numerical_gradient`` does: the fast path for
+    one hidden layer, the book's element-by-element loop otherwise (``'reference'`` always).
+    Run it in float64 (``dtype=np.float64``): in float32 the central difference
     is dominated by rounding. Returns one :class:`GradientCheckRow` per parameter, in ``params``
     order.
     On a device, backprop runs there and the numerical half on the host (a float64 NumPy copy).

@@ -41,11 +41,22 @@ def numerical_gradient(
     may close over it, as a network's loss closes over its weights) and every element is restored
     to its exact original value afterwards. Returns an array of ``x``'s shape and dtype.
 
-    ``f`` must return a scalar. A 2-D ``x`` may also be a batch of points, as in the book's
-    ``gradient_2d.py``: then row ``i`` of the result is the gradient of ``f`` at row ``x[i]`` (``f``
-    receives one row at a time). ``per_row=None`` (the default) calls ``f`` on the whole ``x`` and
-    switches to rows only when ``f(x)`` is not a scalar (the book's ``function_2`` returns one value
-    per row); ``per_row=True`` always works row by row, ``per_row=False`` never does.
+    ``f`` returns a scalar. A 2-D ``x`` may also be a set of points (``f`` is called on the whole
+    ``x`` first, and what it returns says which form):
+
+    * one value per row (the book's ``gradient_2d.py``, whose ``function_2`` sums over axis 1):
+      row ``i`` of the result is the gradient of ``f`` at the point ``x[i]``, the book's
+      ``_numerical_gradient_no_batch`` row by row (``f`` receives one row at a time). A square
+      ``x`` is read this way.
+    * one value per column (``np.array([X, Y])`` with ``f = lambda x: x[0]**2 + x[1]**2``: the
+      columns are the points): column ``j`` of the result is the gradient at the point
+      ``x[:, j]``, vectorised, i.e. each row of ``x`` is moved by +-h at once (``f``'s value for a
+      column must depend on that column only). If some row of ``x`` does not move ``f`` at all
+      (an ``f`` written for one point per row, reading ``x[0]`` and ``x[1]`` of an (N, 2) ``x``),
+      the rows are used instead when every coordinate of a row moves ``f``.
+
+    ``per_row=True`` always works row by row; ``per_row=False`` never does (a scalar, or one
+    value per column).
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(
@@ -70,18 +81,23 @@ def numerical_gradient(
         return _gradient_whole(f, x, h)
     except _NotScalar as exc:
         whole = f"f(x) returned {exc.what} for x of shape {x.shape}"
-        if per_row is None and x.ndim == 2:
-            # the book's gradient_2d.py: one point per row
-            return _gradient_per_row(f, x, h, also=whole)
+        if x.ndim == 2:
+            rows, columns = x.shape
+            if exc.shape == (columns,) and (rows != columns or per_row is False):
+                return _gradient_columns_or_rows(f, x, h, rows_allowed=per_row is None)
+            if per_row is None:  # the book's gradient_2d.py: one point per row
+                return _gradient_per_row(f, x, h, also=whole)
         raise ValueError(f"f must return a scalar (one number), but {whole}") from None
 
 
 class _NotScalar(Exception):
-    """f returned something that is not one number (``what`` says what it was)."""
+    """f returned something that is not one number (``what`` says what it was; ``shape`` is the
+    shape of the real array it returned, else None)."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, shape: tuple[int, ...] | None = None) -> None:
         super().__init__(what)
         self.what = what
+        self.shape = shape
 
 
 def _as_scalar(value):
@@ -93,7 +109,7 @@ def _as_scalar(value):
         kind = f"an array of dtype {arr.dtype}" if arr.ndim else f"a {type(value).__name__}"
         raise _NotScalar(kind)
     if arr.size != 1:
-        raise _NotScalar(f"an array of shape {arr.shape}")
+        raise _NotScalar(f"an array of shape {arr.shape}", arr.shape)
     return arr.reshape(())[()]
 
 
@@ -133,6 +149,49 @@ def _gradient_per_row(f, x: np.ndarray, h: float, also: str = "") -> np.ndarray:
                 f"returned {exc.what}" + (f" (and {also})" if also else "")
             ) from None
     return grad
+
+
+def _gradient_columns_or_rows(f, x: np.ndarray, h: float, *, rows_allowed: bool) -> np.ndarray:
+    """Column ``j`` = the gradient at the point ``x[:, j]`` (``f`` returned one value per
+    column); or, when ``rows_allowed`` and some row of ``x`` does not move ``f`` while the row
+    by row reading uses every coordinate of a row, the gradient at each row."""
+    grad = _gradient_per_column(f, x, h)
+    if not rows_allowed or np.all(np.any(grad != 0, axis=1)):
+        return grad
+    try:
+        by_row = _gradient_per_row(f, x, h)
+    except ValueError:
+        return grad
+    return by_row if np.all(np.any(by_row != 0, axis=0)) else grad
+
+
+def _gradient_per_column(f, x: np.ndarray, h: float) -> np.ndarray:
+    """(f(x) with row k + h  -  f(x) with row k - h) / 2h, one row (coordinate) of every point
+    at a time: 2 * rows calls of f, each returning one value per column."""
+    grad = np.zeros_like(x)
+    columns = x.shape[1]
+    for k in range(x.shape[0]):
+        original = x[k].copy()
+        try:
+            x[k] = original + h
+            f_plus = _per_column(f(x), columns)
+            x[k] = original - h
+            f_minus = _per_column(f(x), columns)
+        finally:
+            x[k] = original  # restore bit-exactly
+        grad[k] = (f_plus - f_minus) / (2 * h)
+    return _checked_gradient(grad, h)
+
+
+def _per_column(value, columns: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu" or arr.shape != (columns,):
+        what = f"dtype {arr.dtype}, shape {arr.shape}"
+        raise ValueError(
+            f"f returned one value per column of x ({columns}) at first, then an array of "
+            f"{what} with one row of x moved by h: f must return one number per column"
+        )
+    return arr
 
 
 def _central(f, x: np.ndarray, arr: np.ndarray, idx, h: float) -> float:
