@@ -51,3 +51,11 @@ class ModelFileError(MitbadakError):
 
 class RunFolderError(MitbadakError):
     """A run folder is in use by another process, or one of its files is damaged."""
+
+
+class BookWeightsUnavailable(DatasetUnavailable):
+    """One of the book's files (``sample_weight.pkl``, ...) is in no folder searched.
+
+    ``str(exc)`` is two lines: the file and the folders searched, then how to get it.
+    ``dataset`` is the download group that holds the file (``'book-weights'``).
+    """

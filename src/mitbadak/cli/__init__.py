@@ -16,7 +16,7 @@ import sys
 import traceback
 
 from mitbadak import __version__
-from mitbadak.errors import DatasetUnavailable, MitbadakError
+from mitbadak.errors import BookWeightsUnavailable, DatasetUnavailable, MitbadakError
 
 # Sub-command modules, in the order `mitbadak --help` lists them.
 COMMAND_MODULES = [
@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def error_message(exc: BaseException, args: argparse.Namespace | None = None) -> str:
     """The CLI's wording of a library error: flags (``--data-dir``), never keyword arguments."""
+    if isinstance(exc, BookWeightsUnavailable):
+        return str(exc)  # already the CLI's words: the folders, then the download command
     if isinstance(exc, DatasetUnavailable):
         return _dataset_unavailable(exc, args)
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:

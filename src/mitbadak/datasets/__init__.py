@@ -24,8 +24,10 @@ from mitbadak.datasets.registry import SPLITS, DatasetSpec, FileSpec, get_spec
 from mitbadak.datasets.sources import (
     DEFAULT_TIMEOUT,
     Progress,
+    book_weights_dirs,
     cache_dir,
     download_files,
+    find_book_weights,
     find_file,
     search_dirs,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "download",
     "verify",
     "cache_dir",
+    "find_book_weights",
+    "book_weights_dirs",
     "VerifyReport",
     "FileReport",
     "TOY_DATASETS",

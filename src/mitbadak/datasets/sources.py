@@ -22,13 +22,15 @@ from importlib import resources
 from pathlib import Path
 
 from mitbadak.datasets.idx import decompress_if_gzip, idx_size
-from mitbadak.datasets.registry import DatasetSpec, FileSpec
-from mitbadak.errors import DataError, DownloadError
+from mitbadak.datasets.registry import BOOK_FILES, BOOK_WEIGHTS_DIR, DatasetSpec, FileSpec
+from mitbadak.errors import BookWeightsUnavailable, DataError, DownloadError
 
 __all__ = [
     "Progress",
     "cache_dir",
     "search_dirs",
+    "book_weights_dirs",
+    "find_book_weights",
     "check_bytes",
     "find_file",
     "fetch_file",
@@ -85,6 +87,56 @@ def search_dirs(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) ->
         if d not in unique:
             unique.append(d)
     return unique
+
+
+def book_weights_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for the book's files, in order: ``data_dir`` (as given and its
+    ``book-weights/``), ``$MITBADAK_DATA`` (likewise), the user cache's ``book-weights/``."""
+    dirs: list[Path] = []
+    for base in (data_dir, os.environ.get("MITBADAK_DATA") or None):
+        if base is not None:
+            base = Path(base).expanduser()
+            dirs += [base, base / BOOK_WEIGHTS_DIR]
+    dirs.append(cache_dir() / BOOK_WEIGHTS_DIR)
+    return list(dict.fromkeys(dirs))
+
+
+def find_book_weights(
+    name: str = "sample_weight.pkl", data_dir: str | os.PathLike | None = None
+) -> Path:
+    """The path of the book's file ``name`` (default ``sample_weight.pkl``, chapter 3's network).
+
+    Looks in :func:`book_weights_dirs` order and returns the first regular file of that name
+    (its content is checked by the loader, e.g. :func:`mitbadak.load_book_weights`, and by
+    ``mitbadak data verify book-weights``). Raises :class:`BookWeightsUnavailable` (a
+    ``DatasetUnavailable``) whose message is one line saying where it looked and one line
+    saying how to get the file (``mitbadak data download book-weights``).
+    """
+    if not isinstance(name, str) or not name or name != Path(name).name or name in (".", ".."):
+        raise ValueError(f"name must be a file name such as 'sample_weight.pkl', got {name!r}")
+    dirs = book_weights_dirs(data_dir)
+    for folder in dirs:
+        path = folder / name
+        if path.is_file():
+            return path
+    known = BOOK_FILES.get(name)
+    group = known.group if known else BOOK_WEIGHTS_DIR
+    env = "" if os.environ.get("MITBADAK_DATA") else " ($MITBADAK_DATA is not set)"
+    what = f" ({known.title})" if known else ""
+    hint = (
+        f"get it with: mitbadak data download {group} (or put it in one of those folders)"
+        if known
+        else f"{name} is not one of the book's files mitbadak knows "
+        f"({', '.join(BOOK_FILES)}); put it in one of those folders"
+    )
+    raise BookWeightsUnavailable(
+        f"{name}{what} is not in any folder searched: "
+        f"{', '.join(str(d) for d in dirs)}{env}\n{hint}",
+        dataset=group,
+        missing=[name],
+        searched=dirs,
+        reason="not found",
+    )
 
 
 def check_bytes(data: bytes, spec: FileSpec, where: str) -> bytes:
