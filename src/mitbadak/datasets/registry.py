@@ -265,6 +265,7 @@ class BookFile:
 
     filename: str
     path: str  # in the book's repository
+    commit: str  # of the book's repository that the first URL pins
     sha256: str
     size: int  # bytes, exact
     urls: tuple[str, ...]
@@ -282,7 +283,7 @@ def _book_file(
     urls = [_raw_url(BOOK_REPOSITORY, commit, path)]
     if commit == BOOK_COMMIT:  # the Korean edition's repository holds the 2016 files only
         urls.append(_raw_url(KOREAN_REPOSITORY, KOREAN_COMMIT, path))
-    return BookFile(filename, path, sha256, size, tuple(urls), title, group)
+    return BookFile(filename, path, commit, sha256, size, tuple(urls), title, group)
 
 
 BOOK_FILES: dict[str, BookFile] = {
