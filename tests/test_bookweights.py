@@ -261,9 +261,14 @@ def test_load_book_weights_chapter_3_accuracy():
 
 def test_load_book_weights_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MITBADAK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MITBADAK_DATA", raising=False)
     with pytest.raises(BookPickleError, match="sample_weight.pkl: no such file") as info:
         load_book_weights()
     assert "ch03 folder" in str(info.value)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2 and str(tmp_path / "cache" / "book-weights") in lines[0]
+    assert lines[1].startswith("get it with: mitbadak data download book-weights")
     (tmp_path / "list.pkl").write_bytes(pickle.dumps([np.zeros(2)]))
     with pytest.raises(ModelFileError, match="holds a list; expected a dict"):
         load_book_weights(tmp_path / "list.pkl")
@@ -736,3 +741,22 @@ def test_cli_evaluates_the_books_weights_on_the_books_mnist_pkl(tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["accuracy"] == 0.9352 and report["n"] == 10000
+
+
+@needs_book_pkl
+def test_load_book_weights_default_name_finds_the_downloaded_copy(tmp_path, monkeypatch):
+    """The book's `load_book_weights()` in a folder without the file reads the copy in
+    $MITBADAK_DATA or the cache's book-weights/ (where `mitbadak data download` puts it);
+    a copy in the current folder still wins, as in the book."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MITBADAK_DATA", raising=False)
+    monkeypatch.setenv("MITBADAK_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "book-weights").mkdir(parents=True)
+    shutil.copy(BOOK_PKL, tmp_path / "cache" / "book-weights" / "sample_weight.pkl")
+    assert load_book_weights()["W2"].shape == (50, 100)
+    assert mitbadak.find_book_weights() == tmp_path / "cache" / "book-weights" / "sample_weight.pkl"
+    (tmp_path / "sample_weight.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(BookPickleError, match="^sample_weight.pkl: "):
+        load_book_weights()  # the current folder's file is read first

@@ -678,3 +678,68 @@ def test_dataset_error_wording_per_command(monkeypatch):
         assert "data_dir=" not in text and "name=" not in text and "download=" not in text
     assert "Download failed: every mirror timed out." in download and "--timeout" in download
     assert "add --download" in plot and "--split test" in plot and "--dataset mnist-sample" in plot
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 19: a missing dataset is one line plus one hint line; the book's weights likewise
+
+
+def test_missing_dataset_is_one_line_and_a_hint(tmp_path, env, trained_model, monkeypatch):
+    """train and evaluate with no MNIST anywhere (offline): the facts on one line, then a hint
+    line in flags; the library's own message is two lines too, in keyword arguments."""
+    nowhere = tmp_path / "nonexistent"
+    for args in (
+        ("evaluate", trained_model, "--dataset", "mnist", "--data-dir", nowhere),
+        ("train", "--dataset", "mnist", "--data-dir", nowhere, "--out", tmp_path / "x"),
+    ):
+        proc = mitbadak(*args, env=env)
+        assert_clean_error(proc, 1)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 2, proc.stderr
+        first, hint = lines
+        assert first.startswith("mitbadak: error: dataset 'mnist' is not available: missing ")
+        assert f"Searched: {nowhere}, {nowhere / 'mnist'}, " in first
+        assert "Downloading is off (MITBADAK_OFFLINE is set)." in first
+        assert hint.startswith("hint: --data-dir DIR, a folder holding ")
+        assert "`mitbadak data download mnist" in hint and "--dataset mnist-sample" in hint
+        assert "data_dir=" not in proc.stderr
+    assert "--split test" in mitbadak(
+        "evaluate", trained_model, "--dataset", "mnist", "--data-dir", nowhere, env=env
+    ).stderr
+
+    import mitbadak as lib
+    from mitbadak.errors import DatasetUnavailable
+
+    monkeypatch.setenv("MITBADAK_CACHE", env["MITBADAK_CACHE"])
+    monkeypatch.delenv("MITBADAK_DATA", raising=False)
+    with pytest.raises(DatasetUnavailable) as info:
+        lib.load_mnist(data_dir=nowhere, download=False)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2
+    assert "Downloading is disabled (download=False)." in lines[0]
+    assert lines[1].startswith("hint: pass data_dir=") and 'name="mnist-sample"' in lines[1]
+
+
+def test_book_weights_missing_in_the_cli(tmp_path, env):
+    """A command that needs the book's file names the download command in its hint line."""
+    code = (
+        "import sys, mitbadak\n"
+        "from mitbadak.cli import error_message\n"
+        "try:\n"
+        "    mitbadak.find_book_weights()\n"
+        "except mitbadak.errors.DatasetUnavailable as exc:\n"
+        "    print(error_message(exc))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=60)
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 2, proc.stdout + proc.stderr
+    assert str(Path(env["MITBADAK_CACHE"]) / "book-weights") in lines[0]
+    assert lines[1].startswith("get it with: mitbadak data download book-weights")
+    proc = mitbadak("data", "path", "book-weights", env=env)
+    assert_clean_error(proc, 1)
+    assert "mitbadak data download book-weights" in proc.stderr
+    proc = mitbadak("data", "download", "book-weights", "--split", "test", env=env)
+    assert_clean_error(proc, 2)  # a usage error
+    assert "--split" in proc.stderr and "no train/test splits" in proc.stderr
+    assert "split=" not in proc.stderr

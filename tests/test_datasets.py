@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import mitbadak
 from mitbadak import datasets
+from mitbadak.cli import error_message as cli_error_message
 from mitbadak.cli import main as cli_main
 from mitbadak.datasets import registry
 from mitbadak.datasets.sources import check_bytes, packaged_dir
-from mitbadak.errors import DataError, DownloadError
+from mitbadak.errors import BookWeightsUnavailable, DataError, DatasetUnavailable, DownloadError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -316,3 +318,72 @@ def test_class_names_come_from_the_registry():
     assert class_names("mnist") is None and class_names("mnist-sample") is None
     assert class_names("spiral") is None
     assert len(DATASETS["fashion-mnist"].classes) == 10
+
+
+# --- the book's files: find_book_weights ------------------------------------------------------
+
+
+def test_find_book_weights_search_order(tmp_path, monkeypatch, isolated):
+    """data_dir, $MITBADAK_DATA (as given, then book-weights/), the cache's book-weights/."""
+    folders = {
+        "given": tmp_path / "given",
+        "env": tmp_path / "env",
+        "env_sub": tmp_path / "env" / "book-weights",
+        "cache": isolated / "book-weights",
+    }
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+        (folder / "sample_weight.pkl").write_bytes(b"x")
+    monkeypatch.setenv("MITBADAK_DATA", str(folders["env"]))
+    find = mitbadak.find_book_weights
+    assert find(data_dir=folders["given"]) == folders["given"] / "sample_weight.pkl"
+    assert find() == folders["env"] / "sample_weight.pkl"
+    (folders["env"] / "sample_weight.pkl").unlink()
+    assert find() == folders["env_sub"] / "sample_weight.pkl"
+    monkeypatch.delenv("MITBADAK_DATA")
+    assert find() == folders["cache"] / "sample_weight.pkl"
+    in_cache = folders["cache"] / "sample_weight.pkl"
+    assert find("sample_weight.pkl", str(tmp_path / "nowhere")) == in_cache
+
+
+def test_find_book_weights_missing_is_one_line_plus_a_hint(tmp_path, isolated):
+    with pytest.raises(DatasetUnavailable) as info:
+        mitbadak.find_book_weights(data_dir=tmp_path / "mine")
+    exc = info.value
+    assert isinstance(exc, BookWeightsUnavailable)
+    lines = str(exc).splitlines()
+    assert len(lines) == 2, str(exc)
+    assert lines[0].startswith("sample_weight.pkl (the book's chapter-3 network")
+    mine = tmp_path / "mine"
+    for folder in (mine, mine / "book-weights", isolated / "book-weights"):
+        assert str(folder) in lines[0]
+    assert "$MITBADAK_DATA is not set" in lines[0]
+    assert lines[1].startswith("get it with: mitbadak data download book-weights")
+    assert exc.dataset == "book-weights" and exc.missing == ["sample_weight.pkl"]
+    # the CLI prints the same two lines
+    assert cli_error_message(exc) == str(exc)
+
+
+def test_find_book_weights_names_the_group_of_a_cnn_file(isolated):
+    with pytest.raises(BookWeightsUnavailable, match="mitbadak data download book-convnets"):
+        mitbadak.find_book_weights("params.pkl")
+
+
+@pytest.mark.parametrize("bad", ["", "../sample_weight.pkl", "ch03/sample_weight.pkl", "..", None])
+def test_find_book_weights_refuses_a_path_as_name(bad):
+    with pytest.raises(ValueError, match="file name"):
+        mitbadak.find_book_weights(bad)
+
+
+def test_find_book_weights_ignores_a_folder_of_that_name(tmp_path, isolated):
+    (tmp_path / "sample_weight.pkl").mkdir()
+    with pytest.raises(BookWeightsUnavailable):
+        mitbadak.find_book_weights(data_dir=tmp_path)
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "sample_weight.pkl").is_file(),
+                    reason="../shared/data/sample_weight.pkl absent")
+def test_find_book_weights_finds_the_real_file_and_it_loads():
+    path = mitbadak.find_book_weights(data_dir=ROOT.parent / "shared" / "data")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == registry.BOOK_FILES[path.name].sha256
+    assert mitbadak.load_book_weights(path)["W1"].shape == (784, 50)

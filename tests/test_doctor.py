@@ -379,3 +379,36 @@ def test_cli_doctor_marks_on_a_terminal_that_cannot_show_them(isolated, monkeypa
 def test_cli_doctor_rejects_a_bad_timeout(capsys):
     assert main(["doctor", "--timeout", "0"]) == 2
     assert "--timeout must be a positive number" in capsys.readouterr().err
+
+
+# --- the book's weights (optional) ----------------------------------------------------------------
+
+BOOK_PKL = SHARED_MNIST.parent / "sample_weight.pkl"
+
+
+def test_book_weights_missing_says_how_to_get_them(isolated):
+    check = doctor.check_book_weights(isolated / "nothing")
+    assert check.name == "book weights" and check.status == FAIL and not check.required
+    assert "sample_weight.pkl not found" in check.summary
+    assert str(isolated / "cache" / "book-weights") in check.summary
+    assert check.fix.startswith("mitbadak data download book-weights")
+    checks = doctor.run_checks(offline=True)
+    assert _by_name(checks, "book weights").status == FAIL
+    assert doctor.core_ok(checks)  # not fatal
+
+
+def test_book_weights_corrupt_copy_is_named(isolated):
+    folder = isolated / "cache" / "book-weights"
+    folder.mkdir(parents=True)
+    (folder / "sample_weight.pkl").write_bytes(b"\x80\x04 not the book's file")
+    check = doctor.check_book_weights()
+    assert check.status == FAIL and "fails its checksum" in check.summary
+    assert "delete" in check.fix and "mitbadak data download book-weights" in check.fix
+
+
+@pytest.mark.skipif(not BOOK_PKL.is_file(), reason="../shared/data/sample_weight.pkl absent")
+def test_book_weights_present_and_verified(isolated, capsys):
+    check = doctor.check_book_weights(BOOK_PKL.parent)
+    assert check.status == OK and str(BOOK_PKL) in check.summary
+    assert main(["doctor", "--offline", "--data-dir", str(BOOK_PKL.parent)]) == 0
+    assert "✔ book weights" in capsys.readouterr().out

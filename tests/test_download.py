@@ -28,6 +28,7 @@ NAMES = {
 class FileServer:
     """Serves ``routes[path] = (mode, body)``; modes: ok, 404, truncate, stall, corrupt,
     trickle (one byte every 0.2 s), trickle-headers (so slow it never finishes its headers),
+    drip (100 bytes, 10 at a time, then silence until the test ends),
     announce-huge (a Content-Length of 1 TB) and endless (no Content-Length, zeros forever)."""
 
     def __init__(self) -> None:
@@ -69,6 +70,14 @@ class FileServer:
                             return
                         self.wfile.write(bytes([byte]))
                         self.wfile.flush()
+                    return
+                if mode == "drip":
+                    for start in range(0, 100, 10):
+                        self.wfile.write(body[start : start + 10])
+                        self.wfile.flush()
+                        if server.release.wait(0.01):
+                            return
+                    server.release.wait(10)  # far past the tests' rate checks
                     return
                 if mode == "ok":
                     self.wfile.write(body)
@@ -412,3 +421,238 @@ def test_a_killed_downloads_part_file_is_removed_by_the_next_download(toy, serve
     assert not stale.exists()
     assert live.exists()
     assert (dest / name).read_bytes() == blobs[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# A mirror that drips and stalls: the minimum rate moves on to the next mirror, in one line
+
+
+def test_a_dripping_then_stalled_mirror_is_too_slow_and_the_next_is_used(toy, server, tmp_path):
+    """100 bytes, then silence: with a 10 s stall timeout the rate check (1 kB/s after 0.5 s)
+    gives up on it first, says so in one line, and the next mirror delivers."""
+    from mitbadak.datasets.sources import fetch_file
+
+    spec, blobs, _ = toy
+    fspec = spec.files["test"][0]
+    server.serve("drip", blobs, mode="drip")
+    notices: list[str] = []
+    mirrors = [server.mirror("drip"), server.mirror("good")]
+    path, raw = fetch_file(fspec, tmp_path / "d", mirrors, timeout=10.0, min_rate=1000,
+                           grace=0.5, notice=notices.append)
+    assert path.read_bytes() == blobs[fspec.filename]
+    assert len(notices) == 1 and "\n" not in notices[0]
+    line = notices[0]
+    assert line.startswith(f"{fspec.filename}: {server.mirror('drip')}{fspec.filename}: too slow: ")
+    assert "under the 1000 bytes/s needed after the first 0.5 s" in line
+    assert line.endswith("; trying the next mirror")
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [fspec.filename]
+
+
+def test_a_dripping_mirror_alone_fails_soon_with_the_bytes_it_sent(toy, server, tmp_path):
+    import re
+
+    from mitbadak.datasets.sources import fetch_file
+
+    spec, blobs, _ = toy
+    fspec = spec.files["test"][0]  # the images: more than the 100 bytes the drip sends
+    assert len(blobs[fspec.filename]) > 100
+    server.serve("drip", blobs, mode="drip")
+    notices: list[str] = []
+    with pytest.raises(DownloadError) as info:
+        fetch_file(fspec, tmp_path / "d", [server.mirror("drip")], timeout=10.0, min_rate=1000,
+                   grace=0.5, notice=notices.append)
+    message = str(info.value)
+    found = re.search(r"too slow: (\d+) bytes in ([\d.]+) s", message)
+    assert found, message
+    assert int(found.group(1)) <= 100  # what the drip sent before it stalled
+    assert float(found.group(2)) < 10  # the rate check, not the 10 s stall timeout, ended it
+    assert notices == []  # no next mirror to announce
+    assert info.value.failures[0][0] == server.mirror("drip") + fspec.filename
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_a_steady_mirror_passes_the_rate_check(toy, server, tmp_path):
+    """The whole file at once is far above the minimum rate: no notice, no failure."""
+    spec, blobs, _ = toy
+    notices: list[str] = []
+    path, _ = _fetch(spec, server, "good", tmp_path / "d", min_rate=1000, grace=0.0,
+                     notice=notices.append)
+    assert path.read_bytes() == blobs[path.name] and notices == []
+
+
+@pytest.mark.parametrize("bad", [{"min_rate": -1}, {"grace": float("nan")}, {"timeout": 0},
+                                 {"deadline": float("inf")}])
+def test_download_limits_must_be_finite_numbers(toy, server, tmp_path, bad):
+    spec, _, _ = toy
+    with pytest.raises(ValueError, match="must be"):
+        _fetch(spec, server, "good", tmp_path / "d", **bad)
+
+
+def test_default_limits_let_a_slow_real_connection_finish():
+    """4 kB/s (a 32 kbit/s line) after 30 s; the deadline is the largest file at that rate."""
+    from mitbadak.datasets import sources
+
+    assert sources.DEFAULT_TIMEOUT == 30.0
+    assert sources.DEFAULT_MIN_RATE == 4000.0 and sources.DEFAULT_GRACE == 30.0
+
+
+def test_summary_groups_mirrors_that_failed_alike():
+    err = DownloadError("x", file="f.gz", failures=[
+        ("https://a.example/m/f.gz", "timed out"),
+        ("https://b.example/m/f.gz", "timed out"),
+        ("http://c.example/f.gz", "HTTP 404 Not Found"),
+    ])
+    assert err.summary() == (
+        "download of f.gz failed: a.example, b.example: timed out; c.example: HTTP 404 Not Found"
+    )
+    same_host = DownloadError("x", file="w.pkl", failures=[
+        ("https://raw.example/owner-a/repo/c/w.pkl", "timed out"),
+        ("https://raw.example/owner-b/repo/c/w.pkl", "timed out"),
+    ])
+    assert "raw.example/owner-a, raw.example/owner-b: timed out" in same_host.summary()
+
+
+# ---------------------------------------------------------------------------------------------
+# The book's files: `mitbadak data download book-weights`
+
+BOOK_BODY = b"not really a pickle, but checked the same way" * 50
+SHARED_BOOK_PKL = SHARED_MNIST.parent / "sample_weight.pkl"
+
+
+@pytest.fixture
+def book(monkeypatch, server):
+    """sample_weight.pkl's registry entry pointed at the local server ('/book/<commit>/...')
+    with a checksum that fits BOOK_BODY; the same bytes at /korean/ (the second mirror)."""
+    real = registry.BOOK_FILES["sample_weight.pkl"]
+    spec = replace(
+        real,
+        sha256=hashlib.sha256(BOOK_BODY).hexdigest(),
+        size=len(BOOK_BODY),
+        urls=(f"{server.base}/book/{real.commit}/{real.path}",
+              f"{server.base}/korean/{real.commit}/{real.path}"),
+    )
+    monkeypatch.setitem(registry.BOOK_FILES, "sample_weight.pkl", spec)
+    for mirror in ("book", "korean"):
+        server.routes[f"/{mirror}/{real.commit}/{real.path}"] = ("ok", BOOK_BODY)
+    return spec
+
+
+def test_book_weights_download_into_the_cache_then_found(book, cache, server):
+    folder = datasets.download("book-weights")
+    assert folder == cache / "book-weights"
+    assert cache_listing(cache) == ["book-weights/sample_weight.pkl"]
+    assert (folder / "sample_weight.pkl").read_bytes() == BOOK_BODY
+    assert server.requests == [f"/book/{book.commit}/ch03/sample_weight.pkl"]
+    assert datasets.find_book_weights() == folder / "sample_weight.pkl"
+    assert datasets.verify("book-weights").ok
+    assert datasets.locate("book-weights") == folder
+    datasets.download("book-weights")  # already verified: nothing fetched again
+    assert len(server.requests) == 1
+
+
+def test_book_weights_corrupt_first_mirror_then_the_korean_one(book, cache, server):
+    server.routes[f"/book/{book.commit}/{book.path}"] = ("corrupt", BOOK_BODY)
+    notices: list[str] = []
+    datasets.download("book-weights", notice=notices.append)
+    assert (cache / "book-weights" / "sample_weight.pkl").read_bytes() == BOOK_BODY
+    assert len(notices) == 1 and "checksum mismatch" in notices[0]
+    assert cache_listing(cache) == ["book-weights/sample_weight.pkl"]
+
+
+def test_book_weights_every_mirror_fails_two_lines_and_a_clean_cache(book, cache, server):
+    from mitbadak.errors import BookWeightsUnavailable
+
+    server.routes[f"/book/{book.commit}/{book.path}"] = ("truncate", BOOK_BODY)
+    server.routes[f"/korean/{book.commit}/{book.path}"] = ("404", b"")
+    with pytest.raises(BookWeightsUnavailable) as info:
+        datasets.download("book-weights")
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2, str(info.value)
+    assert "missing sample_weight.pkl" in lines[0] and str(cache / "book-weights") in lines[0]
+    assert "truncated" in lines[0] and "HTTP 404" in lines[0]
+    assert lines[1].startswith("hint: ") and "ch03/sample_weight.pkl" in lines[1]
+    assert cache_listing(cache) == []
+
+
+def test_book_weights_a_wrong_local_copy_is_replaced(book, cache, server):
+    folder = cache / "book-weights"
+    folder.mkdir(parents=True)
+    (folder / "sample_weight.pkl").write_bytes(b"half")
+    assert not datasets.verify("book-weights").ok
+    datasets.download("book-weights")
+    assert (folder / "sample_weight.pkl").read_bytes() == BOOK_BODY
+
+
+def test_book_weights_mirrors_given_as_base_urls(book, cache, server):
+    server.routes[f"/mine/{book.path}"] = ("ok", BOOK_BODY)
+    datasets.download("book-weights", mirrors=[f"{server.base}/mine/"])
+    assert server.requests == [f"/mine/{book.path}"]
+
+
+def test_book_weights_has_no_splits(book, cache):
+    with pytest.raises(ValueError, match="no train/test splits"):
+        datasets.download("book-weights", split="test")
+
+
+def test_cli_data_download_book_weights(book, cache, server, capsys):
+    from mitbadak.cli import main
+
+    server.routes[f"/book/{book.commit}/{book.path}"] = ("404", b"")
+    assert main(["data", "download", "book-weights"]) == 0
+    captured = capsys.readouterr()
+    assert f"book-weights: verified files in {cache / 'book-weights'}" in captured.out
+    notice = captured.err.strip()
+    assert notice.startswith("mitbadak: sample_weight.pkl: ") and "HTTP 404" in notice
+    assert len(captured.err.strip().splitlines()) == 1
+    assert main(["data", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "book-weights   the book's pretrained weights: sample_weight.pkl\n" in listing
+    assert f"available in {cache / 'book-weights'}" in listing
+    assert main(["data", "verify", "book-weights"]) == 0
+    assert "all files verified" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not SHARED_BOOK_PKL.is_file(), reason="../shared/data/sample_weight.pkl absent")
+def test_the_real_book_file_passes_the_registry_checksum_through_a_local_mirror(
+    cache, server, monkeypatch
+):
+    real = registry.BOOK_FILES["sample_weight.pkl"]
+    body = SHARED_BOOK_PKL.read_bytes()
+    server.routes[f"/repo/{real.path}"] = ("ok", body)
+    datasets.download("book-weights", mirrors=[f"{server.base}/repo"])
+    assert datasets.find_book_weights().read_bytes() == body
+    import mitbadak
+
+    assert mitbadak.load_book_weights(datasets.find_book_weights())["W3"].shape == (100, 10)
+
+
+def test_book_files_are_pinned_by_commit_with_a_verified_mirror():
+    """Every book file: the official repository at a commit first; the 2016 files also on the
+    Korean edition's repository (its commit holds identical bytes, checked with git)."""
+    import re
+
+    official = "https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch/"
+    korean = "https://raw.githubusercontent.com/WegraLee/deep-learning-from-scratch/"
+    groups = {}
+    for name, spec in registry.BOOK_FILES.items():
+        assert name == spec.filename and re.fullmatch(r"[0-9a-f]{64}", spec.sha256)
+        assert re.fullmatch(r"[0-9a-f]{40}", spec.commit)
+        assert spec.urls[0] == f"{official}{spec.commit}/{spec.path}"
+        if spec.commit == registry.BOOK_COMMIT:
+            assert spec.urls[1] == f"{korean}{registry.KOREAN_COMMIT}/{spec.path}"
+        groups.setdefault(spec.group, []).append(name)
+    assert groups == {
+        "book-weights": ["sample_weight.pkl"],
+        "book-convnets": ["params.pkl", "deep_convnet_params.pkl", "params.2022.pkl",
+                          "deep_convnet_params.2022.pkl"],
+    }
+    sample = registry.BOOK_FILES["sample_weight.pkl"]
+    assert sample.size == 181853
+    assert sample.sha256 == "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13"
+    shared = SHARED_MNIST.parent  # ../shared/data keeps the chapter 7-8 files by chapter
+    for spec in registry.BOOK_FILES.values():
+        chapter = "" if spec.path.startswith("ch03/") else spec.path.split("/")[0]
+        local = shared / chapter / spec.filename
+        if local.is_file():
+            data = local.read_bytes()
+            assert (len(data), hashlib.sha256(data).hexdigest()) == (spec.size, spec.sha256)

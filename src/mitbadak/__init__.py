@@ -10,7 +10,7 @@ The public API, by chapter:
 """
 
 from mitbadak.bookweights import import_book_weights, load_book_weights
-from mitbadak.datasets import load_mnist
+from mitbadak.datasets import find_book_weights, load_mnist
 from mitbadak.functions import (
     cross_entropy_error,
     identity_function,
@@ -77,4 +77,5 @@ __all__ = [
     "load_model",
     "import_book_weights",
     "load_book_weights",
+    "find_book_weights",
 ]

@@ -607,16 +607,44 @@ def _book_arrays(obj: Any, where: str) -> tuple[dict[str, np.ndarray], list[int]
     return arrays, sizes, dtype
 
 
+def _book_file_path(path: str | os.PathLike) -> Path:
+    """``path``, or, when it is the bare name of one of the book's files (``sample_weight.pkl``)
+    and the current folder lacks it, where :func:`mitbadak.find_book_weights` finds it
+    (``$MITBADAK_DATA``, the user cache's ``book-weights/``). A miss there is a BookPickleError
+    of two lines: the folders searched, then ``get it with: mitbadak data download ...``."""
+    from mitbadak.datasets.registry import BOOK_FILES
+    from mitbadak.datasets.sources import find_book_weights
+    from mitbadak.errors import DatasetUnavailable
+
+    path = Path(path)
+    if path.exists() or str(path) != path.name or path.name not in BOOK_FILES:
+        return path
+    try:
+        return find_book_weights(path.name)
+    except DatasetUnavailable as exc:
+        env = "" if os.environ.get("MITBADAK_DATA") else " ($MITBADAK_DATA is not set)"
+        raise BookPickleError(
+            f"{path.name}: no such file in the current folder, nor in "
+            f"{', '.join(exc.searched)}{env}\n"
+            f"get it with: mitbadak data download {exc.dataset} "
+            f"(the book's repository has it in its {BOOK_FILES[path.name].path.split('/')[0]} "
+            "folder)"
+        ) from None
+
+
 def load_book_weights(path: str | os.PathLike = "sample_weight.pkl") -> dict[str, np.ndarray]:
     """The book's ``init_network()``: the dict ``{'W1', 'b1', 'W2', 'b2', 'W3', 'b3'}`` of arrays.
 
     Reads ``path`` (default: ``sample_weight.pkl`` in the current folder, where the book's
-    chapter-3 code expects it) without executing pickle code and checks that it is the book's
-    kind of network: float arrays of one dtype, W (in, out) and b (out,) chained layer to layer.
+    chapter-3 code expects it, else where ``mitbadak data download book-weights`` put it: see
+    :func:`mitbadak.find_book_weights`) without executing pickle code and checks that it is the
+    book's kind of network: float arrays of one dtype, W (in, out) and b (out,) chained layer to
+    layer.
     Arrays are writable copies in native byte order, bit-identical to the pickled values, so
     ``network = load_book_weights(); forward(network, x)`` is the book's chapter-3 flow. Any
     problem raises :class:`BookPickleError` (a ``ModelFileError``) naming the file.
     """
+    path = _book_file_path(path)
     where = str(path)
     hint = (
         " (the book's repository has it in its ch03 folder; pass its path)"

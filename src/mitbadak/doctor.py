@@ -379,6 +379,41 @@ def check_datasets(data_dir: str | os.PathLike | None = None) -> list[Check]:
     return checks
 
 
+def check_book_weights(data_dir: str | os.PathLike | None = None) -> Check:
+    """Whether the book's ``sample_weight.pkl`` (chapter 3) is where ``find_book_weights``
+    looks and passes its SHA-256; optional (the chapter-3 notebooks and examples need it)."""
+    from mitbadak import datasets
+
+    report = datasets.verify("book-weights", data_dir)
+    details = {
+        "files": {
+            f.filename: {"status": f.status, "path": str(f.path or ""), "detail": f.detail}
+            for f in report.files
+        },
+        "searched": [str(d) for d in report.searched],
+    }
+    fix = "mitbadak data download book-weights"
+    if report.ok:
+        where = ", ".join(str(f.path) for f in report.files)
+        return Check("book weights", OK, f"verified: {where}", details=details)
+    corrupt = [f for f in report.files if f.status == "corrupt"]
+    if corrupt:
+        return Check(
+            "book weights",
+            FAIL,
+            "fails its checksum: " + "; ".join(f.detail for f in corrupt),
+            fix=f"delete that file, then: {fix}",
+            details=details,
+        )
+    return Check(
+        "book weights",
+        FAIL,
+        f"sample_weight.pkl not found (searched {', '.join(details['searched'])})",
+        fix=f"{fix} (or --data-dir FOLDER holding it)",
+        details=details,
+    )
+
+
 def _default_mirror_targets() -> list[tuple[str, list[str]]]:
     """(dataset name, [URL of its smallest file on each mirror]) for every downloadable dataset."""
     from mitbadak.datasets.registry import DATASETS
@@ -667,6 +702,7 @@ def run_checks(
         return checks  # nothing below works without NumPy
     checks += [check_package(), check_core(), check_blas()]
     checks += check_datasets(data_dir)
+    checks.append(check_book_weights(data_dir))
     checks += check_mirrors(mirror_targets, timeout=timeout, offline=offline)
     checks += check_extras()
     checks += [check_hangul_font(), check_gpu(), check_cache()]

@@ -32,7 +32,7 @@ import numpy as np
 
 from mitbadak import __version__
 from mitbadak._files import atomic_write_text
-from mitbadak.errors import MitbadakError, RunFolderError
+from mitbadak.errors import DatasetUnavailable, MitbadakError, RunFolderError
 from mitbadak.layers import ACTIVATIONS
 from mitbadak.networks import MultiLayerNet, TwoLayerNet
 from mitbadak.training import (
@@ -272,7 +272,10 @@ def load_training_data(config: TrainConfig, *, download: bool = True):
         return train_set, test_set, "mnist", None
     except MitbadakError as exc:
         train_set, test_set = load_mnist(name="mnist-sample")
-        reason = str(exc).splitlines()[0].split(" is not available: ", 1)[-1].rstrip(".")
+        if isinstance(exc, DatasetUnavailable):  # its first line also lists folders and why
+            reason = f"missing {', '.join(exc.missing)}"
+        else:
+            reason = str(exc).splitlines()[0].split(" is not available: ", 1)[-1].rstrip(".")
         return train_set, test_set, "mnist-sample", reason
 
 

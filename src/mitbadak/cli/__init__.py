@@ -16,7 +16,12 @@ import sys
 import traceback
 
 from mitbadak import __version__
-from mitbadak.errors import DatasetUnavailable, MitbadakError
+from mitbadak.errors import (
+    BookWeightsUnavailable,
+    DatasetUnavailable,
+    MitbadakError,
+    dataset_problem,
+)
 
 # Sub-command modules, in the order `mitbadak --help` lists them.
 COMMAND_MODULES = [
@@ -91,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def error_message(exc: BaseException, args: argparse.Namespace | None = None) -> str:
     """The CLI's wording of a library error: flags (``--data-dir``), never keyword arguments."""
+    if isinstance(exc, BookWeightsUnavailable):
+        return str(exc)  # already the CLI's words: the folders, then the download command
     if isinstance(exc, DatasetUnavailable):
         return _dataset_unavailable(exc, args)
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
@@ -99,29 +106,23 @@ def error_message(exc: BaseException, args: argparse.Namespace | None = None) ->
 
 
 def _dataset_unavailable(exc: DatasetUnavailable, args) -> str:
-    lines = [
-        f"dataset {exc.dataset!r} is not available: missing {', '.join(exc.missing)}.",
-        f"Searched: {', '.join(exc.searched) or '(no folder)'}"
-        + ("" if os.environ.get("MITBADAK_DATA") else " ($MITBADAK_DATA is not set)")
-        + ".",
-    ]
-    if exc.rejected:
-        lines.append("Rejected: " + "; ".join(exc.rejected) + ".")
+    """Two lines: the facts (missing files, folders searched, why no download), then a hint
+    naming the ways forward as flags and commands."""
     if exc.download_disabled:
         if os.environ.get("MITBADAK_OFFLINE"):
-            lines.append("Downloading is off (MITBADAK_OFFLINE is set).")
+            reason = "downloading is off (MITBADAK_OFFLINE is set)"
         elif args is not None and hasattr(args, "download"):
-            lines.append("Downloading is off; add --download to allow it.")
+            reason = "downloading is off; add --download to allow it"
         else:
-            lines.append("Downloading is off.")
-    elif exc.reason:
-        lines.append(exc.reason[0].upper() + exc.reason[1:].rstrip(".") + ".")
+            reason = "downloading is off"
+    else:
+        reason = exc.reason
+    problem = dataset_problem(exc.dataset, exc.missing, exc.searched, exc.rejected, reason)
     ways = []
     if getattr(args, "data_command", None) == "download":
         ways.append("run it again later (a larger --timeout helps on a slow network)")
-        ways.append(
-            "copy the files into a folder yourself and give it to train/evaluate as --data-dir"
-        )
+        ways.append("copy the files into a folder yourself and give it to train/evaluate as "
+                    "--data-dir")
         ways.append("train/evaluate with --dataset mnist-sample, shipped with mitbadak")
     else:
         if args is None or hasattr(args, "data_dir"):
@@ -129,8 +130,7 @@ def _dataset_unavailable(exc: DatasetUnavailable, args) -> str:
         ways.append(f"`mitbadak data download {exc.dataset}{_split_flag(exc)}`")
     if (args is None or hasattr(args, "dataset")) and exc.dataset != "mnist-sample":
         ways.append("--dataset mnist-sample, the offline MNIST sample shipped with mitbadak")
-    lines.append("Ways forward: " + "; or ".join(ways) + ".")
-    return "\n".join(lines)
+    return f"{problem}\nhint: " + "; or ".join(ways)
 
 
 def _split_flag(exc: DatasetUnavailable) -> str:

@@ -1,15 +1,18 @@
-"""``mitbadak data list | path | download NAME | verify NAME``: manage dataset files."""
+"""``mitbadak data list | path | download NAME | verify NAME``: manage dataset files and the
+book's pretrained weights (``book-weights``: chapter 3's sample_weight.pkl)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mitbadak import datasets
+from mitbadak.cli import CLIError
 from mitbadak.cli._args import positive_float
 from mitbadak.cli._progress import DownloadReporter
-from mitbadak.datasets.registry import get_spec
-from mitbadak.datasets.sources import DEFAULT_TIMEOUT
+from mitbadak.datasets.registry import BOOK_WEIGHTS_DIR, book_group, get_spec
+from mitbadak.datasets.sources import DEFAULT_GRACE, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT
 from mitbadak.errors import DataError
 
 
@@ -18,7 +21,10 @@ def register(subparsers) -> None:
         "data",
         help="list, locate, download and verify datasets",
         description="Datasets are searched in --data-dir, $MITBADAK_DATA, the user cache and "
-        "system folders; downloads go to the user cache and are checked against SHA-256.",
+        "system folders; downloads go to the user cache and are checked against SHA-256. "
+        "book-weights is the book's chapter-3 sample_weight.pkl, from the book's repository "
+        "at a pinned commit (book-convnets: its chapter 7-8 pickles), kept in the "
+        f"{BOOK_WEIGHTS_DIR}/ folder of the cache.",
     )
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
@@ -36,7 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--dest", type=Path, help="folder to download into (default: the user cache)")
     p.add_argument("--split", choices=["train", "test"], help="only this split's two files")
     p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
-                   help="seconds without data before trying the next mirror (default: %(default)s)")
+                   help="seconds without data before trying the next mirror (default: "
+                   f"%(default)s); a mirror averaging under {DEFAULT_MIN_RATE / 1000:g} kB/s "
+                   f"after the first {DEFAULT_GRACE:g} s is also left for the next")
     p.set_defaults(func=run_download)
 
     p = sub.add_parser("verify", help="check NAME's files against their SHA-256 checksums")
@@ -46,7 +54,14 @@ def register(subparsers) -> None:
 
 
 def _names_help() -> str:
-    return "one of " + ", ".join(datasets.DATASETS)
+    return "one of " + ", ".join((*datasets.DATASETS, *datasets.BOOK_GROUPS))
+
+
+def _title(name: str) -> str:
+    if name in datasets.BOOK_GROUPS:
+        files = book_group(name)
+        return "the book's pretrained weights: " + ", ".join(f.filename for f in files)
+    return get_spec(name).title
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -61,6 +76,14 @@ def run_list(args: argparse.Namespace) -> int:
         else:
             where = "not found (downloads on first use)"
         print(f"{name:14s} {spec.title}\n{'':14s} {where}")
+    for name in datasets.BOOK_GROUPS:
+        folder = datasets.locate(name, args.data_dir)
+        where = (
+            f"available in {folder}"
+            if folder is not None
+            else f"not found (get it with: mitbadak data download {name})"
+        )
+        print(f"{name:14s} {_title(name)}\n{'':14s} {where}")
     return 0
 
 
@@ -69,6 +92,11 @@ def run_path(args: argparse.Namespace) -> int:
         print(datasets.cache_dir())
         return 0
     folder = datasets.locate(args.name, args.data_dir)
+    if folder is None and args.name in datasets.BOOK_GROUPS:
+        raise DataError(
+            f"no folder holds all of {args.name}'s files; `mitbadak data download {args.name}` "
+            f"would put them in {datasets.cache_dir() / BOOK_WEIGHTS_DIR}"
+        )
     if folder is None:
         spec = get_spec(args.name)
         raise DataError(
@@ -80,10 +108,17 @@ def run_path(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    if args.split is not None and args.name in datasets.BOOK_GROUPS:
+        raise CLIError(f"--split is for datasets; {args.name} has no train/test splits")
     reporter = DownloadReporter()
     try:
         folder = datasets.download(
-            args.name, args.dest, progress=reporter, timeout=args.timeout, split=args.split
+            args.name,
+            args.dest,
+            progress=reporter,
+            timeout=args.timeout,
+            split=args.split,
+            notice=lambda line: print(f"mitbadak: {line}", file=sys.stderr, flush=True),
         )
     finally:
         for bar in reporter.bars.values():

@@ -22,15 +22,28 @@ from mitbadak.datasets.bookpickle import find_book_pickle, read_book_pickle
 from mitbadak.datasets.idx import parse_idx
 from mitbadak.datasets.registry import SPLITS, DatasetSpec, FileSpec, get_spec
 from mitbadak.datasets.sources import (
+    DEFAULT_GRACE,
+    DEFAULT_MIN_RATE,
     DEFAULT_TIMEOUT,
+    Notice,
     Progress,
+    book_weights_dirs,
     cache_dir,
+    check_book_bytes,
     download_files,
+    fetch_file,
+    find_book_weights,
     find_file,
     search_dirs,
 )
 from mitbadak.datasets.toy import TOY_DATASETS, dataset_from_points, load_toy, make_toy
-from mitbadak.errors import DataError, DatasetUnavailable, DownloadError
+from mitbadak.errors import (
+    BookWeightsUnavailable,
+    DataError,
+    DatasetUnavailable,
+    DownloadError,
+    dataset_problem,
+)
 
 __all__ = [
     "DATASETS",
@@ -41,6 +54,9 @@ __all__ = [
     "download",
     "verify",
     "cache_dir",
+    "find_book_weights",
+    "book_weights_dirs",
+    "BOOK_GROUPS",
     "VerifyReport",
     "FileReport",
     "TOY_DATASETS",
@@ -52,6 +68,11 @@ __all__ = [
 DATASETS: tuple[str, ...] = tuple(registry.DATASETS)
 """Names accepted by ``name=``: 'mnist', 'fashion-mnist', 'mnist-sample'. The generated 2-D
 sets (spiral, moons, circles, xor) are in :data:`TOY_DATASETS` (:mod:`mitbadak.datasets.toy`)."""
+
+BOOK_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(f.group for f in registry.BOOK_FILES.values()))
+"""The book repository's files by download name: 'book-weights' (chapter 3's sample_weight.pkl),
+'book-convnets' (the chapter 7-8 pickles). :func:`download`, :func:`verify` and :func:`locate`
+take these names too; the files live in the ``book-weights/`` folder (:func:`find_book_weights`)."""
 
 
 def load_mnist(
@@ -118,8 +139,10 @@ def locate(
 ) -> Path | None:
     """The first searched folder holding verified copies of all the needed files, else None.
 
-    Needs all four files, or only ``split``'s two. Never downloads.
+    Needs all four files, or only ``split``'s two (a book group: all its files). Never downloads.
     """
+    if _is_book_group(name):
+        return _locate_book_group(name, data_dir)
     spec = get_spec(name)
     files = _needed(spec, SPLITS if split is None else (split,))
     for folder in search_dirs(spec, data_dir):
@@ -131,6 +154,11 @@ def locate(
 def present(name: str, data_dir: str | os.PathLike | None = None) -> bool:
     """True when one searched folder holds files named like all of ``name``'s (a cheap look:
     sizes and checksums are not read; :func:`locate` verifies). Never downloads."""
+    if _is_book_group(name):
+        files = registry.book_group(name)
+        return any(
+            all((d / f.filename).is_file() for f in files) for d in book_weights_dirs(data_dir)
+        )
     spec = get_spec(name)
     if spec.packaged:
         return True
@@ -147,14 +175,30 @@ def download(
     mirrors: Sequence[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     split: str | None = None,
+    min_rate: float = DEFAULT_MIN_RATE,
+    grace: float = DEFAULT_GRACE,
+    notice: Notice | None = None,
 ) -> Path:
     """Download ``name``'s files into ``dest`` (default: the user cache) and return that folder.
 
     Files already in ``dest`` that pass their checksum are kept; others are fetched from
     ``mirrors`` (default: the registry's public mirrors), trying each in turn. Each file is
-    verified before it is renamed into place. Raises :class:`DownloadError` if a file cannot be
-    obtained from any mirror. The packaged sample needs no download: its folder is returned.
+    verified before it is renamed into place. A mirror that sends nothing for ``timeout`` s, or
+    averages under ``min_rate`` bytes/s after ``grace`` s, is left for the next one, and
+    ``notice`` gets one line saying so. Raises :class:`DatasetUnavailable` (a
+    :class:`DownloadError`) if a file cannot be obtained from any mirror. The packaged sample
+    needs no download: its folder is returned.
+
+    ``name`` may also be a book group (:data:`BOOK_GROUPS`, e.g. ``'book-weights'``): its files go
+    to the cache's ``book-weights/`` folder (or ``dest``), fetched from the book's repository at
+    a pinned commit (``mirrors``, if given, are base URLs to which each file's repository path,
+    such as ``ch03/sample_weight.pkl``, is appended).
     """
+    limits = {"timeout": timeout, "min_rate": min_rate, "grace": grace, "notice": notice}
+    if _is_book_group(name):
+        if split is not None:
+            raise ValueError(f"{name} has no train/test splits; call download without split")
+        return _download_book_group(name, dest, progress, mirrors, limits)
     spec = get_spec(name)
     if spec.packaged:
         return search_dirs(spec)[0]
@@ -163,13 +207,67 @@ def download(
     todo = [f for f in files if find_file(f, [folder]).path is None]
     if todo:
         try:
-            download_files(spec, todo, folder, mirrors=mirrors, timeout=timeout, progress=progress)
+            download_files(spec, todo, folder, mirrors=mirrors, progress=progress, **limits)
         except DownloadError as exc:
-            why = f"download failed: {exc}"
+            why = exc.summary()
             raise DatasetUnavailable(
                 _not_available(spec, todo, [folder], [], why),
                 dataset=spec.name,
                 missing=[f.filename for f in todo],
+                searched=[folder],
+                reason=why,
+            ) from None
+    return folder
+
+
+def _is_book_group(name: object) -> bool:
+    return isinstance(name, str) and name.strip().lower().replace("_", "-") in BOOK_GROUPS
+
+
+def _locate_book_group(name: str, data_dir: str | os.PathLike | None) -> Path | None:
+    files = registry.book_group(name)
+    for folder in book_weights_dirs(data_dir):
+        if all(_book_file_ok(folder / f.filename, f) for f in files):
+            return folder
+    return None
+
+
+def _book_file_ok(path: Path, spec: registry.BookFile) -> bool:
+    """True when ``path`` is the book's file ``spec`` (exact size, then SHA-256)."""
+    try:
+        if not path.is_file() or path.stat().st_size != spec.size:
+            return False
+        check_book_bytes(path.read_bytes(), spec, str(path))
+    except (OSError, DataError):
+        return False
+    return True
+
+
+def _download_book_group(
+    name: str,
+    dest: str | os.PathLike | None,
+    progress: Progress | None,
+    mirrors: Sequence[str] | None,
+    limits: dict,
+) -> Path:
+    files = registry.book_group(name)
+    group = files[0].group
+    folder = cache_dir() / registry.BOOK_WEIGHTS_DIR if dest is None else Path(dest).expanduser()
+    todo = [f for f in files if not _book_file_ok(folder / f.filename, f)]
+    for spec in todo:
+        urls = spec.urls if mirrors is None else [m.rstrip("/") + "/" + spec.path for m in mirrors]
+        try:
+            fetch_file(spec, folder, urls, progress=progress, **limits)
+        except DownloadError as exc:
+            why = exc.summary()
+            missing = [f.filename for f in todo[todo.index(spec) :]]
+            raise BookWeightsUnavailable(
+                dataset_problem(group, missing, [folder], reason=why)
+                + "\nhint: run it again later (a larger timeout helps on a slow network), or "
+                f"download {', '.join(f.path for f in files)} from the book's repository "
+                f"(github.com/{registry.BOOK_REPOSITORY}) into {folder} yourself",
+                dataset=group,
+                missing=missing,
                 searched=[folder],
                 reason=why,
             ) from None
@@ -211,7 +309,12 @@ class VerifyReport:
 
 
 def verify(name: str, data_dir: str | os.PathLike | None = None) -> VerifyReport:
-    """Check every file of ``name`` in the search folders against its checksums (no download)."""
+    """Check every file of ``name`` in the search folders against its checksums (no download).
+
+    ``name`` may be a book group (:data:`BOOK_GROUPS`): its files are looked for as
+    :func:`find_book_weights` does and checked against their size and SHA-256."""
+    if _is_book_group(name):
+        return _verify_book_group(name, data_dir)
     spec = get_spec(name)
     dirs = search_dirs(spec, data_dir)
     reports = []
@@ -231,6 +334,38 @@ def verify(name: str, data_dir: str | os.PathLike | None = None) -> VerifyReport
         else:
             reports.append(FileReport(fspec.filename, "missing", None, "in no folder searched"))
     return VerifyReport(spec.name, tuple(reports), tuple(dirs))
+
+
+def _verify_book_group(name: str, data_dir: str | os.PathLike | None) -> VerifyReport:
+    files = registry.book_group(name)
+    dirs = book_weights_dirs(data_dir)
+    reports = []
+    for spec in files:
+        found, rejected = None, []
+        for folder in dirs:
+            path = folder / spec.filename
+            if not path.is_file():
+                continue
+            try:
+                if path.stat().st_size != spec.size:
+                    raise DataError(f"{path}: is {path.stat().st_size} bytes, expected {spec.size}")
+                check_book_bytes(path.read_bytes(), spec, str(path))
+            except DataError as exc:
+                rejected.append(str(exc))
+                continue
+            except OSError as exc:
+                rejected.append(f"{path}: cannot read ({exc.strerror or exc})")
+                continue
+            found = path
+            break
+        if found is not None:
+            detail = f"SHA-256 verified (the book's {spec.path}, commit {spec.commit[:7]})"
+            reports.append(FileReport(spec.filename, "ok", found, detail))
+        elif rejected:
+            reports.append(FileReport(spec.filename, "corrupt", None, "; ".join(rejected)))
+        else:
+            reports.append(FileReport(spec.filename, "missing", None, "in no folder searched"))
+    return VerifyReport(files[0].group, tuple(reports), tuple(dirs))
 
 
 # --- internals -----------------------------------------------------------------------------
@@ -283,7 +418,7 @@ def _resolve(
         try:
             fetched = download_files(spec, missing, cache_dir() / spec.name, progress=progress)
         except DownloadError as exc:
-            why = f"download failed: {exc}"
+            why = exc.summary()
         else:
             raw.update({fname: data for fname, (_, data) in fetched.items()})
             return raw
@@ -301,23 +436,15 @@ def _resolve(
 def _not_available(
     spec: DatasetSpec, missing: list[FileSpec], dirs: list[Path], rejected: list[str], why: str
 ) -> str:
-    all_names = [f.filename for f in spec.all_files()]
-    env = "" if os.environ.get("MITBADAK_DATA") else " ($MITBADAK_DATA is not set)"
-    lines = [
-        f"dataset {spec.name!r} is not available: "
-        f"missing {', '.join(f.filename for f in missing)}.",
-        f"Searched: {', '.join(str(d) for d in dirs)}{env}.",
-    ]
-    if rejected:
-        lines.append("Rejected: " + "; ".join(rejected) + ".")
-    lines.append(f"{why[0].upper()}{why[1:]}.")
-    lines.append(
-        f"Two ways forward: pass data_dir= a folder holding the four .gz files "
-        f"({', '.join(all_names)}) or set MITBADAK_DATA to it; "
-        'or, offline, use name="mnist-sample" (load_mnist(name="mnist-sample")): '
-        "the MNIST sample shipped with mitbadak."
+    """Two lines: what is missing, where it was looked for and why it was not downloaded; then
+    the ways forward, in the library's terms (keyword arguments)."""
+    problem = dataset_problem(spec.name, [f.filename for f in missing], dirs, rejected, why)
+    hint = (
+        "hint: pass data_dir= a folder holding those .gz files or set MITBADAK_DATA to it; "
+        f"or run `mitbadak data download {spec.name}`; or, offline, use "
+        'name="mnist-sample", the MNIST sample shipped with mitbadak'
     )
-    return "\n".join(lines)
+    return f"{problem}\n{hint}"
 
 
 def _decode(spec: DatasetSpec, split: str, raw: dict[str, bytes]) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["FileSpec", "DatasetSpec", "DATASETS", "SPLITS", "get_spec", "class_names"]
+__all__ = [
+    "FileSpec",
+    "DatasetSpec",
+    "DATASETS",
+    "SPLITS",
+    "get_spec",
+    "class_names",
+    "BookFile",
+    "BOOK_FILES",
+    "BOOK_WEIGHTS_DIR",
+    "book_group",
+]
 
 SPLITS = ("train", "test")
 
@@ -224,3 +235,100 @@ def get_spec(name: str) -> DatasetSpec:
     if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     return DATASETS[key]
+
+
+# --- The book's own files (pretrained weights), pinned by commit ----------------------------------
+
+BOOK_WEIGHTS_DIR = "book-weights"
+"""The subfolder (of ``$MITBADAK_DATA`` and of the user cache) that holds the book's files."""
+
+BOOK_REPOSITORY = "oreilly-japan/deep-learning-from-scratch"
+BOOK_COMMIT = "0dda3d1715e2431b76eb4089b60881948853ba2a"  # 2016, "add src files": the book's files
+BOOK_COMMIT_2022 = "b6f396f966da9d614b0167d0fcb6a9871fc7cf09"  # 2022: new ch07/ch08 pickles
+# The Korean edition's repository; its files at this commit have the SHA-256s below (checked
+# with git), unchanged since the 2016 commit, which is in its history.
+KOREAN_REPOSITORY = "WegraLee/deep-learning-from-scratch"
+KOREAN_COMMIT = "4fafa7151783f31c9ebc8fb24a4193dfb0e0a2ec"
+
+
+def _raw_url(repository: str, commit: str, path: str) -> str:
+    return f"https://raw.githubusercontent.com/{repository}/{commit}/{path}"
+
+
+@dataclass(frozen=True)
+class BookFile:
+    """One file of the book's repository: its pinned copies and the SHA-256 that proves them.
+
+    ``filename`` is its name in the ``book-weights/`` folder (unique; the 2022 pickles, which
+    upstream gave the same names, are stored as ``*.2022.pkl``); ``urls`` are tried in order.
+    """
+
+    filename: str
+    path: str  # in the book's repository
+    commit: str  # of the book's repository that the first URL pins
+    sha256: str
+    size: int  # bytes, exact
+    urls: tuple[str, ...]
+    title: str
+    group: str = BOOK_WEIGHTS_DIR  # the name `mitbadak data download` takes for it
+
+    def __post_init__(self) -> None:
+        if "/" in self.filename or "\\" in self.filename or len(self.sha256) != 64:
+            raise ValueError(f"{self.filename}: a BookFile needs a plain filename and a SHA-256")
+
+
+def _book_file(
+    filename: str, path: str, sha256: str, size: int, title: str, *, commit: str, group: str
+) -> BookFile:
+    urls = [_raw_url(BOOK_REPOSITORY, commit, path)]
+    if commit == BOOK_COMMIT:  # the Korean edition's repository holds the 2016 files only
+        urls.append(_raw_url(KOREAN_REPOSITORY, KOREAN_COMMIT, path))
+    return BookFile(filename, path, commit, sha256, size, tuple(urls), title, group)
+
+
+BOOK_FILES: dict[str, BookFile] = {
+    f.filename: f
+    for f in (
+        _book_file(
+            "sample_weight.pkl", "ch03/sample_weight.pkl",
+            "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13", 181853,
+            "the book's chapter-3 network, 784-50-100-10 sigmoid, float32",
+            commit=BOOK_COMMIT, group="book-weights",
+        ),
+        _book_file(
+            "params.pkl", "ch07/params.pkl",
+            "290ab40c1b1218b392cdc155b633a5df642d829453702fa421ce5f3c6c55f779", 3471538,
+            "the book's chapter-7 SimpleConvNet as published in 2016",
+            commit=BOOK_COMMIT, group="book-convnets",
+        ),
+        _book_file(
+            "deep_convnet_params.pkl", "ch08/deep_convnet_params.pkl",
+            "8c81d1d6ddedd08c8277c957f3af30a91e455a1d65474ec2b5a0e3527b7422cc", 989346,
+            "the book's chapter-8 DeepConvNet as published in 2016",
+            commit=BOOK_COMMIT, group="book-convnets",
+        ),
+        _book_file(
+            "params.2022.pkl", "ch07/params.pkl",
+            "a5da99cffddafcfe5e686e79dc0ec3a7cc993b58e64f483b50960511e5e85344", 3471484,
+            "the book's chapter-7 SimpleConvNet, its 2022 replacement",
+            commit=BOOK_COMMIT_2022, group="book-convnets",
+        ),
+        _book_file(
+            "deep_convnet_params.2022.pkl", "ch08/deep_convnet_params.pkl",
+            "4b7a27baee2037605afa94d3f514ca9fa9cc96623739328609765073cfd5f802", 989219,
+            "the book's chapter-8 DeepConvNet, its 2022 replacement",
+            commit=BOOK_COMMIT_2022, group="book-convnets",
+        ),
+    )
+}  # fmt: skip
+"""The book's files by filename; ``mitbadak data download GROUP`` fetches a group's files."""
+
+
+def book_group(name: str) -> list[BookFile]:
+    """The files of group ``name`` ('book-weights', 'book-convnets'); ValueError if unknown."""
+    key = name.strip().lower().replace("_", "-")
+    files = [f for f in BOOK_FILES.values() if f.group == key]
+    if not files:
+        groups = sorted({f.group for f in BOOK_FILES.values()})
+        raise ValueError(f"unknown book file group {name!r}; expected one of {', '.join(groups)}")
+    return files

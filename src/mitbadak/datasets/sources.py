@@ -22,31 +22,47 @@ from importlib import resources
 from pathlib import Path
 
 from mitbadak.datasets.idx import decompress_if_gzip, idx_size
-from mitbadak.datasets.registry import DatasetSpec, FileSpec
-from mitbadak.errors import DataError, DownloadError
+from mitbadak.datasets.registry import (
+    BOOK_FILES,
+    BOOK_WEIGHTS_DIR,
+    BookFile,
+    DatasetSpec,
+    FileSpec,
+)
+from mitbadak.errors import BookWeightsUnavailable, DataError, DownloadError
 
 __all__ = [
     "Progress",
     "cache_dir",
     "search_dirs",
+    "book_weights_dirs",
+    "find_book_weights",
     "check_bytes",
     "find_file",
     "fetch_file",
     "download_files",
+    "check_book_bytes",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_MIN_RATE",
+    "DEFAULT_GRACE",
 ]
 
 Progress = Callable[[str, int, "int | None"], None]
 """progress(filename, bytes_done, bytes_total); bytes_total is None when unknown."""
 
 DEFAULT_TIMEOUT = 30.0  # seconds without data before a mirror counts as failed
-# Each download also has an overall deadline: this many seconds plus one per _MIN_RATE bytes
-# expected (a 9.9 MB file gets about 4 minutes), so a server trickling bytes cannot hang it.
+# A mirror must also average at least DEFAULT_MIN_RATE bytes/s once DEFAULT_GRACE seconds have
+# passed (about a 32 kbit/s line: slower than any real connection, faster than a server that
+# drips a few bytes and stalls), and finish within an overall deadline: DEFAULT_DEADLINE_BASE
+# seconds plus the time the largest allowed download takes at the minimum rate.
+DEFAULT_MIN_RATE = 4_000.0
+DEFAULT_GRACE = 30.0
 DEFAULT_DEADLINE_BASE = 60.0
-_MIN_RATE = 50_000
 _CHUNK = 1 << 16
 _USER_AGENT = "mitbadak-dataset-downloader"
 
+Notice = Callable[[str], None]
+"""notice(line): one line for the user, e.g. that a mirror was too slow and the next is tried."""
 
 def cache_dir() -> Path:
     """The user cache: ``$MITBADAK_CACHE``, else ``$XDG_CACHE_HOME/mitbadak``, else
@@ -87,6 +103,56 @@ def search_dirs(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) ->
     return unique
 
 
+def book_weights_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for the book's files, in order: ``data_dir`` (as given and its
+    ``book-weights/``), ``$MITBADAK_DATA`` (likewise), the user cache's ``book-weights/``."""
+    dirs: list[Path] = []
+    for base in (data_dir, os.environ.get("MITBADAK_DATA") or None):
+        if base is not None:
+            base = Path(base).expanduser()
+            dirs += [base, base / BOOK_WEIGHTS_DIR]
+    dirs.append(cache_dir() / BOOK_WEIGHTS_DIR)
+    return list(dict.fromkeys(dirs))
+
+
+def find_book_weights(
+    name: str = "sample_weight.pkl", data_dir: str | os.PathLike | None = None
+) -> Path:
+    """The path of the book's file ``name`` (default ``sample_weight.pkl``, chapter 3's network).
+
+    Looks in :func:`book_weights_dirs` order and returns the first regular file of that name
+    (its content is checked by the loader, e.g. :func:`mitbadak.load_book_weights`, and by
+    ``mitbadak data verify book-weights``). Raises :class:`BookWeightsUnavailable` (a
+    ``DatasetUnavailable``) whose message is one line saying where it looked and one line
+    saying how to get the file (``mitbadak data download book-weights``).
+    """
+    if not isinstance(name, str) or not name or name != Path(name).name or name in (".", ".."):
+        raise ValueError(f"name must be a file name such as 'sample_weight.pkl', got {name!r}")
+    dirs = book_weights_dirs(data_dir)
+    for folder in dirs:
+        path = folder / name
+        if path.is_file():
+            return path
+    known = BOOK_FILES.get(name)
+    group = known.group if known else BOOK_WEIGHTS_DIR
+    env = "" if os.environ.get("MITBADAK_DATA") else " ($MITBADAK_DATA is not set)"
+    what = f" ({known.title})" if known else ""
+    hint = (
+        f"get it with: mitbadak data download {group} (or put it in one of those folders)"
+        if known
+        else f"{name} is not one of the book's files mitbadak knows "
+        f"({', '.join(BOOK_FILES)}); put it in one of those folders"
+    )
+    raise BookWeightsUnavailable(
+        f"{name}{what} is not in any folder searched: "
+        f"{', '.join(str(d) for d in dirs)}{env}\n{hint}",
+        dataset=group,
+        missing=[name],
+        searched=dirs,
+        reason="not found",
+    )
+
+
 def check_bytes(data: bytes, spec: FileSpec, where: str) -> bytes:
     """Verify the bytes of one file against ``spec``; return the decompressed IDX bytes.
 
@@ -113,6 +179,24 @@ def check_bytes(data: bytes, spec: FileSpec, where: str) -> bytes:
     )
 
 
+def check_book_bytes(data: bytes, spec: BookFile, where: str) -> bytes:
+    """``data`` when it is the book's file ``spec`` (exact size and SHA-256), else DataError."""
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) == spec.size and digest == spec.sha256:
+        return data
+    raise DataError(
+        f"{where}: checksum mismatch: SHA-256 is {digest}, expected {spec.sha256} "
+        f"({len(data)} bytes, expected {spec.size}); the file is corrupt, truncated, "
+        f"or not the book's {spec.path}"
+    )
+
+
+def _verify(data: bytes, spec: FileSpec | BookFile, where: str) -> bytes:
+    if isinstance(spec, BookFile):
+        return check_book_bytes(data, spec, where)
+    return check_bytes(data, spec, where)
+
+
 def max_file_bytes(spec: FileSpec) -> int:
     """The largest a copy of ``spec`` on disk can be: its raw IDX size (uint8 items), plus what
     gzip adds to incompressible data, or the registry's own size if that is larger."""
@@ -120,9 +204,12 @@ def max_file_bytes(spec: FileSpec) -> int:
     return max(raw + raw // 100 + (1 << 16), spec.size or 0)
 
 
-def max_download_bytes(spec: FileSpec) -> int:
+def max_download_bytes(spec: FileSpec | BookFile) -> int:
     """The most a download of ``spec`` may send: the registry's size (the mirrors serve the
-    canonical .gz) plus 1 % for a differently compressed copy, or :func:`max_file_bytes`."""
+    canonical .gz) plus 1 % for a differently compressed copy, or :func:`max_file_bytes`;
+    a book file's exact size."""
+    if isinstance(spec, BookFile):
+        return spec.size
     if spec.size:
         return spec.size + spec.size // 100 + 4096
     return max_file_bytes(spec)
@@ -167,26 +254,40 @@ def find_file(spec: FileSpec, dirs: Iterable[Path]) -> Lookup:
 
 
 def fetch_file(
-    spec: FileSpec,
+    spec: FileSpec | BookFile,
     dest_dir: Path,
     mirrors: Sequence[str],
     *,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
     deadline: float | None = None,
+    min_rate: float = DEFAULT_MIN_RATE,
+    grace: float = DEFAULT_GRACE,
+    notice: Notice | None = None,
 ) -> tuple[Path, bytes]:
     """Download ``spec`` from the first mirror that serves a verified copy into ``dest_dir``.
 
-    Returns (path, decompressed bytes). Raises :class:`DownloadError` listing every mirror's
-    failure. Whatever happens (including KeyboardInterrupt), no temporary file is left behind
-    and ``dest_dir / spec.filename`` is either untouched or the verified file.
+    Returns (path, verified bytes: decompressed IDX bytes for a dataset file, the file itself for
+    a book file). Raises :class:`DownloadError` listing every mirror's failure. Whatever happens
+    (including KeyboardInterrupt), no temporary file is left behind and
+    ``dest_dir / spec.filename`` is either untouched or the verified file.
 
-    ``timeout`` bounds each wait for data; ``deadline`` (seconds; default
-    ``DEFAULT_DEADLINE_BASE`` + 1 s per 50 kB expected) bounds each mirror's whole download.
-    A response announcing or sending more than :func:`max_download_bytes` is refused.
+    A dataset file's URL is mirror + filename; a book file's mirrors are its full URLs. A mirror
+    fails, and the next is tried, when it sends nothing for ``timeout`` seconds, when after
+    ``grace`` seconds it has averaged under ``min_rate`` bytes/s (0 turns that check off), or when
+    its whole download passes ``deadline`` seconds (default: ``DEFAULT_DEADLINE_BASE`` + the
+    largest allowed download at ``min_rate``, or at 4 kB/s when that is 0); ``notice`` then gets
+    one line naming the mirror and why. A response announcing or sending more than
+    :func:`max_download_bytes` is refused.
     """
+    for label, value, low in (("timeout", timeout, 1e-3), ("min_rate", min_rate, 0.0),
+                              ("grace", grace, 0.0)):  # fmt: skip
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= low):
+            raise ValueError(f"{label} must be a finite number >= {low:g}, got {value!r}")
     if deadline is None:
-        deadline = DEFAULT_DEADLINE_BASE + max_download_bytes(spec) / _MIN_RATE
+        deadline = DEFAULT_DEADLINE_BASE + max_download_bytes(spec) / (
+            min_rate or DEFAULT_MIN_RATE
+        )
     if not (isinstance(deadline, int | float) and math.isfinite(deadline) and deadline > 0):
         raise ValueError(f"deadline must be a positive number of seconds, got {deadline!r}")
     if not mirrors:
@@ -195,14 +296,28 @@ def fetch_file(
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DownloadError(f"{spec.filename}: cannot create {dest_dir} ({exc})") from None
-    failures = []
-    for mirror in mirrors:
-        url = mirror if mirror.endswith(spec.filename) else mirror.rstrip("/") + "/" + spec.filename
+    limits = _Limits(deadline, min_rate, grace)
+    failures: list[tuple[str, str]] = []
+    for number, mirror in enumerate(mirrors, 1):
+        url = _file_url(spec, mirror)
         try:
-            return _fetch_one(spec, url, dest_dir, timeout, progress, deadline)
+            return _fetch_one(spec, url, dest_dir, timeout, progress, limits)
         except (DataError, OSError, http.client.HTTPException, ValueError) as exc:
-            failures.append(f"{url}: {_describe(exc)}")
-    raise DownloadError(f"{spec.filename}: every mirror failed: " + "; ".join(failures))
+            failures.append((url, _describe(exc)))
+            if notice is not None and number < len(mirrors):
+                notice(f"{spec.filename}: {url}: {failures[-1][1]}; trying the next mirror")
+    raise DownloadError(
+        f"{spec.filename}: every mirror failed: "
+        + "; ".join(f"{url}: {why}" for url, why in failures),
+        file=spec.filename,
+        failures=failures,
+    )
+
+
+def _file_url(spec: FileSpec | BookFile, mirror: str) -> str:
+    if isinstance(spec, BookFile) or mirror.endswith(spec.filename):
+        return mirror
+    return mirror.rstrip("/") + "/" + spec.filename
 
 
 def _describe(exc: BaseException) -> str:
@@ -219,27 +334,44 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
+@dataclass(frozen=True)
+class _Limits:
+    deadline: float  # seconds for one mirror's whole download
+    min_rate: float  # bytes/s averaged since the request, checked once grace has passed
+    grace: float
+
+
 class _Watchdog:
-    """Shuts down every socket a download opened once its deadline passes.
+    """Shuts down every socket a download opened once it is too slow: past the deadline, or
+    averaging under the minimum rate once the grace period is over.
 
     A per-read timeout cannot stop a server that sends one byte just before each timeout; closing
-    the connection from a timer thread ends the blocked read at once, whatever phase it is in.
+    the connection from a watching thread ends the blocked read at once, whatever phase it is in.
+    The reader updates ``received``; ``reason`` says why the download was stopped (or is None).
     """
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
+    def __init__(self, limits: _Limits) -> None:
+        self.limits = limits
+        self.received = 0
+        self.reason: str | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._done = threading.Event()
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._watch, name="mitbadak-download-watchdog")
+        self._thread.daemon = True
+
+    @property
+    def expired(self) -> bool:
+        return self.reason is not None
 
     def __enter__(self) -> _Watchdog:
-        self._timer.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._timer.cancel()
+        self._done.set()
+        self._thread.join()
 
     def watch(self, sock: socket.socket) -> socket.socket:
         with self._lock:
@@ -248,11 +380,33 @@ class _Watchdog:
                 _shutdown(sock)
         return sock
 
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                _shutdown(sock)
+    def _watch(self) -> None:
+        limits = self.limits
+        checks = [limits.deadline] + ([limits.grace] if limits.min_rate > 0 else [])
+        tick = min(1.0, max(0.01, min(checks) / 10))
+        while not self._done.wait(tick):
+            elapsed = time.monotonic() - self._started
+            if elapsed >= limits.deadline:
+                reason = (
+                    f"took longer than the {limits.deadline:g} s allowed for the whole download "
+                    f"(stopped after {elapsed:.1f} s)"
+                )
+            elif (
+                limits.min_rate > 0
+                and elapsed >= limits.grace
+                and self.received < limits.min_rate * elapsed
+            ):
+                reason = (
+                    f"too slow: {self.received} bytes in {elapsed:.1f} s, under the "
+                    f"{limits.min_rate:g} bytes/s needed after the first {limits.grace:g} s"
+                )
+            else:
+                continue
+            with self._lock:
+                self.reason = reason
+                for sock in self._sockets:
+                    _shutdown(sock)
+            return
 
 
 def _shutdown(sock: socket.socket) -> None:
@@ -324,31 +478,29 @@ def _process_alive(pid: int) -> bool:
 
 
 def _fetch_one(
-    spec: FileSpec,
+    spec: FileSpec | BookFile,
     url: str,
     dest_dir: Path,
     timeout: float,
     progress: Progress | None,
-    deadline: float,
+    limits: _Limits,
 ) -> tuple[Path, bytes]:
     final = dest_dir / spec.filename
     remove_stale_parts(dest_dir, spec.filename)
     tmp = dest_dir / f".{spec.filename}.{os.getpid()}.{os.urandom(4).hex()}.part"
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     limit = max_download_bytes(spec)
-    started = time.monotonic()
     try:
-        with _Watchdog(deadline) as watchdog:
+        with _Watchdog(limits) as watchdog:
             try:
                 data = _receive(request, spec, tmp, timeout, progress, limit, watchdog)
             except (OSError, http.client.HTTPException, DataError):
-                if watchdog.expired:
-                    raise DataError(
-                        f"took longer than the {deadline:g} s allowed for the whole download "
-                        f"(stopped after {time.monotonic() - started:.1f} s)"
-                    ) from None
+                if watchdog.reason is not None:
+                    raise DataError(watchdog.reason) from None
                 raise
-        raw = check_bytes(data, spec, url)
+            if watchdog.reason is not None:  # stopped just as the last bytes arrived
+                raise DataError(watchdog.reason)
+        raw = _verify(data, spec, url)
         os.replace(tmp, final)
         return final, raw
     finally:
@@ -361,7 +513,7 @@ def _fetch_one(
 
 def _receive(
     request: urllib.request.Request,
-    spec: FileSpec,
+    spec: FileSpec | BookFile,
     tmp: Path,
     timeout: float,
     progress: Progress | None,
@@ -387,6 +539,7 @@ def _receive(
                 if not chunk:
                     break
                 done += len(chunk)
+                watchdog.received = done
                 if done > limit:
                     raise DataError(
                         f"the server sent more than {limit} bytes, the most {spec.filename} "
@@ -399,7 +552,7 @@ def _receive(
             out.flush()
             os.fsync(out.fileno())
     if watchdog.expired:
-        raise DataError("deadline passed")  # reported by the caller with the deadline
+        raise DataError("stopped by the watchdog")  # reported by the caller with its reason
     if length is not None and done != length:
         raise DataError(f"truncated response: got {done} of {length} bytes")
     return b"".join(chunks)
@@ -414,12 +567,23 @@ def download_files(
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
     deadline: float | None = None,
+    min_rate: float = DEFAULT_MIN_RATE,
+    grace: float = DEFAULT_GRACE,
+    notice: Notice | None = None,
 ) -> dict[str, tuple[Path, bytes]]:
     """Fetch each of ``files`` (see :func:`fetch_file`); stops at the first file that fails."""
     mirrors = dataset.mirrors if mirrors is None else tuple(mirrors)
     return {
         spec.filename: fetch_file(
-            spec, dest_dir, mirrors, timeout=timeout, progress=progress, deadline=deadline
+            spec,
+            dest_dir,
+            mirrors,
+            timeout=timeout,
+            progress=progress,
+            deadline=deadline,
+            min_rate=min_rate,
+            grace=grace,
+            notice=notice,
         )
         for spec in files
     }
