@@ -416,10 +416,12 @@ print("«shapes:|형상:»", batch[:100].shape, "->", net.predict(batch[:100]).s
 print("«same predictions:|예측 결과 일치:»", np.array_equal(loop_labels, batch_labels))
 print(f"«timing»")
 """, {
-        "timing": ("1000 images one at a time: {loop_ms:.1f} ms; in batches of 100: {batch_ms:.1f} "
-                   "ms (fastest of 7 each): batches are {loop_ms / batch_ms:.0f}x faster",
-                   "이미지 1000장을 한 장씩: {loop_ms:.1f} ms, 100장씩 배치로: {batch_ms:.1f} ms"
-                   "(각각 7번 중 가장 빠른 값). 배치가 {loop_ms / batch_ms:.0f}배 빠릅니다"),
+        "timing": ("1000 images one at a time: {loop_ms:.1f} ms; in batches of 100: "
+                   '{batch_ms:.1f} ms "\n      f"(fastest of 7 each): batches are '
+                   "{loop_ms / batch_ms:.0f}x faster",
+                   "이미지 1000장을 한 장씩: {loop_ms:.1f} ms, 100장씩 배치로: "
+                   '{batch_ms:.1f} ms"\n      f"(각각 7번 중 가장 빠른 값). 배치가 '
+                   "{loop_ms / batch_ms:.0f}배 빠릅니다"),
         **FASTEST_OF_PHRASES,
     }),
 ]
@@ -732,10 +734,10 @@ print(f"«timing»")
         "warm_up": ("warm up: the first calls pay for setting things up",
                     "첫 호출은 준비 시간이 더 걸리므로 미리 한 번씩 실행합니다"),
         "timing": ("numerical (method='fast') {numerical_ms:.2f} ms, backprop "
-                   "{backprop_ms:.3f} ms (fastest of 5 each, warm): backprop is "
+                   '{backprop_ms:.3f} ms "\n      f"(fastest of 5 each, warm): backprop is '
                    "{numerical_ms / backprop_ms:.0f}x faster",
                    "수치 미분(method='fast') {numerical_ms:.2f} ms, 오차역전파법 "
-                   "{backprop_ms:.3f} ms(각각 5번 중 가장 빠른 값): 오차역전파법이 "
+                   '{backprop_ms:.3f} ms"\n      f"(각각 5번 중 가장 빠른 값): 오차역전파법이 '
                    "{numerical_ms / backprop_ms:.0f}배 빠릅니다"),
         **FASTEST_OF_PHRASES,
     }),
