@@ -53,29 +53,42 @@ def register(sub) -> None:
 
 
 def _load(model: str):
-    """(network, metadata, the file actually read) for a model file or a run folder."""
-    from mitbadak.evaluation import load_any_model
+    """(network, metadata, the file actually read) for a model file or a run folder.
+
+    A run still training (its folder's lock held) is refused: it has no finished model yet. A run
+    that stopped without finishing is evaluated from its last checkpoint, saying which epoch.
+    """
+    from mitbadak.evaluation import check_not_training, load_any_model, model_file_of
 
     path = Path(model)
-    if path.is_dir() and not (path / "model.npz").is_file():
-        if (path / "checkpoint.npz").is_file():
+    check_not_training(path)
+    if path.is_dir() and not (path / "model.npz").exists():
+        if (path / "checkpoint.npz").exists():
             from mitbadak.runs import read_run_config
             from mitbadak.training import load_checkpoint
 
-            network, _opt, _state, _history = load_checkpoint(path / "checkpoint.npz")
+            checkpoint = model_file_of(path / "checkpoint.npz")  # a regular file, or refused
+            network, _opt, state, _history = load_checkpoint(checkpoint)
             meta = {"dataset": read_run_config(path).dataset}
             print(
                 f"note: {path} has no model.npz (the run did not finish); evaluating its last "
-                "checkpoint",
+                f"checkpoint ({_checkpoint_position(state)})",
                 file=sys.stderr,
             )
-            return network, meta, path / "checkpoint.npz"
+            return network, meta, checkpoint
         raise CLIError(
             f"{path} is a folder without model.npz or checkpoint.npz; expected a run "
             "folder written by 'mitbadak train'"
         )
     network, meta = load_any_model(path)
-    return network, meta, path / "model.npz" if path.is_dir() else path
+    return network, meta, model_file_of(path)
+
+
+def _checkpoint_position(state: dict) -> str:
+    """'after epoch 2, iteration 240 of 600': where a checkpoint stands in its run."""
+    epoch, iteration, total = state.get("epoch"), state.get("iteration"), state.get("total_iters")
+    where = f"after epoch {epoch}" if epoch else "during epoch 1"
+    return f"{where}, iteration {iteration} of {total}"
 
 
 def default_out(model_file: Path) -> Path:
