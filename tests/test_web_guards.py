@@ -268,6 +268,32 @@ def test_json_nested_100000_deep_is_a_400(client, path):
     assert r.status_code != 500 and "nested" not in r.text
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "words"),
+    [
+        ("/api/graph/shopping", b'{"apple_num": 1' + b"0" * 400 + b"}", "too large"),
+        ("/api/graph/network", b'{"h": 1' + b"0" * 400 + b"}", "too large"),
+        ("/api/descent/path", b'{"lr": 1' + b"0" * 400 + b"}", "too large"),
+        ("/api/descent/path", b'{"lr": 1' + b"0" * 5000 + b"}", "malformed JSON"),
+        ("/api/train/start", b'{"recipe": {"dataset": "moons", "epochs": 1}, "rewind": "yes"}',
+         "rewind must be true or false"),
+        ("/api/train/stop", b'{"now": true}', "unknown field"),
+        ("/api/graph/shopping", b"\xff\xfe{}", "malformed JSON"),
+    ],
+)
+def test_odd_bodies_are_400s(client, path, body, words):
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert words in r.json()["error"]
+    assert _state(client)["active"] is False
+
+
+@pytest.mark.parametrize("name", ["a" * 5000, "x\x00y", "../runs", "."])
+def test_odd_run_names_are_400s(client, name):
+    r = client.get("/api/train/run", params={"name": name})
+    assert r.status_code == 400 and "folder name" in r.json()["error"]
+
+
 # -- 5. a start must name a run; points must be sane -----------------------------------------
 
 

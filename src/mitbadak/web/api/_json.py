@@ -10,10 +10,13 @@ import json
 import re
 from typing import Any
 
-__all__ = ["BadRequest", "MAX_DEPTH", "check_depth", "parse_object", "read_object"]
+__all__ = ["BadRequest", "MAX_DEPTH", "TOO_LARGE", "check_depth", "parse_object", "read_object"]
 
 #: Deepest nesting a request body may have; the pages send at most 3 (``{"points": [[x, y, k]]}``).
 MAX_DEPTH = 20
+
+#: The 400 for a number no float can hold (an OverflowError while reading a field).
+TOO_LARGE = "a number in the request is too large (more than about 1.8e308 in size)"
 
 # A JSON string (its brackets do not count).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')

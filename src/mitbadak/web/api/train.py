@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mitbadak.web.api._json import BadRequest, read_object
+from mitbadak.web.api._json import TOO_LARGE, BadRequest, read_object
 from mitbadak.web.hardening import json_error
 
 #: Loss values are sent in chunks at most this often (seconds).
@@ -352,10 +352,18 @@ def run_snapshot(out: Path) -> dict[str, Any]:
 
 
 def _safe_run_dir(runs_dir: Path, name: Any) -> Path:
-    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise BadRequest(f"run name must be a folder name under the runs folder, got {name!r}")
+    if (
+        not isinstance(name, str) or not name or len(name) > 255 or "\x00" in name
+        or "/" in name or "\\" in name or name in (".", "..")
+    ):
+        shown = repr(name)[:80]
+        raise BadRequest(f"run name must be a folder name under the runs folder, got {shown}")
     folder = runs_dir / name
-    if not (folder / "config.json").is_file():
+    try:
+        found = (folder / "config.json").is_file()
+    except OSError:  # a name the file system cannot hold
+        found = False
+    if not found:
         raise FileNotFoundError(f"no run folder {name!r} under {runs_dir}")
     return folder
 
@@ -395,6 +403,8 @@ class TooManyRuns(BadRequest):
 
 def check_start_body(body: dict[str, Any]) -> None:
     """A start names what a run needs: a recipe with a dataset (or points) and its length."""
+    if "rewind" in body and not isinstance(body["rewind"], bool):
+        raise BadRequest(f"rewind must be true or false, got {body['rewind']!r}")
     if body.get("rewind") is True:
         return
     recipe = body.get("recipe")
@@ -503,12 +513,12 @@ def routes(ctx) -> list:
     ctx.extra["train"] = session
 
     def prepare(body: dict[str, Any]):
-        if body.get("rewind"):
+        check_start_body(body)
+        if body.get("rewind") is True:
             if session.last_start is None:
                 raise BadRequest("nothing to rewind: no run was started from this page yet")
             recipe, points = session.last_start["recipe"], session.last_start["points"]
         else:
-            check_start_body(body)
             recipe = body["recipe"]
             points = body.get("points")
         recipe = dict(recipe)
@@ -559,6 +569,8 @@ def routes(ctx) -> list:
             return json_error(400, str(exc))
         except (ValueError, TypeError) as exc:
             return json_error(400, str(exc))
+        except OverflowError:
+            return json_error(400, TOO_LARGE)
         except OSError as exc:
             return json_error(500, f"could not write the run folder: {exc}")
         return JSONResponse(
