@@ -28,7 +28,7 @@ WEB_MISSING = "the web extra is not installed: pip install 'mitbadak[web]'"
 pytest.importorskip("uvicorn", reason=WEB_MISSING)
 pytest.importorskip("starlette", reason=WEB_MISSING)
 
-from _webtools import Server  # noqa: E402
+from _webtools import Server, chromium  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from mitbadak.runs import TrainConfig, run_training  # noqa: E402
@@ -580,3 +580,65 @@ def test_a_2mb_body_sent_in_full_gets_the_413(server):
     assert caught.value.code == 403
     with urllib.request.urlopen(server.url + "/api/train/state", timeout=10) as r:
         assert json.loads(r.read())["state"] == "idle"  # still serving
+
+
+# -- a real browser: another site's page, and a rebound DNS name ------------------------------
+
+HOSTILE_PAGE = """<!doctype html><title>hostile</title>
+<form id="f" method="POST" enctype="text/plain" action="{target}/api/train/start">
+<input name='{{"recipe": {{"dataset": "moons", "iters": 100000, "x": "' value='"}}}}'></form>"""
+
+
+def test_a_hostile_page_in_chromium_cannot_train_and_a_rebound_name_is_refused(server):
+    import http.server
+
+    target = server.url  # http://127.0.0.1:PORT
+    page_html = HOSTILE_PAGE.format(target=target).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the standard library's name)
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args):
+            pass
+
+    hostile = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=hostile.serve_forever, daemon=True).start()
+    rebound = "--host-resolver-rules=MAP evil.example 127.0.0.1, MAP attacker.test 127.0.0.1"
+    try:
+        with chromium((rebound,)) as browser:
+            page = browser.new_page()
+            # cross-site (another host name) and same-site (another port of the same host)
+            for origin in (f"http://attacker.test:{hostile.server_port}",
+                           f"http://127.0.0.1:{hostile.server_port}"):
+                page.goto(origin + "/")
+                body = json.dumps({"recipe": LONG})
+                kinds = page.evaluate(
+                    """async ([url, body]) => {
+                        const out = [];
+                        for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
+                          await fetch(url + "/api/train/start", {method: "POST", mode: "no-cors",
+                            headers: {"content-type": type}, body});
+                          out.push(type);
+                        }
+                        await fetch(url + "/api/train/stop", {method: "POST", mode: "no-cors"});
+                        return out;
+                    }""",
+                    [target, body],
+                )
+                assert len(kinds) == 2
+                with page.expect_navigation() as navigation:
+                    page.evaluate("document.getElementById('f').submit()")
+                assert navigation.value.status == 403  # the form's answer
+                assert "another site" in page.content()
+                with urllib.request.urlopen(target + "/api/train/state", timeout=10) as r:
+                    assert json.loads(r.read())["active"] is False, origin
+            # DNS rebinding: evil.example now resolves to this machine; its pages are refused
+            answer = page.goto(f"http://evil.example:{server.port}/train")
+            assert answer.status == 400 and "addressed to this machine" in page.content()
+    finally:
+        hostile.shutdown()
+    assert not server.runs.exists() or _folders(server.runs) == []
