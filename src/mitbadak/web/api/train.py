@@ -211,7 +211,8 @@ class TrainSession:
                 painter_thread.join()
         except KeyboardInterrupt:
             self.state = "stopped"
-            self._publish_picture(out)
+            if not self.stopping.is_set():  # no one is left to see it when the server stops
+                self._publish_picture(out)
             self.publish("stopped", out_dir=str(out))
         except (MitbadakError, ValueError, OSError) as exc:
             _remove_if_empty(out)
