@@ -163,7 +163,8 @@ def run(args) -> int:
     )
     ctx = app.state.ctx
     server = _server(config, ctx.stopping)
-    logging.getLogger("asyncio").addFilter(_QuietClosedSockets())
+    quiet = _QuietClosedSockets()
+    logging.getLogger("asyncio").addFilter(quiet)
     names = ", ".join(entry.id for entry in registry)
     print(f"mitbadak playground: {url}  (models: {names}; Ctrl-C stops)", flush=True)
     if args.open:
@@ -183,6 +184,7 @@ def run(args) -> int:
     finally:
         ctx.stopping.set()
         sock.close()
+        logging.getLogger("asyncio").removeFilter(quiet)
     training = ctx.extra.get("train")
     if training is not None and training.active:
         training.thread.join(CHECKPOINT_WAIT)  # stopping: it writes its checkpoint and ends
