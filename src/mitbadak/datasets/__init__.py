@@ -481,7 +481,7 @@ def _not_available(
     hint = (
         "hint: pass data_dir= a folder holding those .gz files or set MITBADAK_DATA to it; "
         f"or run `mitbadak data download {spec.name}`; or, offline, use "
-        'name="mnist-sample", the MNIST sample shipped with mitbadak'
+        'load_mnist(name="mnist-sample"), the MNIST sample shipped with mitbadak'
     )
     return f"{problem}\n{hint}"
 
