@@ -213,3 +213,22 @@ def test_train_curves_and_evaluate_pngs_in_korean(tmp_path, capsys):
     assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
     assert (tmp_path / "eval" / "misclassified.png").is_file()
     capsys.readouterr()
+
+
+def test_a_font_installed_after_matplotlibs_cache_is_still_found(monkeypatch):
+    """Following the note (`apt install fonts-nanum`) must work without deleting matplotlib's
+    cache: a Hangul font missing from its cached list is found on disk and registered."""
+    require_hangul_font()
+    path = fonts.hangul_font_path()
+    manager = font_manager.fontManager
+    without = [e for e in manager.ttflist if not fonts._has_hangul(e.fname)]
+    monkeypatch.setattr(manager, "ttflist", without)  # as if cached before the install
+    fonts._find.cache_clear()
+    try:
+        family = fonts.find_hangul_font()
+        assert family in fonts.HANGUL_FONT_FAMILIES
+        assert fonts._has_hangul(fonts.hangul_font_path())
+        assert any(e.fname == fonts.hangul_font_path() for e in manager.ttflist)  # registered
+    finally:
+        fonts._find.cache_clear()
+    assert path

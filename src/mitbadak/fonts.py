@@ -80,6 +80,30 @@ def _find() -> tuple[str, str] | None:
         for entry in candidates:
             if _has_hangul(entry.fname):
                 return family, entry.fname
+    return _find_installed_since_cache(font_manager)
+
+
+def _find_installed_since_cache(font_manager) -> tuple[str, str] | None:
+    """A Hangul font installed after matplotlib wrote its font cache (as after following our
+    own hint, ``apt install fonts-nanum``): matplotlib's list never sees it, so look at the
+    system's font files themselves and register the first usable one with ``addfont``."""
+    try:
+        paths = font_manager.findSystemFonts()
+    except Exception:  # an unreadable font folder must not break plotting
+        return None
+    known = {entry.fname for entry in font_manager.fontManager.ttflist}
+    by_family: dict[str, str] = {}
+    for path in sorted(set(paths) - known):
+        try:
+            family = font_manager.get_font(path).family_name
+        except Exception:  # not a font matplotlib can read
+            continue
+        if family in HANGUL_FONT_FAMILIES and family not in by_family and _has_hangul(path):
+            by_family[family] = path
+    for family in HANGUL_FONT_FAMILIES:
+        if family in by_family:
+            font_manager.fontManager.addfont(by_family[family])
+            return family, by_family[family]
     return None
 
 
