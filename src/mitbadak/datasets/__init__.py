@@ -4,7 +4,9 @@
 ``data_dir``, then ``$MITBADAK_DATA``, then the user cache (:func:`cache_dir`), then system
 folders (Debian's ``/usr/share/datasets/fashion-mnist``), and downloaded into the cache only
 when none of those holds a copy that passes its SHA-256 check. ``name="mnist-sample"`` needs no
-network at all: its files ship inside the package.
+network at all: its files ship inside the package. Decoded arrays are kept in the user cache
+(``decoded/``, :mod:`mitbadak.datasets.arraycache`), so a file's gzip is inflated once; an entry is
+used only for the very file the search finds, re-verified on every load, and safe to delete.
 """
 
 from __future__ import annotations
