@@ -10,6 +10,7 @@ See benchmarks/README.md for what each case measures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import bookstyle
 import numpy as np
-from benchdata import BATCH, HIDDEN, LR, SHARED, load_fashion, load_mnist_test
+from benchdata import BATCH, FASHION, HIDDEN, LR, SHARED, load_fashion, load_mnist_test
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import mitbadak
@@ -58,7 +59,7 @@ REPO = HERE.parent
 # (forward x.W1, dW1; all three of the small layer), and the issue's count, which adds dx = da.W1^T.
 STEP_FLOPS = 2 * BATCH * (784 * 50 * 2 + 50 * 10 * 3)
 ISSUE_FLOPS = 2 * BATCH * (784 * 50 * 3 + 50 * 10 * 3)
-CASES = ("step", "epoch", "inference", "numgrad", "numtrain", "memory")
+CASES = ("step", "epoch", "inference", "numgrad", "numtrain", "ch5", "memory")
 pc = time.perf_counter
 
 
@@ -430,6 +431,69 @@ def numgrad_contenders(x10k, t10k, sample: int):
 
 
 # ------------------------------------------------------------------------------------------------
+# contenders: the chapter-5 job end to end, each a fresh process
+
+
+def ch5_contenders(threads: int, iters: int, work: Path, stages: dict[str, list[dict]],
+                   baseline_src: Path | None = None):
+    """``mitbadak train --recipe ch5`` vs ``bookstyle_ch5.py``, each timed from process start to
+    exit (interpreter, imports, data, training, evaluation, files), BLAS pinned through the
+    environment. Both keep what they cache between runs (the book-style pickle, mitbadak's
+    decoded-array cache in a private MITBADAK_CACHE), as a learner rerunning the job would.
+    ``baseline_src`` (a ``src`` folder of another mitbadak checkout) adds that version as the
+    contender 'mitbadak (baseline)', for an A/B in the same run."""
+    base_env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+                    MKL_NUM_THREADS=str(threads))
+
+    def env_for(src: Path, cache: str) -> dict[str, str]:
+        env = dict(base_env, MITBADAK_CACHE=str(work / cache))
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(src), base_env.get("PYTHONPATH", "")) if p)
+        return env
+
+    def mit_cmd(out: str) -> list[str]:
+        return [sys.executable, "-m", "mitbadak", "train", "--recipe", "ch5", "--dataset",
+                "fashion-mnist", "--iters", str(iters), "--out", str(work / out),
+                "--overwrite", "--quiet"]
+
+    book_cmd = [sys.executable, str(HERE / "bookstyle_ch5.py"), str(FASHION),
+                str(work / "fashion-book.pkl"), "--iters", str(iters)]
+    envs = {"book-style": env_for(REPO / "src", "cache"),
+            "mitbadak": env_for(REPO / "src", "cache"),
+            "mitbadak (baseline)": env_for(baseline_src or REPO / "src", "cache-baseline")}
+
+    def timed(cmd, name) -> float:
+        t0 = pc()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=envs[name], check=False)
+        wall = pc() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+        last = proc.stdout.strip().splitlines()[-1]
+        if name.startswith("mitbadak"):  # "... training time 2.5 s  wall time 3.7 s ..."
+            words = last.split()
+            train_s = float(words[words.index("training") + 2])
+            metrics = Path(words[words.index("output") + 1]) / "metrics.csv"
+            with contextlib.suppress(OSError, ValueError, IndexError):  # 4 decimals, not 1
+                train_s = float(metrics.read_text().strip().splitlines()[-1].split(",")[-1])
+            inner = float(words[words.index("wall") + 2])
+            acc = float(words[words.index("accuracy") + 1])
+            stages[name].append({"process": wall, "startup": wall - inner, "train": train_s,
+                                 "rest": inner - train_s, "test_acc": acc})
+        else:
+            info = json.loads(last)
+            stages[name].append({"process": wall, "load": info["load"], "train": info["train"],
+                                 "startup": wall - info["load"] - info["train"],
+                                 "test_acc": info["test_acc"]})
+        return wall
+
+    out = {"book-style": lambda: timed(book_cmd, "book-style")}
+    if baseline_src is not None:
+        out["mitbadak (baseline)"] = lambda: timed(mit_cmd("run-baseline"), "mitbadak (baseline)")
+    out["mitbadak"] = lambda: timed(mit_cmd("run"), "mitbadak")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
 # the run
 
 
@@ -462,6 +526,10 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="1,2", help="BLAS thread counts to pin (default 1,2)")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for results.md/.json")
     ap.add_argument("--render", metavar="JSON", help="only rewrite results.md from a results.json")
+    ap.add_argument("--baseline-src", type=Path, metavar="DIR",
+                    help="ch5 case: also time the mitbadak in DIR (another checkout's src/)")
+    ap.add_argument("--ch5-reps", type=int, metavar="N",
+                    help="ch5 case: timed repetitions (default 3; --quick 2)")
     args = ap.parse_args(argv)
     if args.render:
         _atomic_write(Path(args.out) / "results.md",
@@ -620,6 +688,32 @@ def main(argv=None) -> int:
                     f"~ {est / 60:.1f} min")
                 target("numtrain", threads, "estimated minutes for 10,000 iterations", est / 60,
                        "< 60", est < 3600)
+            if "ch5" in cases:
+                if not (FASHION / "train-images-idx3-ubyte.gz").is_file():
+                    notes.append(f"ch5 case skipped: Fashion-MNIST not in {FASHION} "
+                                 "(apt-get install dataset-fashion-mnist)")
+                else:
+                    iters = 2000 if quick else 10_000
+                    stages: dict[str, list[dict]] = {"book-style": [], "mitbadak": [],
+                                                     "mitbadak (baseline)": []}
+                    with tempfile.TemporaryDirectory(prefix="mitbadak-ch5-") as work:
+                        contenders = ch5_contenders(threads, iters, Path(work), stages,
+                                                    args.baseline_src)
+                        # The warm-up runs write the caches: the book's pickle, mitbadak's
+                        # decoded arrays (a first run pays its gz parse once, as both would).
+                        times = measure(contenders, args.ch5_reps or (2 if quick else 3),
+                                        warmup=set(contenders))
+                    row = add_case(results, "ch5", threads, "s per job, process start to exit",
+                                   f"the chapter-5 job end to end: `mitbadak train --recipe ch5 "
+                                   f"--dataset fashion-mnist` vs bookstyle_ch5.py (TwoLayerNet "
+                                   f"784-50-10 ReLU, SGD 0.1, batch 100, {iters:,} iterations, "
+                                   f"evaluation every 600), Fashion-MNIST, warm caches", times)
+                    # The warm-up is the first entry of each list: keep the timed runs only.
+                    row["stages"] = {k: v[1:] for k, v in stages.items()}
+                    c = row["contenders"]
+                    say("  ch5: " + ", ".join(f"{k} {fmt_s(v['median'])}" for k, v in c.items()))
+                    r = c["book-style"]["median"] / c["mitbadak"]["median"]
+                    target("ch5", threads, "book-style / mitbadak", r, ">= 3.2", r >= 3.2)
     if "memory" in cases:
         iters = 100 if quick else 600
         if True:
@@ -716,6 +810,15 @@ def to_markdown(results: dict) -> str:
                          f"{row['max_abs_diff_sampled']:.1e} on the sampled elements"
                          + (f", {row['max_abs_diff_complete']:.1e} over all elements of the "
                             "complete run" if row.get("max_abs_diff_complete") is not None else ""))
+        if "stages" in row:
+            for name, runs in row["stages"].items():
+                if not runs:
+                    continue
+                keys = [k for k in runs[0] if k != "test_acc"]
+                parts = ", ".join(f"{k} {fmt_s(statistics.median(r[k] for r in runs))}"
+                                  for k in keys)
+                extra.append(f"- ch5 @{row['threads']} {name} (medians): {parts}; test accuracy "
+                             f"{runs[-1]['test_acc']:.4f}")
         if "estimate_10000_iterations_s" in row:
             extra.append(f"- numtrain @{row['threads']}: 10,000 iterations of `--gradient "
                          f"numerical` ~ {row['estimate_10000_iterations_s'] / 60:.1f} min")

@@ -166,9 +166,11 @@ def toy(generated, monkeypatch, server):
 
 
 def cache_listing(cache: Path) -> list[str]:
+    """The downloaded files in the cache (not the decoded-array entries under decoded/)."""
     if not cache.exists():
         return []
-    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file())
+    files = (p.relative_to(cache) for p in cache.rglob("*") if p.is_file())
+    return sorted(str(p) for p in files if p.parts[0] != "decoded")
 
 
 def test_good_download_verifies_and_caches(toy, cache, server):
@@ -306,6 +308,9 @@ def test_load_mnist_downloads_verifies_and_caches(generated, cache, monkeypatch,
     assert x.shape == (30, 784) and x.dtype == np.float32
     np.testing.assert_array_equal(x, arrays[NAMES["train"][0]].reshape(30, 784) / np.float32(255))
     np.testing.assert_array_equal(tt, arrays[NAMES["test"][1]])
+    # Each downloaded file got its decoded-array entry, which the next load reads.
+    decoded = sorted(p.name.rsplit(".", 2)[0] for p in (cache / "decoded").rglob("*.npz"))
+    assert decoded == sorted(blobs)
     # Now offline: the cache alone serves it.
     server.routes.clear()
     (x2, _), _ = datasets.load_mnist(download=False)

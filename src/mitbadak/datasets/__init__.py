@@ -4,21 +4,23 @@
 ``data_dir``, then ``$MITBADAK_DATA``, then the user cache (:func:`cache_dir`), then system
 folders (Debian's ``/usr/share/datasets/fashion-mnist``), and downloaded into the cache only
 when none of those holds a copy that passes its SHA-256 check. ``name="mnist-sample"`` needs no
-network at all: its files ship inside the package.
+network at all: its files ship inside the package. Decoded arrays are kept in the user cache
+(``decoded/``, :mod:`mitbadak.datasets.arraycache`), so a file's gzip is inflated once; an entry is
+used only for the very file the search finds, re-verified on every load, and safe to delete.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mitbadak._checks import describe
-from mitbadak.datasets import registry
+from mitbadak.datasets import arraycache, registry
 from mitbadak.datasets.bookpickle import find_book_pickle, read_book_pickle
 from mitbadak.datasets.idx import parse_idx
 from mitbadak.datasets.registry import SPLITS, DatasetSpec, FileSpec, get_spec
@@ -135,15 +137,9 @@ def load_mnist(
     )
     spec = get_spec(name)
     book = _from_book_pickle(spec, SPLITS, data_dir)
-    raw = _resolve(name, SPLITS, data_dir, download, progress) if book is None else {}
+    arrays = book if book is not None else _load_arrays(spec, SPLITS, data_dir, download, progress)
     train, test = (
-        _format(
-            *(book[split] if book else _decode(spec, split, raw)),
-            normalize,
-            flatten,
-            one_hot_label,
-            len(spec.classes),
-        )
+        _format(*arrays[split], normalize, flatten, one_hot_label, len(spec.classes))
         for split in SPLITS
     )
     return train, test
@@ -169,8 +165,8 @@ def load_split(
     book = _from_book_pickle(spec, (split,), data_dir)
     if book is not None:
         return _format(*book[split], normalize, flatten, one_hot_label, len(spec.classes))
-    raw = _resolve(name, (split,), data_dir, download, progress)
-    return _format(*_decode(spec, split, raw), normalize, flatten, one_hot_label, len(spec.classes))
+    images, labels = _load_arrays(spec, (split,), data_dir, download, progress)[split]
+    return _format(images, labels, normalize, flatten, one_hot_label, len(spec.classes))
 
 
 def locate(
@@ -486,11 +482,45 @@ def _not_available(
     return f"{problem}\n{hint}"
 
 
-def _decode(spec: DatasetSpec, split: str, raw: dict[str, bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Parse one split's images and labels and check they fit together."""
+def _load_arrays(
+    spec: DatasetSpec,
+    splits: Sequence[str],
+    data_dir: str | os.PathLike | None,
+    allow_download: bool,
+    progress: Progress | None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each split's verified (images, labels) as uint8 arrays.
+
+    From the decoded-array cache (:mod:`mitbadak.datasets.arraycache`) when it holds verified
+    entries for the very files the search finds first; otherwise the files are resolved
+    (verified, downloaded if missing), decoded, and entries are written for the next load. The
+    packaged sample is small enough to decode every time and is not cached.
+    """
+    if spec.packaged:
+        raw = _resolve(spec.name, splits, data_dir, allow_download, progress)
+        return {split: _decode(spec, split, raw) for split in splits}
+    dirs = search_dirs(spec, data_dir)
+    cached = {f.filename: arraycache.lookup(f, dirs) for f in _needed(spec, splits)}
+    if all(a is not None for a in cached.values()):
+        return {split: _decode(spec, split, cached) for split in splits}
+    raw = _resolve(spec.name, splits, data_dir, allow_download, progress)
+    out = {split: _decode(spec, split, raw) for split in splits}
+    for split in splits:
+        for fspec, array in zip(spec.split_files(split), out[split], strict=True):
+            if cached[fspec.filename] is None:
+                arraycache.store(fspec, dirs, raw[fspec.filename], array)
+    return out
+
+
+def _decode(
+    spec: DatasetSpec, split: str, raw: Mapping[str, bytes | np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one split's images and labels (or take the cache's arrays) and check they fit."""
     img_spec, lbl_spec = spec.split_files(split)
-    images = parse_idx(raw[img_spec.filename], img_spec.filename)
-    labels = parse_idx(raw[lbl_spec.filename], lbl_spec.filename)
+    images, labels = (
+        item if isinstance(item := raw[f.filename], np.ndarray) else parse_idx(item, f.filename)
+        for f in (img_spec, lbl_spec)
+    )
     for arr, fspec in ((images, img_spec), (labels, lbl_spec)):
         if arr.shape != fspec.shape or arr.dtype != np.uint8:
             raise DataError(

@@ -19,7 +19,15 @@ import numpy as np
 from mitbadak._files import atomic_write_bytes
 from mitbadak.errors import DataError
 
-__all__ = ["read_idx", "parse_idx", "write_idx", "decompress_if_gzip", "idx_size", "IDX_DTYPES"]
+__all__ = [
+    "read_idx",
+    "parse_idx",
+    "write_idx",
+    "decompress_if_gzip",
+    "idx_header",
+    "idx_size",
+    "IDX_DTYPES",
+]
 
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
@@ -85,6 +93,19 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     return parse_idx(decompress_if_gzip(raw, str(path)), str(path))
+
+
+def idx_header(shape: tuple[int, ...], dtype: np.dtype | type = np.uint8) -> bytes:
+    """The IDX header of an array of ``shape`` and ``dtype``: 0x0000, type code, d, d sizes."""
+    dtype = np.dtype(dtype)
+    key = dtype.newbyteorder("=") if dtype.itemsize > 1 else dtype
+    if key not in _CODES:
+        raise ValueError(
+            f"IDX cannot store dtype {dtype}; use uint8, int8, int16, int32, float32 or float64"
+        )
+    if not 1 <= len(shape) <= _MAX_DIMS:
+        raise ValueError(f"IDX stores 1 to {_MAX_DIMS} dimensions, got {len(shape)}")
+    return struct.pack(">HBB", 0, _CODES[key], len(shape)) + struct.pack(f">{len(shape)}I", *shape)
 
 
 def idx_size(shape: tuple[int, ...], itemsize: int = 1) -> int:
@@ -163,16 +184,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | No
     """
     path = Path(path)
     array = np.asarray(array)
-    key = array.dtype.newbyteorder("=") if array.dtype.itemsize > 1 else array.dtype
-    if key not in _CODES:
-        raise ValueError(
-            f"IDX cannot store dtype {array.dtype}; "
-            "use uint8, int8, int16, int32, float32 or float64"
-        )
-    if not 1 <= array.ndim <= _MAX_DIMS:
-        raise ValueError(f"IDX stores 1 to {_MAX_DIMS} dimensions, got {array.ndim}")
-    code = _CODES[key]
-    header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = idx_header(array.shape, array.dtype)
+    code = header[2]
     payload = header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
     if compress is None:
         compress = path.suffix == ".gz"
