@@ -181,7 +181,8 @@ def test_the_cli_extra_is_what_the_readmes_say_make_demo_installs():
         "optional-dependencies"
     ]
     names = {re.split(r"[<>=\[ ]", req)[0].lower() for req in extras["cli"]}
-    assert names == {"matplotlib", "pillow", "tqdm"}  # "the three above": plots, images, progress
+    # "the three above" (plots, images, progress) and threadpoolctl (one BLAS thread for small steps)
+    assert names == {"matplotlib", "pillow", "tqdm", "threadpoolctl"}
     makefile = (ROOT / "Makefile").read_text()
     demo = re.search(r"^\$\(VENV\)/\.installed-demo:.*?\n((?:\t.*\n)+)", makefile, re.M)
     assert demo and "'.[cli]'" in demo.group(1)
