@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mitbadak import MultiLayerNet, TwoLayerNet, export
+from mitbadak import MultiLayerNet, TwoLayerNet
 from mitbadak.cli import main
-from mitbadak.datasets import load_mnist, load_split
-from mitbadak.errors import MitbadakError
-from mitbadak.modelfile import import_book_weights, save_model
-from mitbadak.training import train
+from mitbadak.core.errors import MitbadakError
+from mitbadak.files import export
+from mitbadak.files.datasets import load_mnist, load_split
+from mitbadak.files.modelfile import import_book_weights, save_model
+from mitbadak.training.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

@@ -44,8 +44,8 @@ def test_tour_figure_and_accuracy_table_agree():
 
 @pytest.mark.skipif(not (SHARED / "sample_weight.pkl").is_file(), reason="../shared/data absent")
 def test_book_weights_reach_the_readme_figure():
-    from mitbadak.datasets import load_split
-    from mitbadak.modelfile import import_book_weights
+    from mitbadak.files.datasets import load_split
+    from mitbadak.files.modelfile import import_book_weights
 
     x, t = load_split("mnist", "test", data_dir=SHARED / "mnist", download=False)
     accuracy = import_book_weights(SHARED / "sample_weight.pkl").accuracy(x, t)

@@ -7,11 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from mitbadak._files import atomic_write_text
 from mitbadak.cli import CLIError
 from mitbadak.cli._args import add_device_argument, resolve_device_argument
 from mitbadak.cli.plot import add_lang_argument, resolve_lang
-from mitbadak.datasets import DATASETS
+from mitbadak.core.atomic import atomic_write_text
+from mitbadak.files.datasets import DATASETS
 
 
 def register(sub) -> None:
@@ -54,13 +54,13 @@ def register(sub) -> None:
 
 def _load(model: str):
     """(network, metadata, the file actually read) for a model file or a run folder."""
-    from mitbadak.evaluation import load_any_model
+    from mitbadak.training.evaluation import load_any_model
 
     path = Path(model)
     if path.is_dir() and not (path / "model.npz").is_file():
         if (path / "checkpoint.npz").is_file():
-            from mitbadak.runs import read_run_config
-            from mitbadak.training import load_checkpoint
+            from mitbadak.training.loop import load_checkpoint
+            from mitbadak.training.runs import read_run_config
 
             network, _opt, _state, _history = load_checkpoint(path / "checkpoint.npz")
             meta = {"dataset": read_run_config(path).dataset}
@@ -89,7 +89,7 @@ def default_out(model_file: Path) -> Path:
 def test_set(args, network, meta: dict):
     """(dataset, x, t): the test split of ``--dataset`` (else the model's own dataset, else
     mnist), checked against the model's input size; shared by ``evaluate`` and ``export``."""
-    from mitbadak.datasets import load_split
+    from mitbadak.files.datasets import load_split
 
     dataset = args.dataset or meta.get("dataset") or "mnist"
     x, t = load_split(
@@ -103,7 +103,7 @@ def test_set(args, network, meta: dict):
 
 
 def run(args) -> int:
-    from mitbadak.evaluation import evaluate_network
+    from mitbadak.training.evaluation import evaluate_network
 
     device = resolve_device_argument(args)
     network, meta, model_file = _load(args.model)
@@ -149,7 +149,7 @@ def run(args) -> int:
 
 def _write_outputs(report, x, out: Path, dataset: str, model="", lang="en") -> list[str]:
     try:
-        from mitbadak import plots
+        from mitbadak.views import plots
     except ImportError:
         print(
             "note: matplotlib is not installed, so no PNGs were written "
@@ -157,7 +157,7 @@ def _write_outputs(report, x, out: Path, dataset: str, model="", lang="en") -> l
             file=sys.stderr,
         )
         return []
-    from mitbadak.datasets.registry import class_names
+    from mitbadak.files.datasets.registry import class_names
 
     names = class_names(dataset)
     written = []

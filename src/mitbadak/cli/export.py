@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mitbadak.cli import CLIError
 from mitbadak.cli.evaluate import test_set
-from mitbadak.datasets import DATASETS
+from mitbadak.files.datasets import DATASETS
 
 
 def register(subparsers) -> None:
@@ -39,8 +39,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mitbadak import export
-    from mitbadak.evaluation import load_any_model
+    from mitbadak.files import export
+    from mitbadak.training.evaluation import load_any_model
 
     outputs = [p for p in (args.onnx, args.torch) if p is not None]
     if not outputs:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         sizes_list = [network.input_size, *network.hidden_sizes, network.output_size]
         print(
             f"wrote {args.torch}: state_dict of nn.Sequential {sizes} {network.activation}; "
-            f"load with mitbadak.export.torch_module({sizes_list}, '{network.activation}')"
+            f"load with mitbadak.files.export.torch_module({sizes_list}, '{network.activation}')"
             f".load_state_dict(torch.load(PATH, weights_only=True))"
         )
     if args.check:
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace, network, dataset: str, x, t) -> None:
-    from mitbadak import export
+    from mitbadak.files import export
 
     if args.onnx is not None:
         _, probs = export.run_onnx(args.onnx, x)
