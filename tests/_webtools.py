@@ -161,8 +161,9 @@ def browser_unavailable(reason: str):
 
 
 @contextmanager
-def chromium():
-    """Debian's Chromium, headless, driven by Playwright (which never downloads a browser)."""
+def chromium(extra_args: tuple[str, ...] = ()):
+    """Debian's Chromium, headless, driven by Playwright (which never downloads a browser);
+    ``extra_args``: more command-line switches."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -170,7 +171,9 @@ def chromium():
     if not CHROMIUM.is_file():
         browser_unavailable(f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args], headless=True
+        )
         try:
             yield b
         finally:

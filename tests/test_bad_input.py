@@ -156,6 +156,44 @@ def test_softmax_with_loss_batch_mismatch():
         SoftmaxWithLoss().forward(np.zeros((2, 3)), np.array([0, 1, 2]))
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": None}, r"name must be a dataset name, one of 'mnist', 'fashion-mnist', "
+                         r"'mnist-sample'; got None"),
+        ({"name": 3}, r"name must be a dataset name, .*got int 3"),
+        ({"name": ["mnist"]}, r"name must be a dataset name, .*got list"),
+        ({"normalize": "yes"}, r"normalize must be True or False, got str 'yes'"),
+        ({"flatten": None}, r"flatten must be True or False, got None"),
+        ({"one_hot_label": 2}, r"one_hot_label must be True or False, got int 2"),
+        ({"download": "no"}, r"download must be True or False, got str 'no'"),
+        ({"data_dir": 3}, r"data_dir must be a folder path \(a str or a pathlib.Path\) or None, "
+                          r"got int"),
+        ({"progress": "bar"}, r"progress must be a function or None, got str"),
+    ],
+)
+def test_load_mnist_argument_types(kwargs, message, monkeypatch, tmp_path):
+    """One TypeError naming the argument, before any search or download (nothing is fetched:
+    the cache is empty and downloads are off, so a check that came too late would fail with
+    DatasetUnavailable instead)."""
+    from mitbadak.files.datasets import load_mnist
+
+    monkeypatch.setenv("MITBADAK_OFFLINE", "1")
+    monkeypatch.setenv("MITBADAK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MITBADAK_DATA", raising=False)
+    with pytest.raises(TypeError, match=rf"^load_mnist: {message}$"):
+        load_mnist(**kwargs)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_load_mnist_takes_the_books_flags_as_bools_or_0_1(tmp_path):
+    from mitbadak.files.datasets import load_mnist
+
+    (x, t), _ = load_mnist(normalize=1, flatten=np.True_, one_hot_label=0, name="mnist-sample",
+                           data_dir=tmp_path)  # fmt: skip
+    assert x.dtype == np.float32 and x.shape == (4000, 784) and t.shape == (4000,)
+
+
 def test_simple_net_bad_input():
     net = SimpleNet(seed=0)
     with pytest.raises(ValueError, match="x has 3 features per sample, but SimpleNet expects 2"):

@@ -614,6 +614,40 @@ def test_second_train_on_the_same_folder_is_refused(tmp_path, env):
     assert not (out / "config.json").exists()
 
 
+def test_evaluate_refuses_a_run_still_training(tmp_path, monkeypatch, capsys, trained_model):
+    """A run whose folder lock is held has only a part-trained checkpoint: evaluate refuses it in
+    one line naming the run (the folder or a file in it); once the run has stopped, its last
+    checkpoint is evaluated and the note says which epoch it holds."""
+    import re
+
+    from mitbadak.cli import main
+    from mitbadak.training.runs import run_lock
+
+    monkeypatch.setenv("MITBADAK_OFFLINE", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    run_dir = tmp_path / "training"
+    run_dir.mkdir()
+    for p in trained_model.parent.iterdir():
+        if p.is_file() and p.name != "model.npz":  # a run in progress has no model.npz yet
+            (run_dir / p.name).write_bytes(p.read_bytes())
+    before = sorted(p.name for p in run_dir.iterdir())
+    with run_lock(run_dir):
+        for target in (run_dir, run_dir / "checkpoint.npz"):
+            assert main(["evaluate", str(target)]) == 1
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "Traceback" not in err, err
+            assert f"{run_dir} is a run still in progress" in err
+            assert f"pid {os.getpid()}" in err and "wait for it to finish" in err
+    assert {p.name for p in run_dir.iterdir()} == {*before, ".lock"}  # no eval folder
+    assert main(["evaluate", str(run_dir), "--json"]) == 0
+    printed = capsys.readouterr()
+    assert re.search(r"evaluating its last checkpoint \(after epoch 2, iteration (\d+) of \1\)",
+                     printed.err), printed.err  # fmt: skip
+    report = json.loads(printed.out)
+    assert report["model_file"] == str((run_dir / "checkpoint.npz").resolve())
+    assert report["n"] == 1000
+
+
 def test_damaged_run_folder_gets_one_line_naming_the_file(tmp_path, env, trained_model):
     run_dir = tmp_path / "r"
     run_dir.mkdir()

@@ -376,9 +376,21 @@ def test_cli_doctor_marks_on_a_terminal_that_cannot_show_them(isolated, monkeypa
     assert "OK python" in text and "✔" not in text
 
 
-def test_cli_doctor_rejects_a_bad_timeout(capsys):
-    assert main(["doctor", "--timeout", "0"]) == 2
-    assert "--timeout must be a positive number" in capsys.readouterr().err
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "-inf", "1e309", "1e6", "301", "abc"])
+def test_cli_doctor_rejects_a_bad_timeout(capsys, value):
+    """Refused while parsing (a finite number of seconds in (0, 300]), before any check runs."""
+    with pytest.raises(SystemExit) as info:
+        main(["doctor", "--offline", f"--timeout={value}"])
+    assert info.value.code == 2
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
+    assert len(errors) == 1 and errors[0].startswith("mitbadak: error: argument --timeout: ")
+    assert repr(value) in errors[0]
+
+
+def test_cli_doctor_timeout_accepts_the_range():
+    from mitbadak.cli._args import MAX_TIMEOUT_SECONDS, timeout_seconds
+
+    assert timeout_seconds("0.5") == 0.5 and timeout_seconds("300") == MAX_TIMEOUT_SECONDS == 300
 
 
 # --- the book's weights (optional) ----------------------------------------------------------------

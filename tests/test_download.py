@@ -656,3 +656,15 @@ def test_book_files_are_pinned_by_commit_with_a_verified_mirror():
         if local.is_file():
             data = local.read_bytes()
             assert (len(data), hashlib.sha256(data).hexdigest()) == (spec.size, spec.sha256)
+
+
+@pytest.mark.parametrize("value", ["1e300", "nan", "inf", "0", "-5"])
+def test_cli_data_download_timeout_is_bounded(value, cache, capsys):
+    """`data download --timeout` takes the same finite, bounded seconds as `doctor --timeout`."""
+    from mitbadak.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["data", "download", "mnist", f"--timeout={value}"])
+    assert info.value.code == 2
+    assert "argument --timeout: expected a " in capsys.readouterr().err
+    assert not cache.exists() or not any(cache.rglob("*.gz"))

@@ -285,6 +285,145 @@ def test_cli_export_refuses_to_overwrite_and_needs_a_target(model_file, tmp_path
     assert "no such model file" in capsys.readouterr().err
 
 
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("mitbadak: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    """A small model file in its own folder, and its bytes (which no export may change)."""
+    folder = tmp_path / "models"
+    path = save_model(folder / "m.npz", TwoLayerNet(784, 5, 10, seed=0))
+    return path, path.read_bytes()
+
+
+def _spellings(path: Path) -> dict[str, Path]:
+    """Other names of ``path``: relative, with '..', a hard link, a symlink (all one file)."""
+    folder = path.parent
+    hard, soft = folder / "hard.npz", folder / "soft.npz"
+    os.link(path, hard)
+    soft.symlink_to(path.name)
+    return {
+        "same": path,
+        "dotdot": folder / ".." / folder.name / path.name,
+        "relative": Path(os.path.relpath(path)),
+        "hard-link": hard,
+        "symlink": soft,
+    }
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("flag", ["--onnx", "--torch"])
+@pytest.mark.parametrize(
+    "spelling", ["same", "dotdot", "relative", "hard-link", "symlink", "run-folder"]
+)
+def test_cli_export_never_writes_over_its_own_model(small_model, capsys, spelling, flag, force):
+    """MODEL --onnx MODEL (under any name of the same file) is one line, and the model is intact,
+    with or without --force and whether or not the export packages are installed."""
+    path, before = small_model
+    names = _spellings(path)
+    if spelling == "run-folder":  # a run folder stands for its model.npz
+        (path.parent / "model.npz").write_bytes(before)
+        model, out, path = path.parent, path.parent / "model.npz", path.parent / "model.npz"
+    else:
+        model, out = path, names[spelling]
+    argv = ["export", str(model), flag, str(out)] + (["--force"] if force else [])
+    assert main(argv) == 2
+    err = _one_line_error(capsys)
+    assert f"{flag} {out} is the model being exported" in err and "Give another output" in err
+    assert path.read_bytes() == before
+    assert path.is_file() and not path.is_symlink()
+    assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_cli_export_same_file_for_both_outputs_by_another_name(small_model, tmp_path, capsys):
+    path, _ = small_model
+    argv = ["export", str(path), "--onnx", str(tmp_path / "o.x"), "--torch",
+            str(tmp_path / "sub" / ".." / "o.x")]  # fmt: skip
+    assert main(argv) == 2
+    assert "--onnx and --torch name the same file" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("text.npz", b"hello, this is text\n"),
+        ("random.bin", bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8))),
+        ("empty.npz", b""),
+        ("plain.npz", None),  # a NumPy .npz without mitbadak's metadata
+        ("text.pkl", b"not a pickle"),
+    ],
+)
+def test_cli_export_of_a_file_that_is_no_model_writes_nothing(tmp_path, capsys, name, content):
+    need("onnx")  # so that the refusal comes from reading the file, not from a missing package
+    need("torch")
+    source = tmp_path / name
+    if content is None:
+        np.savez(source, a=np.zeros(3))
+    else:
+        source.write_bytes(content)
+    old = tmp_path / "old.onnx"
+    old.write_bytes(b"an earlier export")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = ["export", str(source), "--onnx", str(old), "--torch", str(tmp_path / "new.pt")]
+    assert main([*argv, "--force"]) == 1
+    assert str(source) in _one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, no temporary
+    assert old.read_bytes() == b"an earlier export"
+
+
+@pytest.fixture
+def alarm():
+    """Fail (instead of hanging the suite) when the code under test blocks for 10 s."""
+    import signal
+
+    def hung(signum, frame):
+        raise TimeoutError("blocked for 10 s: the file was opened and read")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+@pytest.mark.parametrize("name", ["pipe.npz", "pipe.pkl", "folder/model.npz"])
+def test_cli_export_refuses_a_fifo_without_opening_it(tmp_path, capsys, alarm, name):
+    fifo = tmp_path / name
+    fifo.parent.mkdir(exist_ok=True)
+    os.mkfifo(fifo)
+    model = fifo.parent if name.startswith("folder") else fifo  # a run folder's model.npz too
+    assert main(["export", str(model), "--onnx", str(tmp_path / "o.onnx")]) == 1
+    err = _one_line_error(capsys)
+    assert f"{fifo}: is not a regular file (a FIFO (named pipe))" in err
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_cli_export_refuses_a_device_and_a_special_output(small_model, tmp_path, capsys, alarm):
+    assert main(["export", os.devnull, "--onnx", str(tmp_path / "o.onnx")]) == 1
+    assert "is not a regular file (a device)" in _one_line_error(capsys)
+    if hasattr(os, "mkfifo"):
+        out = tmp_path / "out.onnx"
+        os.mkfifo(out)  # replacing it is not what --force is for
+        assert main(["export", str(small_model[0]), "--onnx", str(out), "--force"]) == 2
+        assert f"--onnx {out} exists and is not a regular file" in _one_line_error(capsys)
+
+
+def test_cli_export_of_a_run_still_training_is_refused(small_model, capsys):
+    from mitbadak.training.runs import run_lock
+
+    path, before = small_model
+    with run_lock(path.parent):
+        assert main(["export", str(path.parent), "--onnx", str(path.parent / "m.onnx")]) == 1
+    err = _one_line_error(capsys)
+    assert f"{path.parent} is a run still in progress" in err and f"pid {os.getpid()}" in err
+    assert not (path.parent / "m.onnx").exists()
+
+
 def test_cli_export_without_the_extra(monkeypatch, model_file, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "onnx", None)
     rc = main(["export", str(model_file), "--onnx", str(tmp_path / "m.onnx")])

@@ -12,6 +12,7 @@ from mitbadak import (
     identity_function,
     relu,
     sigmoid,
+    sigmoid_grad,
     softmax,
     step_function,
     sum_squares_error,
@@ -77,6 +78,51 @@ def test_identity_function_returns_its_input():
     x = np.array([[1.5, -2.0]])
     assert identity_function(x) is x
     assert identity_function(7.0) == 7.0
+
+
+CHAPTER3 = {
+    "step_function": step_function,
+    "sigmoid": sigmoid,
+    "sigmoid_grad": sigmoid_grad,
+    "relu": relu,
+    "identity_function": identity_function,
+    "softmax": softmax,
+}
+
+
+@pytest.mark.parametrize("name", CHAPTER3)
+@pytest.mark.parametrize(
+    "bad, given",
+    [
+        ("a", r"must be numeric.*; expected a number or a list/array of numbers, got str 'a'"),
+        ([[1], 2], r"is not a rectangular array \(nested lists of different lengths\?\); "
+                   r"expected a number or a list/array of numbers, got list"),
+        ([1, "a"], r"must be numeric.*, got list"),
+        (None, r"must be numeric.*, got None"),
+        (1 + 2j, r"holds complex numbers \(dtype complex128\); expected real numbers"),
+    ],
+)
+def test_chapter3_functions_refuse_what_is_not_numbers(name, bad, given):
+    """One ValueError naming the argument and what was given, never a NumPy internal
+    (UFuncTypeError, 'inhomogeneous shape') or a silent result (relu(1+2j) used to be 1+2j)."""
+    arg = "a" if name == "softmax" else "x"
+    with pytest.raises(ValueError, match=rf"^{arg} {given}") as info:
+        CHAPTER3[name](bad)
+    text = str(info.value)
+    assert "\n" not in text and "ufunc" not in text and "inhomogeneous" not in text
+
+
+def test_chapter3_functions_keep_the_books_types():
+    """What the checks must not change: ints stay ints in relu and step_function, bools count as
+    numbers, scalars give scalars, identity returns the very object it was given."""
+    assert relu([1, -2]).dtype.kind == "i" and relu([1, -2]).tolist() == [1, 0]
+    assert relu([True, False]).tolist() == [1, 0]
+    assert relu(3) == 3 and relu(np.float32(-1.5)).dtype == np.float32
+    assert step_function([[-1, 2]]).tolist() == [[0, 1]]
+    assert step_function(np.array(0.5)) == 1
+    for x in ([1.0, 2.0], 7, np.zeros(2, np.float32)):
+        assert identity_function(x) is x
+    assert sigmoid_grad(0) == 0.25
 
 
 def test_sigmoid_book_values():

@@ -224,6 +224,20 @@ def test_softmax_with_loss_rejects_bad_labels():
         SoftmaxWithLoss().forward(x, np.array([0, 1, 2]))
 
 
+@pytest.mark.parametrize(
+    "t", [np.zeros(0, dtype=int), [], np.zeros((0, 3))], ids=["labels", "list", "one-hot"]
+)
+def test_softmax_with_loss_refuses_an_empty_batch(t):
+    """The mean over 0 samples is nan (it used to be returned); now one clear ValueError, and
+    the layer keeps no half state for backward."""
+    layer = SoftmaxWithLoss()
+    with np.errstate(all="raise"):  # and no NumPy warning on the way
+        with pytest.raises(ValueError, match=r"^x is an empty batch \(0 rows of scores, shape "
+                                             r"\(0, 3\)\); SoftmaxWithLoss needs at least one"):
+            layer.forward(np.zeros((0, 3)), t)
+    assert layer.y is None
+
+
 # -- no layer mutates its dout -------------------------------------------------------------------
 
 

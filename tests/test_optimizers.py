@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -156,3 +158,102 @@ def test_registry_holds_each_optimizer_once_with_its_run_lr():
     # the default recipe's optimizer keeps its lr when named explicitly
     assert REGISTRY[DEFAULT_RECIPE.optimizer].run_lr == DEFAULT_RECIPE.lr
     assert DEFAULT_LR == {"sgd": 0.05, "momentum": 0.05, "adagrad": 0.01, "adam": 0.001}
+
+
+# -- the book's naive comparison: x and y are plain Python numbers ------------------------------
+
+# optimizer_compare_naive.py's learning rates, start (-7, 2) and 30 steps on f = x^2/20 + y^2
+BOOK_NAIVE_LR = {"sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "adam": 0.3}
+
+
+def _book_gradient(x, y):
+    """(df/dx, df/dy) of f(x, y) = x^2 / 20 + y^2."""
+    return x / 10.0, 2.0 * y
+
+
+def _reference_path(name: str, lr: float, steps: int = 30) -> list[tuple[float, float]]:
+    """The update rules written out on Python floats (momentum 0.9, beta1 0.9, beta2 0.999)."""
+    pos, state, path = [-7.0, 2.0], [[0.0, 0.0], [0.0, 0.0]], []
+    for t in range(1, steps + 1):
+        path.append((pos[0], pos[1]))
+        g = _book_gradient(*pos)
+        for i in range(2):
+            if name == "sgd":
+                pos[i] -= lr * g[i]
+            elif name == "momentum":
+                state[0][i] = 0.9 * state[0][i] - lr * g[i]
+                pos[i] += state[0][i]
+            elif name == "adagrad":
+                state[0][i] += g[i] * g[i]
+                pos[i] -= lr * g[i] / (math.sqrt(state[0][i]) + 1e-7)
+            else:
+                lr_t = lr * math.sqrt(1.0 - 0.999**t) / (1.0 - 0.9**t)
+                state[0][i] += 0.1 * (g[i] - state[0][i])
+                state[1][i] += 0.001 * (g[i] * g[i] - state[1][i])
+                pos[i] -= lr_t * state[0][i] / (math.sqrt(state[1][i]) + 1e-7)
+    path.append((pos[0], pos[1]))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(BOOK_NAIVE_LR))
+def test_python_float_parameters_follow_the_books_naive_comparison(name):
+    """params = {'x': -7.0, 'y': 2.0}, grads a dict of floats: update stores each new value back
+    into the dict (a float cannot change in place), so the book's loop draws the same path."""
+    optimizer = make_optimizer(name, lr=BOOK_NAIVE_LR[name])
+    params = {"x": -7.0, "y": 2.0}
+    path = []
+    for _ in range(30):
+        path.append((params["x"], params["y"]))
+        grads = {}
+        grads["x"], grads["y"] = _book_gradient(params["x"], params["y"])
+        optimizer.update(params, grads)
+    path.append((params["x"], params["y"]))
+    expected = _reference_path(name, BOOK_NAIVE_LR[name])
+    np.testing.assert_allclose(np.array(path), np.array(expected), rtol=1e-12, atol=1e-15)
+    assert all(isinstance(v, float | np.floating) for v in params.values())
+    assert abs(params["x"]) < 7.0 and abs(params["y"]) < 2.0  # it moved towards the minimum
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_zero_d_arrays_and_integer_numbers_as_parameters(name):
+    """A 0-d array is updated in place (the same object); a Python int is replaced by a float."""
+    x = np.array(-7.0)
+    params = {"x": x, "n": 3}
+    make_optimizer(name, lr=0.5).update(params, {"x": np.array(-0.7), "n": 1})
+    assert params["x"] is x and float(x) > -7.0
+    assert isinstance(params["n"], float | np.floating) and params["n"] < 3
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.array([1, 2]), r"parameter 'W' is an array of int64, which the optimizer cannot "
+                           r"update in place .*params\['W'\] = params\['W'\]\.astype\(float\)"),
+        (np.array([1, 2], np.uint8), r"parameter 'W' is an array of uint8"),
+        (np.array([True, False]), r"parameter 'W' is an array of bool"),
+        (np.array([1j, 2j]), r"parameter 'W' is an array of complex128"),
+        ("1.0", r"parameter 'W' must be a floating-point array or a number, got str '1.0'"),
+        ([1.0, 2.0], r"parameter 'W' must be a floating-point array or a number, got list"),
+        (None, r"parameter 'W' must be a floating-point array or a number, got None"),
+    ],
+)
+def test_parameters_that_cannot_be_updated_are_refused_by_name(name, bad, message):
+    params = {"b": np.zeros(2), "W": bad}
+    with pytest.raises(TypeError, match=message) as info:
+        make_optimizer(name).update(params, {"b": np.ones(2), "W": np.ones(2)})
+    assert "\n" not in str(info.value) and "ufunc" not in str(info.value)
+    assert not params["b"].any()  # nothing was updated
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_number_parameter_needs_a_number_gradient(name):
+    params = {"x": 1.0}
+    for g, given in ((np.ones(2), r"shape \(2,\) \(float64\)"), ("0.1", "str '0.1'"),
+                     (True, "bool True"), (None, "None")):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"gradient 'x' must be a real number, .*{given}"):
+            make_optimizer(name).update(params, {"x": g})
+    assert params == {"x": 1.0}
+    with pytest.raises(ValueError, match=r"gradient 'W' must be a real array of shape \(2,\).* "
+                                         r"got the number 1.0"):  # fmt: skip
+        make_optimizer(name).update({"W": np.zeros(2)}, {"W": 1.0})

@@ -79,7 +79,7 @@ def test_defaults_by_optimizer_and_model():
         ({"activation": "softplus"}, "--activation: invalid choice: 'softplus'"),
         ({"dtype": "float16"}, "--dtype: invalid choice: 'float16'"),
         ({"weight_decay": -0.1}, "--weight-decay: must be >= 0, got -0.1"),
-        ({"seed": -1}, "--seed: expected a non-negative integer, got -1"),
+        ({"seed": -1}, "--seed: expected an integer from 0 to 2**63 - 1, got -1"),
         ({"seed": "x"}, "--seed: expected an integer, got 'x'"),
         ({"val_fraction": 1.0}, "--val-fraction: must be between 0 and 1, got 1.0"),
         ({"weight_init": "lecun"}, "--weight-init: expected 'he', 'xavier' or a positive"),
@@ -106,12 +106,21 @@ def test_web_limits():
         ({"epochs": 201}, "--epochs: at most 200 here, got 201"),
         ({"iters": 100_001}, "--iters: at most 100,000 here, got 100001"),
         ({"batch_size": 10_001}, "--batch-size: at most 10,000 here, got 10001"),
+        ({"lr": 1e308}, "--lr: at most 10 here, got 1e\\+308"),
+        ({"weight_decay": 1e308}, "--weight-decay: at most 10 here, got 1e\\+308"),
     ]:
         with pytest.raises(RecipeError, match=message):
             validate_recipe(recipe, limits=WEB_LIMITS)
         validate_recipe(recipe)  # the CLI's rules have no caps
     with pytest.raises(RecipeError, match="expected an object of options, got list"):
         validate_recipe([("lr", 1)])
+
+
+@pytest.mark.parametrize("seed", [1e308, 2**63, -1])
+def test_seed_has_the_clis_range_everywhere(seed):
+    with pytest.raises(RecipeError, match=r"--seed: expected an integer from 0 to 2\*\*63 - 1"):
+        validate_recipe({"seed": seed})
+    assert validate_recipe({"seed": 2**63 - 1}).seed == 2**63 - 1
 
 
 def test_command_line_spells_out_everything():

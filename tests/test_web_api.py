@@ -323,8 +323,18 @@ def test_foreign_host_header_is_refused(client):
     assert r.status_code == 400 and "this machine" in r.json()["error"]
     r = client.get("/api/models", headers={"host": "127.0.0.1.attacker.example:8000"})
     assert r.status_code == 400
-    assert client.get("/api/models", headers={"host": "localhost:8000"}).status_code == 200
-    assert client.get("/api/models", headers={"host": "[::1]:8000"}).status_code == 200
+    # DNS rebinding: a name that starts like a loopback one is still another machine's
+    for host in ("[::1].evil.example", "[::1].evil.example:80", "localhost.evil.example",
+                 "127.0.0.1:80.evil.example", "[::1]x", "localhost:80:80", "", "[evil]:80"):
+        r = client.get("/api/models", headers={"host": host})
+        assert r.status_code == 400, host
+        assert r.headers["content-type"] == "application/json"
+    # the loopback names, with the port the server answers on (the TestClient's: 80) or none
+    for host in ("localhost:80", "[::1]:80", "127.0.0.1:80", "LOCALHOST", "[::1]", "testserver"):
+        assert client.get("/api/models", headers={"host": host}).status_code == 200, host
+    # another port is another server
+    r = client.get("/api/models", headers={"host": "localhost:8000"})
+    assert r.status_code == 400 and "localhost:8000" in r.json()["error"]
 
 
 def test_server_survives_everything(client, seven_png):

@@ -31,6 +31,11 @@ def client(tmp_path):
         yield c
 
 
+def _recipe(**options):
+    """A recipe with what a run needs (a dataset and its length), and ``options`` over it."""
+    return {"dataset": "moons", "epochs": 1, **options}
+
+
 def _wait_idle(c, timeout=60.0):
     deadline = time.monotonic() + timeout
     while c.get("/api/train/state").json()["active"]:
@@ -65,13 +70,13 @@ def test_graph_and_descent_api_values(client):
         ("/api/descent/path", {"name": "nope"}, "nope"),
         ("/api/descent/path", {"steps": 10**9}, "steps"),
         ("/api/descent/contour", {"resolution": 10**6}, "resolution"),
-        ("/api/train/start", {"recipe": {"epochs": -2}}, "--epochs"),
-        ("/api/train/start", {"recipe": {"epochs": 10**6}}, "--epochs"),
-        ("/api/train/start", {"recipe": {"hidden": "50,abc"}}, "--hidden"),
-        ("/api/train/start", {"recipe": {"dataset": "imagenet"}}, "unknown dataset"),
-        ("/api/train/start", {"recipe": {"colour": "red"}}, "unknown training option"),
-        ("/api/train/start", {"points": [[0, 0, 0]] * 2001}, "at most 2,000"),
-        ("/api/train/start", {"points": [[0, 0, 0], [1, "x", 1]]}, "point"),
+        ("/api/train/start", {"recipe": _recipe(epochs=-2)}, "--epochs"),
+        ("/api/train/start", {"recipe": _recipe(epochs=10**6)}, "--epochs"),
+        ("/api/train/start", {"recipe": _recipe(hidden="50,abc")}, "--hidden"),
+        ("/api/train/start", {"recipe": _recipe(dataset="imagenet")}, "unknown dataset"),
+        ("/api/train/start", {"recipe": _recipe(colour="red")}, "unknown training option"),
+        ("/api/train/start", {"recipe": _recipe(), "points": [[0, 0, 0]] * 2001}, "at most 2,000"),
+        ("/api/train/start", {"recipe": _recipe(), "points": [[0, 0, 0], [1, "x", 1]]}, "point"),
         ("/api/train/start", {"rewind": True}, "nothing to rewind"),
         ("/api/train/start", {"bogus": 1}, "unknown field"),
     ],
@@ -91,8 +96,8 @@ def test_malformed_bodies_and_names(client):
         assert r.status_code == 400
     assert client.get("/api/train/run", params={"name": "../etc"}).status_code == 400
     assert client.get("/api/train/run", params={"name": "missing"}).status_code == 404
-    assert client.post("/api/train/stop").status_code == 409
-    assert client.post("/api/train/explode").status_code == 404
+    assert client.post("/api/train/stop", json={}).status_code == 409
+    assert client.post("/api/train/explode", json={}).status_code == 404
     assert client.get("/api/train/events", params={"since": "x"}).status_code == 400
 
 
@@ -104,10 +109,10 @@ def test_busy_409_stop_and_cli_reproduces_the_run(client, tmp_path):
     assert out.parent == client.runs_dir.resolve()
     busy = client.post("/api/train/start", json={"recipe": recipe})
     assert busy.status_code == 409 and "busy" in busy.json()["error"]
-    client.post("/api/train/pause")
+    client.post("/api/train/pause", json={})
     assert client.get("/api/train/state").json()["state"] == "paused"
-    client.post("/api/train/resume")
-    assert client.post("/api/train/stop").json()["state"] == "stopping"
+    client.post("/api/train/resume", json={})
+    assert client.post("/api/train/stop", json={}).json()["state"] == "stopping"
     _wait_idle(client)
     assert client.get("/api/train/state").json()["state"] == "stopped"
     assert (out / "checkpoint.npz").is_file() and not (out / "model.npz").exists()

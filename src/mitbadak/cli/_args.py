@@ -52,6 +52,28 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+def float_between(low: float, high: float, *, what: str = "a number") -> Callable[[str], float]:
+    """An argument type accepting finite numbers x with low < x <= high (``nan``, ``inf``,
+    ``1e309`` and everything outside the range refused); ``what`` names the unit in messages."""
+
+    def parse(text: str) -> float:
+        value = _number(text, float)
+        if not low < value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected {what} greater than {low:g} and at most {high:g}, got {text!r}"
+            )
+        return value
+
+    parse.__name__ = f"number {low:g}..{high:g}"
+    return parse
+
+
+#: How long ``doctor --timeout`` may wait for each mirror, in seconds.
+MAX_TIMEOUT_SECONDS = 300.0
+#: ``--timeout SECONDS`` for a network wait: finite, > 0 and at most :data:`MAX_TIMEOUT_SECONDS`.
+timeout_seconds = float_between(0.0, MAX_TIMEOUT_SECONDS, what="a number of seconds")
+
+
 def int_between(low: int, high: int) -> Callable[[str], int]:
     """An argument type accepting integers in [low, high]."""
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from mitbadak.cli import CLIError
-from mitbadak.cli._args import positive_float
+from mitbadak.cli._args import timeout_seconds
 from mitbadak.cli._progress import DownloadReporter
 from mitbadak.core.errors import DataError
 from mitbadak.files import datasets
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("name", metavar="NAME", help=_names_help())
     p.add_argument("--dest", type=Path, help="folder to download into (default: the user cache)")
     p.add_argument("--split", choices=["train", "test"], help="only this split's two files")
-    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
+    p.add_argument("--timeout", type=timeout_seconds, default=DEFAULT_TIMEOUT,
                    help="seconds without data before trying the next mirror (default: "
                    f"%(default)s); a mirror averaging under {DEFAULT_MIN_RATE / 1000:g} kB/s "
                    f"after the first {DEFAULT_GRACE:g} s is also left for the next")

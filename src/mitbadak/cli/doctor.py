@@ -8,6 +8,7 @@ import os
 import sys
 
 from mitbadak.cli import CLIError
+from mitbadak.cli._args import timeout_seconds
 
 
 def register(subparsers) -> None:
@@ -26,9 +27,11 @@ def register(subparsers) -> None:
     p.add_argument("--data-dir", help="also look for datasets in this folder")
     p.add_argument(
         "--timeout",
-        type=float,
+        type=timeout_seconds,
         default=5.0,
-        help="seconds to wait for each mirror (default: %(default)s)",
+        metavar="SECONDS",
+        help="seconds to wait for each mirror, more than 0 and at most 300 "
+        "(default: %(default)s)",
     )
     p.set_defaults(func=run)
 

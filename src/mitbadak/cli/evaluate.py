@@ -21,7 +21,8 @@ def register(sub) -> None:
         description="Accuracy, loss and per-class accuracy on a dataset's test split (only the "
         "two test files are needed); writes a confusion-matrix PNG, a grid of misclassified "
         "images and report.json. MODEL is a .npz model file, a run folder (its model.npz, or "
-        "its last checkpoint when the run did not finish), or the book's sample_weight.pkl.\n\n"
+        "its last checkpoint, naming its epoch, when the run stopped before finishing; a run "
+        "still training is refused), or the book's sample_weight.pkl.\n\n"
         "Output folder (unless --out): eval-NAME beside MODEL, named after the model file "
         "(runs/r/model.npz -> runs/r/eval-model/), or ./eval-NAME when that folder is not "
         "writable (e.g. ./eval-sample_weight/). A folder holding another model's report is "
@@ -53,29 +54,42 @@ def register(sub) -> None:
 
 
 def _load(model: str):
-    """(network, metadata, the file actually read) for a model file or a run folder."""
-    from mitbadak.training.evaluation import load_any_model
+    """(network, metadata, the file actually read) for a model file or a run folder.
+
+    A run still training (its folder's lock held) is refused: it has no finished model yet. A run
+    that stopped without finishing is evaluated from its last checkpoint, saying which epoch.
+    """
+    from mitbadak.training.evaluation import check_not_training, load_any_model, model_file_of
 
     path = Path(model)
-    if path.is_dir() and not (path / "model.npz").is_file():
-        if (path / "checkpoint.npz").is_file():
+    check_not_training(path)
+    if path.is_dir() and not (path / "model.npz").exists():
+        if (path / "checkpoint.npz").exists():
             from mitbadak.training.loop import load_checkpoint
             from mitbadak.training.runs import read_run_config
 
-            network, _opt, _state, _history = load_checkpoint(path / "checkpoint.npz")
+            checkpoint = model_file_of(path / "checkpoint.npz")  # a regular file, or refused
+            network, _opt, state, _history = load_checkpoint(checkpoint)
             meta = {"dataset": read_run_config(path).dataset}
             print(
                 f"note: {path} has no model.npz (the run did not finish); evaluating its last "
-                "checkpoint",
+                f"checkpoint ({_checkpoint_position(state)})",
                 file=sys.stderr,
             )
-            return network, meta, path / "checkpoint.npz"
+            return network, meta, checkpoint
         raise CLIError(
             f"{path} is a folder without model.npz or checkpoint.npz; expected a run "
             "folder written by 'mitbadak train'"
         )
     network, meta = load_any_model(path)
-    return network, meta, path / "model.npz" if path.is_dir() else path
+    return network, meta, model_file_of(path)
+
+
+def _checkpoint_position(state: dict) -> str:
+    """'after epoch 2, iteration 240 of 600': where a checkpoint stands in its run."""
+    epoch, iteration, total = state.get("epoch"), state.get("iteration"), state.get("total_iters")
+    where = f"after epoch {epoch}" if epoch else "during epoch 1"
+    return f"{where}, iteration {iteration} of {total}"
 
 
 def default_out(model_file: Path) -> Path:

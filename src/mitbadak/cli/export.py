@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 from pathlib import Path
 
 from mitbadak.cli import CLIError
@@ -38,20 +40,52 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file: the same inode (a hard link, a symlink, another
+    spelling of the path) when both exist, else the same absolute path with symlinks resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_outputs(args: argparse.Namespace, outputs: list[tuple[str, Path]], model: Path) -> None:
+    """Refuse, before anything is read or written, an output that is the model itself, names the
+    same file as the other output, is a folder or a special file, or exists without --force."""
+    for flag, path in outputs:
+        if _same_file(path, model):
+            raise CLIError(
+                f"{flag} {path} is the model being exported ({model}); writing there would "
+                "destroy it. Give another output file"
+            )
+    if len(outputs) == 2 and _same_file(outputs[0][1], outputs[1][1]):
+        raise CLIError("--onnx and --torch name the same file")
+    for flag, path in outputs:
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise CLIError(f"{flag} {path}: cannot use it ({exc.strerror})") from None
+        if stat.S_ISDIR(mode):
+            raise CLIError(f"{path} is a directory; give the path of the file to write")
+        if not stat.S_ISREG(mode):
+            raise CLIError(f"{flag} {path} exists and is not a regular file; give another path")
+        if not args.force:
+            raise CLIError(f"{path} already exists; pass --force to overwrite it")
+
+
 def run(args: argparse.Namespace) -> int:
     from mitbadak.files import export
-    from mitbadak.training.evaluation import load_any_model
+    from mitbadak.training.evaluation import check_not_training, load_any_model, model_file_of
 
-    outputs = [p for p in (args.onnx, args.torch) if p is not None]
+    outputs = [(flag, p) for flag, p in (("--onnx", args.onnx), ("--torch", args.torch)) if p]
     if not outputs:
         raise CLIError("nothing to do: give --onnx OUT.onnx and/or --torch OUT.pt")
-    if args.onnx is not None and args.torch is not None and args.onnx == args.torch:
-        raise CLIError("--onnx and --torch name the same file")
-    for path in outputs:
-        if path.is_dir():
-            raise CLIError(f"{path} is a directory; give the path of the file to write")
-        if path.exists() and not args.force:
-            raise CLIError(f"{path} already exists; pass --force to overwrite it")
+    check_not_training(args.model)
+    # The file that will be read: a regular file (a FIFO or a device is refused unopened).
+    model = model_file_of(args.model)
+    _check_outputs(args, outputs, model)
     # Fail on a missing package before writing anything.
     if args.onnx is not None:
         export._require("onnx", export._EXTRA_HINT)
@@ -60,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     if args.torch is not None:
         export._require("torch", export._TORCH_HINT)
 
-    network, meta = load_any_model(args.model)
+    # A file that is not a model is refused here, before any output is written.
+    network, meta = load_any_model(model)
     sizes = "-".join(map(str, [network.input_size, *network.hidden_sizes, network.output_size]))
     extra_meta = None
     if args.check:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 import sys
 import threading
@@ -11,6 +12,10 @@ from pathlib import Path
 from mitbadak.cli import CLIError
 
 DEFAULT_RUN_NAME = "serve-default"
+#: After Ctrl-C, requests still running get this long before they are cancelled (seconds).
+GRACEFUL_SECONDS = 1.0
+#: How long the exit waits for a training run to write its checkpoint (seconds).
+CHECKPOINT_WAIT = 1.5
 
 
 def register(sub) -> None:
@@ -99,6 +104,27 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _QuietClosedSockets:
+    """Drops asyncio's "socket.send() raised exception." warnings: they say a client went away
+    while the server was still writing to it (an event stream closed), which is no error."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("socket.send() raised exception")
+
+
+def _server(config, stopping: threading.Event):
+    """A uvicorn Server whose Ctrl-C also sets ``stopping`` (event streams end, training
+    checkpoints and stops), so the graceful shutdown is over at once."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            stopping.set()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
+
+
 def run(args) -> int:
     _need_web_extra()
     import uvicorn
@@ -128,8 +154,17 @@ def run(args) -> int:
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
     app = create_app(registry, runs_dir=runs_dir, host=args.host)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )
+    ctx = app.state.ctx
+    server = _server(config, ctx.stopping)
+    quiet = _QuietClosedSockets()
+    logging.getLogger("asyncio").addFilter(quiet)
     names = ", ".join(entry.id for entry in registry)
     print(f"mitbadak playground: {url}  (models: {names}; Ctrl-C stops)", flush=True)
     if args.open:
@@ -147,6 +182,11 @@ def run(args) -> int:
     except KeyboardInterrupt:
         pass  # uvicorn shut down gracefully, then re-raised the Ctrl-C it had caught
     finally:
+        ctx.stopping.set()
         sock.close()
+        logging.getLogger("asyncio").removeFilter(quiet)
+    training = ctx.extra.get("train")
+    if training is not None and training.active:
+        training.thread.join(CHECKPOINT_WAIT)  # stopping: it writes its checkpoint and ends
     print("mitbadak playground: stopped", file=sys.stderr)
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mitbadak.core._checks import as_float_array, as_numeric_array, label_values
+from mitbadak.core._checks import as_float_array, as_numeric_array, describe, label_values
 from mitbadak.core.backend import array_namespace
 
 __all__ = [
@@ -29,9 +29,25 @@ __all__ = [
 CEE_DELTA = 1e-7
 
 
+def _numbers(x, name: str = "x") -> np.ndarray:
+    """``x`` as a NumPy array of real numbers (bool, int or float). Text, ``None``, ragged nested
+    lists, objects and complex numbers are a ``ValueError`` naming ``name`` and what was given."""
+    try:
+        return as_numeric_array(x, name)
+    except ValueError as exc:
+        if "expected" in str(exc):  # already says what it wants (complex numbers)
+            raise
+        raise ValueError(
+            f"{exc}; expected a number or a list/array of numbers, got {describe(x)}"
+        ) from None
+
+
 def step_function(x):
-    """h(x) = 1 if x > 0 else 0 (integer 0/1 values, same shape as ``x``)."""
-    return (np.asarray(x) > 0).astype(np.int64)
+    """h(x) = 1 if x > 0 else 0 (integer 0/1 values, same shape as ``x``).
+
+    ``x``: a number or a (nested) list/array of real numbers; anything else is a ``ValueError``.
+    """
+    return (_numbers(x) > 0).astype(np.int64)
 
 
 def sigmoid(x):
@@ -43,7 +59,9 @@ def sigmoid(x):
     if xp is not np:  # device data (float, checked by the caller): the same formula with xp
         e = xp.exp(-xp.abs(x))
         return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    x = as_float_array(x)
+    x = _numbers(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
     # exp(-|x|) is in (0, 1]: it never overflows. For |x| beyond ~745 it underflows to 0, which is
     # the correctly rounded answer, so that event is silenced even under np.errstate(all='raise').
     with np.errstate(under="ignore"):
@@ -58,13 +76,24 @@ def sigmoid_grad(x):
 
 
 def relu(x):
-    """ReLU(x) = max(0, x)."""
+    """ReLU(x) = max(0, x), element-wise (integers stay integers, as in the book).
+
+    ``x``: a number or a (nested) list/array of real numbers; text, ``None``, ragged lists and
+    complex numbers are a ``ValueError`` naming ``x``.
+    """
     xp = array_namespace(x)
-    return xp.maximum(x, 0)
+    if xp is not np:  # device data (checked by the caller)
+        return xp.maximum(x, 0)
+    return np.maximum(_numbers(x), 0)
 
 
 def identity_function(x):
-    """sigma(x) = x: the output activation for regression."""
+    """sigma(x) = x: the output activation for regression; returns ``x`` itself.
+
+    ``x`` is checked like :func:`relu`'s (real numbers), so a mistake fails here, not later.
+    """
+    if array_namespace(x) is np:
+        _numbers(x)
     return x
 
 
@@ -78,7 +107,7 @@ def softmax(a):
     if xp is not np:  # device scores (checked where they were made): the same formula with xp
         e = xp.exp(a - xp.max(a, axis=-1, keepdims=True))
         return e / xp.sum(e, axis=-1, keepdims=True)
-    a = as_float_array(a, "a", finite=True)
+    a = as_float_array(_numbers(a, "a"), "a", finite=True)
     if a.ndim == 0 or a.shape[-1] == 0:
         raise ValueError(
             f"softmax needs at least one score along the last axis, got shape {a.shape}"
@@ -97,8 +126,8 @@ def _check_same_shape(y: np.ndarray, t: np.ndarray) -> None:
 
 def sum_squares_error(y, t):
     """E = 1/2 * sum_k (y_k - t_k)^2 (t one-hot, same shape as y)."""
-    y = as_float_array(y, "y", finite=True)
-    t = as_float_array(t, "t", finite=True)
+    y = as_float_array(_numbers(y, "y"), "y", finite=True)
+    t = as_float_array(_numbers(t, "t"), "t", finite=True)
     _check_same_shape(y, t)
     return 0.5 * np.sum((y - t) ** 2)
 
@@ -109,12 +138,12 @@ def cross_entropy_error(y, t):
     ``y`` is one sample (1-D) or a batch (N, C) of probabilities. ``t`` is one-hot (same shape as y)
     or integer class labels (a scalar for one sample, (N,) for a batch). A batch gives the mean.
     """
-    y = as_float_array(y, "y", finite=True)
+    y = as_float_array(_numbers(y, "y"), "y", finite=True)
     if y.size and y.min() < 0:
         raise ValueError(
             f"y holds negative values (min {y.min():g}); expected probabilities (softmax output)"
         )
-    t = as_numeric_array(t, "t")
+    t = _numbers(t, "t")
     if y.ndim == 1:
         y = y.reshape(1, -1)
         t = np.asarray(t).reshape(1, -1) if np.ndim(t) == 1 else np.asarray(t).reshape(1)

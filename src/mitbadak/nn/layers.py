@@ -320,6 +320,11 @@ class SoftmaxWithLoss(Layer):
         x = as_float_array(x, "x (the scores given to SoftmaxWithLoss)", finite=True)
         if x.ndim not in (1, 2) or x.shape[-1] == 0:
             raise ValueError(f"x must be scores (C,) or (N, C) with C >= 1, got shape {x.shape}")
+        if x.shape[0] == 0:  # the mean over 0 samples would be nan
+            raise ValueError(
+                f"x is an empty batch (0 rows of scores, shape {x.shape}); SoftmaxWithLoss "
+                "needs at least one sample"
+            )
         one_sample = x.ndim == 1
         if one_sample:
             x = x.reshape(1, -1)

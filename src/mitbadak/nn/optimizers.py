@@ -64,10 +64,16 @@ class Optimizer:
         self.lr = _learning_rate(lr)
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        """Update ``params`` in place from ``grads``: one gradient per parameter, same shapes.
+        """Update ``params`` from ``grads``: one gradient per parameter, same shapes.
 
-        Raises ``ValueError`` for missing or unexpected keys and for a gradient whose shape differs
-        from its parameter's (it would otherwise broadcast silently, e.g. (50,) over (784, 50)).
+        A parameter is a floating-point array, updated in place (the layers hold the same array),
+        or a plain number (a Python float, a NumPy scalar), whose new value is stored back into
+        ``params[key]``, as the book's ``optimizer_compare_naive.py`` does with its x and y.
+        Raises ``TypeError`` for a parameter that cannot be updated so (an integer array, which
+        in-place float arithmetic cannot change; text; ...), and ``ValueError`` for missing or
+        unexpected keys and for a gradient whose shape differs from its parameter's (it would
+        otherwise broadcast silently, e.g. (50,) over (784, 50)). These checks are the public
+        edge: the trainer calls ``_update`` directly.
         """
         if not isinstance(params, dict) or not isinstance(grads, dict):
             raise TypeError(
@@ -79,13 +85,25 @@ class Optimizer:
             raise ValueError(
                 f"grads must hold one gradient per parameter: missing {missing}, unexpected {extra}"
             )
+        for key, p in params.items():
+            _check_parameter(key, p)
         for key, g in grads.items():
-            shape = getattr(g, "shape", None)
-            if shape != params[key].shape or not _real_dtype(g):
-                given = f"shape {shape} ({g.dtype})" if shape is not None else type(g).__name__
+            want = _shape_of(params[key])
+            shape = _shape_of(g)
+            if shape != want or not _real_dtype(g):
+                if shape is None:
+                    given = describe(g)
+                elif _is_number(g):
+                    given = f"the number {g!r}"
+                else:
+                    given = f"shape {shape} ({g.dtype})"
+                if want == ():
+                    raise ValueError(
+                        f"gradient {key!r} must be a real number, like its parameter, got {given}"
+                    )
                 raise ValueError(
-                    f"gradient {key!r} must be a real array of shape {params[key].shape} (the "
-                    f"parameter's; no broadcasting), got {given}"
+                    f"gradient {key!r} must be a real array of shape {want} (the parameter's; "
+                    f"no broadcasting), got {given}"
                 )
         self._update(params, grads)
 
@@ -140,8 +158,54 @@ def _xp_of(params) -> object:
     return np if type(p) is np.ndarray else array_namespace(p)
 
 
+def _is_number(value) -> bool:
+    """A real number that is not an array: a Python int/float or a NumPy scalar (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _shape_of(value) -> tuple[int, ...] | None:
+    """``value.shape``; () for a plain number; None for anything else (text, lists, None...)."""
+    if _is_number(value):
+        return ()
+    shape = getattr(value, "shape", None)
+    return tuple(shape) if shape is not None else None
+
+
+def _zeros_like(xp, p):
+    """Optimizer state for parameter ``p``: zeros like it; a float 0-d array for a Python int
+    or an integer NumPy scalar (state is updated in place, so it must hold fractions)."""
+    if _is_number(p) and not isinstance(p, float | np.floating):
+        return np.zeros(())
+    return xp.zeros_like(p)
+
+
+def _check_parameter(key, p) -> None:
+    """``TypeError`` unless ``p`` is a floating-point array (in place) or a plain number."""
+    if _is_number(p):
+        return  # updated by storing the new value back into params[key]
+    dtype = getattr(p, "dtype", None)
+    if dtype is None or getattr(p, "shape", None) is None:
+        raise TypeError(
+            f"parameter {key!r} must be a floating-point array or a number, got {describe(p)}"
+        )
+    kind = getattr(dtype, "kind", None)
+    if kind == "f":
+        return
+    if kind is None:  # e.g. torch dtypes, which have no NumPy kind
+        xp = array_namespace(p)
+        if xp.isdtype(dtype, "real floating"):
+            return
+    raise TypeError(
+        f"parameter {key!r} is an array of {dtype}, which the optimizer cannot update in place "
+        f"(its steps are fractions); make it floating-point first, e.g. "
+        f"params[{key!r}] = params[{key!r}].astype(float)"
+    )
+
+
 def _real_dtype(g) -> bool:
     """True when ``g`` holds real numbers (float or integer), on the host or on a device."""
+    if _is_number(g):
+        return True
     kind = getattr(getattr(g, "dtype", None), "kind", None)
     if kind is not None:
         return kind in "fiu"
@@ -173,7 +237,7 @@ class Momentum(Optimizer):
     def _update(self, params, grads) -> None:
         if self.v is None:
             xp = _xp_of(params)
-            self.v = {k: xp.zeros_like(p) for k, p in params.items()}
+            self.v = {k: _zeros_like(xp, p) for k, p in params.items()}
         else:
             self.v = self._beside(self.v, params)
         for key, g in grads.items():
@@ -199,7 +263,7 @@ class AdaGrad(Optimizer):
     def _update(self, params, grads) -> None:
         xp = _xp_of(params)
         if self.h is None:
-            self.h = {k: xp.zeros_like(p) for k, p in params.items()}
+            self.h = {k: _zeros_like(xp, p) for k, p in params.items()}
         else:
             self.h = self._beside(self.h, params)
         for key, g in grads.items():
@@ -229,8 +293,8 @@ class Adam(Optimizer):
     def _update(self, params, grads) -> None:
         xp = _xp_of(params)
         if self.m is None:
-            self.m = {k: xp.zeros_like(p) for k, p in params.items()}
-            self.v = {k: xp.zeros_like(p) for k, p in params.items()}
+            self.m = {k: _zeros_like(xp, p) for k, p in params.items()}
+            self.v = {k: _zeros_like(xp, p) for k, p in params.items()}
         else:
             self.m, self.v = self._beside(self.m, params), self._beside(self.v, params)
         self.t += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +11,16 @@ import numpy as np
 
 from mitbadak.core._checks import check_xt
 from mitbadak.core.backend import to_host
-from mitbadak.core.errors import ModelFileError
+from mitbadak.core.errors import ModelFileError, RunFolderError
 
-__all__ = ["EvaluationReport", "evaluate_network", "load_any_model"]
+__all__ = [
+    "EvaluationReport",
+    "evaluate_network",
+    "load_any_model",
+    "model_file_of",
+    "training_in_progress",
+    "check_not_training",
+]
 
 
 @dataclass
@@ -82,17 +90,103 @@ def evaluate_network(network, x, t, batch_size: int = 1000) -> EvaluationReport:
     )
 
 
+def model_file_of(path: str | os.PathLike) -> Path:
+    """The file :func:`load_any_model` reads for ``path``: ``path/model.npz`` for a run folder
+    holding one, else ``path`` itself. Raises ``ModelFileError`` unless it is a regular file.
+
+    Checked with ``os.stat`` before anything opens it: a FIFO would block the reader forever and a
+    device (``/dev/zero``) never ends, so neither is ever opened.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / "model.npz").exists():
+        path = path / "model.npz"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read it ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ModelFileError(
+            f"{path}: is a directory without model.npz; expected a model file (.npz), a finished "
+            "run folder or the book's sample_weight.pkl"
+        )
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(
+            f"{path}: is not a regular file ({_file_kind(mode)}); expected a model file (.npz) "
+            "or the book's sample_weight.pkl"
+        )
+    return path
+
+
+def _file_kind(mode: int) -> str:
+    """'a FIFO (named pipe)', 'a device', ... for a non-regular ``st_mode``."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
+
+
 def load_any_model(path: str | os.PathLike):
     """A mitbadak model file (.npz), or the book's ``sample_weight.pkl`` (imported safely).
 
-    Returns (network, metadata).
+    ``path`` may also be a run folder holding ``model.npz``. Returns (network, metadata). Anything
+    but a regular file (a FIFO, a device) is refused before it is opened (:func:`model_file_of`).
     """
     from mitbadak.files.modelfile import import_book_weights, load_model
 
-    path = Path(path)
-    if path.is_dir() and (path / "model.npz").is_file():
-        path = path / "model.npz"
-    if not path.exists():
-        raise ModelFileError(f"{path}: no such model file")
+    path = model_file_of(path)
     network = import_book_weights(path) if path.suffix == ".pkl" else load_model(path)
     return network, network.metadata  # both loaders attach the file's metadata
+
+
+def training_in_progress(run_dir: str | os.PathLike) -> int | None:
+    """The id of the process training in ``run_dir`` (0 when it cannot be read), else None.
+
+    A training run holds an exclusive ``fcntl.flock`` on ``run_dir/.lock`` while it trains
+    (:func:`mitbadak.training.runs.run_lock`); this asks for a shared lock without waiting and
+    lets it go at once. None also where there is no lock file or no ``fcntl`` (Windows).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    lock = Path(run_dir) / ".lock"
+    try:
+        # O_NONBLOCK: a FIFO planted as .lock must not block the open
+        fd = os.open(lock, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            return int(owner) if owner.isdigit() else 0
+        except OSError:
+            return None
+        return None
+    finally:
+        os.close(fd)  # also releases the shared lock taken above
+
+
+def check_not_training(path: str | os.PathLike) -> None:
+    """Raise ``RunFolderError`` when ``path`` (a run folder, or a file in one) belongs to a run
+    that is still training: its checkpoint is a model part-way through, and its model.npz is only
+    written when the run ends."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    pid = training_in_progress(folder)
+    if pid is None:
+        return
+    who = f" (pid {pid})" if pid else ""
+    raise RunFolderError(
+        f"{folder} is a run still in progress: a mitbadak process{who} is training in it, so "
+        "there is no finished model to read yet; wait for it to finish (or stop it with Ctrl-C "
+        "and evaluate the checkpoint it leaves)"
+    )

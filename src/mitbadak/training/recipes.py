@@ -63,6 +63,9 @@ OPTION_FIELDS = ("recipe", *RECIPE_FIELDS, "data_dir")
 #: is 80 MB, times about four for gradients and optimizer state.
 MAX_PARAMETERS = 20_000_000
 
+#: The largest seed (the CLI's ``--seed`` takes the same range).
+MAX_SEED = 2**63 - 1
+
 
 class RecipeError(MitbadakError, ValueError):
     """A recipe option is missing its mark; ``field`` names it (``flag``: its CLI spelling)."""
@@ -83,6 +86,10 @@ class RecipeLimits:
     max_epochs: int = 200
     max_iters: int = 100_000
     max_batch_size: int = 10_000
+    #: a page's learning rate and weight decay stay where training can mean something
+    #: (the descent page's lr range ends at 10 too); 1e308 would only train to NaN
+    max_lr: float = 10.0
+    max_weight_decay: float = 10.0
 
 
 WEB_LIMITS = RecipeLimits()
@@ -169,8 +176,10 @@ def config_from_options(
             )
     if "seed" in r:
         values["seed"] = _int("seed", r["seed"])
-        if values["seed"] < 0:
-            raise RecipeError("seed", f"expected a non-negative integer, got {values['seed']}")
+        if not 0 <= values["seed"] <= MAX_SEED:
+            raise RecipeError(
+                "seed", f"expected an integer from 0 to 2**63 - 1, got {values['seed']}"
+            )
     if "dtype" in r:
         values["dtype"] = _choice("dtype", r["dtype"], DTYPES)
     if "weight_init" in r:
@@ -180,6 +189,13 @@ def config_from_options(
     if limits is not None:
         _check_limits(limits, values["hidden"], values["epochs"], values["iters"],
                       values["batch_size"])
+        if values["lr"] > limits.max_lr:
+            raise RecipeError("lr", f"at most {limits.max_lr:g} here, got {values['lr']:g}")
+        if values["weight_decay"] > limits.max_weight_decay:
+            raise RecipeError(
+                "weight_decay",
+                f"at most {limits.max_weight_decay:g} here, got {values['weight_decay']:g}",
+            )
     return TrainConfig(**values)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from mitbadak.web.hardening import (
     MAX_BODY_BYTES,
     BodyLimitMiddleware,
     HostCheckMiddleware,
+    SameOriginMiddleware,
     SecurityHeadersMiddleware,
+    host_names,
     json_error,
 )
 from mitbadak.web.models import ModelRegistry
@@ -35,7 +38,14 @@ PAGES = {
 }
 #: Modules under ``mitbadak.web.api`` whose ``routes(ctx)`` the app mounts.
 API_MODULES = ["draw", "train", "graph", "descent"]
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+#: POST routes that take more than JSON (images, forms); every other ``/api/`` POST takes JSON
+#: only (``Content-Type: application/json``, else 415).
+NON_JSON_POSTS = frozenset({"/api/predict"})
+
+
+def json_only(path: str) -> bool:
+    """Whether a POST to ``path`` must carry ``Content-Type: application/json``."""
+    return path.startswith("/api/") and path not in NON_JSON_POSTS
 
 
 @dataclass
@@ -45,6 +55,8 @@ class AppContext:
     registry: ModelRegistry
     runs_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Set when the server begins to shut down (Ctrl-C): event streams end, training stops.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def plotly_js_path() -> Path:
@@ -67,8 +79,11 @@ def create_app(
 ):
     """The ASGI app serving ``registry``'s models.
 
-    Requests must name this machine in their Host header unless ``host`` binds beyond loopback
-    (this keeps a web page elsewhere from reaching the server through DNS rebinding).
+    The guards of :mod:`mitbadak.web.hardening`, outermost first: security headers; the Host
+    header must name this server (loopback names or ``host``, the address bound; the server's
+    port), which keeps a page elsewhere from reaching it through DNS rebinding; state-changing
+    requests from other sites' pages are refused (403) and JSON routes need
+    ``Content-Type: application/json`` (415); bodies over ``max_body_bytes`` are 413.
     """
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -114,14 +129,13 @@ def create_app(
     async def server_error(request, exc: Exception):
         return json_error(500, f"internal error ({type(exc).__name__}); the server keeps running")
 
-    loopback = host in LOOPBACK_HOSTS
+    names, any_ip = host_names(host)
     middleware = [
         Middleware(SecurityHeadersMiddleware),
+        Middleware(HostCheckMiddleware, names=names, any_ip=any_ip),
+        Middleware(SameOriginMiddleware, json_only=json_only),
         Middleware(BodyLimitMiddleware, max_bytes=max_body_bytes),
     ]
-    if loopback:
-        allowed = [*LOOPBACK_HOSTS, "testserver"]  # 'testserver': Starlette's TestClient
-        middleware.insert(1, Middleware(HostCheckMiddleware, allowed_hosts=allowed))
     app = Starlette(
         routes=routes,
         middleware=middleware,

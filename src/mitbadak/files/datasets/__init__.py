@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mitbadak.core._checks import describe
 from mitbadak.core.errors import (
     BookWeightsUnavailable,
     DataError,
@@ -76,6 +77,36 @@ BOOK_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(f.group for f in registry.BOO
 take these names too; the files live in the ``book-weights/`` folder (:func:`find_book_weights`)."""
 
 
+def _check_load_arguments(
+    name: object,
+    flags: dict[str, object],
+    data_dir: object,
+    download: object,
+    progress: object,
+) -> None:
+    """``TypeError`` naming the argument of ``load_mnist`` given a value of the wrong type."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"load_mnist: name must be a dataset name, one of {', '.join(map(repr, DATASETS))}; "
+            f"got {describe(name)}"
+        )
+    for flag, value in {**flags, "download": download}.items():
+        # the book passes True/False; 0 and 1 mean the same
+        if not isinstance(value, bool | np.bool_) and not (type(value) is int and value in (0, 1)):
+            raise TypeError(
+                f"load_mnist: {flag} must be True or False, got {describe(value)}"
+            )
+    if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
+        raise TypeError(
+            f"load_mnist: data_dir must be a folder path (a str or a pathlib.Path) or None, got "
+            f"{type(data_dir).__name__}"
+        )
+    if progress is not None and not callable(progress):
+        raise TypeError(
+            f"load_mnist: progress must be a function or None, got {type(progress).__name__}"
+        )
+
+
 def load_mnist(
     normalize: bool = True,
     flatten: bool = True,
@@ -91,10 +122,18 @@ def load_mnist(
     x: uint8 0-255, or float32 x/255 in [0, 1] when ``normalize``; shape (N, 784) when
     ``flatten`` else (N, 1, 28, 28). t: uint8 labels (N,), or float32 one-hot (N, 10) when
     ``one_hot_label``. Raises :class:`DownloadError` (one message naming the missing files, the
-    folders searched and the ways forward) when the files are nowhere and cannot be downloaded.
+    folders searched and the ways forward) when the files are nowhere and cannot be downloaded,
+    and a ``TypeError`` naming the argument given a wrong type (``name=None``, ``flatten='yes'``).
     A searched folder holding the book repository's ``mnist.pkl`` instead of the IDX files is
     read safely (no pickle code runs; its structure is validated, as no checksum exists for it).
     """
+    _check_load_arguments(
+        name,
+        {"normalize": normalize, "flatten": flatten, "one_hot_label": one_hot_label},
+        data_dir,
+        download,
+        progress,
+    )
     spec = get_spec(name)
     book = _from_book_pickle(spec, SPLITS, data_dir)
     raw = _resolve(name, SPLITS, data_dir, download, progress) if book is None else {}

@@ -7,7 +7,7 @@ POST /api/descent/path ``{"name", "start": [x0, x1], "lr", "steps", "optimizer"}
 
 from __future__ import annotations
 
-from mitbadak.web.api._json import BadRequest, read_object
+from mitbadak.web.api._json import TOO_LARGE, BadRequest, read_object
 from mitbadak.web.hardening import json_error
 
 
@@ -36,6 +36,8 @@ def routes(ctx) -> list:
             result = await run_in_threadpool(descent.contour_grid, name, resolution)
         except (BadRequest, ValueError, TypeError) as exc:
             return json_error(400, str(exc))
+        except OverflowError:  # an integer too large for a float
+            return json_error(400, TOO_LARGE)
         return JSONResponse(result)
 
     async def path(request):
@@ -51,6 +53,8 @@ def routes(ctx) -> list:
             result = await run_in_threadpool(descent.descent_path, *args)
         except (BadRequest, ValueError, TypeError) as exc:
             return json_error(400, str(exc))
+        except OverflowError:  # an integer too large for a float
+            return json_error(400, TOO_LARGE)
         return JSONResponse(result)
 
     return [

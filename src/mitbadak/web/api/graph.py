@@ -7,7 +7,7 @@ POST /api/graph/network ``{"activation", "hidden", "seed", "dtype", "h", "x", "t
 
 from __future__ import annotations
 
-from mitbadak.web.api._json import BadRequest, read_object
+from mitbadak.web.api._json import TOO_LARGE, BadRequest, read_object
 from mitbadak.web.hardening import json_error
 
 SHOPPING_INPUTS = {
@@ -36,6 +36,8 @@ def routes(ctx) -> list:
             result = fn(**body)
         except (BadRequest, ValueError, TypeError) as exc:
             return json_error(400, str(exc))
+        except OverflowError:  # an integer too large for a float
+            return json_error(400, TOO_LARGE)
         return JSONResponse({"kind": kind, **result})
 
     async def network(request):
@@ -49,6 +51,8 @@ def routes(ctx) -> list:
             result = await run_in_threadpool(lambda: graphs.network_graph(**body))
         except (BadRequest, ValueError, TypeError) as exc:
             return json_error(400, str(exc))
+        except OverflowError:  # an integer too large for a float
+            return json_error(400, TOO_LARGE)
         return JSONResponse(result)
 
     return [

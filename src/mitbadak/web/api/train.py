@@ -2,15 +2,20 @@
 
 POST /api/train/start ``{"recipe": {...}, "points": [[x, y, label], ...]?}`` or
 ``{"rewind": true}`` (the last recipe again, same seed: the same initial weights) -> 202, or 409
-while a run is active; the recipe is checked by :func:`mitbadak.training.recipes.validate_recipe`
-with
-:data:`~mitbadak.training.recipes.WEB_LIMITS` (the CLI's wording). Every run is an ordinary run
-folder
-under the server's ``--runs``; clicked points are saved there as ``points.csv`` and are its data.
+while a run is active or another start is being prepared; the recipe is checked by
+:func:`mitbadak.training.recipes.validate_recipe` with
+:data:`~mitbadak.training.recipes.WEB_LIMITS` (the CLI's wording). A run needs a dataset (or
+points) and ``epochs`` or ``iters``; the dataset is a name (registry or toy set), never a file
+on the server; points have finite coordinates within
+:data:`MAX_COORDINATE`. Every run is an ordinary run folder under the server's ``--runs``; clicked
+points are saved there as ``points.csv`` and are its data. A refused start creates nothing; with
+:data:`MAX_WEB_RUNS` folders made by the page (``web-*``) already there, a start is refused (429)
+naming the oldest ones to remove: the server never deletes a run.
 POST /api/train/stop | pause | resume. Stop = Ctrl-C in the CLI: checkpoint, resumable.
 GET /api/train/events?since=ID[&once=1]: Server-Sent Events (every client gets the same events,
-numbered; a client that leaves does not affect the run). ``once=1`` ends the stream after the
-next run end it sends (for scripts and tests).
+numbered; a client that leaves does not affect the run; at most :data:`MAX_STREAMS` at once).
+``once=1`` ends the stream after the next run end it sends (for scripts and tests). Streams end
+when the server shuts down (Ctrl-C), so it stops at once.
 GET /api/train/state, /api/train/choices, /api/train/runs, /api/train/run?name=NAME (a run
 folder as it stands: recipe, command line, history, boundary or weight tiles; this is how the
 page reopens runs and follows one started by ``mitbadak train`` in another terminal).
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import threading
 import time
 from pathlib import Path
@@ -28,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from mitbadak.web.api._json import BadRequest, read_object
+from mitbadak.web.api._json import TOO_LARGE, BadRequest, read_object
 from mitbadak.web.hardening import json_error
 
 #: Loss values are sent in chunks at most this often (seconds).
@@ -39,13 +45,24 @@ PAINT_REST = 19
 MAX_EVENTS = 20_000
 BOUNDARY_RESOLUTION = 60
 N_TILES = 16
+#: Run folders the page may leave under ``--runs`` (``web-*``); past it a start is a 429.
+MAX_WEB_RUNS = 50
+#: Largest |x| or |y| of a clicked point (the page's plot spans about ±1.5).
+MAX_COORDINATE = 1000.0
+#: Event streams open at once (a browser tab holds one).
+MAX_STREAMS = 32
+#: The names of the run folders this server makes: web-YYYYmmdd-HHMMSS[-N].
+WEB_RUN_NAME = re.compile(r"^web-(\d{8}-\d{6})(?:-(\d+))?$")
 
 
 class TrainSession:
     """The server's one training slot: state, the event log and the controls."""
 
-    def __init__(self, runs_dir: Path) -> None:
+    def __init__(self, runs_dir: Path, stopping: threading.Event | None = None) -> None:
         self.runs_dir = runs_dir
+        self.stopping = stopping or threading.Event()  # the server is shutting down
+        self.starting = threading.Lock()  # held while a start is prepared (one at a time)
+        self.streams = 0  # event streams open now
         self.lock = threading.Lock()
         self.events: list[dict[str, Any]] = []
         self.base = 0  # id of events[0]
@@ -80,11 +97,12 @@ class TrainSession:
         return self.thread is not None and self.thread.is_alive()
 
     def should_stop(self) -> bool:
-        """Called by training between steps: blocks while paused; True once stop was asked."""
+        """Called by training between steps: blocks while paused; True once stop was asked
+        (or the server is shutting down: the run keeps its checkpoint, resumable)."""
         while not self._running.wait(0.2):
-            if self._stop.is_set():
+            if self._stop.is_set() or self.stopping.is_set():
                 break
-        return self._stop.is_set()
+        return self._stop.is_set() or self.stopping.is_set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -194,7 +212,8 @@ class TrainSession:
                 painter_thread.join()
         except KeyboardInterrupt:
             self.state = "stopped"
-            self._publish_picture(out)
+            if not self.stopping.is_set():  # no one is left to see it when the server stops
+                self._publish_picture(out)
             self.publish("stopped", out_dir=str(out))
         except (MitbadakError, ValueError, OSError) as exc:
             _remove_if_empty(out)
@@ -335,12 +354,104 @@ def run_snapshot(out: Path) -> dict[str, Any]:
 
 
 def _safe_run_dir(runs_dir: Path, name: Any) -> Path:
-    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise BadRequest(f"run name must be a folder name under the runs folder, got {name!r}")
+    if (
+        not isinstance(name, str) or not name or len(name) > 255 or "\x00" in name
+        or "/" in name or "\\" in name or name in (".", "..")
+    ):
+        shown = repr(name)[:80]
+        raise BadRequest(f"run name must be a folder name under the runs folder, got {shown}")
     folder = runs_dir / name
-    if not (folder / "config.json").is_file():
+    try:
+        found = (folder / "config.json").is_file()
+    except OSError:  # a name the file system cannot hold
+        found = False
+    if not found:
         raise FileNotFoundError(f"no run folder {name!r} under {runs_dir}")
     return folder
+
+
+def web_runs(runs_dir: Path) -> list[Path]:
+    """The run folders this server made under ``runs_dir`` (``web-*``), oldest first."""
+    if not runs_dir.is_dir():
+        return []
+    found = []
+    for folder in runs_dir.iterdir():
+        match = WEB_RUN_NAME.match(folder.name)
+        if match and folder.is_dir():
+            found.append(((match.group(1), int(match.group(2) or 0)), folder))
+    return [folder for _key, folder in sorted(found)]
+
+
+def check_run_cap(runs_dir: Path, cap: int | None = None) -> None:
+    """:class:`TooManyRuns` when ``cap`` (default :data:`MAX_WEB_RUNS`) page-made run folders are
+    already under ``runs_dir``; the message names the oldest ones whose removal makes room
+    (nothing is deleted here)."""
+    cap = MAX_WEB_RUNS if cap is None else cap
+    made = web_runs(runs_dir)
+    if len(made) < cap:
+        return
+    surplus = made[: len(made) - cap + 1]
+    names = ", ".join(f.name for f in surplus[:5]) + (" …" if len(surplus) > 5 else "")
+    raise TooManyRuns(
+        f"{len(made)} run folders made by this page are under {runs_dir} (at most {cap}); "
+        f"remove {len(surplus)} of them to start another, e.g. the oldest: {names} "
+        f"(rm -r {surplus[0]}); the server never deletes a run"
+    )
+
+
+class TooManyRuns(BadRequest):
+    """The page's run folders reached :data:`MAX_WEB_RUNS` (HTTP 429)."""
+
+
+def check_start_body(body: dict[str, Any]) -> None:
+    """A start names what a run needs: a recipe with a dataset (or points) and its length."""
+    if "rewind" in body and not isinstance(body["rewind"], bool):
+        raise BadRequest(f"rewind must be true or false, got {body['rewind']!r}")
+    if body.get("rewind") is True:
+        return
+    recipe = body.get("recipe")
+    if not isinstance(recipe, dict):
+        shown = "none" if recipe is None else type(recipe).__name__
+        raise BadRequest(
+            f'a run needs {{"recipe": {{"dataset": ..., "epochs": ...}}}} (or {{"rewind": true}}); '
+            f"got recipe {shown}"
+        )
+    missing = []
+    if body.get("points") is None and recipe.get("dataset") in (None, ""):
+        missing.append("--dataset (or points)")
+    if recipe.get("epochs") in (None, "") and recipe.get("iters") in (None, ""):
+        missing.append("--epochs (or --iters)")
+    if missing:
+        raise BadRequest(f"a run needs {' and '.join(missing)}; the recipe sent has none")
+
+
+def check_dataset_name(dataset: Any) -> None:
+    """A page names a data set of the registry or a toy set, never a file on the server."""
+    from mitbadak.files.datasets import registry
+    from mitbadak.files.datasets.toy import TOY_DATASETS, is_toy_name
+
+    if not isinstance(dataset, str):
+        raise BadRequest(f"--dataset: expected a data set name, got {dataset!r}")
+    if dataset.strip() in registry.DATASETS or is_toy_name(dataset):
+        return
+    raise BadRequest(
+        f"--dataset {dataset[:80]!r}: unknown dataset; the page trains on a named data set "
+        f"({', '.join([*registry.DATASETS, *TOY_DATASETS])}) or on points sent with the "
+        "request, never on a file of the server"
+    )
+
+
+def check_point_range(points: Any, bound: float = MAX_COORDINATE) -> None:
+    """Every point's x and y lie within ±``bound`` (the points are already checked as numbers)."""
+    from collections.abc import Mapping
+
+    for i, point in enumerate(points):
+        x, y = (point["x"], point["y"]) if isinstance(point, Mapping) else (point[0], point[1])
+        if not (abs(float(x)) <= bound and abs(float(y)) <= bound):
+            raise BadRequest(
+                f"point {i}: x and y must lie within ±{bound:,g} (the plot spans about ±1.5), "
+                f"got {[x, y]!r}"
+            )
 
 
 def _new_run_dir(runs_dir: Path) -> Path:
@@ -400,30 +511,38 @@ def routes(ctx) -> list:
     from mitbadak.training.recipes import WEB_LIMITS, RecipeError, validate_recipe
 
     runs_dir = Path(ctx.runs_dir or "runs").resolve()
-    session = TrainSession(runs_dir)
+    session = TrainSession(runs_dir, ctx.stopping)
     ctx.extra["train"] = session
 
     def prepare(body: dict[str, Any]):
-        if body.get("rewind"):
+        check_start_body(body)
+        if body.get("rewind") is True:
             if session.last_start is None:
                 raise BadRequest("nothing to rewind: no run was started from this page yet")
             recipe, points = session.last_start["recipe"], session.last_start["points"]
         else:
-            recipe = body.get("recipe", {})
+            recipe = body["recipe"]
             points = body.get("points")
-        if not isinstance(recipe, dict):
-            raise BadRequest(f"recipe must be an object, got {type(recipe).__name__}")
         recipe = dict(recipe)
         if points is not None:
             recipe.pop("dataset", None)
             # the points are checked (and capped) before anything is written
             dataset_from_points(points, seed=0)
+            check_point_range(points)
             recipe["dataset"] = "points.csv"
+        else:
+            check_dataset_name(recipe.get("dataset"))
         config = validate_recipe(recipe, limits=WEB_LIMITS)
         _check_local(config.dataset, config.data_dir)
+        check_run_cap(runs_dir)
+        # Every check has passed: only now is a folder made (a refused start leaves nothing).
         out = _new_run_dir(runs_dir)
         if points is not None:
-            path = write_points_csv(out / "points.csv", points)
+            try:
+                path = write_points_csv(out / "points.csv", points)
+            except BaseException:
+                _remove_if_empty(out)
+                raise
             config.dataset = str(Path(path).resolve())
         session.last_start = {"recipe": recipe, "points": points}
         return config, points, out
@@ -431,18 +550,29 @@ def routes(ctx) -> list:
     async def start(request):
         try:
             body = await read_object(request, {"recipe", "points", "rewind"})
-            if session.active:
-                return json_error(
-                    409, f"busy: run {session.run_name} is training; stop it first (one at a time)"
-                )
-            config, points, out = await run_in_threadpool(prepare, body)
-            if session.active:  # another request won the race meanwhile
-                return json_error(409, f"busy: run {session.run_name} is training")
-            session.start(config, points, out)
+            if session.stopping.is_set():
+                return json_error(503, "the server is shutting down")
+            # One start at a time: a burst of starts gets 409s and makes no folders.
+            if not session.starting.acquire(blocking=False):
+                return json_error(409, "busy: another start is being prepared")
+            try:
+                if session.active:
+                    return json_error(
+                        409,
+                        f"busy: run {session.run_name} is training; stop it first (one at a time)",
+                    )
+                config, points, out = await run_in_threadpool(prepare, body)
+                session.start(config, points, out)
+            finally:
+                session.starting.release()
+        except TooManyRuns as exc:
+            return json_error(429, str(exc))
         except (BadRequest, RecipeError, DataError) as exc:
             return json_error(400, str(exc))
         except (ValueError, TypeError) as exc:
             return json_error(400, str(exc))
+        except OverflowError:
+            return json_error(400, TOO_LARGE)
         except OSError as exc:
             return json_error(500, f"could not write the run folder: {exc}")
         return JSONResponse(
@@ -453,6 +583,10 @@ def routes(ctx) -> list:
         action = request.path_params["action"]
         if action not in ("stop", "pause", "resume"):
             return json_error(404, "not found")
+        try:
+            await read_object(request, set())  # no fields: an empty body or {}
+        except BadRequest as exc:
+            return json_error(400, str(exc))
         if not session.active:
             return json_error(409, "no training is running")
         {"stop": session.stop, "pause": session.pause, "resume": session.resume}[action]()
@@ -475,24 +609,36 @@ def routes(ctx) -> list:
         except ValueError:
             return json_error(400, "since must be a whole number (an event id)")
         once = request.query_params.get("once") == "1"
+        if session.streams >= MAX_STREAMS:
+            return json_error(429, f"too many event streams open (at most {MAX_STREAMS})")
 
         async def stream():
-            nxt = since
-            idle = 0.0
-            yield "retry: 2000\n\n"
-            while True:
-                for event in session.events_since(nxt):
-                    nxt = event["id"] + 1
-                    data = json.dumps(event, allow_nan=False, default=str)
-                    yield f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n"
-                    idle = 0.0
-                    if once and event["type"] in ("end", "stopped", "error"):
-                        return
-                await asyncio.sleep(0.05)
-                idle += 0.05
-                if idle >= 15:
-                    yield ": keep-alive\n\n"
-                    idle = 0.0
+            # The events that piled up since the last look go out as one write: a client that
+            # left is noticed after one failed write, not after thousands.
+            session.streams += 1
+            try:
+                nxt = since
+                idle = 0.0
+                yield "retry: 2000\n\n"
+                while not session.stopping.is_set():
+                    parts = []
+                    for event in session.events_since(nxt):
+                        nxt = event["id"] + 1
+                        data = json.dumps(event, allow_nan=False, default=str)
+                        parts.append(f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n")
+                        if once and event["type"] in ("end", "stopped", "error"):
+                            yield "".join(parts)
+                            return
+                    if parts:
+                        yield "".join(parts)
+                        idle = 0.0
+                    await asyncio.sleep(0.05)
+                    idle += 0.05
+                    if idle >= 15:
+                        yield ": keep-alive\n\n"
+                        idle = 0.0
+            finally:
+                session.streams -= 1
 
         return StreamingResponse(
             stream(),
