@@ -27,11 +27,6 @@ from mitbadak.core.functions import (
     sum_squares_error,
 )
 from mitbadak.core.version import __version__
-
-# The composition root: a higher layer plugs its engines into a lower one when imported (nn never
-# imports devices, training never imports views; docs/architecture.md), and importing any part of
-# mitbadak runs this file first, so they are always plugged in.
-from mitbadak.devices import fused_step as _fused_step  # noqa: E402,F401  CuPy scores -> nn
 from mitbadak.files.bookweights import import_book_weights, load_book_weights
 from mitbadak.files.datasets import find_book_weights, load_mnist
 from mitbadak.files.modelfile import load_model, save_model
@@ -48,10 +43,15 @@ from mitbadak.nn.networks import (
 )
 from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum
 from mitbadak.training.loop import train
-from mitbadak.views import run_curves as _run_curves  # noqa: E402,F401  run PNGs -> training
 
 # mitbadak 0.1's module names (mitbadak.networks, mitbadak.datasets, ...) for one more release.
 _aliases.install()
+
+# The composition root: a higher layer plugs its engines into a lower one when imported (nn never
+# imports devices, training never imports views; docs/architecture.md), and importing any part of
+# mitbadak runs this file first, so they are always plugged in.
+from mitbadak.devices import fused_step as _fused_step  # noqa: E402,F401  CuPy scores -> nn
+from mitbadak.views import run_curves as _run_curves  # noqa: E402,F401  run PNGs -> training
 
 
 def __getattr__(name: str):
