@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mitbadak.datasets.idx import read_idx
+from mitbadak.files.datasets.idx import read_idx
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -24,11 +24,11 @@ def load_fashion():
                  for s in ("train", "t10k") for k, d in (("images", 3), ("labels", 1))]
     except OSError:
         try:
-            from mitbadak.datasets import load_mnist
+            from mitbadak.files.datasets import load_mnist
 
             (xa, ta), (xb, tb) = load_mnist(name="fashion-mnist", download=False)
             parts = [xa, ta, xb, tb]
-            source = "fashion-mnist (mitbadak.datasets)"
+            source = "fashion-mnist (mitbadak.files.datasets)"
         except Exception:  # noqa: BLE001 - fall back to random data with a note
             rng = np.random.default_rng(0)
             parts = [rng.integers(0, 256, (60000, 784), dtype=np.uint8), rng.integers(0, 10, 60000),

@@ -40,10 +40,10 @@ import sys
 kind, path = sys.argv[1], sys.argv[2]
 try:
     if kind == "model":
-        from mitbadak.modelfile import load_model
+        from mitbadak.files.modelfile import load_model
         load_model(path)
     else:
-        from mitbadak.datasets.idx import read_idx
+        from mitbadak.files.datasets.idx import read_idx
         read_idx(path)
     outcome = "loaded"
 except BaseException as exc:
@@ -51,7 +51,9 @@ except BaseException as exc:
 print(peak_mib(), outcome)
 """
 
-BASELINE = PEAK + "import mitbadak.modelfile, mitbadak.datasets.idx\nprint(peak_mib(), 'imports')"
+BASELINE = PEAK + (
+    "import mitbadak.files.modelfile, mitbadak.files.datasets.idx\nprint(peak_mib(), 'imports')"
+)
 
 
 def measure(src: Path, kind: str, path: Path | None) -> str:

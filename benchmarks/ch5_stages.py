@@ -55,9 +55,9 @@ def timed(module, name: str, stage: str) -> None:
 
 
 def main() -> int:
-    import mitbadak.modelfile as modelfile
-    import mitbadak.runs as runs
-    import mitbadak.training as training
+    import mitbadak.files.modelfile as modelfile
+    import mitbadak.training.loop as training
+    import mitbadak.training.runs as runs
     from mitbadak.cli import main as cli_main  # the CLI's imports, as `mitbadak train` has them
 
     stages["imports"] = pc() - T0

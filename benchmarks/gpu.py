@@ -9,13 +9,15 @@
 Contenders, all float32, Momentum 0.9, lr 0.05, on 60,000 images (random images: speed only), the
 data moved to the GPU once, a fresh permutation on the device every epoch:
 
-* ``mitbadak fused``: the library's ``mitbadak.gpu_step.FusedStep`` on CuPy (bias+ReLU, ReLU mask
+* ``mitbadak fused``: the library's ``mitbadak.devices.fused_step.FusedStep`` on CuPy (bias+ReLU,
+ReLU mask
   in backward, the last bias + softmax + cross-entropy gradient + mean loss in one launch, one
   Momentum update over a flat parameter buffer), every temporary preallocated (``out=``), losses
   read back once per block of steps;
 * ``mitbadak matmul``: the same step with ``cupy.matmul(..., out=)`` instead of direct cuBLAS
   calls (``FusedStep(blas="matmul")``), to see what the direct calls save;
-* ``mitbadak graph``: ``mitbadak.gpu_step.TorchGraphStep``, the same math on PyTorch CUDA tensors
+* ``mitbadak graph``: ``mitbadak.devices.fused_step.TorchGraphStep``, the same math on PyTorch CUDA
+tensors
   captured as one CUDA graph per batch size (needs torch with CUDA);
 * ``cupy plain``: a plain CuPy port of the readable step (about 30 small kernels a step);
 * ``torch eager``: ``nn.Sequential`` + ``F.cross_entropy`` + ``torch.optim.SGD(momentum=0.9)``;
@@ -39,7 +41,7 @@ import time
 
 import numpy as np
 
-from mitbadak.backend import gpu_status
+from mitbadak.core.backend import gpu_status
 
 
 def sizes(large: bool) -> tuple[list[int], int]:
@@ -61,13 +63,14 @@ def synchronize() -> None:
     cp.cuda.Stream.null.synchronize()
 
 
-# --- mitbadak's fused steps (the library's, mitbadak.gpu_step) --------------------------------
+# --- mitbadak's fused steps (the library's, mitbadak.devices.fused_step)
+# --------------------------------
 
 
 def _net_and_optimizer(params, lr: float, mu: float):
     """A float32 ReLU MultiLayerNet holding copies of ``params``, and its Momentum optimizer."""
-    from mitbadak.networks import MultiLayerNet
-    from mitbadak.optimizers import Momentum
+    from mitbadak.nn.networks import MultiLayerNet
+    from mitbadak.nn.optimizers import Momentum
 
     layers = len(params) // 2
     dims = [params["W1"].shape[0]] + [params[f"W{i}"].shape[1] for i in range(1, layers + 1)]
@@ -87,8 +90,8 @@ def mitbadak_fused(
     kernels=reference_kernels()`` runs the same step on the CPU (the tests do). ``blas`` goes to
     FusedStep ("auto": direct cuBLAS calls on CuPy, "matmul"); ``info["blas"]`` says which ran.
     """
-    from mitbadak.backend import to_host
-    from mitbadak.gpu_step import FusedStep
+    from mitbadak.core.backend import to_host
+    from mitbadak.devices.fused_step import FusedStep
 
     if xp is None:
         import cupy as xp
@@ -121,7 +124,7 @@ def mitbadak_torch_graph(
     ``device="cpu"`` runs it uncaptured on CPU tensors (the tests do)."""
     import torch
 
-    from mitbadak.gpu_step import TorchGraphStep
+    from mitbadak.devices.fused_step import TorchGraphStep
 
     net, optimizer = _net_and_optimizer(params, lr, mu)
     step = TorchGraphStep(net, optimizer, device=device)
@@ -147,8 +150,8 @@ def mitbadak_train(x, t, params, batch: int, epochs: int, lr: float, mu: float, 
     """``mitbadak.train(..., device=device)`` end to end on host data (the trainer moves it once,
     gathers batches on the device, reads losses back in blocks); no per-epoch evaluation.
     Returns (the last loss, params on the host)."""
-    from mitbadak.backend import to_host
-    from mitbadak.training import train
+    from mitbadak.core.backend import to_host
+    from mitbadak.training.loop import train
 
     net, optimizer = _net_and_optimizer(params, lr, mu)
     result = train(net, (x, t), optimizer=optimizer, batch_size=batch, epochs=epochs, seed=seed,
@@ -167,7 +170,7 @@ def inference(reps: int = 200) -> None:
     import cupy as cp
 
     from mitbadak import load_mnist
-    from mitbadak.bookweights import import_book_weights
+    from mitbadak.files.bookweights import import_book_weights
 
     shared = Path(__file__).resolve().parents[2] / "shared" / "data"
     weights = shared / "sample_weight.pkl"
@@ -243,7 +246,7 @@ def cupy_plain(x, t, params, batch: int, epochs: int, lr: float, mu: float, *, x
 
     Returns (the last loss, the params on the host); ``xp=numpy`` runs it on the CPU.
     """
-    from mitbadak.backend import to_host
+    from mitbadak.core.backend import to_host
 
     if xp is None:
         import cupy as xp

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 from benchdata import BATCH, HIDDEN, LR, load_fashion
 
-from mitbadak.networks import MultiLayerNet
-from mitbadak.optimizers import Momentum
-from mitbadak.training import train
+from mitbadak.nn.networks import MultiLayerNet
+from mitbadak.nn.optimizers import Momentum
+from mitbadak.training.loop import train
 
 
 def peak_rss_kib() -> int:

@@ -30,10 +30,10 @@ from benchdata import BATCH, FASHION, HIDDEN, LR, SHARED, load_fashion, load_mni
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import mitbadak
-from mitbadak import gradcheck
-from mitbadak.networks import MultiLayerNet, TwoLayerNet
-from mitbadak.optimizers import SGD, Momentum
-from mitbadak.training import TRAIN_EVAL_SIZE
+from mitbadak.nn import gradcheck
+from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
+from mitbadak.nn.optimizers import SGD, Momentum
+from mitbadak.training.loop import TRAIN_EVAL_SIZE
 
 try:  # optional contenders
     import torch
@@ -245,7 +245,7 @@ def epoch_contenders(train, test, seed_box: list[int], include_book: bool):
         return seed_box[0]
 
     def mit() -> float:
-        from mitbadak.training import train as mtrain
+        from mitbadak.training.loop import train as mtrain
 
         net = MultiLayerNet(784, list(HIDDEN), 10, "relu", "he", dtype=np.float32, seed=next_seed())
         t0 = pc()
@@ -327,7 +327,7 @@ def epoch_contenders(train, test, seed_box: list[int], include_book: bool):
 
 
 def inference_contenders(x, t, repeat: int):
-    from mitbadak.modelfile import import_book_weights
+    from mitbadak.files.modelfile import import_book_weights
 
     net = import_book_weights(SHARED / "sample_weight.pkl")
     params = {k: v.copy() for k, v in net.params.items()}

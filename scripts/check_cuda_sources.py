@@ -3,7 +3,8 @@
     python scripts/check_cuda_sources.py            # needs nvcc on PATH (a CUDA toolkit, no GPU)
 
 CuPy compiles the kernels with NVRTC on first launch, which needs a GPU machine. This script
-wraps each ``ElementwiseKernel`` body of ``mitbadak.gpu_kernels.KERNEL_SOURCES`` the way CuPy
+wraps each ``ElementwiseKernel`` body of ``mitbadak.devices.cuda_kernels.KERNEL_SOURCES`` the way
+CuPy
 does (one thread per element, the in-parameters read, the out-parameters written by reference),
 for float and double (the optimizer bodies with their per-dtype rounding intrinsics), adds the
 ``RawKernel`` sources, and runs ``nvcc -ptx`` on the result. It catches typos, undeclared names
@@ -24,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mitbadak.gpu_kernels import (
+from mitbadak.devices.cuda_kernels import (
     _PER_DTYPE,
     BIAS_SOFTMAX_CE_SOURCE,
     KERNEL_SOURCES,

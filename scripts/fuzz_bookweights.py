@@ -1,4 +1,5 @@
-"""Fuzz the book-pickle reader (mitbadak.bookweights): mutated pickles and random opcode streams.
+"""Fuzz the book-pickle reader (mitbadak.files.bookweights): mutated pickles and random opcode
+streams.
 
 Every case must either load (and then hold only plain data and arrays of the allowed dtypes) or
 raise ``BookPickleError``; anything else (another exception, a crash, a hang) is a failure.
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mitbadak.bookweights import DTYPE_CODES, BookPickleError, _book_arrays, read_array_pickle
+from mitbadak.files.bookweights import DTYPE_CODES, BookPickleError, _book_arrays, read_array_pickle
 
 # Opcode bytes the reader accepts, and some it must refuse.
 _OPCODES = b"()0.12NabcdeghijklpqrstuI]}JKLMFSTUXBCVGR" + bytes(range(0x80, 0x99))

@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 import mitbadak as mb
-from mitbadak import plots
-from mitbadak.fonts import find_hangul_font
+from mitbadak.views import plots
+from mitbadak.views.fonts import find_hangul_font
 
 LANG = "«en|ko»"  # «lang»
 if LANG == "ko" and find_hangul_font() is None:
@@ -264,7 +264,7 @@ ships inside the package (`mnist-sample`), so this works without internet.
 데이터를, 없으면 패키지에 들어 있는 MNIST의 표본(`mnist-sample`)을 쓰므로 인터넷 없이도 동작합니다.
 """),
     ("code", """
-from mitbadak.datasets import load_split
+from mitbadak.files.datasets import load_split
 
 if (SHARED / "mnist").is_dir():
     x_test, t_test = load_split("mnist", "test", data_dir=SHARED / "mnist", download=False)
@@ -297,7 +297,7 @@ notebook runs as usual.
 실행됩니다.
 """),
     ("code", """
-from mitbadak.errors import DatasetUnavailable
+from mitbadak.core.errors import DatasetUnavailable
 
 try:
     weights_path = mb.find_book_weights(data_dir=SHARED if SHARED.is_dir() else None)
@@ -488,7 +488,7 @@ the mean of the two losses, 1.361741586147387 either way.
 데이터 두 개의 배치 손실은 두 손실의 평균이고, 어느 쪽이든 1.361741586147387입니다.
 """),
     ("code", """
-from mitbadak.datasets import load_mnist
+from mitbadak.files.datasets import load_mnist
 
 (x_train, t_train), (x_test, t_test) = load_mnist(name="mnist-sample")
 print("«train|훈련»", x_train.shape, "«test|시험»", x_test.shape)
@@ -780,7 +780,8 @@ pass over the training set (here 4,000 sample images → 40 iterations). After e
 measure the accuracy (정확도) on the training and the test images: when both rise together, the
 network is learning rather than memorizing (**overfitting, 오버피팅**). The book runs 10,000
 iterations at η = 0.1; to see progress in a few seconds on the small sample we take 3 epochs at
-η = 0.5. `mitbadak.progress.progress_bar()` draws a progress bar while it trains (a widget in
+η = 0.5. `mitbadak.training.progress.progress_bar()` draws a progress bar while it trains (a widget
+in
 Jupyter, a text bar in a terminal).
 """, """
 `mitbadak.training.train`이 같은 루프를 에폭 단위로 실행합니다. **에폭**은 훈련 데이터를 모두 한
@@ -788,12 +789,13 @@ Jupyter, a text bar in a terminal).
 데이터에 대한 정확도를 계산합니다. 두 정확도가 함께 오르면 신경망이 훈련 데이터를 외우는 것이
 아니라 제대로 학습하고 있다는 뜻입니다(두 정확도가 벌어지면 **오버피팅**). 책은 학습률 0.1로
 10,000번 반복하지만, 작은 표본에서 몇 초 만에 변화를 보기 위해 학습률 0.5로 3에폭만 학습합니다.
-학습하는 동안 `mitbadak.progress.progress_bar()`가 진행 막대를 보여 줍니다(주피터에서는 위젯,
+학습하는 동안 `mitbadak.training.progress.progress_bar()`가 진행 막대를 보여 줍니다(주피터에서는
+위젯,
 터미널에서는 텍스트).
 """),
     ("code", """
-from mitbadak.progress import progress_bar
-from mitbadak.training import train
+from mitbadak.training.progress import progress_bar
+from mitbadak.training.loop import train
 
 net = mb.TwoLayerNet(784, 50, 10, seed=0)
 result = train(net, (x_train, t_train), (x_test, t_test), optimizer="sgd", lr=0.5,
@@ -818,14 +820,15 @@ CH05 = [
 Numerical gradients cost two forward passes per parameter. **Backpropagation (오차역전파법)**
 gets every gradient from one forward and one backward pass, by applying the **chain rule
 (연쇄법칙)** node by node on a **computational graph (계산 그래프)**. This notebook builds the
-chapter's graphs and layers with `mitbadak.layers`, checks backprop against numerical gradients,
+chapter's graphs and layers with `mitbadak.nn.layers`, checks backprop against numerical gradients,
 and trains a network with it.
 """, """
 # 5장 오차역전파법
 
 수치 미분은 매개변수 하나마다 순전파를 두 번 해야 합니다. **오차역전파법**은 **계산 그래프**의
 노드마다 **연쇄법칙**을 적용해, 순전파 한 번과 역전파 한 번으로 모든 기울기를 구합니다. 이
-노트북은 `mitbadak.layers`로 5장의 계산 그래프와 계층을 만들고, 역전파를 수치 미분과 비교해 확인한
+노트북은 `mitbadak.nn.layers`로 5장의 계산 그래프와 계층을 만들고, 역전파를 수치 미분과 비교해
+확인한
 뒤, 그것으로 신경망을 학습시킵니다.
 """),
     ("code", SETUP, SETUP_PHRASES),
@@ -849,7 +852,7 @@ apple price, 110 per apple, 200 per unit of tax. Floating point makes 100 × 2 �
 출력합니다.
 """),
     ("code", """
-from mitbadak.layers import AddLayer, MulLayer
+from mitbadak.nn.layers import AddLayer, MulLayer
 
 apple, apple_num, tax = 100, 2, 1.1
 mul_apple_layer, mul_tax_layer = MulLayer(), MulLayer()
@@ -994,7 +997,7 @@ better, as the book shows.
 확인**은 이미지 몇 장으로 두 결과를 비교합니다. float64에서는 책처럼 1e-10 정도 이하로 일치합니다.
 """),
     ("code", """
-from mitbadak.datasets import load_mnist
+from mitbadak.files.datasets import load_mnist
 
 (x_train, t_train), (x_test, t_test) = load_mnist(name="mnist-sample")
 net = mb.TwoLayerNet(784, 50, 10, seed=0, dtype=np.float64)
@@ -1020,7 +1023,7 @@ ReLU hidden units with He initialization, 2 epochs.
     ("code", """
 import time
 
-from mitbadak.training import train
+from mitbadak.training.loop import train
 
 net = mb.TwoLayerNet(784, 50, 10, seed=0)
 start = time.perf_counter()
@@ -1055,7 +1058,7 @@ longer.
 3장의 책 가중치와 비교해 보세요.
 """),
     ("code", """
-from mitbadak.evaluation import evaluate_network
+from mitbadak.training.evaluation import evaluate_network
 
 report = evaluate_network(relu_result.network, x_test, t_test)
 print(f"«accuracy|정확도» {report.accuracy:.4f}, «loss|손실» {report.loss:.4f}, "

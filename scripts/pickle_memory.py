@@ -4,7 +4,7 @@
     python scripts/pickle_memory.py --src OTHER/src # another checkout (e.g. before a change)
 
 For each bomb (small files that ask the loader for large allocations) a child process imports
-``mitbadak.modelfile.import_book_weights``, notes its peak RSS (``resource.getrusage``), loads
+``mitbadak.files.modelfile.import_book_weights``, notes its peak RSS (``resource.getrusage``), loads
 the bomb, and reports the outcome and the growth of its peak RSS. The child's address space is
 capped (``--limit-mb``, default 4096) so a bomb that works cannot take the machine down with it.
 Prints a table, or JSON with ``--json``. POSIX only (``resource``).
@@ -95,7 +95,7 @@ _CHILD = r"""
 import json, resource, sys
 limit = int(sys.argv[2]) << 20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from mitbadak.modelfile import import_book_weights
+from mitbadak.files.modelfile import import_book_weights
 import mitbadak
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from _webtools import BOOK_WEIGHTS, DIGITS, Server, train_small_model  # noqa: E402
 
-from mitbadak._files import atomic_write_bytes  # noqa: E402
+from mitbadak.core.atomic import atomic_write_bytes  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]  # fmt: skip

@@ -27,7 +27,7 @@ def have_real_mnist() -> bool:
 def mnist_test_images() -> tuple[np.ndarray, np.ndarray, str]:
     """(images (N, 784) uint8, labels (N,) int64, dataset name): the real MNIST test set, or
     mnist-sample's test split without it."""
-    from mitbadak.datasets import load_split
+    from mitbadak.files.datasets import load_split
 
     if have_real_mnist():
         x, t = load_split("mnist", "test", normalize=False, data_dir=SHARED_MNIST, download=False)

@@ -4,7 +4,7 @@
 ``np.sum(x)`` and friends raise ``TypeError`` (``__array__`` raises and ``__array_ufunc__`` is
 None), as they do for CuPy arrays. So a stray ``np.`` call on device data fails a test on a CPU
 machine. The only ways back to NumPy are the explicit ones: ``x.get()`` (CuPy's spelling) and
-DLPack, which is what ``mitbadak.backend.to_host`` uses.
+DLPack, which is what ``mitbadak.core.backend.to_host`` uses.
 
 ``array-api-strict`` (PyPI) was considered: version 2.6 still converts silently through the
 buffer protocol (``np.asarray`` of its arrays succeeds), so it would not catch the bug this module

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mitbadak import datasets
-from mitbadak.datasets import arraycache, registry
-from mitbadak.datasets.idx import idx_header, parse_idx
-from mitbadak.datasets.sources import packaged_dir
+from mitbadak.files import datasets
+from mitbadak.files.datasets import arraycache, registry
+from mitbadak.files.datasets.idx import idx_header, parse_idx
+from mitbadak.files.datasets.sources import packaged_dir
 
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
@@ -30,7 +30,7 @@ def isolated(tmp_path, monkeypatch) -> Path:
     def no_network(*args, **kwargs):
         raise AssertionError("a test tried to reach the network")
 
-    monkeypatch.setattr("mitbadak.datasets.sources._open_url", no_network)
+    monkeypatch.setattr("mitbadak.files.datasets.sources._open_url", no_network)
     entry = registry.DATASETS["mnist-sample"]
     fake = registry.DatasetSpec("mnist", "fake", entry.files, system_dirs=())
     monkeypatch.setitem(registry.DATASETS, "mnist", fake)
@@ -55,7 +55,7 @@ def decodes(monkeypatch) -> list[str]:
         seen.append(name)
         return parse_idx(data, name)
 
-    monkeypatch.setattr("mitbadak.datasets.parse_idx", counting)
+    monkeypatch.setattr("mitbadak.files.datasets.parse_idx", counting)
     return seen
 
 

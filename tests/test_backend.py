@@ -1,4 +1,5 @@
-"""mitbadak.backend: array modules, devices, moving data (on the strict stand-in; no GPU needed)."""
+"""mitbadak.core.backend: array modules, devices, moving data (on the strict stand-in; no GPU
+needed)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 import strict_xp
 
-from mitbadak import backend
-from mitbadak.backend import (
+from mitbadak.core import backend
+from mitbadak.core.backend import (
     DeviceError,
     array_namespace,
     device_of,
@@ -18,7 +19,7 @@ from mitbadak.backend import (
     to_device,
     to_host,
 )
-from mitbadak.errors import MitbadakError
+from mitbadak.core.errors import MitbadakError
 
 
 def awkward_floats(dtype) -> np.ndarray:

@@ -176,7 +176,7 @@ def test_load_mnist_argument_types(kwargs, message, monkeypatch, tmp_path):
     """One TypeError naming the argument, before any search or download (nothing is fetched:
     the cache is empty and downloads are off, so a check that came too late would fail with
     DatasetUnavailable instead)."""
-    from mitbadak.datasets import load_mnist
+    from mitbadak.files.datasets import load_mnist
 
     monkeypatch.setenv("MITBADAK_OFFLINE", "1")
     monkeypatch.setenv("MITBADAK_CACHE", str(tmp_path / "cache"))
@@ -187,7 +187,7 @@ def test_load_mnist_argument_types(kwargs, message, monkeypatch, tmp_path):
 
 
 def test_load_mnist_takes_the_books_flags_as_bools_or_0_1(tmp_path):
-    from mitbadak.datasets import load_mnist
+    from mitbadak.files.datasets import load_mnist
 
     (x, t), _ = load_mnist(normalize=1, flatten=np.True_, one_hot_label=0, name="mnist-sample",
                            data_dir=tmp_path)  # fmt: skip

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mitbadak.datasets import registry
-from mitbadak.datasets.idx import decompress_if_gzip, read_idx, write_idx
-from mitbadak.datasets.sources import check_bytes
-from mitbadak.errors import DataError, ModelFileError
-from mitbadak.modelfile import load_arrays, load_model, read_metadata, save_arrays, save_model
-from mitbadak.networks import TwoLayerNet
+from mitbadak.core.errors import DataError, ModelFileError
+from mitbadak.files.datasets import registry
+from mitbadak.files.datasets.idx import decompress_if_gzip, read_idx, write_idx
+from mitbadak.files.datasets.sources import check_bytes
+from mitbadak.files.modelfile import load_arrays, load_model, read_metadata, save_arrays, save_model
+from mitbadak.nn.networks import TwoLayerNet
 
 MIB = 1 << 20
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -57,7 +57,7 @@ def test_model_zip_bombs_are_refused(tmp_path, kind, message):
 def test_the_crafted_honest_bomb_is_otherwise_a_valid_model(tmp_path, monkeypatch):
     # Guards the fixture: without the ratio limit, the same file loads (all zeros).
     path = hf.model_bomb(tmp_path / "bomb.npz", "honest", 2 * MIB)
-    monkeypatch.setattr("mitbadak.modelfile._MAX_DEFLATE_RATIO", 10**6)
+    monkeypatch.setattr("mitbadak.files.modelfile._MAX_DEFLATE_RATIO", 10**6)
     net = load_model(path)
     assert net.params["W1"].shape == (2 * MIB // 24, 3)
     assert not net.params["W1"].any()
@@ -77,7 +77,8 @@ def test_header_is_checked_against_the_architecture_before_the_data(tmp_path, mo
     allocations = []
     real_empty = np.empty
     monkeypatch.setattr(
-        "mitbadak.modelfile.np.empty", lambda n, **kw: allocations.append(n) or real_empty(n, **kw)
+        "mitbadak.files.modelfile.np.empty",
+        lambda n, **kw: allocations.append(n) or real_empty(n, **kw),
     )
     with pytest.raises(ModelFileError) as info:
         load_model(path)
@@ -190,10 +191,10 @@ from pathlib import Path
 kind, path = sys.argv[1], sys.argv[2]
 try:
     if kind == "model":
-        from mitbadak.modelfile import load_model
+        from mitbadak.files.modelfile import load_model
         load_model(path)
     else:
-        from mitbadak.datasets.idx import read_idx
+        from mitbadak.files.datasets.idx import read_idx
         read_idx(path)
 except Exception as exc:
     print(type(exc).__name__)

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import mitbadak as mb
-from mitbadak import datasets
-from mitbadak.datasets import registry
-from mitbadak.errors import DownloadError
-from mitbadak.networks import FeedForwardNet, ParamDict
+from mitbadak.core.errors import DownloadError, ModelFileError
+from mitbadak.files import datasets
+from mitbadak.files.datasets import registry
+from mitbadak.nn.networks import FeedForwardNet, ParamDict
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BOOK_PKL = SHARED / "sample_weight.pkl"
@@ -299,7 +299,7 @@ def test_sigmoid_grad():
     np.testing.assert_allclose(mb.sigmoid_grad(x), [mb.numerical_diff(mb.sigmoid, v) for v in x],
                                rtol=1e-8)
     assert mb.sigmoid_grad(np.array([-1000.0, 1000.0])).tolist() == [0.0, 0.0]
-    from mitbadak.functions import sigmoid_grad
+    from mitbadak.core.functions import sigmoid_grad
 
     assert sigmoid_grad is mb.sigmoid_grad
 
@@ -314,7 +314,7 @@ def test_lastlayer_and_simplenet_aliases():
     assert net.lastLayer.backward(1).shape == (2, 2)
     assert mb.simpleNet is mb.SimpleNet
     assert isinstance(mb.simpleNet(seed=0), mb.SimpleNet)
-    from mitbadak.networks import simpleNet
+    from mitbadak.nn.networks import simpleNet
 
     assert simpleNet is mb.SimpleNet
 
@@ -348,7 +348,7 @@ def test_load_book_weights_is_the_books_dict_and_reaches_93_52_percent():
 
 def test_load_book_weights_default_path_and_missing_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(mb.errors.ModelFileError, match="sample_weight.pkl: no such file"):
+    with pytest.raises(ModelFileError, match="sample_weight.pkl: no such file"):
         mb.load_book_weights()
 
 
@@ -363,7 +363,7 @@ def test_load_book_weights_never_runs_pickle_code(tmp_path):
 
     path = tmp_path / "sample_weight.pkl"
     path.write_bytes(pickle.dumps({"W1": Evil()}, protocol=3))
-    with pytest.raises(mb.errors.ModelFileError):
+    with pytest.raises(ModelFileError):
         mb.load_book_weights(path)
     assert not marker.exists()
 

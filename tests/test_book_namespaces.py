@@ -21,7 +21,7 @@ import pytest
 
 import mitbadak
 import mitbadak.book
-from mitbadak import layers, networks
+from mitbadak.nn import layers, networks
 
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 
@@ -242,7 +242,7 @@ def _training_and_test_data():
     """The training images of the packaged MNIST sample (4,000; these machines have no MNIST
     training images) and the real test set where ../shared/data has it, else the sample's."""
     from mitbadak.book.dataset.mnist import load_mnist
-    from mitbadak.datasets import load_split
+    from mitbadak.files.datasets import load_split
 
     (x_train, t_train), (x_test, t_test) = load_mnist(
         normalize=True, one_hot_label=True, name="mnist-sample"

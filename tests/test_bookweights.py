@@ -1,4 +1,5 @@
-"""The book-pickle reader (mitbadak.bookweights): every protocol, every attack, fuzzing, memory.
+"""The book-pickle reader (mitbadak.files.bookweights): every protocol, every attack, fuzzing,
+memory.
 
 Attack cases run in a child process, so a crash (SIGSEGV) fails a test instead of killing pytest.
 """
@@ -22,7 +23,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import mitbadak
-from mitbadak.bookweights import (
+from mitbadak.core.errors import ModelFileError
+from mitbadak.files.bookweights import (
     BOOK_WEIGHTS_SHA256,
     DTYPE_CODES,
     MAX_DEPTH,
@@ -33,8 +35,7 @@ from mitbadak.bookweights import (
     load_book_weights,
     read_array_pickle,
 )
-from mitbadak.errors import ModelFileError
-from mitbadak.networks import forward
+from mitbadak.nn.networks import forward
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -238,7 +239,7 @@ def test_load_book_weights_is_the_books_init_network(monkeypatch):
     y = forward(network, x)
     assert np.allclose(y, net.predict(x), rtol=1e-5, atol=1e-6)
     assert mitbadak.load_book_weights is load_book_weights
-    from mitbadak.modelfile import import_book_weights as old_name
+    from mitbadak.files.modelfile import import_book_weights as old_name
 
     assert old_name is import_book_weights
 
@@ -246,7 +247,7 @@ def test_load_book_weights_is_the_books_init_network(monkeypatch):
 @needs_book_pkl
 @needs_mnist
 def test_load_book_weights_chapter_3_accuracy():
-    from mitbadak.datasets.idx import read_idx
+    from mitbadak.files.datasets.idx import read_idx
 
     network = load_book_weights(BOOK_PKL)
     images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
@@ -274,7 +275,7 @@ def test_load_book_weights_errors(tmp_path, monkeypatch):
         load_book_weights(tmp_path / "list.pkl")
     big = tmp_path / "big.pkl"
     with open(big, "wb") as fh:
-        fh.truncate(mitbadak.bookweights.MAX_PICKLE_BYTES + 1)
+        fh.truncate(mitbadak.files.bookweights.MAX_PICKLE_BYTES + 1)
     with pytest.raises(BookPickleError, match="should be far smaller"):
         load_book_weights(big)
 
@@ -465,7 +466,7 @@ ATTACKS: dict[str, tuple[bytes, str]] = {
 _CHILD = r"""
 import hashlib, json, sys
 import numpy as np
-from mitbadak.bookweights import import_book_weights, read_array_pickle
+from mitbadak.files.bookweights import import_book_weights, read_array_pickle
 
 def fingerprint(reference):
     arrays = read_array_pickle(open(reference, "rb").read(), "reference")
@@ -637,7 +638,7 @@ def book_dataset(tmp_path_factory):
 
 
 def test_load_mnist_reads_the_books_mnist_pkl(book_dataset, monkeypatch):
-    from mitbadak.datasets import load_mnist, load_split
+    from mitbadak.files.datasets import load_mnist, load_split
 
     def forbidden(*args, **kwargs):
         raise AssertionError("pickle itself must never run")
@@ -662,8 +663,8 @@ def test_load_mnist_reads_the_books_mnist_pkl(book_dataset, monkeypatch):
 
 @needs_mnist
 def test_idx_files_beside_mnist_pkl_win(tmp_path):
-    from mitbadak.datasets import load_split
-    from mitbadak.datasets.idx import read_idx
+    from mitbadak.files.datasets import load_split
+    from mitbadak.files.datasets.idx import read_idx
 
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         (tmp_path / name).write_bytes((MNIST_DIR / name).read_bytes())
@@ -696,8 +697,8 @@ BAD_MNIST_PKLS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_MNIST_PKLS))
 def test_bad_mnist_pkl_is_refused_clearly(tmp_path, case):
-    from mitbadak.datasets import load_mnist
-    from mitbadak.errors import DataError
+    from mitbadak.core.errors import DataError
+    from mitbadak.files.datasets import load_mnist
 
     make, message = BAD_MNIST_PKLS[case]
     (tmp_path / "mnist.pkl").write_bytes(pickle.dumps(make(), protocol=-1))
@@ -707,8 +708,8 @@ def test_bad_mnist_pkl_is_refused_clearly(tmp_path, case):
 
 
 def test_hostile_mnist_pkl_never_runs(tmp_path):
-    from mitbadak.datasets import load_mnist
-    from mitbadak.errors import DataError
+    from mitbadak.core.errors import DataError
+    from mitbadak.files.datasets import load_mnist
 
     marker = tmp_path / "marker"
     (tmp_path / "mnist.pkl").write_bytes(pkl(G("os", "system") + T(U(f"touch {marker}")) + REDUCE))
@@ -721,7 +722,7 @@ def test_hostile_mnist_pkl_never_runs(tmp_path):
 @needs_mnist
 def test_cli_evaluates_the_books_weights_on_the_books_mnist_pkl(tmp_path):
     """Chapter 3 from a clone of the book's repository: sample_weight.pkl + dataset/mnist.pkl."""
-    from mitbadak.datasets.idx import read_idx
+    from mitbadak.files.datasets.idx import read_idx
 
     data = _book_mnist(n_test=10000)
     data["test_img"] = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz").reshape(10000, 784)

@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from mitbadak.boundary import data_limits, decision_grid
-from mitbadak.networks import MultiLayerNet
+from mitbadak.nn.networks import MultiLayerNet
+from mitbadak.views.boundary import data_limits, decision_grid
 
 
 def sign_net() -> MultiLayerNet:
@@ -76,10 +76,10 @@ def test_data_limits():
 
 
 def test_run_boundary_follows_a_run_folder(tmp_path):
-    from mitbadak.boundary import run_boundary
-    from mitbadak.errors import MitbadakError
-    from mitbadak.modelfile import load_model
-    from mitbadak.runs import TrainConfig, run_training
+    from mitbadak.core.errors import MitbadakError
+    from mitbadak.files.modelfile import load_model
+    from mitbadak.training.runs import TrainConfig, run_training
+    from mitbadak.views.boundary import run_boundary
 
     config = TrainConfig(dataset="circles", hidden=[8], optimizer="adam", lr=0.05, epochs=2)
     run_training(config, tmp_path / "run")

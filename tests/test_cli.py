@@ -126,7 +126,7 @@ def test_same_seed_identical_metrics(tmp_path, env):
 
 
 def _wait_for_epoch(run_dir: Path, epoch: int, proc, limit=120.0):
-    from mitbadak.modelfile import read_metadata
+    from mitbadak.files.modelfile import read_metadata
 
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -299,7 +299,7 @@ def test_progress_lines_without_a_terminal():
 
 def test_recipes_are_explicit_presets(tmp_path, env):
     """--recipe ch4 is the book's chapter-4 setup, stated in --help and printed when used."""
-    from mitbadak.runs import RECIPES
+    from mitbadak.training.runs import RECIPES
 
     assert set(RECIPES) == {"default", "ch4", "ch5"}
     help_text = mitbadak("train", "--help", env=env).stdout
@@ -397,7 +397,7 @@ def _digit_photo(digit_image: np.ndarray, path: Path) -> None:
 
 @needs_shared
 def test_predict_photos_and_bad_files(tmp_path, env):
-    from mitbadak.datasets.idx import read_idx
+    from mitbadak.files.datasets.idx import read_idx
 
     images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:8]
     labels = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")[:8]
@@ -603,7 +603,7 @@ def test_resume_uses_the_dataset_recorded_and_a_finished_run_does_nothing(tmp_pa
 
 
 def test_second_train_on_the_same_folder_is_refused(tmp_path, env):
-    from mitbadak.runs import run_lock
+    from mitbadak.training.runs import run_lock
 
     out = tmp_path / "busy"
     out.mkdir()
@@ -621,7 +621,7 @@ def test_evaluate_refuses_a_run_still_training(tmp_path, monkeypatch, capsys, tr
     import re
 
     from mitbadak.cli import main
-    from mitbadak.runs import run_lock
+    from mitbadak.training.runs import run_lock
 
     monkeypatch.setenv("MITBADAK_OFFLINE", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
@@ -691,7 +691,7 @@ def test_dataset_error_wording_per_command(monkeypatch):
     monkeypatch.delenv("MITBADAK_OFFLINE", raising=False)
 
     from mitbadak.cli import error_message
-    from mitbadak.errors import DatasetUnavailable
+    from mitbadak.core.errors import DatasetUnavailable
 
     exc = DatasetUnavailable(
         "dataset 'mnist' is not available ... pass data_dir= ... or use name='mnist-sample'",
@@ -742,7 +742,7 @@ def test_missing_dataset_is_one_line_and_a_hint(tmp_path, env, trained_model, mo
     ).stderr
 
     import mitbadak as lib
-    from mitbadak.errors import DatasetUnavailable
+    from mitbadak.core.errors import DatasetUnavailable
 
     monkeypatch.setenv("MITBADAK_CACHE", env["MITBADAK_CACHE"])
     monkeypatch.delenv("MITBADAK_DATA", raising=False)
@@ -761,7 +761,7 @@ def test_book_weights_missing_in_the_cli(tmp_path, env):
         "from mitbadak.cli import error_message\n"
         "try:\n"
         "    mitbadak.find_book_weights()\n"
-        "except mitbadak.errors.DatasetUnavailable as exc:\n"
+        "except mitbadak.core.errors.DatasetUnavailable as exc:\n"
         "    print(error_message(exc))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

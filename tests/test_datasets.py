@@ -13,12 +13,17 @@ import numpy as np
 import pytest
 
 import mitbadak
-from mitbadak import datasets
 from mitbadak.cli import error_message as cli_error_message
 from mitbadak.cli import main as cli_main
-from mitbadak.datasets import registry
-from mitbadak.datasets.sources import check_bytes, packaged_dir
-from mitbadak.errors import BookWeightsUnavailable, DataError, DatasetUnavailable, DownloadError
+from mitbadak.core.errors import (
+    BookWeightsUnavailable,
+    DataError,
+    DatasetUnavailable,
+    DownloadError,
+)
+from mitbadak.files import datasets
+from mitbadak.files.datasets import registry
+from mitbadak.files.datasets.sources import check_bytes, packaged_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -43,7 +48,7 @@ def isolated(tmp_path, monkeypatch) -> Path:
     def no_network(*args, **kwargs):
         raise AssertionError("a test tried to reach the network")
 
-    monkeypatch.setattr("mitbadak.datasets.sources._open_url", no_network)
+    monkeypatch.setattr("mitbadak.files.datasets.sources._open_url", no_network)
     return cache
 
 
@@ -234,7 +239,7 @@ def test_packaged_sample_corruption_is_reported(monkeypatch, tmp_path):
     broken = tmp_path / "sample"
     _copy(TEST_FILES, broken)
     (broken / TEST_FILES[1]).write_bytes(b"nonsense")
-    monkeypatch.setattr("mitbadak.datasets.sources.packaged_dir", lambda: broken)
+    monkeypatch.setattr("mitbadak.files.datasets.sources.packaged_dir", lambda: broken)
     with pytest.raises(DataError, match="reinstall mitbadak"):
         datasets.load_split("mnist-sample", "test")
 
@@ -298,7 +303,7 @@ def test_cli_data_failures_are_one_line_errors(capsys, tmp_path, monkeypatch):
     def unreachable(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr("mitbadak.datasets.sources._open_url", unreachable)
+    monkeypatch.setattr("mitbadak.files.datasets.sources._open_url", unreachable)
     assert cli_main(["data", "download", "mnist", "--dest", str(tmp_path / "d")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("mitbadak: error: dataset 'mnist' is not available")
@@ -311,7 +316,7 @@ def test_cli_data_failures_are_one_line_errors(capsys, tmp_path, monkeypatch):
 
 
 def test_class_names_come_from_the_registry():
-    from mitbadak.datasets.registry import DATASETS, class_names
+    from mitbadak.files.datasets.registry import DATASETS, class_names
 
     assert class_names("fashion-mnist")[0] == "T-shirt/top"
     assert class_names("Fashion_MNIST")[9] == "Ankle boot"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mitbadak import gradient_descent
-from mitbadak.descent import (
+from mitbadak.views.descent import (
     FUNCTIONS,
     Surface,
     compare_optimizers,

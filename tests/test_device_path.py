@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import strict_xp
 
-from mitbadak.backend import to_device, to_host
-from mitbadak.layers import AddLayer, Affine, Relu, Sigmoid, SoftmaxWithLoss, Tanh
-from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum
+from mitbadak.core.backend import to_device, to_host
+from mitbadak.nn.layers import AddLayer, Affine, Relu, Sigmoid, SoftmaxWithLoss, Tanh
+from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum
 
 
 def data(dtype=np.float32, n=6, d=5, h=4, seed=0):

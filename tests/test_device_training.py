@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 import strict_xp
 
-from mitbadak import backend, modelfile
-from mitbadak.backend import DeviceError, device_name, to_device, to_host
-from mitbadak.evaluation import evaluate_network
-from mitbadak.gradcheck import gradient_check
-from mitbadak.modelfile import load_model, save_model
-from mitbadak.networks import MultiLayerNet, TwoLayerNet
-from mitbadak.training import (
+from mitbadak.core import backend
+from mitbadak.core.backend import DeviceError, device_name, to_device, to_host
+from mitbadak.files import modelfile
+from mitbadak.files.modelfile import load_model, save_model
+from mitbadak.nn.gradcheck import gradient_check
+from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
+from mitbadak.training.evaluation import evaluate_network
+from mitbadak.training.loop import (
     LOSS_BLOCK,
     TrainingDiverged,
     TrainingStopped,
@@ -411,7 +412,9 @@ def _numpy_named_cupy(monkeypatch):
     import functools
     import types
 
-    from mitbadak import gpu_kernels, gpu_step, training
+    from mitbadak.devices import cuda_kernels as gpu_kernels
+    from mitbadak.devices import fused_step as gpu_step
+    from mitbadak.training import loop as training
 
     fake = types.ModuleType("cupy")
     fake.__getattr__ = lambda name: getattr(np, name)  # module-level __getattr__ (PEP 562)
@@ -457,8 +460,9 @@ def test_on_cupy_the_fused_step_keeps_the_last_good_step_on_divergence(monkeypat
 def test_the_cupy_hook_keeps_the_readable_step_for_what_the_fused_one_does_not_cover(monkeypatch):
     import types
 
-    from mitbadak import gpu_step, training
-    from mitbadak.optimizers import SGD
+    from mitbadak.devices import fused_step as gpu_step
+    from mitbadak.nn.optimizers import SGD
+    from mitbadak.training import loop as training
 
     class MySGD(SGD):  # a user's subclass: its update may differ, so the fused step declines
         pass

@@ -67,7 +67,7 @@ def test_package_shadowed_or_not_installed():
 
 def test_core_math_and_its_failure(monkeypatch):
     assert doctor.check_core().status == OK
-    from mitbadak.networks import FeedForwardNet
+    from mitbadak.nn.networks import FeedForwardNet
 
     real = FeedForwardNet.gradient
     monkeypatch.setattr(
@@ -147,7 +147,7 @@ def test_corrupt_packaged_sample_breaks_the_core(isolated, monkeypatch):
     fake = isolated / "sample"
     fake.mkdir()
     (fake / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
-    monkeypatch.setattr("mitbadak.datasets.sources.packaged_dir", lambda: fake)
+    monkeypatch.setattr("mitbadak.files.datasets.sources.packaged_dir", lambda: fake)
     sample = _by_name(doctor.check_datasets(), "dataset mnist-sample")
     assert sample.status == FAIL and sample.required
     assert not doctor.core_ok([sample])
@@ -253,7 +253,7 @@ def test_hangul_font_found_and_missing(monkeypatch):
     assert doctor.check_hangul_font(lambda: "NanumGothic").status == OK
     missing = doctor.check_hangul_font(lambda: None)
     assert missing.status == FAIL and "fonts-nanum" in missing.fix and not missing.required
-    from mitbadak import fonts
+    from mitbadak.views import fonts
 
     monkeypatch.setattr(fonts, "_find", lambda: None)  # the library's own search finds nothing
     assert doctor.check_hangul_font().status == FAIL

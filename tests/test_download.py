@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mitbadak import datasets
-from mitbadak.datasets import registry
-from mitbadak.datasets.idx import write_idx
-from mitbadak.datasets.registry import DatasetSpec, FileSpec
-from mitbadak.errors import DownloadError
+from mitbadak.core.errors import DownloadError
+from mitbadak.files import datasets
+from mitbadak.files.datasets import registry
+from mitbadak.files.datasets.idx import write_idx
+from mitbadak.files.datasets.registry import DatasetSpec, FileSpec
 
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 NAMES = {
@@ -342,7 +342,7 @@ def test_real_mnist_checksums_through_local_mirror(cache, monkeypatch, server):
 
 
 def _fetch(spec: DatasetSpec, server: FileServer, mirror: str, dest: Path, **kwargs):
-    from mitbadak.datasets.sources import fetch_file
+    from mitbadak.files.datasets.sources import fetch_file
 
     return fetch_file(spec.files["test"][1], dest, [server.mirror(mirror)], **kwargs)
 
@@ -383,7 +383,7 @@ def test_an_endless_body_is_cut_off_past_the_registry_size(toy, server, tmp_path
 
 
 def test_registry_sizes_bound_downloads_and_local_files():
-    from mitbadak.datasets.sources import max_download_bytes, max_file_bytes
+    from mitbadak.files.datasets.sources import max_download_bytes, max_file_bytes
 
     images = registry.MNIST.files["train"][0]
     assert max_download_bytes(images) == 9912422 + 99124 + 4096
@@ -392,7 +392,7 @@ def test_registry_sizes_bound_downloads_and_local_files():
 
 
 def test_oversized_local_copy_is_skipped_without_reading_it(generated, tmp_path):
-    from mitbadak.datasets.sources import find_file, max_file_bytes
+    from mitbadak.files.datasets.sources import find_file, max_file_bytes
 
     spec, blobs, _ = generated
     fspec = spec.files["test"][1]
@@ -435,7 +435,7 @@ def test_a_killed_downloads_part_file_is_removed_by_the_next_download(toy, serve
 def test_a_dripping_then_stalled_mirror_is_too_slow_and_the_next_is_used(toy, server, tmp_path):
     """100 bytes, then silence: with a 10 s stall timeout the rate check (1 kB/s after 0.5 s)
     gives up on it first, says so in one line, and the next mirror delivers."""
-    from mitbadak.datasets.sources import fetch_file
+    from mitbadak.files.datasets.sources import fetch_file
 
     spec, blobs, _ = toy
     fspec = spec.files["test"][0]
@@ -456,7 +456,7 @@ def test_a_dripping_then_stalled_mirror_is_too_slow_and_the_next_is_used(toy, se
 def test_a_dripping_mirror_alone_fails_soon_with_the_bytes_it_sent(toy, server, tmp_path):
     import re
 
-    from mitbadak.datasets.sources import fetch_file
+    from mitbadak.files.datasets.sources import fetch_file
 
     spec, blobs, _ = toy
     fspec = spec.files["test"][0]  # the images: more than the 100 bytes the drip sends
@@ -495,7 +495,7 @@ def test_download_limits_must_be_finite_numbers(toy, server, tmp_path, bad):
 
 def test_default_limits_let_a_slow_real_connection_finish():
     """4 kB/s (a 32 kbit/s line) after 30 s; the deadline is the largest file at that rate."""
-    from mitbadak.datasets import sources
+    from mitbadak.files.datasets import sources
 
     assert sources.DEFAULT_TIMEOUT == 30.0
     assert sources.DEFAULT_MIN_RATE == 4000.0 and sources.DEFAULT_GRACE == 30.0
@@ -565,7 +565,7 @@ def test_book_weights_corrupt_first_mirror_then_the_korean_one(book, cache, serv
 
 
 def test_book_weights_every_mirror_fails_two_lines_and_a_clean_cache(book, cache, server):
-    from mitbadak.errors import BookWeightsUnavailable
+    from mitbadak.core.errors import BookWeightsUnavailable
 
     server.routes[f"/book/{book.commit}/{book.path}"] = ("truncate", BOOK_BODY)
     server.routes[f"/korean/{book.commit}/{book.path}"] = ("404", b"")

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mitbadak import MultiLayerNet, TwoLayerNet, export
+from mitbadak import MultiLayerNet, TwoLayerNet
 from mitbadak.cli import main
-from mitbadak.datasets import load_mnist, load_split
-from mitbadak.errors import MitbadakError
-from mitbadak.modelfile import import_book_weights, save_model
-from mitbadak.training import train
+from mitbadak.core.errors import MitbadakError
+from mitbadak.files import export
+from mitbadak.files.datasets import load_mnist, load_split
+from mitbadak.files.modelfile import import_book_weights, save_model
+from mitbadak.training.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -413,7 +414,7 @@ def test_cli_export_refuses_a_device_and_a_special_output(small_model, tmp_path,
 
 
 def test_cli_export_of_a_run_still_training_is_refused(small_model, capsys):
-    from mitbadak.runs import run_lock
+    from mitbadak.training.runs import run_lock
 
     path, before = small_model
     with run_lock(path.parent):

@@ -13,10 +13,10 @@ import warnings
 import numpy as np
 import pytest
 
-from mitbadak import gradcheck
-from mitbadak.layers import ACTIVATIONS, Activation, Tanh
-from mitbadak.networks import MultiLayerNet, TwoLayerNet
-from mitbadak.optimizers import SGD
+from mitbadak.nn import gradcheck
+from mitbadak.nn.layers import ACTIVATIONS, Activation, Tanh
+from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
+from mitbadak.nn.optimizers import SGD
 
 
 def _batch(n: int, d: int, c: int, seed: int = 0, sparse: bool = True):

@@ -1,4 +1,4 @@
-"""mitbadak.figures: one registry of figures that the CLI lists and draws from."""
+"""mitbadak.views.figures: one registry of figures that the CLI lists and draws from."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 import pytest
 
 from mitbadak.cli import build_parser
-from mitbadak.figures import FIGURES
+from mitbadak.views.figures import FIGURES
 
 
 def test_every_registered_figure_has_a_maker_in_plots():
     pytest.importorskip("matplotlib")
-    from mitbadak import plots
+    from mitbadak.views import plots
 
     for spec in FIGURES.values():
         assert callable(spec.make), spec.name
@@ -33,8 +33,8 @@ def test_the_registry_and_the_cli_help_need_no_matplotlib():
         "import sys; sys.modules['matplotlib'] = None\n"
         "from mitbadak.cli import build_parser\n"
         "build_parser().parse_args(['plot', 'graph'])\n"
-        "import mitbadak.figures\n"
-        "print(sorted(mitbadak.figures.FIGURES)[0])"
+        "import mitbadak.views.figures\n"
+        "print(sorted(mitbadak.views.figures.FIGURES)[0])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -51,7 +51,7 @@ def test_each_example_figure_draws_from_nothing(name, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-# The figure modules of mitbadak.plots; _base holds what they share and no figure.
+# The figure modules of mitbadak.views.plots; _base holds what they share and no figure.
 FIGURE_MODULES = ("book", "training_curves", "images")
 
 
@@ -59,11 +59,11 @@ def test_each_registered_maker_lives_in_one_figure_module():
     pytest.importorskip("matplotlib")
     import importlib
 
-    from mitbadak import plots
+    from mitbadak.views import plots
 
     for spec in FIGURES.values():
         module = spec.make.__module__
-        assert module in {f"mitbadak.plots.{m}" for m in FIGURE_MODULES}, (spec.name, module)
+        assert module in {f"mitbadak.views.plots.{m}" for m in FIGURE_MODULES}, (spec.name, module)
         assert spec.function in importlib.import_module(module).__all__, spec.name
         assert spec.function in plots.__all__, spec.name
 
@@ -72,9 +72,9 @@ def test_the_plots_package_exports_each_public_name_once():
     pytest.importorskip("matplotlib")
     import importlib
 
-    from mitbadak import plots
+    from mitbadak.views import plots
 
-    # The names mitbadak.plots had as one module; more may be added, none removed.
+    # The names mitbadak.views.plots had as one module; more may be added, none removed.
     before_split = {
         "RunHistory", "read_run", "save_figure", "activations", "softmax", "tangent", "surface",
         "gradient_field", "descent", "learning_rates", "loss_curve", "accuracy_curve", "curves",
@@ -85,9 +85,9 @@ def test_the_plots_package_exports_each_public_name_once():
     assert len(plots.__all__) == len(set(plots.__all__))
     exported = ["save_figure"]
     for module in FIGURE_MODULES:
-        exported += importlib.import_module(f"mitbadak.plots.{module}").__all__
+        exported += importlib.import_module(f"mitbadak.views.plots.{module}").__all__
     assert sorted(plots.__all__) == sorted(exported)
     namespace: dict = {}
-    exec("from mitbadak.plots import *", namespace)  # what `from mitbadak.plots import X` gives
+    exec("from mitbadak.views.plots import *", namespace)  # what `from ... import X` gives
     for name in plots.__all__:
         assert namespace[name] is getattr(plots, name), name

@@ -1,4 +1,4 @@
-"""mitbadak._files: the one atomic writer every file goes through."""
+"""mitbadak.core.atomic: the one atomic writer every file goes through."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from mitbadak._files import atomic_write, atomic_write_text
+from mitbadak.core.atomic import atomic_write, atomic_write_text
 
 
 def test_writes_and_creates_folders(tmp_path):

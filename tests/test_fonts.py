@@ -18,8 +18,8 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.ft2font import FT2Font  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from mitbadak import fonts, plots  # noqa: E402
 from mitbadak.cli import main  # noqa: E402
+from mitbadak.views import fonts, plots  # noqa: E402
 
 HANGUL_FONT = fonts.find_hangul_font()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -190,9 +190,9 @@ def test_cli_rejects_unknown_lang(capsys):
 
 def test_train_curves_and_evaluate_pngs_in_korean(tmp_path, capsys):
     require_hangul_font()
-    from mitbadak.modelfile import save_model
-    from mitbadak.networks import TwoLayerNet
-    from mitbadak.runs import _write_curves
+    from mitbadak.files.modelfile import save_model
+    from mitbadak.nn.networks import TwoLayerNet
+    from mitbadak.training.runs import _write_curves
 
     history = type(
         "H",

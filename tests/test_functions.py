@@ -1,4 +1,4 @@
-"""mitbadak.functions: the book's printed values, shapes, stability and input checks."""
+"""mitbadak.core.functions: the book's printed values, shapes, stability and input checks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from mitbadak import (
     step_function,
     sum_squares_error,
 )
-from mitbadak.functions import CEE_DELTA
+from mitbadak.core.functions import CEE_DELTA
 
 T_ONEHOT_2 = np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
 Y_GOOD = np.array([0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0])

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mitbadak.backend import gpu_status
-from mitbadak.gpu_kernels import (
+from mitbadak.core.backend import gpu_status
+from mitbadak.devices.cuda_kernels import (
     bias_relu_ref,
     bias_sigmoid_ref,
     flat_buffer,
@@ -21,8 +21,8 @@ from mitbadak.gpu_kernels import (
     sigmoid_backward_ref,
     softmax_ce_grad_ref,
 )
-from mitbadak.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
-from mitbadak.optimizers import SGD, Momentum
+from mitbadak.nn.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.nn.optimizers import SGD, Momentum
 
 
 def batch(dtype, n=16, d=12, h=7, seed=0):
@@ -126,8 +126,8 @@ def test_flat_sgd_and_momentum_equal_the_optimizers(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_flat_adagrad_and_adam_equal_the_optimizers_bit_for_bit(dtype):
-    from mitbadak.gpu_kernels import adagrad_update_ref, adam_lr_t, adam_update_ref
-    from mitbadak.optimizers import AdaGrad, Adam
+    from mitbadak.devices.cuda_kernels import adagrad_update_ref, adam_lr_t, adam_update_ref
+    from mitbadak.nn.optimizers import AdaGrad, Adam
 
     params = network_params(dtype)
     steps = [network_params(dtype, seed=s) for s in (20, 21, 22, 23)]
@@ -162,7 +162,7 @@ def test_flat_adagrad_and_adam_equal_the_optimizers_bit_for_bit(dtype):
 
 
 def test_adam_lr_t_is_the_bias_corrected_step():
-    from mitbadak.gpu_kernels import adam_lr_t
+    from mitbadak.devices.cuda_kernels import adam_lr_t
 
     assert adam_lr_t(0.001, 0.9, 0.999, 1) == pytest.approx(0.001 * np.sqrt(0.001) / 0.1)
     assert adam_lr_t(0.001, 0.9, 0.999, 10_000) == pytest.approx(0.001, rel=1e-4)
@@ -170,8 +170,8 @@ def test_adam_lr_t_is_the_bias_corrected_step():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bias_tanh_and_its_backward_equal_affine_then_tanh(dtype):
-    from mitbadak.gpu_kernels import bias_tanh_ref, tanh_backward_ref
-    from mitbadak.layers import Tanh
+    from mitbadak.devices.cuda_kernels import bias_tanh_ref, tanh_backward_ref
+    from mitbadak.nn.layers import Tanh
 
     x, W, b = batch(dtype)
     layer = Tanh()
@@ -185,7 +185,7 @@ def test_bias_tanh_and_its_backward_equal_affine_then_tanh(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bias_softmax_ce_equals_the_last_affine_and_softmax_with_loss(dtype):
-    from mitbadak.gpu_kernels import bias_softmax_ce_ref
+    from mitbadak.devices.cuda_kernels import bias_softmax_ce_ref
 
     rng = np.random.default_rng(9)
     h = rng.standard_normal((40, 6)).astype(dtype)
@@ -207,7 +207,7 @@ def test_bias_softmax_ce_equals_the_last_affine_and_softmax_with_loss(dtype):
 
 
 def test_weight_decay_ref_adds_the_l2_gradient():
-    from mitbadak.gpu_kernels import weight_decay_ref
+    from mitbadak.devices.cuda_kernels import weight_decay_ref
 
     g, p = network_params(np.float32)["W1"], network_params(np.float32, seed=3)["W1"]
     want = g + 0.01 * p
@@ -216,8 +216,8 @@ def test_weight_decay_ref_adds_the_l2_gradient():
 
 
 def test_reference_kernels_cover_every_kernel_the_fused_step_names():
-    from mitbadak.gpu_kernels import KERNEL_SOURCES, reference_kernels
-    from mitbadak.gpu_step import ACTIVATION_KERNELS
+    from mitbadak.devices.cuda_kernels import KERNEL_SOURCES, reference_kernels
+    from mitbadak.devices.fused_step import ACTIVATION_KERNELS
 
     names = set(reference_kernels())
     assert set(KERNEL_SOURCES) | {"softmax_ce_grad", "bias_softmax_ce"} == names
@@ -225,7 +225,7 @@ def test_reference_kernels_cover_every_kernel_the_fused_step_names():
 
 
 def test_new_optimizer_kernel_bodies_round_every_operation():
-    from mitbadak.gpu_kernels import rounded_body
+    from mitbadak.devices.cuda_kernels import rounded_body
 
     adam = rounded_body("adam_update", "float32")
     assert "__fsqrt_rn(nv)" in adam and "__fdiv_rn(__fmul_rn((T)lr_t, nm)" in adam
@@ -253,7 +253,7 @@ def load_cuda_check():
 
 
 def test_cuda_source_wraps_every_kernel_for_both_dtypes():
-    from mitbadak.gpu_kernels import KERNEL_SOURCES
+    from mitbadak.devices.cuda_kernels import KERNEL_SOURCES
 
     source = load_cuda_check().cuda_source()
     for name in KERNEL_SOURCES:
@@ -290,7 +290,7 @@ gpu_only = pytest.mark.skipif(
 def test_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - needs a GPU
     import cupy as cp
 
-    from mitbadak.gpu_kernels import cupy_kernels
+    from mitbadak.devices.cuda_kernels import cupy_kernels
 
     k = cupy_kernels()
     tol = 1e-5 if dtype == np.float32 else 1e-12
@@ -340,7 +340,7 @@ def test_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - needs
 def test_new_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - needs a GPU
     import cupy as cp
 
-    from mitbadak.gpu_kernels import (
+    from mitbadak.devices.cuda_kernels import (
         adagrad_update_ref,
         adam_lr_t,
         adam_update_ref,
@@ -405,7 +405,7 @@ def test_new_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - n
 def test_flat_buffer_on_the_strict_device():
     import strict_xp
 
-    from mitbadak.backend import to_device, to_host
+    from mitbadak.core.backend import to_device, to_host
 
     params = network_params(np.float32)
     buffer, views = flat_buffer(to_device(params, strict_xp), strict_xp)
@@ -416,7 +416,7 @@ def test_flat_buffer_on_the_strict_device():
 
 
 def test_reference_kernels_have_the_cupy_signatures():
-    from mitbadak.gpu_kernels import reference_kernels
+    from mitbadak.devices.cuda_kernels import reference_kernels
 
     k = reference_kernels()
     x, W, b = batch(np.float32)
@@ -430,7 +430,7 @@ def test_reference_kernels_have_the_cupy_signatures():
 
 
 def test_optimizer_kernel_bodies_round_every_operation():
-    from mitbadak.gpu_kernels import rounded_body
+    from mitbadak.devices.cuda_kernels import rounded_body
 
     assert rounded_body("sgd_update", "float32") == "p = __fsub_rn(p_in, __fmul_rn((T)lr, g));"
     body = rounded_body("momentum_update", "float64")
@@ -444,7 +444,7 @@ def load_gpu_benchmark():
 
 def test_benchmark_fused_step_on_numpy_equals_the_plain_port():
     """The benchmark's fused step, run on the CPU through the references, trains as the plain."""
-    from mitbadak.gpu_kernels import reference_kernels
+    from mitbadak.devices.cuda_kernels import reference_kernels
 
     bench = load_gpu_benchmark()
     rng = np.random.default_rng(4)
@@ -542,7 +542,7 @@ def run_body(ins: str, outs: str, body: str, arrays: dict, scalars: dict, dtype)
 
 def run_elementwise_body(name: str, arrays: dict, scalars: dict, dtype) -> dict:
     """``run_body`` of ``KERNEL_SOURCES[name]`` (with the macros, before per-dtype rounding)."""
-    from mitbadak.gpu_kernels import KERNEL_SOURCES
+    from mitbadak.devices.cuda_kernels import KERNEL_SOURCES
 
     ins, outs, body = KERNEL_SOURCES[name]
     return run_body(ins, outs, body, arrays, scalars, dtype)
@@ -552,7 +552,7 @@ def run_elementwise_body(name: str, arrays: dict, scalars: dict, dtype) -> dict:
 def test_cuda_optimizer_bodies_compute_the_references_bit_for_bit(dtype):
     """The ElementwiseKernel bodies themselves (not only their references) equal the optimizers'
     arithmetic, one rounding per operation, on the CPU."""
-    from mitbadak.gpu_kernels import (
+    from mitbadak.devices.cuda_kernels import (
         adagrad_update_ref,
         adam_update_ref,
         weight_decay_ref,
@@ -590,7 +590,7 @@ def test_cuda_optimizer_bodies_compute_the_references_bit_for_bit(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cuda_activation_bodies_compute_the_references(dtype):
-    from mitbadak.gpu_kernels import bias_tanh_ref, tanh_backward_ref
+    from mitbadak.devices.cuda_kernels import bias_tanh_ref, tanh_backward_ref
 
     x, W, b = batch(dtype)
     x[0, :] = 40  # saturated rows for the sigmoid's two sides
@@ -627,7 +627,7 @@ def cpu_kernel_dir(tmp_path_factory):
 def test_cuda_softmax_kernels_run_on_the_cpu_equal_their_references(dtype, cpu_kernel_dir):
     """The RawKernels' own source, compiled by g++ with a thread-per-CUDA-thread launcher (the
     block reduction and __syncthreads included), against the NumPy references."""
-    from mitbadak.gpu_kernels import bias_softmax_ce_ref
+    from mitbadak.devices.cuda_kernels import bias_softmax_ce_ref
 
     check = load_cuda_check()
     tol = 1e-5 if dtype == np.float32 else 1e-12
@@ -686,7 +686,7 @@ class FakeRawKernel:
         assert name in source
 
     def __call__(self, grid, block, args):
-        from mitbadak.gpu_kernels import (
+        from mitbadak.devices.cuda_kernels import (
             BIAS_SOFTMAX_CE_THREADS,
             bias_softmax_ce_ref,
             softmax_ce_grad_ref,
@@ -714,7 +714,7 @@ def fake_cupy_kernels(monkeypatch):
     import sys
     import types
 
-    from mitbadak.gpu_kernels import cupy_kernels
+    from mitbadak.devices.cuda_kernels import cupy_kernels
 
     fake = types.SimpleNamespace(ElementwiseKernel=FakeElementwiseKernel, RawKernel=FakeRawKernel)
     monkeypatch.setitem(sys.modules, "cupy", fake)
@@ -725,7 +725,7 @@ def fake_cupy_kernels(monkeypatch):
 def test_cupy_kernel_wrappers_pass_their_arguments_in_order(fake_cupy_kernels, dtype):
     """The Python wrappers of cupy_kernels() (argument order, per-dtype choice, scalars, in-place
     outputs), run through fake CuPy kernels, give what the references give, bit for bit."""
-    from mitbadak.gpu_kernels import reference_kernels
+    from mitbadak.devices.cuda_kernels import reference_kernels
 
     k, ref = fake_cupy_kernels, reference_kernels()
     assert set(ref) <= set(k)
@@ -763,10 +763,10 @@ def test_fused_step_through_the_cupy_wrappers_equals_the_reference_step(
 ):
     """FusedStep with cupy_kernels()'s wrappers (fake CuPy underneath) trains exactly as with
     reference_kernels(): what remains untested without a GPU is CuPy itself."""
-    from mitbadak.gpu_kernels import reference_kernels
-    from mitbadak.gpu_step import FusedStep
-    from mitbadak.networks import MultiLayerNet
-    from mitbadak.optimizers import make_optimizer
+    from mitbadak.devices.cuda_kernels import reference_kernels
+    from mitbadak.devices.fused_step import FusedStep
+    from mitbadak.nn.networks import MultiLayerNet
+    from mitbadak.nn.optimizers import make_optimizer
 
     rng = np.random.default_rng(14)
     x, t = rng.random((70, 12)).astype(np.float32), rng.integers(0, 4, 70)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mitbadak.backend import gpu_status
-from mitbadak.gpu_kernels import reference_kernels
-from mitbadak.gpu_step import FusedStep, supports_fused
-from mitbadak.networks import MultiLayerNet, SimpleNet, TwoLayerNet
-from mitbadak.optimizers import SGD, Adam, Momentum, make_optimizer
+from mitbadak.core.backend import gpu_status
+from mitbadak.devices.cuda_kernels import reference_kernels
+from mitbadak.devices.fused_step import FusedStep, supports_fused
+from mitbadak.nn.networks import MultiLayerNet, SimpleNet, TwoLayerNet
+from mitbadak.nn.optimizers import SGD, Adam, Momentum, make_optimizer
 
 LRS = {"sgd": 0.1, "momentum": 0.1, "adagrad": 0.05, "adam": 0.01}
 
@@ -103,7 +103,7 @@ def test_fused_step_in_float64_matches_closely_and_any_depth():
 
 
 def test_params_and_state_are_views_of_the_flat_buffers(tmp_path):
-    from mitbadak.modelfile import load_model, save_model
+    from mitbadak.files.modelfile import load_model, save_model
 
     (a, b), (oa, ob) = pair("relu", "adam")
     step = FusedStep(b, ob, kernels=reference_kernels())
@@ -209,7 +209,7 @@ def test_packing_onto_a_strict_device_binds_device_views_into_the_net():
     the net's public setter refuses device arrays (tests/strict_xp.py refuses as CuPy does)."""
     import strict_xp
 
-    from mitbadak.backend import to_host
+    from mitbadak.core.backend import to_host
 
     (a, b), (oa, ob) = pair("relu", "adam")
     x, t = data()
@@ -253,7 +253,7 @@ def cublas_gemm_on_numpy(op_a, op_b, m, n, k, A, lda, B, ldb, C, ldc) -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_scores_equal_the_layer_path(activation, dtype):
     """Inference in 2 launches a layer (what net.scores runs on CuPy), here on the references."""
-    from mitbadak.gpu_step import fused_scores
+    from mitbadak.devices.fused_step import fused_scores
 
     net = MultiLayerNet(12, [16, 8], 3, activation=activation, seed=3, dtype=dtype)
     x = np.random.default_rng(0).standard_normal((7, 12)).astype(dtype)
@@ -264,7 +264,7 @@ def test_fused_scores_equal_the_layer_path(activation, dtype):
 
 
 def test_gemm_plan_gives_cublas_the_row_major_product():
-    from mitbadak.gpu_step import gemm_plan
+    from mitbadak.devices.fused_step import gemm_plan
 
     rng = np.random.default_rng(2)
     for m, k, n in [(32, 12, 10), (1, 5, 3), (7, 1, 4), (100, 784, 256)]:
@@ -298,7 +298,7 @@ class NumpyCublas:
     def bind(self, a, b, c):
         import functools
 
-        from mitbadak.gpu_step import gemm_plan
+        from mitbadak.devices.fused_step import gemm_plan
 
         plan = list(gemm_plan(a, b, c))
         if self.wrong:
@@ -349,7 +349,7 @@ _GPU, _GPU_WHY = gpu_status()
 def test_fused_step_on_cupy_equals_the_numpy_step(optimizer, activation):  # pragma: no cover
     import cupy as cp
 
-    from mitbadak.backend import to_device, to_host
+    from mitbadak.core.backend import to_device, to_host
 
     x, t = data()
     (a, b), (oa, ob) = pair(activation, optimizer, lam=0.01)
@@ -385,7 +385,7 @@ _CUDA = torch is not None and torch.cuda.is_available()
 
 
 def torch_step(net, opt, **kwargs):
-    from mitbadak.gpu_step import TorchGraphStep
+    from mitbadak.devices.fused_step import TorchGraphStep
 
     return TorchGraphStep(net, opt, device="cpu", **kwargs)
 
@@ -442,8 +442,8 @@ def test_torch_step_follows_a_changed_learning_rate_and_gathers_indices():
 
 @needs_torch
 def test_torch_graph_capture_without_cuda_is_a_device_error():
-    from mitbadak.backend import DeviceError
-    from mitbadak.gpu_step import TorchGraphStep
+    from mitbadak.core.backend import DeviceError
+    from mitbadak.devices.fused_step import TorchGraphStep
 
     (a, _), (oa, _) = pair()
     with pytest.raises(DeviceError, match="CUDA"):
@@ -462,7 +462,7 @@ def test_torch_graph_capture_without_cuda_is_a_device_error():
 )
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_torch_graph_step_on_cuda_trains_as_the_layers(optimizer):  # pragma: no cover - CUDA
-    from mitbadak.gpu_step import TorchGraphStep
+    from mitbadak.devices.fused_step import TorchGraphStep
 
     x, t = data()
     xt, tt = torch.from_numpy(x).cuda(), torch.from_numpy(t).cuda()

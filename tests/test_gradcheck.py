@@ -1,4 +1,5 @@
-"""mitbadak.gradcheck: backprop agrees with numerical gradients on real MNIST digits (the real test
+"""mitbadak.nn.gradcheck: backprop agrees with numerical gradients on real MNIST digits (the real
+test
 set beside the repository, else the shipped mnist-sample: see tests/_mnist.py)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import pytest
 from _mnist import digits_7_2_1
 
 from mitbadak import MultiLayerNet, TwoLayerNet, gradient_check
-from mitbadak.gradcheck import GradientCheckRow
+from mitbadak.nn.gradcheck import GradientCheckRow
 
 H = 1e-4
 
@@ -112,7 +113,7 @@ def test_gradient_check_row_definition():
 
 def test_reference_numerical_gradient_leaves_the_callers_network_alone():
     """It works on a float64 copy: the float32 network keeps its dtype, arrays and layers."""
-    from mitbadak.gradcheck import numerical_gradient_reference
+    from mitbadak.nn.gradcheck import numerical_gradient_reference
 
     net = TwoLayerNet(5, 4, 3, weight_init_std=0.5, seed=2, dtype=np.float32)
     arrays = dict(net.params)

@@ -1,4 +1,4 @@
-"""mitbadak.gradient: the book's printed derivatives, gradients and descent paths."""
+"""mitbadak.core.differentiation: the book's printed derivatives, gradients and descent paths."""
 
 from __future__ import annotations
 

@@ -7,8 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from mitbadak.graphs import apple_graph, apple_orange_graph, network_graph, relative_difference
-from mitbadak.networks import TwoLayerNet
+from mitbadak.nn.networks import TwoLayerNet
+from mitbadak.views.computational_graphs import (
+    apple_graph,
+    apple_orange_graph,
+    network_graph,
+    relative_difference,
+)
 
 
 def test_apple_graph_is_the_books():

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mitbadak.functions import cross_entropy_error, softmax, sum_squares_error
-from mitbadak.gradient import gradient_descent, numerical_gradient
-from mitbadak.layers import Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
-from mitbadak.networks import TwoLayerNet, forward, init_network
-from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum, Optimizer, make_optimizer
-from mitbadak.training import train
+from mitbadak.core.differentiation import gradient_descent, numerical_gradient
+from mitbadak.core.functions import cross_entropy_error, softmax, sum_squares_error
+from mitbadak.nn.layers import Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.nn.networks import TwoLayerNet, forward, init_network
+from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum, Optimizer, make_optimizer
+from mitbadak.training.loop import train
 
 # Phrases of NumPy's own errors: none may reach the user unexplained.
 NUMPY_INTERNALS = (

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mitbadak.datasets.idx import decompress_if_gzip, parse_idx, read_idx, write_idx
-from mitbadak.errors import DataError
+from mitbadak.core.errors import DataError
+from mitbadak.files.datasets.idx import decompress_if_gzip, parse_idx, read_idx, write_idx
 
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 

@@ -20,11 +20,11 @@ import pytest
 PIL = pytest.importorskip("PIL", reason="Pillow is needed to read images (mitbadak[images])")
 from PIL import Image  # noqa: E402
 
-from mitbadak.datasets import load_mnist  # noqa: E402
-from mitbadak.images import MAX_PIXELS, ImageError, load_image, preprocess_digit  # noqa: E402
-from mitbadak.modelfile import save_model  # noqa: E402
-from mitbadak.networks import TwoLayerNet  # noqa: E402
-from mitbadak.training import train  # noqa: E402
+from mitbadak.files.datasets import load_mnist  # noqa: E402
+from mitbadak.files.modelfile import save_model  # noqa: E402
+from mitbadak.files.photos import MAX_PIXELS, ImageError, load_image, preprocess_digit  # noqa: E402
+from mitbadak.nn.networks import TwoLayerNet  # noqa: E402
+from mitbadak.training.loop import train  # noqa: E402
 
 SCALE = 6  # 28 -> 168 pixels, like a small scan
 

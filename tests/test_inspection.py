@@ -1,4 +1,4 @@
-"""mitbadak.inspection (a network's layer outputs) and images.preprocess_digit_steps."""
+"""mitbadak.views.inspection (a network's layer outputs) and images.preprocess_digit_steps."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import importlib.util
 import numpy as np
 import pytest
 
-from mitbadak.inspection import (
+from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
+from mitbadak.views.inspection import (
     first_layer_weight_images,
     hidden_activations,
     layer_activations,
     probabilities,
     strongest_units,
 )
-from mitbadak.networks import MultiLayerNet, TwoLayerNet
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
@@ -75,7 +75,7 @@ def _paper_with_bar(top=40, bottom=200, left=100, right=130, size=(240, 300)) ->
 
 @needs_pil
 def test_steps_record_every_stage():
-    from mitbadak.images import preprocess_digit, preprocess_digit_steps
+    from mitbadak.files.photos import preprocess_digit, preprocess_digit_steps
 
     img = _paper_with_bar()
     steps = preprocess_digit_steps(img)
@@ -97,7 +97,7 @@ def test_steps_record_every_stage():
 
 @needs_pil
 def test_centre_of_mass_shift_is_recorded():
-    from mitbadak.images import preprocess_digit_steps
+    from mitbadak.files.photos import preprocess_digit_steps
 
     # An L: heavy at the bottom-left, so its centre of mass is off the box centre.
     img = np.ones((200, 200))
@@ -117,7 +117,7 @@ def test_centre_of_mass_shift_is_recorded():
 
 @needs_pil
 def test_bad_images_raise_image_error():
-    from mitbadak.images import ImageError, preprocess_digit_steps
+    from mitbadak.files.photos import ImageError, preprocess_digit_steps
 
     with pytest.raises(ImageError, match="uniform"):
         preprocess_digit_steps(np.ones((50, 50)))

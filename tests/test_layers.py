@@ -1,4 +1,4 @@
-"""mitbadak.layers: the shopping graphs, each layer's backward against numerical gradients."""
+"""mitbadak.nn.layers: the shopping graphs, each layer's backward against numerical gradients."""
 
 from __future__ import annotations
 

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mitbadak
-from mitbadak.datasets.idx import read_idx
-from mitbadak.errors import ModelFileError
-from mitbadak.modelfile import (
+from mitbadak.core.errors import ModelFileError
+from mitbadak.files.datasets.idx import read_idx
+from mitbadak.files.modelfile import (
     BOOK_WEIGHTS_SHA256,
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -33,7 +33,7 @@ from mitbadak.modelfile import (
     save_arrays,
     save_model,
 )
-from mitbadak.networks import MultiLayerNet, TwoLayerNet
+from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BOOK_PKL = SHARED_DATA / "sample_weight.pkl"

@@ -1,4 +1,4 @@
-"""mitbadak.networks: the chapter-3 example, SimpleNet, TwoLayerNet and MultiLayerNet."""
+"""mitbadak.nn.networks: the chapter-3 example, SimpleNet, TwoLayerNet and MultiLayerNet."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mitbadak import MultiLayerNet, SimpleNet, TwoLayerNet, forward, init_network
-from mitbadak.functions import softmax
-from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum
+from mitbadak.core.functions import softmax
+from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum
 
 
 def assert_printed(actual, printed, decimals: int = 8) -> None:
@@ -436,7 +436,7 @@ def test_training_path_matches_the_layers(dtype, activation, hidden, decay):
 
 @pytest.mark.parametrize("arch", ["two", "multi"])
 def test_config_round_trip(arch):
-    from mitbadak.networks import network_from_config
+    from mitbadak.nn.networks import network_from_config
 
     if arch == "two":
         net = TwoLayerNet(20, 10, 3, weight_init_std=0.3, activation="relu", seed=0,

@@ -1,4 +1,4 @@
-"""mitbadak.optimizers: each update rule by hand, in-place updates, resumable state."""
+"""mitbadak.nn.optimizers: each update rule by hand, in-place updates, resumable state."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mitbadak.optimizers import OPTIMIZERS, SGD, AdaGrad, Adam, Momentum, make_optimizer
+from mitbadak.nn.optimizers import OPTIMIZERS, SGD, AdaGrad, Adam, Momentum, make_optimizer
 
 W0 = np.array([[1.0, -2.0], [0.5, 0.0]])
 G1 = np.array([[0.1, -0.4], [2.0, 0.0]])
@@ -149,9 +149,9 @@ def test_bad_arguments():
 
 
 def test_registry_holds_each_optimizer_once_with_its_run_lr():
-    from mitbadak.optimizers import REGISTRY
-    from mitbadak.recipes import DEFAULT_LR
-    from mitbadak.runs import DEFAULT_RECIPE
+    from mitbadak.nn.optimizers import REGISTRY
+    from mitbadak.training.recipes import DEFAULT_LR
+    from mitbadak.training.runs import DEFAULT_RECIPE
 
     assert set(REGISTRY) == set(OPTIMIZERS) == {"sgd", "momentum", "adagrad", "adam"}
     assert all(OPTIMIZERS[name] is e.cls and e.name == name for name, e in REGISTRY.items())

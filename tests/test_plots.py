@@ -18,11 +18,11 @@ pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
-from mitbadak import plots  # noqa: E402
 from mitbadak.cli import main  # noqa: E402
-from mitbadak.errors import MitbadakError
-from mitbadak.gradient import gradient_descent  # noqa: E402
-from mitbadak.training import METRIC_FIELDS  # noqa: E402
+from mitbadak.core.differentiation import gradient_descent  # noqa: E402
+from mitbadak.core.errors import MitbadakError
+from mitbadak.training.loop import METRIC_FIELDS  # noqa: E402
+from mitbadak.views import plots  # noqa: E402
 
 DPI = 50  # small renders keep the suite fast; the checks are about content, not resolution
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -99,8 +99,8 @@ def images() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory) -> Path:
-    from mitbadak.modelfile import save_model
-    from mitbadak.networks import TwoLayerNet
+    from mitbadak.files.modelfile import save_model
+    from mitbadak.nn.networks import TwoLayerNet
 
     path = tmp_path_factory.mktemp("model") / "tiny.npz"
     save_model(path, TwoLayerNet(784, 12, 10, weight_init_std=0.1, seed=0))
@@ -187,7 +187,7 @@ def figure_overflow(fig: Figure, tolerance: float = 1.0) -> list[str]:
 @pytest.mark.parametrize("lang", ["en", "ko"])
 def test_every_figure_fits_its_canvas(images, lang):
     if lang == "ko":
-        from mitbadak.fonts import find_hangul_font
+        from mitbadak.views.fonts import find_hangul_font
 
         if find_hangul_font() is None:
             if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
@@ -238,7 +238,7 @@ def test_curves_title_names_the_run_folder_not_its_path(tmp_path):
 
 def test_plots_never_touch_pyplot():
     code = (
-        "import sys; from mitbadak import plots; plots.activations(); plots.graph(); "
+        "import sys; from mitbadak.views import plots; plots.activations(); plots.graph(); "
         "print('matplotlib.pyplot' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""mitbadak.progress: tqdm.auto bars driven by the library's callbacks (training, numerical
+"""mitbadak.training.progress: tqdm.auto bars driven by the library's callbacks (training, numerical
 gradients), without the library printing anything itself."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("tqdm")
 
 import mitbadak as mb  # noqa: E402
-from mitbadak import progress  # noqa: E402
-from mitbadak.training import train  # noqa: E402
+from mitbadak.training import progress  # noqa: E402
+from mitbadak.training.loop import train  # noqa: E402
 
 
 class FakeBar:

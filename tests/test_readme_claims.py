@@ -44,8 +44,8 @@ def test_tour_figure_and_accuracy_table_agree():
 
 @pytest.mark.skipif(not (SHARED / "sample_weight.pkl").is_file(), reason="../shared/data absent")
 def test_book_weights_reach_the_readme_figure():
-    from mitbadak.datasets import load_split
-    from mitbadak.modelfile import import_book_weights
+    from mitbadak.files.datasets import load_split
+    from mitbadak.files.modelfile import import_book_weights
 
     x, t = load_split("mnist", "test", data_dir=SHARED / "mnist", download=False)
     accuracy = import_book_weights(SHARED / "sample_weight.pkl").accuracy(x, t)
@@ -181,7 +181,7 @@ def test_the_cli_extra_is_what_the_readmes_say_make_demo_installs():
         "optional-dependencies"
     ]
     names = {re.split(r"[<>=\[ ]", req)[0].lower() for req in extras["cli"]}
-    # "the three above" (plots, images, progress) and threadpoolctl (one BLAS thread for small steps)
+    # "the three above" (plots, images, progress), threadpoolctl (one BLAS thread, small steps)
     assert names == {"matplotlib", "pillow", "tqdm", "threadpoolctl"}
     makefile = (ROOT / "Makefile").read_text()
     demo = re.search(r"^\$\(VENV\)/\.installed-demo:.*?\n((?:\t.*\n)+)", makefile, re.M)

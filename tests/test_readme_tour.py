@@ -41,7 +41,7 @@ def test_tour_extraction():
 
 
 # without a Hangul font the tour's Korean figure is drawn in English, with this warning
-@pytest.mark.filterwarnings("ignore::mitbadak.fonts.HangulFontWarning")
+@pytest.mark.filterwarnings("ignore::mitbadak.views.fonts.HangulFontWarning")
 def test_readme_tour_runs(capsys, tmp_path, monkeypatch):
     blocks = tour_blocks(README.read_text(encoding="utf-8")) if README.is_file() else []
     if not blocks:

@@ -6,8 +6,8 @@ import pytest
 
 from mitbadak.cli import build_parser
 from mitbadak.cli.train import _config_from_args
-from mitbadak.recipes import WEB_LIMITS, RecipeError, command_line, validate_recipe
-from mitbadak.runs import DEFAULT_RECIPE, TrainConfig
+from mitbadak.training.recipes import WEB_LIMITS, RecipeError, command_line, validate_recipe
+from mitbadak.training.runs import DEFAULT_RECIPE, TrainConfig
 
 
 def cli_config(argv: list[str]) -> TrainConfig:
@@ -139,8 +139,8 @@ def test_the_command_line_shown_reproduces_the_run_bit_for_bit(tmp_path):
     import numpy as np
 
     from mitbadak.cli import main
-    from mitbadak.modelfile import load_model
-    from mitbadak.runs import run_training
+    from mitbadak.files.modelfile import load_model
+    from mitbadak.training.runs import run_training
 
     config = validate_recipe(
         {"dataset": "spiral:classes=3,noise=0.1", "hidden": [12], "optimizer": "adam",
@@ -158,8 +158,8 @@ def test_the_command_line_shown_reproduces_the_run_bit_for_bit(tmp_path):
 
 
 def test_every_registered_activation_is_a_recipe_and_cli_choice():
-    from mitbadak.layers import ACTIVATIONS
-    from mitbadak.runs import build_network
+    from mitbadak.nn.layers import ACTIVATIONS
+    from mitbadak.training.runs import build_network
 
     for name, cls in ACTIVATIONS.items():
         config = validate_recipe({"activation": name})
@@ -171,8 +171,8 @@ def test_every_registered_activation_is_a_recipe_and_cli_choice():
 def test_the_parameter_guard_takes_the_datasets_input_size_and_class_count(tmp_path, monkeypatch):
     """784-4400-4400-10 is over 20 million parameters; a 2-input, 2-class toy set is not."""
     from mitbadak.cli import CLIError
-    from mitbadak.datasets import registry
-    from mitbadak.datasets.toy import data_shape, write_points_csv
+    from mitbadak.files.datasets import registry
+    from mitbadak.files.datasets.toy import data_shape, write_points_csv
 
     with pytest.raises(CLIError) as info:
         cli_config(["--hidden", "4400,4400"])

@@ -1,4 +1,5 @@
-"""mitbadak.runs: recipes, run folders (one writer, always consistent), damaged-folder errors."""
+"""mitbadak.training.runs: recipes, run folders (one writer, always consistent), damaged-folder
+errors."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from mitbadak.datasets import load_mnist
-from mitbadak.errors import MitbadakError, RunFolderError
-from mitbadak.modelfile import load_arrays, save_arrays
-from mitbadak.runs import (
+from mitbadak.core.errors import MitbadakError, RunFolderError
+from mitbadak.files.datasets import load_mnist
+from mitbadak.files.modelfile import load_arrays, save_arrays
+from mitbadak.training.loop import TrainResult, load_checkpoint, read_history
+from mitbadak.training.runs import (
     RECIPES,
     RUN_FILES,
     TrainConfig,
@@ -23,7 +25,6 @@ from mitbadak.runs import (
     run_lock,
     run_training,
 )
-from mitbadak.training import TrainResult, load_checkpoint, read_history
 
 TINY = TrainConfig(
     dataset="mnist-sample", model="two-layer", hidden=[8], optimizer="sgd", lr=0.1, epochs=2
@@ -66,8 +67,8 @@ def test_second_writer_is_refused_while_the_first_holds_the_lock(data, tmp_path)
         # Another process is refused too (flock locks are per open file description).
         code = textwrap.dedent(
             f"""
-            from mitbadak.runs import run_lock
-            from mitbadak.errors import RunFolderError
+            from mitbadak.training.runs import run_lock
+            from mitbadak.core.errors import RunFolderError
             try:
                 with run_lock({str(out)!r}):
                     print("got it")
@@ -193,7 +194,7 @@ def test_non_utf8_metrics_names_the_file(data, tmp_path):
 
 def test_numerical_estimate_times_a_sample_not_a_whole_slow_gradient(data, monkeypatch):
     """For networks without the fast path, a few central differences are timed and scaled."""
-    from mitbadak import gradcheck
+    from mitbadak.nn import gradcheck
 
     def whole_gradient(*args, **kwargs):
         raise AssertionError("the estimate must not compute a whole reference gradient")
@@ -207,7 +208,7 @@ def test_numerical_estimate_times_a_sample_not_a_whole_slow_gradient(data, monke
 
 
 def test_should_stop_keeps_the_run_resumable(data, tmp_path):
-    from mitbadak.training import TrainingStopped
+    from mitbadak.training.loop import TrainingStopped
 
     full, _ = run_training(TINY, tmp_path / "full", data=data)
     out = tmp_path / "stopped"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mitbadak.networks import MultiLayerNet, TwoLayerNet
-from mitbadak.training import SMALL_STEP_MACS, train
+from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
+from mitbadak.training.loop import SMALL_STEP_MACS, train
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from mitbadak.datasets import toy
-from mitbadak.datasets.toy import (
+from mitbadak.core.errors import DataError
+from mitbadak.files.datasets import toy
+from mitbadak.files.datasets.toy import (
     TOY_DATASETS,
     check_train_dataset,
     class_count,
@@ -19,8 +20,7 @@ from mitbadak.datasets.toy import (
     read_points_csv,
     write_points_csv,
 )
-from mitbadak.errors import DataError
-from mitbadak.runs import TrainConfig, load_training_data, run_training
+from mitbadak.training.runs import TrainConfig, load_training_data, run_training
 
 
 @pytest.mark.parametrize("name", sorted(TOY_DATASETS))

@@ -9,10 +9,10 @@ import signal
 import numpy as np
 import pytest
 
-from mitbadak.datasets import load_mnist
-from mitbadak.networks import MultiLayerNet, TwoLayerNet
-from mitbadak.optimizers import SGD
-from mitbadak.training import (
+from mitbadak.files.datasets import load_mnist
+from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
+from mitbadak.nn.optimizers import SGD
+from mitbadak.training.loop import (
     TrainingDiverged,
     evaluate,
     load_checkpoint,
@@ -240,7 +240,7 @@ def _early_kw(sample):
 
 
 def test_should_stop_checkpoints_and_resumes_exactly(sample, tmp_path):
-    from mitbadak.training import LoopState, TrainingStopped
+    from mitbadak.training.loop import LoopState, TrainingStopped
 
     train_set, val_set, kw = _early_kw(sample)
     full = train(_net(), train_set, sample[1], val_data=val_set, **kw)
@@ -267,7 +267,7 @@ def test_checkpoint_of_the_older_layout_still_resumes(sample, tmp_path):
     """Checkpoints written before LoopState (JSON rng_state, best/ arrays, flat best_*) load."""
     import json
 
-    from mitbadak.modelfile import load_arrays, save_arrays
+    from mitbadak.files.modelfile import load_arrays, save_arrays
 
     train_set, val_set, kw = _early_kw(sample)
     full = train(_net(), train_set, sample[1], val_data=val_set, **kw)
@@ -303,7 +303,7 @@ def test_checkpoint_of_the_older_layout_still_resumes(sample, tmp_path):
 
 
 def test_epoch_event_comes_after_its_checkpoint(sample, tmp_path):
-    from mitbadak.modelfile import read_metadata
+    from mitbadak.files.modelfile import read_metadata
 
     ckpt = tmp_path / "c.npz"
     seen = []

@@ -19,8 +19,8 @@ pytest.importorskip("starlette.testclient", reason="Starlette's TestClient needs
 from _webtools import BOOK_WEIGHTS, DIGITS, render_strokes, train_small_model  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
-from mitbadak.evaluation import load_any_model  # noqa: E402
-from mitbadak.images import load_image, preprocess_digit  # noqa: E402
+from mitbadak.files.photos import load_image, preprocess_digit  # noqa: E402
+from mitbadak.training.evaluation import load_any_model  # noqa: E402
 from mitbadak.web.app import create_app  # noqa: E402
 from mitbadak.web.models import ModelRegistry  # noqa: E402
 
@@ -68,7 +68,7 @@ def test_models_list_ids_and_accuracy_from_metadata(client, model_dir):
     ids = [m["id"] for m in data["models"]]
     assert data["default"] == "run-small" == ids[0]
     small = data["models"][0]
-    from mitbadak.modelfile import read_metadata
+    from mitbadak.files.modelfile import read_metadata
 
     meta = read_metadata(model_dir / "model.npz")
     assert small["accuracy"] == meta["final_metrics"]["test_acc"]
@@ -345,7 +345,7 @@ def test_server_survives_everything(client, seven_png):
 
 
 def test_registry_refuses_bad_models(tmp_path):
-    from mitbadak.errors import MitbadakError
+    from mitbadak.core.errors import MitbadakError
 
     reg = ModelRegistry()
     with pytest.raises(MitbadakError, match="no such model file"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from _webtools import Server, chromium, keep_screenshot
 
-from mitbadak.descent import descent_path
+from mitbadak.views.descent import descent_path
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,8 @@ def runs_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(runs_dir):
-    from mitbadak.datasets.toy import write_points_csv
-    from mitbadak.runs import TrainConfig, run_training
+    from mitbadak.files.datasets.toy import write_points_csv
+    from mitbadak.training.runs import TrainConfig, run_training
 
     model = runs_dir / "cli-run"
     points = write_points_csv(runs_dir / "p.csv", [(0, 0, 0), (1, 1, 1), (0, 1, 1), (1, 0, 0)] * 3)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from _webtools import Server
 
-from mitbadak.descent import descent_path
-from mitbadak.runs import TrainConfig, run_training
+from mitbadak.training.runs import TrainConfig, run_training
+from mitbadak.views.descent import descent_path
 
 pytest.importorskip("starlette")
 

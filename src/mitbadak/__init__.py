@@ -2,16 +2,21 @@
 
 The public API, by chapter:
 
-* chapter 3 - :mod:`mitbadak.functions` (activations, softmax), :func:`init_network`,
+* chapter 3 - :mod:`mitbadak.core.functions` (activations, softmax), :func:`init_network`,
   :func:`forward`
-* chapter 4 - loss functions, :mod:`mitbadak.gradient` (numerical differentiation),
+* chapter 4 - loss functions, :mod:`mitbadak.core.differentiation` (numerical differentiation),
   :class:`SimpleNet`, :class:`TwoLayerNet`
-* chapter 5 - :mod:`mitbadak.layers` (the computational graph), :func:`gradient_check`
+* chapter 5 - :mod:`mitbadak.nn.layers` (the computational graph), :func:`gradient_check`
 """
 
-from mitbadak.bookweights import import_book_weights, load_book_weights
-from mitbadak.datasets import find_book_weights, load_mnist
-from mitbadak.functions import (
+from mitbadak import _aliases
+from mitbadak.core.differentiation import (
+    gradient_descent,
+    numerical_diff,
+    numerical_gradient,
+    tangent_line,
+)
+from mitbadak.core.functions import (
     cross_entropy_error,
     identity_function,
     relu,
@@ -21,11 +26,13 @@ from mitbadak.functions import (
     step_function,
     sum_squares_error,
 )
-from mitbadak.gradcheck import gradient_check
-from mitbadak.gradient import gradient_descent, numerical_diff, numerical_gradient, tangent_line
-from mitbadak.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
-from mitbadak.modelfile import load_model, save_model
-from mitbadak.networks import (
+from mitbadak.core.version import __version__
+from mitbadak.files.bookweights import import_book_weights, load_book_weights
+from mitbadak.files.datasets import find_book_weights, load_mnist
+from mitbadak.files.modelfile import load_model, save_model
+from mitbadak.nn.gradcheck import gradient_check
+from mitbadak.nn.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.nn.networks import (
     MultiLayerNet,
     SimpleNet,
     TwoLayerNet,
@@ -34,10 +41,23 @@ from mitbadak.networks import (
     predict,
     simpleNet,
 )
-from mitbadak.optimizers import SGD, AdaGrad, Adam, Momentum
-from mitbadak.training import train
+from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum
+from mitbadak.training.loop import train
 
-__version__ = "0.1.0"
+# mitbadak 0.1's module names (mitbadak.networks, mitbadak.datasets, ...) for one more release.
+_aliases.install()
+
+# The composition root: a higher layer plugs its engines into a lower one when imported (nn never
+# imports devices, training never imports views; docs/architecture.md), and importing any part of
+# mitbadak runs this file first, so they are always plugged in.
+from mitbadak.devices import fused_step as _fused_step  # noqa: E402,F401  CuPy scores -> nn
+from mitbadak.views import run_curves as _run_curves  # noqa: E402,F401  run PNGs -> training
+
+
+def __getattr__(name: str):
+    """``mitbadak.networks`` and the other old module names as attributes (see ``_aliases``)."""
+    return _aliases.old_module(name)
+
 
 __all__ = [
     "__version__",

@@ -155,10 +155,10 @@ def check_package(
     location: str | None = None,
 ) -> Check:
     """The ``mitbadak`` that Python imports is the one pip installed (no stray copy shadows it)."""
-    import mitbadak
+    from mitbadak.core.version import __version__
 
-    imported_version = imported_version or mitbadak.__version__
-    location = location or str(Path(mitbadak.__file__).resolve().parent)
+    imported_version = imported_version or __version__
+    location = location or str(Path(__file__).resolve().parent)  # this file is the package's
     if installed_version is None:
         try:
             installed_version = importlib.metadata.version("mitbadak")
@@ -193,7 +193,7 @@ def check_core() -> Check:
     """A small network's backprop gradient matches its numerical gradient (the math works)."""
     import numpy as np
 
-    from mitbadak.networks import TwoLayerNet
+    from mitbadak.nn.networks import TwoLayerNet
 
     try:
         rng = np.random.default_rng(0)
@@ -312,8 +312,8 @@ def check_blas(info_fn: Callable[[], dict[str, Any]] = _blas_info) -> Check:
 
 def check_datasets(data_dir: str | os.PathLike | None = None) -> list[Check]:
     """Per dataset: where its files are and whether their SHA-256 checksums hold."""
-    from mitbadak import datasets
-    from mitbadak.datasets.registry import get_spec
+    from mitbadak.files import datasets
+    from mitbadak.files.datasets.registry import get_spec
 
     checks = []
     for name in datasets.DATASETS:
@@ -382,7 +382,7 @@ def check_datasets(data_dir: str | os.PathLike | None = None) -> list[Check]:
 def check_book_weights(data_dir: str | os.PathLike | None = None) -> Check:
     """Whether the book's ``sample_weight.pkl`` (chapter 3) is where ``find_book_weights``
     looks and passes its SHA-256; optional (the chapter-3 notebooks and examples need it)."""
-    from mitbadak import datasets
+    from mitbadak.files import datasets
 
     report = datasets.verify("book-weights", data_dir)
     details = {
@@ -416,7 +416,7 @@ def check_book_weights(data_dir: str | os.PathLike | None = None) -> Check:
 
 def _default_mirror_targets() -> list[tuple[str, list[str]]]:
     """(dataset name, [URL of its smallest file on each mirror]) for every downloadable dataset."""
-    from mitbadak.datasets.registry import DATASETS
+    from mitbadak.files.datasets.registry import DATASETS
 
     targets = []
     for spec in DATASETS.values():
@@ -579,7 +579,7 @@ def check_extras(
 
 
 def _hangul_families() -> tuple[str, ...]:
-    from mitbadak.fonts import HANGUL_FONT_FAMILIES
+    from mitbadak.views.fonts import HANGUL_FONT_FAMILIES
 
     return HANGUL_FONT_FAMILIES
 
@@ -594,7 +594,7 @@ def check_hangul_font(find: Callable[[], str | None] | None = None) -> Check:
                 "not checked: matplotlib is not installed",
                 fix="pip install 'mitbadak[plots]'",
             )
-        from mitbadak.fonts import find_hangul_font
+        from mitbadak.views.fonts import find_hangul_font
 
         find = find_hangul_font
     name = find()
@@ -648,7 +648,7 @@ def _human(n: int) -> str:
 
 def check_cache(folder: str | os.PathLike | None = None) -> Check:
     """The user cache folder: its size, and whether downloads could be written there."""
-    from mitbadak.datasets.sources import cache_dir
+    from mitbadak.files.datasets.sources import cache_dir
 
     folder = Path(folder) if folder is not None else cache_dir()
     if folder.exists() and not folder.is_dir():

@@ -15,13 +15,13 @@ import os
 import sys
 import traceback
 
-from mitbadak import __version__
-from mitbadak.errors import (
+from mitbadak.core.errors import (
     BookWeightsUnavailable,
     DatasetUnavailable,
     MitbadakError,
     dataset_problem,
 )
+from mitbadak.core.version import __version__
 
 # Sub-command modules, in the order `mitbadak --help` lists them.
 COMMAND_MODULES = [
@@ -136,7 +136,7 @@ def _dataset_unavailable(exc: DatasetUnavailable, args) -> str:
 def _split_flag(exc: DatasetUnavailable) -> str:
     """' --split test' when only the test split's files are missing."""
     try:
-        from mitbadak.datasets.registry import get_spec
+        from mitbadak.files.datasets.registry import get_spec
 
         test_files = {f.filename for f in get_spec(exc.dataset).split_files("test")}
     except (KeyError, ValueError, MitbadakError):

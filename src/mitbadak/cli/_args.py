@@ -10,10 +10,10 @@ import argparse
 import math
 from collections.abc import Callable
 
-from mitbadak.recipes import MAX_PARAMETERS, parameter_count  # noqa: F401 - for the commands
+from mitbadak.training.recipes import MAX_PARAMETERS, parameter_count  # noqa: F401 - for the commands
 
 #: Largest hidden layer the CLI accepts; the largest network (parameters) it will build is
-#: :data:`mitbadak.recipes.MAX_PARAMETERS`.
+#: :data:`mitbadak.training.recipes.MAX_PARAMETERS`.
 MAX_HIDDEN = 65_536
 
 
@@ -124,7 +124,7 @@ def add_device_argument(parser) -> None:
 def resolve_device_argument(args) -> str:
     """``args.device`` resolved to 'cpu' or 'gpu' before any work is done; a GPU that is not
     there is a one-line DeviceError (a MitbadakError: ``mitbadak: error: ...``)."""
-    from mitbadak.backend import resolve_device
+    from mitbadak.core.backend import resolve_device
 
     return resolve_device(args.device)
 

@@ -47,10 +47,11 @@ class TrainingReporter:
             self.steps_at_start = event["start_iteration"]
             self.total = event["total_iters"]
             if self.use_bar:
-                # The same bar as mitbadak.progress offers notebooks, as plain tqdm on the stream.
+                # The same bar as mitbadak.training.progress offers notebooks, as plain tqdm on the
+                # stream.
                 from tqdm import tqdm
 
-                from mitbadak.progress import TrainingProgress
+                from mitbadak.training.progress import TrainingProgress
 
                 self.bar = TrainingProgress(
                     tqdm_class=tqdm, file=self.stream, dynamic_ncols=True, desc=None

@@ -7,13 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from mitbadak import datasets
 from mitbadak.cli import CLIError
 from mitbadak.cli._args import timeout_seconds
 from mitbadak.cli._progress import DownloadReporter
-from mitbadak.datasets.registry import BOOK_WEIGHTS_DIR, book_group, get_spec
-from mitbadak.datasets.sources import DEFAULT_GRACE, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT
-from mitbadak.errors import DataError
+from mitbadak.core.errors import DataError
+from mitbadak.files import datasets
+from mitbadak.files.datasets.registry import BOOK_WEIGHTS_DIR, book_group, get_spec
+from mitbadak.files.datasets.sources import DEFAULT_GRACE, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT
 
 
 def register(subparsers) -> None:

@@ -7,11 +7,11 @@ import os
 import sys
 from pathlib import Path
 
-from mitbadak._files import atomic_write_text
 from mitbadak.cli import CLIError
 from mitbadak.cli._args import add_device_argument, resolve_device_argument
 from mitbadak.cli.plot import add_lang_argument, resolve_lang
-from mitbadak.datasets import DATASETS
+from mitbadak.core.atomic import atomic_write_text
+from mitbadak.files.datasets import DATASETS
 
 
 def register(sub) -> None:
@@ -59,14 +59,14 @@ def _load(model: str):
     A run still training (its folder's lock held) is refused: it has no finished model yet. A run
     that stopped without finishing is evaluated from its last checkpoint, saying which epoch.
     """
-    from mitbadak.evaluation import check_not_training, load_any_model, model_file_of
+    from mitbadak.training.evaluation import check_not_training, load_any_model, model_file_of
 
     path = Path(model)
     check_not_training(path)
     if path.is_dir() and not (path / "model.npz").exists():
         if (path / "checkpoint.npz").exists():
-            from mitbadak.runs import read_run_config
-            from mitbadak.training import load_checkpoint
+            from mitbadak.training.loop import load_checkpoint
+            from mitbadak.training.runs import read_run_config
 
             checkpoint = model_file_of(path / "checkpoint.npz")  # a regular file, or refused
             network, _opt, state, _history = load_checkpoint(checkpoint)
@@ -103,7 +103,7 @@ def default_out(model_file: Path) -> Path:
 def test_set(args, network, meta: dict):
     """(dataset, x, t): the test split of ``--dataset`` (else the model's own dataset, else
     mnist), checked against the model's input size; shared by ``evaluate`` and ``export``."""
-    from mitbadak.datasets import load_split
+    from mitbadak.files.datasets import load_split
 
     dataset = args.dataset or meta.get("dataset") or "mnist"
     x, t = load_split(
@@ -117,7 +117,7 @@ def test_set(args, network, meta: dict):
 
 
 def run(args) -> int:
-    from mitbadak.evaluation import evaluate_network
+    from mitbadak.training.evaluation import evaluate_network
 
     device = resolve_device_argument(args)
     network, meta, model_file = _load(args.model)
@@ -163,7 +163,7 @@ def run(args) -> int:
 
 def _write_outputs(report, x, out: Path, dataset: str, model="", lang="en") -> list[str]:
     try:
-        from mitbadak import plots
+        from mitbadak.views import plots
     except ImportError:
         print(
             "note: matplotlib is not installed, so no PNGs were written "
@@ -171,7 +171,7 @@ def _write_outputs(report, x, out: Path, dataset: str, model="", lang="en") -> l
             file=sys.stderr,
         )
         return []
-    from mitbadak.datasets.registry import class_names
+    from mitbadak.files.datasets.registry import class_names
 
     names = class_names(dataset)
     written = []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mitbadak.cli import CLIError
 from mitbadak.cli.evaluate import test_set
-from mitbadak.datasets import DATASETS
+from mitbadak.files.datasets import DATASETS
 
 
 def register(subparsers) -> None:
@@ -76,8 +76,8 @@ def _check_outputs(args: argparse.Namespace, outputs: list[tuple[str, Path]], mo
 
 
 def run(args: argparse.Namespace) -> int:
-    from mitbadak import export
-    from mitbadak.evaluation import check_not_training, load_any_model, model_file_of
+    from mitbadak.files import export
+    from mitbadak.training.evaluation import check_not_training, load_any_model, model_file_of
 
     outputs = [(flag, p) for flag, p in (("--onnx", args.onnx), ("--torch", args.torch)) if p]
     if not outputs:
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         sizes_list = [network.input_size, *network.hidden_sizes, network.output_size]
         print(
             f"wrote {args.torch}: state_dict of nn.Sequential {sizes} {network.activation}; "
-            f"load with mitbadak.export.torch_module({sizes_list}, '{network.activation}')"
+            f"load with mitbadak.files.export.torch_module({sizes_list}, '{network.activation}')"
             f".load_state_dict(torch.load(PATH, weights_only=True))"
         )
     if args.check:
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace, network, dataset: str, x, t) -> None:
-    from mitbadak import export
+    from mitbadak.files import export
 
     if args.onnx is not None:
         _, probs = export.run_onnx(args.onnx, x)

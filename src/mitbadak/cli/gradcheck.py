@@ -15,8 +15,8 @@ from mitbadak.cli._args import (
     resolve_device_argument,
     seed_int,
 )
-from mitbadak.datasets import DATASETS
-from mitbadak.layers import ACTIVATIONS
+from mitbadak.files.datasets import DATASETS
+from mitbadak.nn.layers import ACTIVATIONS
 
 
 def register(sub) -> None:
@@ -67,10 +67,10 @@ def run(args) -> int:
     import numpy as np
 
     from mitbadak.cli import CLIError
-    from mitbadak.datasets import load_split
-    from mitbadak.gradcheck import gradient_check
-    from mitbadak.networks import network_from_config
-    from mitbadak.runs import TrainConfig, build_network
+    from mitbadak.files.datasets import load_split
+    from mitbadak.nn.gradcheck import gradient_check
+    from mitbadak.nn.networks import network_from_config
+    from mitbadak.training.runs import TrainConfig, build_network
 
     if args.samples < 1:
         raise CLIError(f"--samples must be at least 1, got {args.samples}")
@@ -94,7 +94,7 @@ def run(args) -> int:
         )
         network = build_network(config)
     elif Path(args.model).is_file():
-        from mitbadak.evaluation import load_any_model
+        from mitbadak.training.evaluation import load_any_model
 
         loaded, _ = load_any_model(args.model)
         cfg = dict(loaded.config(), dtype="float64")

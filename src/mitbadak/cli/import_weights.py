@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from mitbadak.cli import CLIError
-from mitbadak.modelfile import import_book_weights, save_model
+from mitbadak.files.modelfile import import_book_weights, save_model
 
 
 def register(subparsers) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mitbadak.cli import CLIError
 from mitbadak.cli._args import int_between
-from mitbadak.figures import FIGURES
+from mitbadak.views.figures import FIGURES
 
 # Plots are always written to files: never let matplotlib pick an interactive backend.
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -83,7 +83,7 @@ def resolve_lang(lang: str, stream=None) -> str:
     """``lang``, or "en" with a one-line note on stderr when Korean has no font to draw with."""
     if lang != "ko":
         return lang
-    from mitbadak.fonts import find_hangul_font, missing_font_note
+    from mitbadak.views.fonts import find_hangul_font, missing_font_note
 
     if find_hangul_font() is None:
         print(f"mitbadak: note: {missing_font_note()}", file=stream or sys.stderr)
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--out must name a .png file, got {out}")
 
     try:
-        from mitbadak import plots
+        from mitbadak.views import plots
     except ImportError as exc:
         raise CLIError(str(exc)) from None
     args.lang = resolve_lang(getattr(args, "lang", "en"))
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_data(args: argparse.Namespace):
-    from mitbadak.datasets import load_split
+    from mitbadak.files.datasets import load_split
 
     return load_split(
         args.dataset,
@@ -133,14 +133,14 @@ def _load_data(args: argparse.Namespace):
 
 
 def _class_names(dataset: str) -> list[str] | None:
-    from mitbadak.datasets.registry import get_spec
+    from mitbadak.files.datasets.registry import get_spec
 
     classes = list(get_spec(dataset).classes)
     return None if classes == [str(d) for d in range(10)] else classes
 
 
 def _load_model(path: str):
-    from mitbadak.evaluation import load_any_model
+    from mitbadak.training.evaluation import load_any_model
 
     network, _meta = load_any_model(path)
     return network

@@ -30,9 +30,9 @@ def register(sub) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from mitbadak.backend import to_host
-    from mitbadak.evaluation import load_any_model
-    from mitbadak.images import ImageError, load_image, preprocess_digit
+    from mitbadak.core.backend import to_host
+    from mitbadak.files.photos import ImageError, load_image, preprocess_digit
+    from mitbadak.training.evaluation import load_any_model
 
     device = resolve_device_argument(args)
     network, _meta = load_any_model(args.model)

@@ -21,9 +21,10 @@ from mitbadak.cli._args import (
 )
 from mitbadak.cli._progress import TrainingReporter
 from mitbadak.cli.plot import add_lang_argument, resolve_lang
-from mitbadak.datasets.toy import TRAIN_DATASETS, check_train_dataset
-from mitbadak.optimizers import REGISTRY as OPTIMIZER_REGISTRY
-from mitbadak.recipes import (
+from mitbadak.files.datasets.toy import TRAIN_DATASETS, check_train_dataset
+from mitbadak.nn.optimizers import REGISTRY as OPTIMIZER_REGISTRY
+from mitbadak.training.loop import TrainingDiverged
+from mitbadak.training.recipes import (
     ACTIVATIONS,
     DTYPES,
     GRADIENTS,
@@ -32,7 +33,7 @@ from mitbadak.recipes import (
     RecipeError,
     config_from_options,
 )
-from mitbadak.runs import (
+from mitbadak.training.runs import (
     DEFAULT_RECIPE,
     RECIPES,
     TrainConfig,
@@ -40,7 +41,6 @@ from mitbadak.runs import (
     read_run_config,
     run_training,
 )
-from mitbadak.training import TrainingDiverged
 
 D = DEFAULT_RECIPE
 
@@ -288,7 +288,7 @@ def run(args) -> int:
     # Say where it computes when that is not simply the CPU asked for (auto decides per machine).
     where = "" if args.device == "cpu" else f"; on the {device.upper()}"
     if args.device == "auto" and device == "cpu":
-        from mitbadak.backend import gpu_status
+        from mitbadak.core.backend import gpu_status
 
         where = f"; auto -> CPU: {gpu_status()[1]}"
 

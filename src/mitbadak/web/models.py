@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mitbadak.errors import MitbadakError
+from mitbadak.core.errors import MitbadakError
 
 __all__ = ["ModelEntry", "ModelRegistry", "UnknownModel", "BOOK_TEST_ACCURACY"]
 
@@ -58,7 +58,7 @@ class ModelEntry:
         """The loaded network (loaded once, then cached)."""
         with self.lock:
             if self._network is None:
-                from mitbadak.evaluation import load_any_model
+                from mitbadak.training.evaluation import load_any_model
 
                 self._network, _meta = load_any_model(self.path)
             return self._network
@@ -73,7 +73,7 @@ def _describe(entry: ModelEntry) -> None:
     """Fill accuracy/dataset/layers from the file's metadata, without loading the weights."""
     if entry.kind == "book":
         net = entry.network()  # the pickle has no separate metadata: import it (small, checked)
-        from mitbadak.modelfile import BOOK_WEIGHTS_SHA256
+        from mitbadak.files.modelfile import BOOK_WEIGHTS_SHA256
 
         source = net.metadata.get("source", {}) if isinstance(net.metadata, dict) else {}
         entry.layers = [net.input_size, *net.hidden_sizes, net.output_size]
@@ -83,7 +83,7 @@ def _describe(entry: ModelEntry) -> None:
             entry.accuracy = BOOK_TEST_ACCURACY
             entry.accuracy_note = "book"
         return
-    from mitbadak.modelfile import read_metadata
+    from mitbadak.files.modelfile import read_metadata
 
     meta = read_metadata(entry.path)
     final = meta.get("final_metrics") or {}
@@ -151,7 +151,7 @@ class ModelRegistry:
             return self._add(path, kind)
 
     def _add(self, path: str | os.PathLike, kind: str | None) -> ModelEntry:
-        from mitbadak.errors import ModelFileError
+        from mitbadak.core.errors import ModelFileError
 
         p = Path(path)
         if p.is_dir():

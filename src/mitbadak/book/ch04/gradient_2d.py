@@ -6,6 +6,6 @@ points (``gradient_method.py`` imports it from here).
 ``f`` returns one value per row (the book's ``function_2``, which sums over axis 1).
 """
 
-from mitbadak.gradient import numerical_gradient
+from mitbadak.core.differentiation import numerical_gradient
 
 __all__ = ["numerical_gradient"]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mitbadak import gradient
+from mitbadak.core import differentiation as gradient
 
 __all__ = ["gradient_descent"]
 

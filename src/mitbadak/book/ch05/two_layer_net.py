@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mitbadak import networks
+from mitbadak.nn import networks
 
 __all__ = ["TwoLayerNet"]
 

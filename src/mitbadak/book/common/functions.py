@@ -5,7 +5,7 @@ both are here). ``softmax_loss(X, t)`` is ``cross_entropy_error(softmax(X), t)``
 ``relu_grad`` is not provided (no chapter 3-5 script uses it).
 """
 
-from mitbadak.functions import (
+from mitbadak.core.functions import (
     cross_entropy_error,
     identity_function,
     relu,

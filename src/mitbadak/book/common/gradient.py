@@ -1,6 +1,7 @@
 """The book's ``common/gradient.py``: ``numerical_gradient(f, x)`` for an ``x`` of any shape.
 
-mitbadak's :func:`~mitbadak.gradient.numerical_gradient` also takes a 2-D array of points (one
+mitbadak's :func:`~mitbadak.core.differentiation.numerical_gradient` also takes a 2-D array of
+points (one
 per row, or one per column when ``f`` returns one value per column), so ``numerical_gradient_2d``
 is the same function asked for rows.
 """
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mitbadak.gradient import numerical_gradient
+from mitbadak.core.differentiation import numerical_gradient
 
 __all__ = ["numerical_gradient", "numerical_gradient_2d"]
 

@@ -2,6 +2,6 @@
 (mitbadak's layers; ``Dropout``, ``BatchNormalization``, ``Convolution`` and ``Pooling`` come with
 chapters 6-7)."""
 
-from mitbadak.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.nn.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
 
 __all__ = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss"]

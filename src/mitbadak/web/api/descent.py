@@ -1,4 +1,4 @@
-"""The descent page's API: contour grids and descent paths from mitbadak.descent.
+"""The descent page's API: contour grids and descent paths from mitbadak.views.descent.
 
 GET  /api/descent/surfaces
 POST /api/descent/contour ``{"name", "resolution"}``
@@ -16,7 +16,7 @@ def routes(ctx) -> list:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from mitbadak import descent
+    from mitbadak.views import descent
 
     async def surfaces(request):
         return JSONResponse(

@@ -8,8 +8,8 @@
 * a raw ``image/png`` or ``image/jpeg`` body (``?model=`` picks the model);
 * ``multipart/form-data`` with a file field ``image`` (and an optional ``model`` field).
 
-An image goes through :func:`mitbadak.images.load_image` and
-:func:`mitbadak.images.preprocess_digit_steps`, and the probabilities come from
+An image goes through :func:`mitbadak.files.photos.load_image` and
+:func:`mitbadak.files.photos.preprocess_digit_steps`, and the probabilities come from
 ``network.predict_proba``: exactly what ``mitbadak predict`` does with the same file.
 """
 
@@ -54,14 +54,14 @@ class BadInput(BadRequest):
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Image bytes -> grayscale (H, W) in [0, 1], read by ``mitbadak.images.load_image``.
+    """Image bytes -> grayscale (H, W) in [0, 1], read by ``mitbadak.files.photos.load_image``.
 
     The header is checked first (format, dimensions), so a small file that would decompress into
     a huge image (a decompression bomb) is refused without being decoded.
     """
     from PIL import Image, UnidentifiedImageError
 
-    from mitbadak.images import ImageError, load_image
+    from mitbadak.files.photos import ImageError, load_image
 
     if not data:
         raise BadInput("the image is empty")
@@ -173,7 +173,7 @@ def _rounded(a: np.ndarray, digits: int = 4) -> list:
 
 def analyse(entry, x: np.ndarray, steps=None) -> dict[str, Any]:
     """Everything the draw page shows for one (784,) input (``steps``: the preprocessing)."""
-    from mitbadak.inspection import (
+    from mitbadak.views.inspection import (
         first_layer_weight_images,
         hidden_activations,
         layer_activations,
@@ -236,7 +236,7 @@ def analyse(entry, x: np.ndarray, steps=None) -> dict[str, Any]:
 
 def predict_image_bytes(entry, data: bytes) -> dict[str, Any]:
     """Decode, preprocess (keeping the steps) and analyse an uploaded image."""
-    from mitbadak.images import ImageError, preprocess_digit_steps
+    from mitbadak.files.photos import ImageError, preprocess_digit_steps
 
     gray = decode_image(data)
     try:

@@ -1,4 +1,5 @@
-"""The graph page's API: chapter 5's shopping graphs and the tiny network, from mitbadak.graphs.
+"""The graph page's API: chapter 5's shopping graphs and the tiny network, from
+mitbadak.views.computational_graphs.
 
 POST /api/graph/shopping ``{"kind": "apple"|"apple_orange", "apple", "apple_num", ...}``
 POST /api/graph/network ``{"activation", "hidden", "seed", "dtype", "h", "x", "t"}``
@@ -20,7 +21,7 @@ def routes(ctx) -> list:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from mitbadak import graphs
+    from mitbadak.views import computational_graphs as graphs
 
     async def shopping(request):
         try:

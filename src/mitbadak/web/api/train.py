@@ -3,9 +3,10 @@
 POST /api/train/start ``{"recipe": {...}, "points": [[x, y, label], ...]?}`` or
 ``{"rewind": true}`` (the last recipe again, same seed: the same initial weights) -> 202, or 409
 while a run is active or another start is being prepared; the recipe is checked by
-:func:`mitbadak.recipes.validate_recipe` with :data:`~mitbadak.recipes.WEB_LIMITS` (the CLI's
-wording). A run needs a dataset (or points) and ``epochs`` or ``iters``; the dataset is a name
-(registry or toy set), never a file on the server; points have finite coordinates within
+:func:`mitbadak.training.recipes.validate_recipe` with
+:data:`~mitbadak.training.recipes.WEB_LIMITS` (the CLI's wording). A run needs a dataset (or
+points) and ``epochs`` or ``iters``; the dataset is a name (registry or toy set), never a file
+on the server; points have finite coordinates within
 :data:`MAX_COORDINATE`. Every run is an ordinary run folder under the server's ``--runs``; clicked
 points are saved there as ``points.csv`` and are its data. A refused start creates nothing; with
 :data:`MAX_WEB_RUNS` folders made by the page (``web-*``) already there, a start is refused (429)
@@ -134,9 +135,9 @@ class TrainSession:
 
     # --- the training thread ----------------------------------------------------------------
     def _train(self, config, out: Path) -> None:
-        from mitbadak.errors import MitbadakError
-        from mitbadak.recipes import command_line
-        from mitbadak.runs import run_training
+        from mitbadak.core.errors import MitbadakError
+        from mitbadak.training.recipes import command_line
+        from mitbadak.training.runs import run_training
 
         self.publish(
             "run",
@@ -272,15 +273,15 @@ def weight_tiles(w1: np.ndarray, n: int = N_TILES) -> list[str]:
 
 def run_picture(out: Path) -> dict[str, Any] | None:
     """The run's picture as it stands: the decision boundary (2-D data) or weight tiles."""
-    from mitbadak.boundary import run_boundary
-    from mitbadak.errors import MitbadakError
+    from mitbadak.core.errors import MitbadakError
+    from mitbadak.views.boundary import run_boundary
 
     try:
         saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
         dataset = saved.get("dataset_used") or saved["config"].get("dataset")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    from mitbadak.datasets import registry
+    from mitbadak.files.datasets import registry
 
     if dataset and dataset not in registry.DATASETS:
         try:
@@ -314,9 +315,9 @@ def _first_layer(out: Path) -> np.ndarray | None:
 
 def run_snapshot(out: Path) -> dict[str, Any]:
     """A run folder as it stands (for reopening it, or following a CLI run)."""
-    from mitbadak.recipes import command_line
-    from mitbadak.runs import read_run_config
-    from mitbadak.training import read_history
+    from mitbadak.training.loop import read_history
+    from mitbadak.training.recipes import command_line
+    from mitbadak.training.runs import read_run_config
 
     info: dict[str, Any] = {"name": out.name, "out_dir": str(out)}
     try:
@@ -334,7 +335,7 @@ def run_snapshot(out: Path) -> dict[str, Any]:
     )
     try:
         if use_checkpoint:
-            from mitbadak.training import load_checkpoint
+            from mitbadak.training.loop import load_checkpoint
 
             history = load_checkpoint(checkpoint)[3]
         elif metrics.is_file():
@@ -426,8 +427,8 @@ def check_start_body(body: dict[str, Any]) -> None:
 
 def check_dataset_name(dataset: Any) -> None:
     """A page names a data set of the registry or a toy set, never a file on the server."""
-    from mitbadak.datasets import registry
-    from mitbadak.datasets.toy import TOY_DATASETS, is_toy_name
+    from mitbadak.files.datasets import registry
+    from mitbadak.files.datasets.toy import TOY_DATASETS, is_toy_name
 
     if not isinstance(dataset, str):
         raise BadRequest(f"--dataset: expected a data set name, got {dataset!r}")
@@ -465,7 +466,7 @@ def _new_run_dir(runs_dir: Path) -> Path:
 
 def _check_local(dataset: str | None, data_dir: str | None) -> None:
     """The page never downloads (training runs offline): a registry data set must be here."""
-    from mitbadak.datasets import locate, registry
+    from mitbadak.files.datasets import locate, registry
 
     if dataset not in registry.DATASETS or registry.get_spec(dataset).packaged:
         return
@@ -477,10 +478,10 @@ def _check_local(dataset: str | None, data_dir: str | None) -> None:
 
 
 def choices() -> dict[str, Any]:
-    from mitbadak.datasets import present, registry
-    from mitbadak.datasets.toy import TOY_DATASETS
-    from mitbadak.recipes import ACTIVATIONS, DEFAULT_LR, MODELS, OPTIMIZERS, WEB_LIMITS
-    from mitbadak.runs import DEFAULT_RECIPE
+    from mitbadak.files.datasets import present, registry
+    from mitbadak.files.datasets.toy import TOY_DATASETS
+    from mitbadak.training.recipes import ACTIVATIONS, DEFAULT_LR, MODELS, OPTIMIZERS, WEB_LIMITS
+    from mitbadak.training.runs import DEFAULT_RECIPE
 
     return {
         "datasets": list(registry.DATASETS),
@@ -506,8 +507,8 @@ def routes(ctx) -> list:
     from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
-    from mitbadak.datasets.toy import DataError, dataset_from_points, write_points_csv
-    from mitbadak.recipes import WEB_LIMITS, RecipeError, validate_recipe
+    from mitbadak.files.datasets.toy import DataError, dataset_from_points, write_points_csv
+    from mitbadak.training.recipes import WEB_LIMITS, RecipeError, validate_recipe
 
     runs_dir = Path(ctx.runs_dir or "runs").resolve()
     session = TrainSession(runs_dir, ctx.stopping)

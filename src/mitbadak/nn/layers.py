@@ -1,0 +1,367 @@
+"""Computational-graph layers of chapter 5: one node per class, each with forward and backward.
+
+The contract every layer keeps:
+
+* ``forward(...)`` computes the output and caches exactly what ``backward`` needs;
+* ``backward(dout)`` returns the gradient with respect to the input(s) and stores the gradient of
+  each parameter in ``grads`` (and as ``dW``/``db`` attributes, as the book names them);
+* ``dout`` is never modified in place;
+* ``params`` holds *references* to the network's parameter arrays, so an optimizer that updates
+  ``network.params`` in place updates the layer too.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from mitbadak.core._checks import as_array, as_float_array, labels_to_indices
+from mitbadak.core.backend import array_namespace, copy_array
+from mitbadak.core.functions import sigmoid
+
+__all__ = [
+    "Layer",
+    "MulLayer",
+    "AddLayer",
+    "Activation",
+    "ACTIVATIONS",
+    "register_activation",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Affine",
+    "SoftmaxWithLoss",
+]
+
+
+class Layer:
+    """Base class: a node with ``forward``/``backward`` and (maybe empty) ``params``/``grads``."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, *inputs):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def backward(self, dout):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __getattr__(self, name: str):
+        # Only reached when normal lookup fails: a cache that forward() fills is still missing.
+        if name in _FORWARD_CACHE:
+            raise AttributeError(
+                f"{type(self).__name__}.backward needs {name!r}, which forward() stores: "
+                "call forward before backward"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}={v.shape}" for k, v in self.params.items())
+        return f"{type(self).__name__}({shapes})"
+
+
+# What each layer's forward() caches for its backward().
+_FORWARD_CACHE = frozenset({"x", "y", "mask", "out", "original_x_shape"})
+
+
+class MulLayer(Layer):
+    """z = x * y; backward: dz/dx = y, dz/dy = x (the inputs are swapped)."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return x * y
+
+    def backward(self, dout):
+        """Return ``(dout * y, dout * x)``."""
+        return dout * self.y, dout * self.x
+
+
+class AddLayer(Layer):
+    """z = x + y; backward passes ``dout`` unchanged to both inputs."""
+
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, dout):
+        """Return ``(dout, dout)``; arrays come back as two independent copies."""
+        if np.isscalar(dout):
+            return dout, dout
+        if array_namespace(dout) is not np:
+            return copy_array(dout), copy_array(dout)  # device arrays (.copy() / .clone())
+        return np.array(dout, copy=True), np.array(dout, copy=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Hidden activations: the one registry every other module reads.
+
+ACTIVATIONS: dict[str, type[Activation]] = {}
+
+
+def register_activation(cls: type[Activation]) -> type[Activation]:
+    """Class decorator: make ``cls`` a hidden activation known by ``cls.name`` everywhere.
+
+    Networks (``activation=cls.name``), their fused fast paths, the gradient check, model files,
+    recipes and the CLI's ``--activation`` choices all read :data:`ACTIVATIONS`.
+    """
+    if not cls.name or cls.name in ACTIVATIONS:
+        raise ValueError(f"activation name {cls.name!r} is empty or already registered")
+    ACTIVATIONS[cls.name] = cls
+    return cls
+
+
+class Activation(Layer):
+    """An elementwise hidden activation y = f(a): the layer, plus what the fast paths need.
+
+    * ``forward(a)`` / ``backward(dout)``: the layer of chapter 5 (backward = dout * f'(a));
+    * ``forward_(a)``: f applied in place on a float pre-activation array (fused kernels);
+    * ``backward_from_output_(dout, y)``: ``dout *= f'(a)`` in place, written from y = f(a);
+    * ``max_slope``: max |f'| (bounds how far a perturbation moves y, for the gradient check);
+    * ``default_init``: 'he' or 'xavier', the weight init that suits it;
+    * ``onnx_op`` / ``torch_name``: the same function in ONNX and ``torch.nn`` (for export).
+    """
+
+    name: ClassVar[str] = ""
+    onnx_op: ClassVar[str] = ""  # the ONNX operator (export)
+    torch_name: ClassVar[str] = ""  # the torch.nn module class (export)
+    max_slope: ClassVar[float] = 1.0
+    default_init: ClassVar[str] = "xavier"
+    formula: ClassVar[str] = ""
+
+    @staticmethod
+    def forward_(a: np.ndarray) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @staticmethod
+    def backward_from_output_(dout: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, a: np.ndarray) -> np.ndarray:
+        """f(a) as a new float array (``a`` is left untouched)."""
+        out = np.array(a, dtype=np.result_type(a, np.float32), copy=True)
+        cls.forward_(out)
+        return out
+
+
+# Below these exp(-a) would overflow (float32: exp(88.7) = inf); sigmoid is ~0 there anyway.
+_SIGMOID_FLOOR = {np.dtype(np.float32): np.float32(-80.0), np.dtype(np.float64): -700.0}
+
+
+@register_activation
+class Sigmoid(Activation):
+    """y = 1 / (1 + exp(-x)); backward: dout * y * (1 - y), from the cached output y."""
+
+    name = "sigmoid"
+    onnx_op = "Sigmoid"
+    torch_name = "Sigmoid"
+    max_slope = 0.25
+    default_init = "xavier"
+    formula = "1 / (1 + exp(-a))"
+
+    def forward(self, x):
+        self.out = sigmoid(x)  # keeps a float dtype; integer input becomes float64, not truncated
+        return self.out
+
+    def backward(self, dout):
+        """Return ``dout * (1 - y) * y``."""
+        return dout * (1.0 - self.out) * self.out
+
+    @staticmethod
+    def forward_(a: np.ndarray) -> None:
+        # 1 / (1 + exp(-a)), clamped so exp never overflows (and never warns).
+        np.maximum(a, _SIGMOID_FLOOR.get(a.dtype, -80.0), out=a)
+        np.negative(a, out=a)
+        np.exp(a, out=a)
+        a += 1.0
+        np.reciprocal(a, out=a)
+
+    @staticmethod
+    def backward_from_output_(dout: np.ndarray, y: np.ndarray) -> None:
+        dout *= 1.0 - y
+        dout *= y
+
+
+@register_activation
+class Relu(Activation):
+    """y = max(0, x); backward: dout where x > 0, else 0."""
+
+    name = "relu"
+    onnx_op = "Relu"
+    torch_name = "ReLU"
+    max_slope = 1.0
+    default_init = "he"
+    formula = "max(0, a)"
+
+    def forward(self, x):
+        xp = array_namespace(x)
+        self.mask = x <= 0
+        return xp.maximum(x, 0)
+
+    def backward(self, dout):
+        """Return ``dout * (x > 0)`` (a new array; ``dout`` is left untouched)."""
+        xp = array_namespace(dout)
+        return xp.where(self.mask, 0, dout)
+
+    @staticmethod
+    def forward_(a: np.ndarray) -> None:
+        np.maximum(a, 0, out=a)
+
+    @staticmethod
+    def backward_from_output_(dout: np.ndarray, y: np.ndarray) -> None:
+        dout *= y > 0
+
+
+@register_activation
+class Tanh(Activation):
+    """y = tanh(x) = (e^x - e^-x) / (e^x + e^-x); backward: dout * (1 - y^2), from the output y."""
+
+    name = "tanh"
+    onnx_op = "Tanh"
+    torch_name = "Tanh"
+    max_slope = 1.0
+    default_init = "xavier"
+    formula = "tanh(a)"
+
+    def forward(self, x):
+        xp = array_namespace(x)
+        self.out = np.tanh(as_float_array(x)) if xp is np else xp.tanh(x)
+        return self.out
+
+    def backward(self, dout):
+        """Return ``dout * (1 - y^2)``."""
+        return dout * (1.0 - self.out * self.out)
+
+    @staticmethod
+    def forward_(a: np.ndarray) -> None:
+        np.tanh(a, out=a)
+
+    @staticmethod
+    def backward_from_output_(dout: np.ndarray, y: np.ndarray) -> None:
+        dout *= 1.0 - y * y
+
+
+class Affine(Layer):
+    """y = x . W + b for a batch x of any rank >= 2 (the trailing axes are flattened).
+
+    backward: dx = dout . W^T (reshaped to x's shape), dW = x^T . dout, db = sum_n dout.
+    Set ``input_grad=False`` for a first layer: dx is then not computed and ``backward`` returns
+    None, which saves one matrix product per step in training.
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray, *, input_grad: bool = True) -> None:
+        super().__init__()
+        if W.ndim != 2 or b.shape != (W.shape[1],):
+            raise ValueError(
+                f"Affine needs W (in, out) and b (out,), got W {W.shape} and b {b.shape}"
+            )
+        self.params = {"W": W, "b": b}
+        self.input_grad = input_grad
+        self.dW: np.ndarray | None = None
+        self.db: np.ndarray | None = None
+
+    @property
+    def W(self) -> np.ndarray:
+        return self.params["W"]
+
+    @property
+    def b(self) -> np.ndarray:
+        return self.params["b"]
+
+    def forward(self, x):
+        if x.ndim < 2:
+            raise ValueError(f"Affine expects a batch (N, ...) of rank >= 2, got shape {x.shape}")
+        self.original_x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        if self.x.shape[1] != self.W.shape[0]:
+            raise ValueError(
+                f"x has {self.x.shape[1]} features per sample, but this Affine layer expects "
+                f"{self.W.shape[0]}"
+            )
+        return self.x @ self.W + self.b
+
+    def backward(self, dout):
+        """Store dW = x^T . dout and db = sum(dout, axis=0); return dx = dout . W^T (or None)."""
+        xp = array_namespace(dout)
+        self.dW = self.x.T @ dout
+        self.db = xp.sum(dout, axis=0)
+        self.grads = {"W": self.dW, "b": self.db}
+        if not self.input_grad:
+            return None
+        return (dout @ self.W.T).reshape(self.original_x_shape)
+
+
+class SoftmaxWithLoss(Layer):
+    """Softmax followed by the mean cross-entropy, fused for stability and speed.
+
+    forward(x, t): y = softmax(x); L = -1/N sum_n log y[n, t_n], computed as
+    logsumexp(x_n) - x[n, t_n] so it never takes log(0). (The book adds delta = 1e-7 inside the log;
+    this exact form differs from it by about 1e-7 / y[n, t_n] and makes ``backward`` its exact
+    derivative.) ``t`` may be one-hot (N, C) or integer labels (N,).
+
+    backward(dout=1): dout * (y - t) / N.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.y: np.ndarray | None = None
+        self.t: np.ndarray | None = None  # integer labels (N,)
+
+    def forward(self, x, t):
+        xp = array_namespace(x, t)
+        if xp is not np:
+            # On a device the caller checked the data on the host before moving it (as the
+            # networks and the trainer do): here x is (N, C) scores and t integer labels (N,).
+            self.t = t
+            self.y, loss = softmax_cross_entropy(x, t)
+            return loss
+        # (named for a network's user too, whose loss() reaches here with its scores)
+        x = as_float_array(x, "x (the scores given to SoftmaxWithLoss)", finite=True)
+        if x.ndim not in (1, 2) or x.shape[-1] == 0:
+            raise ValueError(f"x must be scores (C,) or (N, C) with C >= 1, got shape {x.shape}")
+        if x.shape[0] == 0:  # the mean over 0 samples would be nan
+            raise ValueError(
+                f"x is an empty batch (0 rows of scores, shape {x.shape}); SoftmaxWithLoss "
+                "needs at least one sample"
+            )
+        one_sample = x.ndim == 1
+        if one_sample:
+            x = x.reshape(1, -1)
+        t = as_array(t, "t")
+        if one_sample and t.ndim == 1 and t.shape[0] == x.shape[1] > 1:
+            t = t.reshape(1, -1)  # the one-hot row of the single sample
+        # checked labels: a negative or too-large label would otherwise index silently
+        self.t = labels_to_indices(t, x.shape[0], x.shape[1])
+        self.y, loss = softmax_cross_entropy(x, self.t)
+        return loss
+
+    def backward(self, dout=1):
+        """Return dout * (y - onehot(t)) / N."""
+        if self.y is None:
+            raise AttributeError(
+                "SoftmaxWithLoss.backward needs 'y', which forward() stores: "
+                "call forward before backward"
+            )
+        xp = array_namespace(self.y)
+        n = self.y.shape[0]
+        dx = copy_array(self.y)  # y.copy() on any array library (PyTorch: clone)
+        dx[xp.arange(n), self.t] -= 1
+        dx *= dout / n
+        return dx
+
+
+def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
+    """(softmax(x), mean_n [logsumexp(x_n) - x[n, t_n]]) for scores x (N, C) and labels t (N,).
+
+    The loss is a Python float for NumPy data; on a device it stays a 0-d device array, so a
+    training step does not wait for the device (the caller reads losses back in blocks).
+    """
+    xp = array_namespace(x)
+    shifted = x - xp.max(x, axis=1, keepdims=True)
+    e = xp.exp(shifted)
+    s = xp.sum(e, axis=1, keepdims=True)
+    y = e / s
+    n = x.shape[0]
+    loss = xp.mean(xp.log(s[:, 0]) - shifted[xp.arange(n), t])
+    return y, (float(loss) if xp is np else loss)

@@ -1,0 +1,844 @@
+"""Networks of chapters 3-5: the fixed three-layer example, SimpleNet, TwoLayerNet, MultiLayerNet.
+
+Parameters live in one dict per network (``net.params['W1']`` ...). The layers hold references to
+the same arrays, so an optimizer that updates ``params`` in place updates the layers as well, and
+``params`` is a :class:`ParamDict`: replacing an entry (``net.params['W1'] = W1 - lr * dW1``)
+rebinds the layers to the new array, so both ways of writing the book's update train the network.
+Every network takes a ``seed`` (int or ``numpy.random.Generator``) and a ``dtype``; nothing uses
+NumPy's global random state.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from mitbadak.core import differentiation as _gradient
+from mitbadak.core._checks import as_float_array, check_finite, check_x, check_xt
+from mitbadak.core.backend import (
+    array_namespace,
+    device_name,
+    device_namespace,
+    is_host_array,
+    to_device,
+    to_host,
+)
+from mitbadak.core.functions import cross_entropy_error, identity_function, sigmoid, softmax
+from mitbadak.nn import fast_path as _fused
+from mitbadak.nn import gradcheck
+from mitbadak.nn.layers import ACTIVATIONS, Affine, SoftmaxWithLoss
+
+__all__ = [
+    "init_network",
+    "forward",
+    "predict",
+    "SimpleNet",
+    "simpleNet",
+    "ParamDict",
+    "TwoLayerNet",
+    "MultiLayerNet",
+    "FeedForwardNet",
+    "network_from_config",
+    "param_shapes",
+    "Network",
+    "make_rng",
+    "register_device_scores",
+]
+
+#: Device engines for :meth:`FeedForwardNet.scores`, by array-module name (``"cupy"``):
+#: ``(supports(net), scores(net, x2))``. nn imports no device code: ``mitbadak.devices.fused_step``
+#: registers its fused CuPy scores here when imported (``mitbadak/__init__.py`` imports it).
+DEVICE_SCORES: dict[str, tuple[Callable[[Any], bool], Callable[[Any, Any], Any]]] = {}
+
+
+def register_device_scores(
+    module_name: str, supports: Callable[[Any], bool], scores: Callable[[Any, Any], Any]
+) -> None:
+    """On arrays of the module named ``module_name``, :meth:`FeedForwardNet.scores` returns
+    ``scores(net, x2)`` whenever ``supports(net)``, else the readable layers' scores."""
+    DEVICE_SCORES[module_name] = (supports, scores)
+
+
+def make_rng(seed=None) -> np.random.Generator:
+    """A NumPy Generator from an int seed, an existing Generator (used as is) or None (fresh)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+# --------------------------------------------------------------------------------------------
+# The parameter dict shared by every network.
+
+
+class ParamKeyError(KeyError):
+    """A key that is not one of the network's parameters (printed without KeyError's quotes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _host_value(value):
+    """``value`` as host data when it is an array of a device library (else as it is)."""
+    if isinstance(value, (np.ndarray, np.generic, list, tuple, str, bytes, int, float)):
+        return value
+    try:
+        return to_host(value)
+    except TypeError:
+        return value  # not an array at all: the checks that follow word the error
+
+
+def _rebuild_param_dict(items, dtype, on_set):
+    return ParamDict(items, dtype=dtype, on_set=on_set)
+
+
+class ParamDict(dict):
+    """A network's parameters: a dict with fixed keys whose arrays are the ones the layers use.
+
+    ``params[key] = value`` (the book's ``params['W1'] = params['W1'] - lr * grads['W1']``)
+    replaces the parameter *and* rebinds the network's layers to the new array. ``value`` must
+    have the parameter's shape and hold real numbers; an array of the network's dtype is stored as
+    it is (no copy), any other real dtype (float64 into a float32 network, integer zeros) is
+    converted to the network's dtype. Keys cannot be added or removed. In-place updates
+    (``params['W1'] -= ...``, the optimizers) keep working as before.
+    """
+
+    def __init__(self, items, *, dtype, on_set=None) -> None:
+        super().__init__(items)
+        self._dtype = np.dtype(dtype)
+        self._on_set = on_set
+
+    def _unknown(self, key) -> ParamKeyError:
+        return ParamKeyError(
+            f"params has no {key!r}: this network's parameters are {', '.join(self)} "
+            "(the keys are fixed by the architecture)"
+        )
+
+    def __setitem__(self, key, value) -> None:
+        if key not in self:
+            raise self._unknown(key)
+        current = dict.__getitem__(self, key)
+        if value is current:
+            return  # `params[k] -= g` ends by storing the same array back: nothing to do
+        if not isinstance(current, np.ndarray):  # the network lives on a device
+            arr = self._on_device(key, value, current)
+        else:
+            arr = self._on_host(key, _host_value(value), current.shape)
+        dict.__setitem__(self, key, arr)
+        if self._on_set is not None:
+            self._on_set(key, arr)
+
+    def _on_device(self, key, value, current):
+        """``value`` for a device network: device arrays of that device are checked for shape and
+        cast to the parameter's dtype; anything else is checked on the host, then moved."""
+        xp = array_namespace(current)
+        if is_host_array(value) or array_namespace(value) is not xp:
+            return to_device(self._on_host(key, _host_value(value), tuple(current.shape)), xp)
+        if tuple(value.shape) != tuple(current.shape):
+            raise ValueError(
+                f"params[{key!r}] must have shape {tuple(current.shape)} (the network's {key}), "
+                f"got {tuple(value.shape)}"
+            )
+        return value if value.dtype == current.dtype else xp.astype(value, current.dtype)
+
+    def _on_host(self, key, value, shape) -> np.ndarray:
+        """``value`` checked (real numbers, ``shape``) as a writeable array of the dtype."""
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "fiub":
+            raise ValueError(
+                f"params[{key!r}] must hold real numbers, got an array of dtype {arr.dtype}"
+            )
+        if arr.shape != shape:
+            raise ValueError(
+                f"params[{key!r}] must have shape {shape} (the network's {key}), "
+                f"got {arr.shape}"
+            )
+        if arr.dtype != self._dtype or not arr.flags.writeable:
+            arr = arr.astype(self._dtype)  # a new, writeable array in the network's dtype
+        return arr
+
+    def __delitem__(self, key) -> None:
+        raise TypeError(
+            f"cannot delete params[{key!r}]: a network's parameters are fixed by its architecture; "
+            "assign a new array instead (params[key] = ...)"
+        )
+
+    def _no_removal(self, *args, **kwargs):
+        raise TypeError(
+            "cannot remove parameters: a network's parameters are fixed by its architecture"
+        )
+
+    pop = popitem = clear = _no_removal
+
+    def update(self, other=(), /, **kwargs) -> None:
+        """Assign several parameters, each checked as in ``params[key] = value``."""
+        pairs = other.items() if hasattr(other, "items") else other
+        for key, value in [*pairs, *kwargs.items()]:
+            self[key] = value
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            raise self._unknown(key)
+        return self[key]
+
+    def copy(self) -> dict:
+        """A plain dict holding the same arrays (not copies of them)."""
+        return dict(self)
+
+    def __reduce__(self):
+        return _rebuild_param_dict, (dict(self), self._dtype, self._on_set)
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 3: a three-layer network with fixed weights, forward pass only.
+
+
+def init_network() -> dict[str, np.ndarray]:
+    """The chapter-3 example's weights: 2 inputs -> 3 -> 2 -> 2 outputs."""
+    return {
+        "W1": np.array([[0.1, 0.3, 0.5], [0.2, 0.4, 0.6]]),
+        "b1": np.array([0.1, 0.2, 0.3]),
+        "W2": np.array([[0.1, 0.4], [0.2, 0.5], [0.3, 0.6]]),
+        "b2": np.array([0.1, 0.2]),
+        "W3": np.array([[0.1, 0.3], [0.2, 0.4]]),
+        "b3": np.array([0.1, 0.2]),
+    }
+
+
+def forward(network: dict[str, np.ndarray], x) -> np.ndarray:
+    """y = identity(sigmoid(sigmoid(x.W1 + b1).W2 + b2).W3 + b3).
+
+    For ``init_network()`` and x = [1.0, 0.5] this gives [0.31682708, 0.69627909].
+    """
+    return identity_function(_chapter3_scores(network, x))
+
+
+def _chapter3_scores(network, x) -> np.ndarray:
+    """sigmoid(sigmoid(x.W1 + b1).W2 + b2).W3 + b3, after checking the weights and x."""
+    x = as_float_array(x, finite=True)
+    network = _check_chapter3_network(network)
+    n_in = network["W1"].shape[0]
+    if x.ndim == 0 or x.shape[-1] != n_in:
+        given = "a scalar" if x.ndim == 0 else f"{x.shape[-1]} features per sample"
+        raise ValueError(f"x has {given}, but the network expects {n_in}")
+    z1 = sigmoid(x @ network["W1"] + network["b1"])
+    z2 = sigmoid(z1 @ network["W2"] + network["b2"])
+    return z2 @ network["W3"] + network["b3"]
+
+
+def _check_chapter3_network(network) -> dict[str, np.ndarray]:
+    """``forward``'s weights as float arrays: finite W1, b1, W2, b2, W3, b3 whose shapes chain."""
+    names = ("W1", "b1", "W2", "b2", "W3", "b3")
+    if not isinstance(network, dict) or not all(k in network for k in names):
+        given = sorted(map(str, network)) if isinstance(network, dict) else type(network).__name__
+        raise ValueError(f"network must be a dict of {', '.join(names)} arrays, got {given}")
+    n_out = None
+    arrays = {}
+    for i in (1, 2, 3):
+        W = arrays[f"W{i}"] = as_float_array(network[f"W{i}"], f"W{i}", finite=True)
+        b = arrays[f"b{i}"] = as_float_array(network[f"b{i}"], f"b{i}", finite=True)
+        if W.ndim != 2 or b.shape != (W.shape[1],):
+            raise ValueError(f"W{i} must be (in, out) and b{i} (out,), got {W.shape} and {b.shape}")
+        if n_out is not None and W.shape[0] != n_out:
+            raise ValueError(f"W{i} has {W.shape[0]} rows, but layer {i - 1} has {n_out} outputs")
+        n_out = W.shape[1]
+    return arrays
+
+
+def predict(network: dict[str, np.ndarray], x) -> np.ndarray:
+    """y = softmax(sigmoid(sigmoid(x.W1 + b1).W2 + b2).W3 + b3): the book's chapter-3 classifier.
+
+    ``network`` is a dict of W1, b1, W2, b2, W3, b3 such as ``load_book_weights()`` returns; ``x``
+    is one sample (784,) -> probabilities (10,), or a batch (N, 784) -> (N, 10).
+    """
+    return softmax(_chapter3_scores(network, x))
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 4: the smallest learnable network.
+
+
+class SimpleNet:
+    """One 2x3 weight matrix: scores = x . W; loss = cross_entropy_error(softmax(scores), t).
+
+    ``W`` is drawn from a standard normal with the given ``seed`` (or passed in directly).
+    ``net.W`` and ``net.params['W']`` are the same array; ``net.W -= ...`` updates it in place and
+    ``net.W = ...`` or ``net.params['W'] = ...`` replace it (shape (2, 3), converted to ``dtype``).
+    """
+
+    def __init__(self, W=None, *, seed=None, dtype=np.float64) -> None:
+        if W is None:
+            W = make_rng(seed).standard_normal((2, 3))
+        W = np.array(W, dtype=dtype)
+        if W.shape != (2, 3):
+            raise ValueError(f"SimpleNet's W must have shape (2, 3), got {W.shape}")
+        self.dtype = W.dtype
+        self.params = ParamDict({"W": W}, dtype=self.dtype)
+
+    @property
+    def W(self) -> np.ndarray:
+        """The weights: the same array as ``params['W']``."""
+        return self.params["W"]
+
+    @W.setter
+    def W(self, value) -> None:
+        self.params["W"] = value
+
+    def predict(self, x) -> np.ndarray:
+        """scores = x . W"""
+        x = as_float_array(x)
+        check_finite(x)
+        if x.shape[-1] != 2:
+            raise ValueError(f"x has {x.shape[-1]} features per sample, but SimpleNet expects 2")
+        return x @ self.W
+
+    def loss(self, x, t) -> float:
+        """cross_entropy_error(softmax(x . W), t)"""
+        return float(cross_entropy_error(softmax(self.predict(x)), t))
+
+    def numerical_gradient(self, x, t) -> dict[str, np.ndarray]:
+        """dL/dW by central differences (the book's chapter-4 ``numerical_gradient(f, net.W)``):
+        one element of W at a time, the book's way (six weights: there is no faster path)."""
+        return {"W": _gradient.numerical_gradient(lambda _w: self.loss(x, t), self.W)}
+
+
+#: The book's spelling (``simpleNet`` in ``ch04/gradient_simplenet.py``).
+simpleNet = SimpleNet
+
+
+# --------------------------------------------------------------------------------------------
+# Chapters 4-5: fully connected networks built from layers.
+
+
+@runtime_checkable
+class Network(Protocol):
+    """The public contract the trainer, gradcheck, evaluation, the CLI and the web pages use.
+
+    ``x2`` is a checked 2-D batch of the network's dtype and ``t_idx`` integer labels (N,)
+    (``net.prepare(x, t)`` makes both); the methods taking them skip validation for speed.
+    """
+
+    input_size: int
+    output_size: int
+    dtype: np.dtype
+
+    @property
+    def params(self) -> dict[str, np.ndarray]: ...
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None: ...
+
+    def config(self) -> dict[str, Any]: ...
+
+    def scores(self, x2: np.ndarray) -> np.ndarray: ...
+
+    def loss_and_gradient(
+        self, x2: np.ndarray, t_idx: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]: ...
+
+
+class FeedForwardNet:
+    """Affine -> activation -> ... -> Affine -> SoftmaxWithLoss, with parameters W1, b1, W2, b2, ...
+
+    ``predict(x)`` returns the scores (before softmax); ``loss`` adds the L2 penalty
+    0.5 * weight_decay_lambda * sum ||W||^2 when ``weight_decay_lambda > 0``.
+
+    ``device`` ('cpu', 'gpu', 'auto' or an array module) says where the parameters live; the
+    weights are always drawn on the host, so a seed gives the same network on every device.
+    ``net.to(device)`` moves it (and returns it), ``net.device`` says where it is. On a device the
+    public methods still check their input on the host, then move it; ``predict`` returns device
+    scores, ``loss``/``accuracy`` Python floats.
+    """
+
+    architecture = "FeedForwardNet"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: list[int],
+        output_size: int,
+        *,
+        activation: str = "relu",
+        weight_init: str | float = "he",
+        weight_decay_lambda: float = 0.0,
+        seed=None,
+        dtype=np.float64,
+        device="cpu",
+    ) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        sizes = [int(input_size), *[int(h) for h in hidden_sizes], int(output_size)]
+        if any(s < 1 for s in sizes):
+            raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+        if weight_decay_lambda < 0:
+            raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda}")
+        self.input_size = sizes[0]
+        self.hidden_sizes = sizes[1:-1]
+        self.output_size = sizes[-1]
+        self.activation = activation
+        self.weight_init = weight_init
+        self.weight_decay_lambda = float(weight_decay_lambda)
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise ValueError(
+                f"dtype must be a floating type (float32 or float64), got {self.dtype}"
+            )
+        rng = make_rng(seed)
+        params: dict[str, np.ndarray] = {}
+        for key, shape in param_shapes(self.config()).items():
+            if key[0] == "W":
+                std = _init_std(weight_init, shape[0], activation)
+                params[key] = (std * rng.standard_normal(shape)).astype(self.dtype)
+            else:
+                params[key] = np.zeros(shape, dtype=self.dtype)
+        self._xp = np  # the array module of the parameters (see to())
+        self._params = ParamDict(params, dtype=self.dtype, on_set=self._rebind)
+        self._build_layers()
+        if not (isinstance(device, str) and device.strip().lower() == "cpu"):
+            self.to(device)
+
+    # -- device ------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """Where the parameters live: 'cpu' (NumPy), 'gpu' (CuPy), else the array module's name."""
+        return device_name(self._xp)
+
+    def to(self, device) -> FeedForwardNet:
+        """Move the parameters to ``device`` ('cpu', 'gpu', 'auto' or an array module); returns
+        the network. Values and dtype are unchanged (bit-exact); the layers are rebuilt around the
+        moved arrays, as after ``set_params``. Raises DeviceError for 'gpu' without CuPy/GPU."""
+        xp = device_namespace(device)
+        if xp is self._xp:
+            return self
+        moved = to_device(dict(self._params), xp)
+        if xp is np:  # back on the host: own writeable copies, never views of device memory
+            moved = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in moved.items()}
+        self._xp = xp
+        self._params = ParamDict(moved, dtype=self.dtype, on_set=self._rebind)
+        self._build_layers()
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # (pickle: a module cannot be pickled, and device memory belongs to this process)
+        if self._xp is not np:
+            raise TypeError(
+                f"a network on device {self.device!r} cannot be pickled: "
+                "move it to the host first (net.to('cpu'))"
+            )
+        return {**self.__dict__, "_xp": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _xp=np)
+
+    def _on_net_device(self, *arrays):
+        """Checked host arrays moved to the network's device (as they are on the CPU)."""
+        if self._xp is np:
+            return arrays if len(arrays) > 1 else arrays[0]
+        moved = tuple(to_device(a, self._xp) for a in arrays)
+        return moved if len(moved) > 1 else moved[0]
+
+    # -- parameters --------------------------------------------------------------------------
+    @property
+    def params(self) -> ParamDict:
+        """W1, b1, W2, b2, ...: the arrays the layers use (see :class:`ParamDict`).
+
+        ``net.params['W1'] = new`` replaces one parameter (the layers follow); assigning a whole
+        dict (``net.params = {...}``) replaces them all, arrays of the network's dtype uncopied.
+        """
+        return self._params
+
+    @params.setter
+    def params(self, params) -> None:
+        self._check_param_shapes(params)
+        if self._xp is np:
+            arrays = {k: np.asarray(_host_value(params[k]), dtype=self.dtype) for k in self._params}
+        else:
+            arrays = {k: self._device_param(params[k]) for k in self._params}
+        self._params = ParamDict(arrays, dtype=self.dtype, on_set=self._rebind)
+        self._build_layers()
+
+    def _device_param(self, value):
+        """``value`` as an array of the network's dtype on its device (moved when elsewhere)."""
+        if not is_host_array(value) and array_namespace(value) is self._xp:
+            return value if value.dtype == self.dtype else self._xp.astype(value, self.dtype)
+        return to_device(np.asarray(_host_value(value), dtype=self.dtype), self._xp)
+
+    def _rebind(self, key: str, arr: np.ndarray) -> None:
+        """Point the Affine layer that uses parameter ``key`` (W<i> or b<i>) at ``arr``."""
+        self.layers[f"Affine{key[1:]}"].params[key[0]] = arr
+
+    @property
+    def lastLayer(self) -> SoftmaxWithLoss:  # noqa: N802 - the book's name
+        """The book's name for :attr:`last_layer` (the SoftmaxWithLoss layer)."""
+        return self.last_layer
+
+    @lastLayer.setter
+    def lastLayer(self, layer) -> None:  # noqa: N802
+        self.last_layer = layer
+
+    # -- structure ---------------------------------------------------------------------------
+    @property
+    def n_affine(self) -> int:
+        return len(self.hidden_sizes) + 1
+
+    def _build_layers(self) -> None:
+        """(Re)create the layers around the current ``params`` arrays (shared, not copied)."""
+        self.layers: OrderedDict[str, Any] = OrderedDict()
+        for i in range(1, self.n_affine + 1):
+            self.layers[f"Affine{i}"] = Affine(
+                self.params[f"W{i}"], self.params[f"b{i}"], input_grad=(i != 1)
+            )
+            if i < self.n_affine:
+                self.layers[f"{self.activation.capitalize()}{i}"] = ACTIVATIONS[self.activation]()
+        self.last_layer = SoftmaxWithLoss()
+
+    def set_params(self, params: dict[str, np.ndarray]) -> None:
+        """Replace all parameters with copies (checked against the architecture); rebuild layers."""
+        self._check_param_shapes(params)
+        self.params = {
+            k: np.array(_host_value(params[k]), dtype=self.dtype) for k in self._params
+        }  # host copies (a device network's setter moves them)
+
+    def _check_param_shapes(self, params) -> None:
+        expected = {k: v.shape for k, v in self._params.items()}
+        given = {k: np.shape(v) for k, v in params.items()}
+        if set(given) != set(expected):
+            raise ValueError(
+                f"parameters {sorted(given)} do not match this network's {sorted(expected)}"
+            )
+        for k, shape in expected.items():
+            if given[k] != shape:
+                raise ValueError(
+                    f"parameter {k} has shape {given[k]}, but the network expects {shape}"
+                )
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this architecture (not the weights): JSON-serialisable."""
+        return {
+            "architecture": self.architecture,
+            "input_size": self.input_size,
+            "hidden_sizes": list(self.hidden_sizes),
+            "output_size": self.output_size,
+            "activation": self.activation,
+            "weight_init": self.weight_init,
+            "weight_decay_lambda": self.weight_decay_lambda,
+            "dtype": self.dtype.name,
+        }
+
+    def copy(self, *, dtype=None) -> FeedForwardNet:
+        """A new network of the same architecture holding copies of these parameters, in
+        ``dtype`` (default: this network's). ``gradcheck`` takes its float64 copy from here."""
+        config = self.config() if dtype is None else dict(self.config(), dtype=np.dtype(dtype).name)
+        return network_from_config(config, {k: np.asarray(v) for k, v in self.params.items()})
+
+    def __repr__(self) -> str:
+        sizes = "-".join(str(s) for s in [self.input_size, *self.hidden_sizes, self.output_size])
+        name = type(self).__name__
+        where = "" if self._xp is np else f", device={self.device!r}"
+        return f"{name}({sizes}, activation={self.activation!r}, dtype={self.dtype.name}{where})"
+
+    # -- checked public API -----------------------------------------------------------------
+    def prepare_x(self, x) -> np.ndarray:
+        """``x`` checked (finite numbers, (N, input_size) or (N, ...) or one sample) as a 2-D
+        array of the network's dtype: what the unchecked methods below take."""
+        return check_x(_host_value(x), self.input_size).astype(self.dtype, copy=False)
+
+    def prepare(self, x, t) -> tuple[np.ndarray, np.ndarray]:
+        """``(x2, t_idx)``: x as in :meth:`prepare_x`, t (labels or one-hot) as integer labels."""
+        x2, t_idx = check_xt(_host_value(x), _host_value(t), self.input_size, self.output_size)
+        return x2.astype(self.dtype, copy=False), t_idx
+
+    def predict(self, x) -> np.ndarray:
+        """Scores before softmax: (N, output_size) for a batch (N, input_size) or (N, ...), and
+        (output_size,) for one 1-D sample (input_size,), as in the book.
+
+        Runs the fast path :meth:`scores` (``mitbadak.nn.fast_path``); the book's layer-by-layer
+        forward
+        is ``net.forward_layers(net.prepare_x(x))``, and the tests hold the two equal.
+        """
+        scores = self.scores(self._on_net_device(self.prepare_x(x)))
+        return scores[0] if np.ndim(x) == 1 else scores
+
+    def predict_proba(self, x) -> np.ndarray:
+        """softmax(predict(x)): class probabilities, each row summing to 1."""
+        return softmax(self.predict(x))
+
+    def loss(self, x, t) -> float:
+        """Mean cross-entropy of softmax(predict(x)) against t (+ the weight-decay penalty)."""
+        x2, t2 = self.prepare(x, t)
+        return float(self.batch_loss(*self._on_net_device(x2, t2)))
+
+    def accuracy(self, x, t, batch_size: int | None = None) -> float:
+        """Fraction of samples whose highest score is the label (t: integer or one-hot)."""
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        x2, t2 = self.prepare(x, t)
+        labels = to_host(self.predict_labels(self._on_net_device(x2), batch_size))
+        return float(np.mean(labels == t2))
+
+    def gradient(self, x, t) -> dict[str, np.ndarray]:
+        """dL/dparam for every parameter by backpropagation through the layers (the book's way:
+        :meth:`loss_and_gradient_layers`; the trainer's fused step is :meth:`loss_and_gradient`)."""
+        x2, t2 = self.prepare(x, t)
+        return self.loss_and_gradient_layers(*self._on_net_device(x2, t2))[1]
+
+    def numerical_gradient(
+        self, x, t, h: float = 1e-4, *, method: str = "auto"
+    ) -> dict[str, np.ndarray]:
+        """dL/dparam for every parameter by central differences (chapter 4), computed in float64:
+        (L(p + h) - L(p - h)) / 2h for each element p of each parameter.
+
+        By default (``method='auto'``) this is the fast engine wherever one exists, i.e. for one
+        hidden layer (every ``TwoLayerNet``): ``gradcheck.numerical_gradient_fast`` evaluates the
+        same central differences while recomputing only what a perturbation changes, batching
+        many perturbations into one array operation; the same numbers (to ~1e-12, held to 1e-9
+        by the tests) in about 20 ms for 784-50-10 on 100 images. Deeper networks have no fast
+        engine and take the book's loop. ``method='fast'`` asks for the fast engine (an error
+        for deeper networks).
+
+        ``method='reference'`` is the book's way: perturb one parameter at a time and rerun the
+        whole network (``gradcheck.numerical_gradient_reference``, on a float64 copy; the
+        network itself is never touched). That costs two forward passes per parameter:
+        784-50-10 (39,760 parameters) on a batch of 100 takes about 20 s, as the book warns. Use
+        it to see that slowness, or to check the fast engine.
+        """
+        x2, t2 = self.prepare(x, t)
+        if method not in ("auto", "fast", "reference"):
+            raise ValueError(f"method must be 'auto', 'fast' or 'reference', got {method!r}")
+        if self._xp is not np:  # numerical gradients are a host computation (float64, NumPy)
+            host = network_from_config(self.config(), to_host(dict(self.params)))
+            return host.numerical_gradient(x2, t2, h, method=method)
+        if method == "reference" or (method == "auto" and not gradcheck.supports_fast(self)):
+            return gradcheck.numerical_gradient_reference(self, x2, t2, h)
+        return gradcheck.numerical_gradient_fast(self, x2, t2, h)
+
+    # -- the book's layer-by-layer path (unchecked: x2, t_idx from prepare/prepare_x) ---------
+    def forward_layers(self, x2: np.ndarray) -> np.ndarray:
+        """Scores by ``forward`` through every layer in order (fills the layers' caches)."""
+        out = x2
+        for layer in self.layers.values():
+            out = layer.forward(out)
+        return out
+
+    def batch_loss(self, x2: np.ndarray, t_idx: np.ndarray) -> float:
+        """SoftmaxWithLoss of :meth:`forward_layers` + the weight penalty, on checked input."""
+        return self.last_layer.forward(self.forward_layers(x2), t_idx) + self.weight_penalty()
+
+    def loss_and_gradient_layers(
+        self, x2: np.ndarray, t_idx: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """The reference: forward through every layer, then backward through them in reverse."""
+        loss = self.batch_loss(x2, t_idx)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+        grads: dict[str, np.ndarray] = {}
+        lam = self.weight_decay_lambda
+        for i in range(1, self.n_affine + 1):
+            affine = self.layers[f"Affine{i}"]
+            grads[f"W{i}"] = affine.dW + lam * affine.W if lam else affine.dW
+            grads[f"b{i}"] = affine.db
+        return loss, grads
+
+    def weight_penalty(self) -> float:
+        """0.5 * weight_decay_lambda * sum_i ||W_i||^2 (0 without weight decay)."""
+        if self.weight_decay_lambda == 0:
+            return 0.0
+        if self._xp is not np:  # a 0-d device array: no wait for the device in a training step
+            xp = self._xp
+            total = sum(xp.sum(self.params[f"W{i}"] ** 2) for i in range(1, self.n_affine + 1))
+            return 0.5 * self.weight_decay_lambda * total
+        total = sum(float(np.sum(self.params[f"W{i}"] ** 2)) for i in range(1, self.n_affine + 1))
+        return 0.5 * self.weight_decay_lambda * total
+
+    # -- the fast paths (unchecked; mitbadak.nn.fast_path, tested against the methods above)
+    # --------
+    def scores(self, x2: np.ndarray) -> np.ndarray:
+        """Inference only: the same scores as :meth:`forward_layers`, computed in place on its
+        own temporaries (``fused.scores``) and without touching the layers' caches.
+        On a device: the same formula with the readable activation layers (fresh ones), or on
+        CuPy ``fused_step.fused_scores`` (matmul + one bias-and-activation kernel per layer),
+        registered in :data:`DEVICE_SCORES`."""
+        if self._xp is not np:
+            engine = DEVICE_SCORES.get(getattr(self._xp, "__name__", ""))
+            if engine is not None and engine[0](self):
+                return engine[1](self, x2)
+            p, h = self.params, x2
+            for i in range(1, self.n_affine):
+                h = ACTIVATIONS[self.activation]().forward(h @ p[f"W{i}"] + p[f"b{i}"])
+            return h @ p[f"W{self.n_affine}"] + p[f"b{self.n_affine}"]
+        return _fused.scores(self, x2)
+
+    def loss_and_gradient(
+        self, x2: np.ndarray, t_idx: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """One forward and one backward pass: (loss, grads) with grads keyed like ``params``.
+
+        The trainer's step: the same arithmetic as :meth:`loss_and_gradient_layers` (the readable
+        reference the tests compare it with), written as one in-place function
+        (``fused.loss_and_gradient``). It leaves the layers' caches untouched.
+        On a device it is :meth:`loss_and_gradient_layers` (the fused step is NumPy's ``out=``),
+        and the loss is a 0-d device array.
+        """
+        if self._xp is not np:
+            return self.loss_and_gradient_layers(x2, t_idx)
+        return _fused.loss_and_gradient(self, x2, t_idx)
+
+    def predict_labels(self, x2: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """argmax of :meth:`scores` per sample, ``batch_size`` rows at a time (None: all)."""
+        xp = self._xp
+        if batch_size is None:
+            return xp.argmax(self.scores(x2), axis=1)
+        parts = [
+            xp.argmax(self.scores(x2[i : i + batch_size]), axis=1)
+            for i in range(0, x2.shape[0], batch_size)
+        ]
+        if xp is np:
+            return np.concatenate(parts)
+        # the array API's `concat`; CuPy 13 spells it only `concatenate`
+        concat = getattr(xp, "concat", None) or xp.concatenate
+        return concat(parts)
+
+
+def param_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """W1, b1, W2, b2, ... and their shapes for ``config``'s sizes (as in ``net.config()``):
+    W_i is (size_{i-1}, size_i) and b_i is (size_i,) over input, hidden..., output sizes."""
+    hidden = [int(h) for h in config["hidden_sizes"]]
+    sizes = [int(config["input_size"]), *hidden, int(config["output_size"])]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(1, len(sizes)):
+        shapes[f"W{i}"] = (sizes[i - 1], sizes[i])
+        shapes[f"b{i}"] = (sizes[i],)
+    return shapes
+
+
+def _init_std(weight_init: str | float, n_in: int, activation: str) -> float:
+    """Standard deviation of the initial weights: He sqrt(2/n), Xavier sqrt(1/n), or a number."""
+    if isinstance(weight_init, str):
+        key = weight_init.lower()
+        if key in ("he", "relu"):
+            return float(np.sqrt(2.0 / n_in))
+        if key in ("xavier", "sigmoid"):
+            return float(np.sqrt(1.0 / n_in))
+        raise ValueError(f"weight_init must be 'he', 'xavier' or a number, got {weight_init!r}")
+    std = float(weight_init)
+    if not np.isfinite(std) or std < 0:
+        raise ValueError(
+            f"weight_init must be a non-negative standard deviation, got {weight_init!r}"
+        )
+    return std
+
+
+class TwoLayerNet(FeedForwardNet):
+    """The chapter-4/5 network: Affine -> activation -> Affine -> SoftmaxWithLoss.
+
+    Weights start as weight_init_std * N(0, 1), biases at 0, as in the book.
+    """
+
+    architecture = "TwoLayerNet"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        weight_init_std: float = 0.01,
+        activation: str = "sigmoid",
+        *,
+        weight_decay_lambda: float = 0.0,
+        seed=None,
+        dtype=np.float64,
+        device="cpu",
+    ) -> None:
+        super().__init__(
+            input_size,
+            [hidden_size],
+            output_size,
+            activation=activation,
+            weight_init=float(weight_init_std),
+            weight_decay_lambda=weight_decay_lambda,
+            seed=seed,
+            dtype=dtype,
+            device=device,
+        )
+
+    @property
+    def hidden_size(self) -> int:
+        return self.hidden_sizes[0]
+
+
+class MultiLayerNet(FeedForwardNet):
+    """Any number of hidden layers: ``MultiLayerNet(784, [100, 100], 10, activation='relu')``.
+
+    ``weight_init`` is 'he' (sqrt(2/n_in), for ReLU), 'xavier' (sqrt(1/n_in), for sigmoid) or a
+    fixed standard deviation.
+    """
+
+    architecture = "MultiLayerNet"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes,
+        output_size: int,
+        activation: str = "relu",
+        weight_init: str | float = "he",
+        *,
+        weight_decay_lambda: float = 0.0,
+        seed=None,
+        dtype=np.float64,
+        device="cpu",
+    ) -> None:
+        if isinstance(hidden_sizes, int | np.integer):
+            hidden_sizes = [int(hidden_sizes)]
+        super().__init__(
+            input_size,
+            list(hidden_sizes),
+            output_size,
+            activation=activation,
+            weight_init=weight_init,
+            weight_decay_lambda=weight_decay_lambda,
+            seed=seed,
+            dtype=dtype,
+            device=device,
+        )
+
+
+def network_from_config(config: dict[str, Any], params: dict[str, np.ndarray] | None = None):
+    """Rebuild a network from ``net.config()`` (and optionally load ``params`` into it)."""
+    arch = config.get("architecture")
+    common = {
+        "weight_decay_lambda": float(config.get("weight_decay_lambda", 0.0)),
+        "dtype": config.get("dtype", "float64"),
+        "seed": 0,
+    }
+    try:
+        hidden = [int(h) for h in config["hidden_sizes"]]
+        if arch == "TwoLayerNet":
+            if len(hidden) != 1:
+                raise ValueError(f"TwoLayerNet has one hidden layer, config says {hidden}")
+            net = TwoLayerNet(
+                int(config["input_size"]), hidden[0], int(config["output_size"]),
+                weight_init_std=float(config.get("weight_init", 0.01)),
+                activation=config.get("activation", "sigmoid"), **common,
+            )
+        elif arch in ("MultiLayerNet", "FeedForwardNet"):
+            net = MultiLayerNet(
+                int(config["input_size"]), hidden, int(config["output_size"]),
+                activation=config.get("activation", "relu"),
+                weight_init=config.get("weight_init", "he"), **common,
+            )
+        else:
+            raise ValueError(
+                f"unknown architecture {arch!r}; expected TwoLayerNet or MultiLayerNet"
+            )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"incomplete network config: {exc}") from None
+    if params is not None:
+        net.set_params(params)
+    return net

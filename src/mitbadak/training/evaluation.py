@@ -1,0 +1,192 @@
+"""Evaluating a trained network: accuracy, loss, per-class accuracy, confusion matrix, mistakes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mitbadak.core._checks import check_xt
+from mitbadak.core.backend import to_host
+from mitbadak.core.errors import ModelFileError, RunFolderError
+
+__all__ = [
+    "EvaluationReport",
+    "evaluate_network",
+    "load_any_model",
+    "model_file_of",
+    "training_in_progress",
+    "check_not_training",
+]
+
+
+@dataclass
+class EvaluationReport:
+    """accuracy = correct / N; loss = mean cross-entropy; confusion[i, j] = #(true i, pred j)."""
+
+    accuracy: float
+    loss: float
+    n: int
+    per_class_accuracy: np.ndarray  # (C,)
+    confusion: np.ndarray  # (C, C) int
+    predictions: np.ndarray  # (N,) predicted labels
+    probabilities: np.ndarray  # (N, C)
+    labels: np.ndarray  # (N,) true labels
+
+    @property
+    def wrong(self) -> np.ndarray:
+        """Indices of the misclassified samples."""
+        return np.flatnonzero(self.predictions != self.labels)
+
+    def to_dict(self) -> dict:
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "n": self.n,
+            "correct": int(round(self.accuracy * self.n)),
+            "per_class_accuracy": [float(a) for a in self.per_class_accuracy],
+            "confusion_matrix": self.confusion.tolist(),
+        }
+
+
+def evaluate_network(network, x, t, batch_size: int = 1000) -> EvaluationReport:
+    """Run ``network`` over (x, t) in batches and summarise the result.
+
+    A network on a device computes there; the probabilities come back to the host per batch and
+    the summary is NumPy's.
+    """
+    x2, t2 = check_xt(x, t, network.input_size, network.output_size)
+    probs = np.concatenate(
+        [
+            to_host(network.predict_proba(x2[i : i + batch_size]))
+            for i in range(0, len(x2), batch_size)
+        ]
+    )
+    pred = np.argmax(probs, axis=1)
+    n_classes = network.output_size
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (t2, pred), 1)
+    per_class_total = confusion.sum(axis=1)
+    per_class = np.divide(
+        np.diag(confusion),
+        per_class_total,
+        out=np.full(n_classes, np.nan),
+        where=per_class_total > 0,
+    )
+    p_true = probs[np.arange(len(t2)), t2].astype(np.float64)
+    loss = float(-np.mean(np.log(np.maximum(p_true, np.finfo(np.float64).tiny))))
+    return EvaluationReport(
+        accuracy=float(np.mean(pred == t2)),
+        loss=loss,
+        n=len(t2),
+        per_class_accuracy=per_class,
+        confusion=confusion,
+        predictions=pred,
+        probabilities=probs,
+        labels=t2,
+    )
+
+
+def model_file_of(path: str | os.PathLike) -> Path:
+    """The file :func:`load_any_model` reads for ``path``: ``path/model.npz`` for a run folder
+    holding one, else ``path`` itself. Raises ``ModelFileError`` unless it is a regular file.
+
+    Checked with ``os.stat`` before anything opens it: a FIFO would block the reader forever and a
+    device (``/dev/zero``) never ends, so neither is ever opened.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / "model.npz").exists():
+        path = path / "model.npz"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read it ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ModelFileError(
+            f"{path}: is a directory without model.npz; expected a model file (.npz), a finished "
+            "run folder or the book's sample_weight.pkl"
+        )
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(
+            f"{path}: is not a regular file ({_file_kind(mode)}); expected a model file (.npz) "
+            "or the book's sample_weight.pkl"
+        )
+    return path
+
+
+def _file_kind(mode: int) -> str:
+    """'a FIFO (named pipe)', 'a device', ... for a non-regular ``st_mode``."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
+
+
+def load_any_model(path: str | os.PathLike):
+    """A mitbadak model file (.npz), or the book's ``sample_weight.pkl`` (imported safely).
+
+    ``path`` may also be a run folder holding ``model.npz``. Returns (network, metadata). Anything
+    but a regular file (a FIFO, a device) is refused before it is opened (:func:`model_file_of`).
+    """
+    from mitbadak.files.modelfile import import_book_weights, load_model
+
+    path = model_file_of(path)
+    network = import_book_weights(path) if path.suffix == ".pkl" else load_model(path)
+    return network, network.metadata  # both loaders attach the file's metadata
+
+
+def training_in_progress(run_dir: str | os.PathLike) -> int | None:
+    """The id of the process training in ``run_dir`` (0 when it cannot be read), else None.
+
+    A training run holds an exclusive ``fcntl.flock`` on ``run_dir/.lock`` while it trains
+    (:func:`mitbadak.training.runs.run_lock`); this asks for a shared lock without waiting and
+    lets it go at once. None also where there is no lock file or no ``fcntl`` (Windows).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    lock = Path(run_dir) / ".lock"
+    try:
+        # O_NONBLOCK: a FIFO planted as .lock must not block the open
+        fd = os.open(lock, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            return int(owner) if owner.isdigit() else 0
+        except OSError:
+            return None
+        return None
+    finally:
+        os.close(fd)  # also releases the shared lock taken above
+
+
+def check_not_training(path: str | os.PathLike) -> None:
+    """Raise ``RunFolderError`` when ``path`` (a run folder, or a file in one) belongs to a run
+    that is still training: its checkpoint is a model part-way through, and its model.npz is only
+    written when the run ends."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    pid = training_in_progress(folder)
+    if pid is None:
+        return
+    who = f" (pid {pid})" if pid else ""
+    raise RunFolderError(
+        f"{folder} is a run still in progress: a mitbadak process{who} is training in it, so "
+        "there is no finished model to read yet; wait for it to finish (or stop it with Ctrl-C "
+        "and evaluate the checkpoint it leaves)"
+    )

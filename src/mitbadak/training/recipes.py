@@ -1,0 +1,392 @@
+"""Training options applied on top of a recipe: one set of rules for the CLI and the web.
+
+:func:`config_from_options` is the one place where options given by a user are laid over a
+recipe (:data:`mitbadak.training.runs.RECIPES`: ``default``, ``ch4``, ``ch5``): another ``model``
+brings
+that model's hidden sizes, another ``optimizer`` its learning rate, ``epochs`` and ``iters``
+replace each other, and the network must fit in :data:`MAX_PARAMETERS` for the dataset's
+input size and class count. ``mitbadak train`` turns its argparse namespace into a dict and
+calls it; the web playground calls :func:`validate_recipe` with a JSON object, which refuses
+options a page may not choose (``data_dir``, ``recipe``) and adds the caps of
+``limits=WEB_LIMITS``. Errors are :class:`RecipeError` and name the CLI flag (``--lr: expected
+a positive number, got -1``). :func:`command_line` gives the ``mitbadak train`` arguments that
+rebuild a config, so a page can show the command that reproduces its run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mitbadak.core.errors import MitbadakError
+from mitbadak.nn.layers import ACTIVATIONS as _ACTIVATION_REGISTRY
+from mitbadak.nn.optimizers import REGISTRY as OPTIMIZER_REGISTRY
+from mitbadak.training.runs import DEFAULT_RECIPE, RECIPES, TrainConfig
+
+__all__ = [
+    "RecipeError",
+    "RecipeLimits",
+    "WEB_LIMITS",
+    "RECIPE_FIELDS",
+    "OPTION_FIELDS",
+    "MAX_PARAMETERS",
+    "parameter_count",
+    "config_from_options",
+    "validate_recipe",
+    "command_line",
+]
+
+D = DEFAULT_RECIPE
+# The choices of every option, shared with ``mitbadak train``'s argument parser.
+MODELS = ("two-layer", "mlp")
+ACTIVATIONS = tuple(_ACTIVATION_REGISTRY)
+OPTIMIZERS = tuple(OPTIMIZER_REGISTRY)
+GRADIENTS = ("backprop", "numerical")
+DTYPES = ("float32", "float64")
+#: lr when none is given, by optimizer (from the optimizer registry, as the CLI's)
+DEFAULT_LR = {name: e.run_lr for name, e in OPTIMIZER_REGISTRY.items()}
+
+#: The options a recipe may hold (``data_dir`` is left out: a path on the server is not the
+#: page's to choose).
+RECIPE_FIELDS = (
+    "dataset", "model", "hidden", "activation", "weight_init", "optimizer", "lr", "batch_size",
+    "epochs", "iters", "gradient", "weight_decay", "early_stopping", "val_fraction", "seed",
+    "dtype",
+)
+#: What :func:`config_from_options` takes: a recipe's options, the recipe's name and the CLI's
+#: ``data_dir``.
+OPTION_FIELDS = ("recipe", *RECIPE_FIELDS, "data_dir")
+
+#: The largest network (weights and biases) a recipe may build: 20 million float32 parameters
+#: is 80 MB, times about four for gradients and optimizer state.
+MAX_PARAMETERS = 20_000_000
+
+#: The largest seed (the CLI's ``--seed`` takes the same range).
+MAX_SEED = 2**63 - 1
+
+
+class RecipeError(MitbadakError, ValueError):
+    """A recipe option is missing its mark; ``field`` names it (``flag``: its CLI spelling)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.flag = "--" + field.replace("_", "-")
+        # a message that already names its flags (as the CLI's cross-option checks do) stays as is
+        super().__init__(message if message.startswith("--") else f"{self.flag}: {message}")
+
+
+@dataclass(frozen=True)
+class RecipeLimits:
+    """Caps for a shared server (the CLI has none): sizes, lengths, layers."""
+
+    max_hidden_layers: int = 5
+    max_hidden_size: int = 1024
+    max_epochs: int = 200
+    max_iters: int = 100_000
+    max_batch_size: int = 10_000
+    #: a page's learning rate and weight decay stay where training can mean something
+    #: (the descent page's lr range ends at 10 too); 1e308 would only train to NaN
+    max_lr: float = 10.0
+    max_weight_decay: float = 10.0
+
+
+WEB_LIMITS = RecipeLimits()
+
+
+def default_hidden(model: str) -> list[int]:
+    """The hidden sizes a model gets when none are given: [50] (the book's two-layer net) or
+    the default recipe's MLP layers (the CLI and :func:`validate_recipe` both use this)."""
+    return [50] if model == "two-layer" else list(D.hidden)
+
+
+def parameter_count(input_size: int, hidden: list[int], output_size: int) -> int:
+    """Weights and biases of a fully connected network: sum of (n_in + 1) * n_out."""
+    sizes = [input_size, *hidden, output_size]
+    return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+
+def config_from_options(
+    options: Mapping[str, Any], *, limits: RecipeLimits | None = None
+) -> TrainConfig:
+    """The :class:`TrainConfig` of ``options["recipe"]`` (default ``'default'``) with the other
+    options laid over it, or :class:`RecipeError` for the first bad option.
+
+    An option that is missing or None keeps the recipe's value, with two exceptions that follow
+    the options given: another ``model`` than the recipe's brings :func:`default_hidden` sizes
+    and the model's default weight scale, and another ``optimizer`` its :data:`DEFAULT_LR`
+    (explicit ``hidden``, ``weight_init``, ``lr`` still win). ``epochs`` replaces the recipe's
+    ``iters`` and the other way round; giving both is an error. ``hidden`` may be a list of sizes
+    or the CLI's text ``"256,128"``; numbers given as strings (from a form) are accepted. The
+    network must have at most :data:`MAX_PARAMETERS` for the dataset's input size and class
+    count; ``limits`` adds a server's caps.
+    """
+    _check_fields(options, OPTION_FIELDS)
+    r = {k: v for k, v in options.items() if v is not None}
+    name = _choice("recipe", r.get("recipe", "default"), tuple(RECIPES))
+    base = RECIPES[name].config()
+    values = base.to_dict()
+
+    if "dataset" in r:
+        from mitbadak.files.datasets.toy import check_train_dataset
+
+        try:
+            values["dataset"] = check_train_dataset(_text("dataset", r["dataset"]))
+        except ValueError as exc:
+            raise RecipeError("dataset", str(exc)) from None
+    if "data_dir" in r:
+        values["data_dir"] = _text("data_dir", r["data_dir"])
+    model = _choice("model", r.get("model", base.model), MODELS)
+    if model != base.model:
+        values.update(model=model, hidden=default_hidden(model), weight_init=None)
+    optimizer = _choice("optimizer", r.get("optimizer", base.optimizer), OPTIMIZERS)
+    if optimizer != base.optimizer:
+        values.update(optimizer=optimizer, lr=DEFAULT_LR[optimizer])
+    values["gradient"] = _choice("gradient", r.get("gradient", base.gradient), GRADIENTS)
+    values["activation"] = _choice("activation", r.get("activation", base.activation), ACTIVATIONS)
+    if "hidden" in r:
+        values["hidden"] = _hidden(r["hidden"])
+    if model == "two-layer" and len(values["hidden"]) != 1:
+        shown = r["hidden"] if isinstance(r.get("hidden"), str) else values["hidden"]
+        raise RecipeError(
+            "hidden", f"--model two-layer takes one hidden size, got --hidden {shown}"
+        )
+    if "lr" in r:
+        values["lr"] = _positive_float("lr", r["lr"])
+    if "batch_size" in r:
+        values["batch_size"] = _positive_int("batch_size", r["batch_size"])
+    if "epochs" in r and "iters" in r:
+        raise RecipeError("iters", "not allowed with --epochs (give one of them)")
+    if "epochs" in r:
+        values.update(epochs=_positive_int("epochs", r["epochs"]), iters=None)
+    if "iters" in r:
+        values.update(iters=_positive_int("iters", r["iters"]), epochs=None)
+    if "weight_decay" in r:
+        values["weight_decay"] = _number("weight_decay", r["weight_decay"])
+        if values["weight_decay"] < 0:
+            raise RecipeError("weight_decay", f"must be >= 0, got {values['weight_decay']}")
+    if "early_stopping" in r:
+        values["early_stopping"] = _positive_int("early_stopping", r["early_stopping"])
+    if "val_fraction" in r:
+        values["val_fraction"] = _number("val_fraction", r["val_fraction"])
+        if not 0.0 < values["val_fraction"] < 1.0:
+            raise RecipeError(
+                "val_fraction", f"must be between 0 and 1, got {values['val_fraction']}"
+            )
+    if "seed" in r:
+        values["seed"] = _int("seed", r["seed"])
+        if not 0 <= values["seed"] <= MAX_SEED:
+            raise RecipeError(
+                "seed", f"expected an integer from 0 to 2**63 - 1, got {values['seed']}"
+            )
+    if "dtype" in r:
+        values["dtype"] = _choice("dtype", r["dtype"], DTYPES)
+    if "weight_init" in r:
+        values["weight_init"] = _weight_init(r["weight_init"])
+
+    _check_size(values)
+    if limits is not None:
+        _check_limits(limits, values["hidden"], values["epochs"], values["iters"],
+                      values["batch_size"])
+        if values["lr"] > limits.max_lr:
+            raise RecipeError("lr", f"at most {limits.max_lr:g} here, got {values['lr']:g}")
+        if values["weight_decay"] > limits.max_weight_decay:
+            raise RecipeError(
+                "weight_decay",
+                f"at most {limits.max_weight_decay:g} here, got {values['weight_decay']:g}",
+            )
+    return TrainConfig(**values)
+
+
+def validate_recipe(
+    recipe: Mapping[str, Any], *, limits: RecipeLimits | None = None
+) -> TrainConfig:
+    """:func:`config_from_options` for plain data from outside (a web form, a JSON body): the
+    options of :data:`RECIPE_FIELDS` only (a path on the server is not a page's to choose)."""
+    _check_fields(recipe, RECIPE_FIELDS)
+    return config_from_options(recipe, limits=limits)
+
+
+def _check_fields(options: Any, allowed: tuple[str, ...]) -> None:
+    """``options`` is a mapping whose keys are all in ``allowed`` (else a RecipeError naming the
+    first unknown one and the recipe's fields)."""
+    if not isinstance(options, Mapping):
+        raise RecipeError("recipe", f"expected an object of options, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise RecipeError(
+            unknown[0],
+            f"unknown training option; expected some of {', '.join(RECIPE_FIELDS)}",
+        )
+
+
+def command_line(config: TrainConfig) -> list[str]:
+    """``mitbadak train`` arguments that rebuild ``config`` (every option spelled out).
+
+    ``weight_init`` and ``val_fraction`` appear only when they differ from the defaults
+    (``--weight-init`` / ``--val-fraction``); ``data_dir`` as ``--data-dir``.
+    """
+    args = ["mitbadak", "train"]
+    if config.dataset is not None:
+        args += ["--dataset", config.dataset]
+    if config.data_dir is not None:
+        args += ["--data-dir", config.data_dir]
+    args += [
+        "--model", config.model,
+        "--hidden", ",".join(str(h) for h in config.hidden),
+        "--activation", config.activation,
+        "--optimizer", config.optimizer,
+        "--lr", repr(float(config.lr)),
+        "--batch-size", str(config.batch_size),
+    ]
+    if config.iters is not None:
+        args += ["--iters", str(config.iters)]
+    else:
+        args += ["--epochs", str(config.epochs)]
+    if config.gradient != "backprop":
+        args += ["--gradient", config.gradient]
+    if config.weight_decay:
+        args += ["--weight-decay", repr(float(config.weight_decay))]
+    if config.early_stopping is not None:
+        args += ["--early-stopping", str(config.early_stopping)]
+    if config.val_fraction != D.val_fraction:
+        args += ["--val-fraction", repr(float(config.val_fraction))]
+    if config.weight_init is not None:
+        args += ["--weight-init", str(config.weight_init)]
+    args += ["--seed", str(config.seed), "--dtype", config.dtype]
+    return args
+
+
+# --- one check per kind of value; the wording follows the CLI's -------------------------------
+
+
+def _text(field: str, value) -> str:
+    if not isinstance(value, str):
+        raise RecipeError(field, f"expected a name, got {value!r}")
+    return value
+
+
+def _choice(field: str, value, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise RecipeError(field, f"invalid choice: {value!r} (choose from {shown})")
+    return value
+
+
+def _int(field: str, value) -> int:
+    if isinstance(value, bool):
+        raise RecipeError(field, f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise RecipeError(field, f"expected an integer, got {value!r}")
+
+
+def _positive_int(field: str, value) -> int:
+    try:
+        number = _int(field, value)
+    except RecipeError:
+        number = 0
+    if number < 1:
+        raise RecipeError(field, f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _number(field: str, value) -> float:
+    if isinstance(value, bool):
+        raise RecipeError(field, f"expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RecipeError(field, f"expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise RecipeError(field, f"expected a finite number, got {value!r}")
+    return number
+
+
+def _positive_float(field: str, value) -> float:
+    number = _number(field, value)
+    if not number > 0:
+        raise RecipeError(field, f"expected a positive number, got {value!r}")
+    return number
+
+
+def _hidden(value) -> list[int]:
+    if isinstance(value, str):
+        try:
+            sizes = [int(s) for s in value.replace(" ", "").split(",") if s]
+        except ValueError:
+            raise RecipeError(
+                "hidden", f"expected sizes like 50 or 256,128, got {value!r}"
+            ) from None
+    elif isinstance(value, (list, tuple)) and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in value
+    ):
+        sizes = list(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        sizes = [value]
+    else:
+        raise RecipeError("hidden", f"expected sizes like 50 or 256,128, got {value!r}")
+    if not sizes or any(s < 1 for s in sizes):
+        raise RecipeError("hidden", f"hidden sizes must be positive integers, got {value!r}")
+    return sizes
+
+
+def _weight_init(value) -> str | float | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.lower() in ("he", "xavier"):
+        return value.lower()
+    try:
+        std = _number("weight_init", value)
+    except RecipeError:
+        std = -1.0
+    if std <= 0:
+        raise RecipeError(
+            "weight_init",
+            f"expected 'he', 'xavier' or a positive standard deviation, got {value!r}",
+        )
+    return std
+
+
+def _check_size(values: dict[str, Any]) -> None:
+    """At most :data:`MAX_PARAMETERS` for the dataset's input size and class count
+    (:func:`mitbadak.files.datasets.toy.data_shape`: the registry's image size and class list, a toy
+    set's 2 inputs and classes)."""
+    from mitbadak.files.datasets.toy import data_shape
+
+    inputs, classes = data_shape(values["dataset"])
+    n_params = parameter_count(inputs, values["hidden"], classes)
+    if n_params > MAX_PARAMETERS:
+        raise RecipeError(
+            "hidden",
+            f"--hidden {','.join(map(str, values['hidden']))} makes a network of "
+            f"{n_params:,} parameters ({inputs:,} inputs, {classes} classes); the CLI trains "
+            f"at most {MAX_PARAMETERS:,}",
+        )
+
+
+def _check_limits(limits: RecipeLimits, hidden, epochs, iters, batch_size) -> None:
+    if len(hidden) > limits.max_hidden_layers:
+        raise RecipeError(
+            "hidden", f"at most {limits.max_hidden_layers} hidden layers here, got {len(hidden)}"
+        )
+    if max(hidden) > limits.max_hidden_size:
+        raise RecipeError(
+            "hidden", f"hidden sizes of at most {limits.max_hidden_size} here, got {max(hidden)}"
+        )
+    if epochs is not None and epochs > limits.max_epochs:
+        raise RecipeError("epochs", f"at most {limits.max_epochs} here, got {epochs}")
+    if iters is not None and iters > limits.max_iters:
+        raise RecipeError("iters", f"at most {limits.max_iters:,} here, got {iters}")
+    if batch_size > limits.max_batch_size:
+        raise RecipeError(
+            "batch_size", f"at most {limits.max_batch_size:,} here, got {batch_size}"
+        )
