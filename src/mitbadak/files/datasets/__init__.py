@@ -6,7 +6,8 @@ folders (Debian's ``/usr/share/datasets/fashion-mnist``), and downloaded into th
 when none of those holds a copy that passes its SHA-256 check. ``name="mnist-sample"`` needs no
 network at all: its files ship inside the package. Decoded arrays are kept in the user cache
 (``decoded/``, :mod:`mitbadak.files.datasets.arraycache`), so a file's gzip is inflated once; an
-entry is used only for the very file the search finds, re-verified on every load, and safe to delete.
+entry is used only for the very file the search finds, re-verified on every load, and safe to
+delete.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ cache only saves time: it never decides what is trusted.
   :func:`~mitbadak.files.datasets.sources.find_file` would look) is read and hashed every
   time. An entry is used only if it was made from a file with exactly that SHA-256 and size, its
   array still hashes (as IDX bytes) to the digest recorded when it was made, and the registry
-  vouches for the content: the array hashes to the registry's ``raw_sha256`` where it lists one, else the
-  source's SHA-256 is listed. Anything else (an old format, a changed or replaced source, a
+  vouches for the content: the array hashes to the registry's ``raw_sha256`` where it lists one,
+  else the source's SHA-256 is listed. Anything else (an old format, a changed or replaced source, a
   truncated, corrupt or foreign entry) is ignored, and the caller decodes the file as before and
   writes a fresh entry. (For a file whose registry entry has no ``raw_sha256`` (MNIST's
   training images) the entry's own digest guards against damage, not against someone who can
