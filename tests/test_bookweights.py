@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import pickle
+import pickletools
 import random
 import struct
 import subprocess
@@ -24,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 
 import mitbadak
 from mitbadak.core.errors import ModelFileError
+from mitbadak.files import bookweights
 from mitbadak.files.bookweights import (
     BOOK_WEIGHTS_SHA256,
     DTYPE_CODES,
@@ -543,6 +545,55 @@ def test_attack_table_streams_are_well_formed_apart_from_the_attack():
     arrays = read_array_pickle(good)
     assert sorted(arrays) == ["W1", "W2", "W3", "b1", "b2", "b3"]
     assert arrays["W1"].shape == (2, 2) and arrays["W1"].dtype == np.dtype("<f8")
+
+
+# ---------------------------------------------------------------------------------------------
+# The opcode table: one handler per opcode the reader runs
+
+_ARG_BYTES = {  # a well-formed argument for each kind of opcode argument pickletools knows
+    "uint1": b"\x01",
+    "uint2": b"\x01\x00",
+    "int4": b"\x01\x00\x00\x00",
+    "stringnl_noescape": b"a\n",
+    "stringnl_noescape_pair": b"os\nsystem\n",
+}
+
+
+def test_every_opcode_numpy_pickles_use_has_a_handler():
+    handlers = bookweights._OPCODE_HANDLERS
+    known = {op.name for op in pickletools.opcodes}
+    assert set(handlers) <= known, "a handler under a name pickletools does not have"
+    used = {
+        op.name
+        for data in FUZZ.seed_pickles()  # every protocol, dtype, byte order, nesting, memo
+        for op, _, _ in pickletools.genops(data)
+    }
+    assert {"REDUCE", "BUILD", "GLOBAL", "STACK_GLOBAL", "MEMOIZE", "FRAME"} <= used
+    assert used <= set(handlers), f"no handler for {sorted(used - set(handlers))}"
+    assert all(callable(handler) for handler in handlers.values())
+
+
+_REFUSED_OPCODES = [op for op in pickletools.opcodes if op.name not in bookweights._OPCODE_HANDLERS]
+
+
+def test_the_refused_opcodes_are_the_object_and_extension_ones():
+    assert sorted(op.name for op in _REFUSED_OPCODES) == [
+        "BINPERSID", "EXT1", "EXT2", "EXT4", "INST", "NEWOBJ", "NEWOBJ_EX", "NEXT_BUFFER",
+        "OBJ", "PERSID", "READONLY_BUFFER",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("op", _REFUSED_OPCODES, ids=lambda op: op.name)
+def test_an_opcode_without_a_handler_is_one_clear_error(op):
+    arg = b"" if op.arg is None else _ARG_BYTES[op.arg.name]
+    data = b"\x80\x05" + op.code.encode("latin-1") + arg + b"."
+    assert next(pickletools.genops(data[2:]))[0] is op  # the stream reaches the opcode intact
+    with pytest.raises(BookPickleError) as info:
+        read_array_pickle(data, "x.pkl")
+    assert str(info.value) == (
+        f"x.pkl: not a readable pickle of NumPy arrays (opcode {op.name} is not used by pickles "
+        f"of NumPy arrays (opcode {op.name} at byte 2))"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import hashlib
 import math
 import os
 import pickletools
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -307,156 +308,276 @@ def _key(value: Any) -> Any:
     return value
 
 
-def _interpret(data: bytes, budget: _Budget) -> Any:
-    """Run the allowed subset of the pickle machine over ``data``; return the unfinished result."""
-    stack: list[Any] = []
-    marks: list[list[Any]] = []
-    memo: dict[int, Any] = {}
-    count = 0
+class _Machine:
+    """The pickle machine's state for one load: the stack, the marks, the memo and the budget.
 
-    def pop_mark() -> list[Any]:
-        nonlocal stack
-        if not marks:
-            raise _Refused("a MARK is missing")
-        items, stack = stack, marks.pop()
+    ``stack`` is the list under the newest MARK; ``marks`` keeps the lists under the older ones.
+    Every read of the stack goes through :meth:`pop`, :meth:`top` or :meth:`pop_mark`, which
+    refuse an empty stack or a missing MARK instead of raising IndexError.
+    """
+
+    __slots__ = ("stack", "marks", "memo", "budget")
+
+    def __init__(self, budget: _Budget) -> None:
+        self.stack: list[Any] = []
+        self.marks: list[list[Any]] = []
+        self.memo: dict[int, Any] = {}
+        self.budget = budget
+
+    def pop(self) -> Any:
+        if not self.stack:
+            raise _Refused("the stack is empty")
+        return self.stack.pop()
+
+    def top(self) -> Any:
+        if not self.stack:
+            raise _Refused("the stack is empty")
+        return self.stack[-1]
+
+    def pop_n(self, n: int) -> list[Any]:
+        if len(self.stack) < n:
+            raise _Refused("the stack is empty")
+        items = self.stack[-n:]
+        del self.stack[-n:]
         return items
 
-    def pop() -> Any:
-        if not stack:
-            raise _Refused("the stack is empty")
-        return stack.pop()
+    def pop_mark(self) -> list[Any]:
+        """The items pushed since the newest MARK; the stack below it becomes current again."""
+        if not self.marks:
+            raise _Refused("a MARK is missing")
+        items, self.stack = self.stack, self.marks.pop()
+        return items
 
-    def top() -> Any:
-        if not stack:
-            raise _Refused("the stack is empty")
-        return stack[-1]
+    def top_of_type(self, kind: type, what: str) -> Any:
+        """The top of the stack, which ``what`` (an opcode name) requires to be a ``kind``."""
+        target = self.top()
+        if type(target) is not kind:
+            raise _Refused(f"{what} to {_describe(target)}")
+        return target
 
-    def memo_key(index: Any) -> int:
-        if type(index) is not int or not 0 <= index < MAX_OPCODES * 4:
-            raise _Refused(f"memo index {_describe(index)} out of range")
-        return index
 
+def _memo_key(index: Any) -> int:
+    if type(index) is not int or not 0 <= index < MAX_OPCODES * 4:
+        raise _Refused(f"memo index {_describe(index)} out of range")
+    return index
+
+
+# One handler per opcode: ``handler(machine, arg)`` where ``arg`` is what pickletools.genops
+# decoded. A handler returns True only for STOP. Opcodes missing from _OPCODE_HANDLERS are refused.
+
+
+def _op_ignore(m: _Machine, arg: Any) -> None:
+    """PROTO, FRAME: framing only."""
+
+
+def _op_stop(m: _Machine, arg: Any) -> bool:
+    return True
+
+
+def _op_mark(m: _Machine, arg: Any) -> None:
+    m.marks.append(m.stack)
+    m.stack = []
+
+
+def _op_pop(m: _Machine, arg: Any) -> None:
+    m.pop()
+
+
+def _op_pop_mark(m: _Machine, arg: Any) -> None:
+    m.pop_mark()
+
+
+def _op_dup(m: _Machine, arg: Any) -> None:
+    m.stack.append(m.top())
+
+
+def _op_push_arg(m: _Machine, arg: Any) -> None:
+    """Ints, floats, str and bytes: genops has decoded (and length-checked) them already."""
+    m.stack.append(arg)
+
+
+def _push_constant(value: Any) -> Callable[[_Machine, Any], None]:
+    def handler(m: _Machine, arg: Any) -> None:
+        m.stack.append(value)
+
+    return handler
+
+
+def _push_empty(kind: type) -> Callable[[_Machine, Any], None]:
+    def handler(m: _Machine, arg: Any) -> None:
+        m.stack.append(kind())
+
+    return handler
+
+
+def _op_bytearray8(m: _Machine, arg: Any) -> None:
+    m.stack.append(arg if type(arg) is bytearray else bytearray(arg))
+
+
+def _op_append(m: _Machine, arg: Any) -> None:
+    item = m.pop()
+    m.top_of_type(list, "APPEND").append(item)
+
+
+def _op_appends(m: _Machine, arg: Any) -> None:
+    items = m.pop_mark()
+    m.top_of_type(list, "APPENDS").extend(items)
+
+
+def _op_list(m: _Machine, arg: Any) -> None:
+    items = m.pop_mark()  # before reading m.stack: pop_mark replaces it
+    m.stack.append(items)
+
+
+def _op_tuple(m: _Machine, arg: Any) -> None:
+    items = m.pop_mark()
+    m.stack.append(tuple(items))
+
+
+def _pop_tuple(n: int) -> Callable[[_Machine, Any], None]:
+    def handler(m: _Machine, arg: Any) -> None:
+        items = m.pop_n(n)
+        m.stack.append(tuple(items))
+
+    return handler
+
+
+def _pairs(items: list[Any]) -> zip:
+    return zip(items[::2], items[1::2], strict=True)
+
+
+def _op_dict(m: _Machine, arg: Any) -> None:
+    items = m.pop_mark()
+    if len(items) % 2:
+        raise _Refused("DICT with an odd number of items")
+    m.stack.append({_key(k): v for k, v in _pairs(items)})
+
+
+def _set_items(m: _Machine, items: list[Any], what: str) -> None:
+    target = m.top()
+    if type(target) is not dict or len(items) % 2:
+        raise _Refused(f"{what} on {_describe(target)}")
+    for k, v in _pairs(items):
+        target[_key(k)] = v
+
+
+def _op_setitem(m: _Machine, arg: Any) -> None:
+    value = m.pop()
+    _set_items(m, [m.pop(), value], "SETITEM")
+
+
+def _op_setitems(m: _Machine, arg: Any) -> None:
+    _set_items(m, m.pop_mark(), "SETITEMS")
+
+
+def _op_additems(m: _Machine, arg: Any) -> None:
+    items = m.pop_mark()
+    m.top_of_type(set, "ADDITEMS").update(_key(k) for k in items)
+
+
+def _op_frozenset(m: _Machine, arg: Any) -> None:
+    items = m.pop_mark()
+    m.stack.append(frozenset(_key(k) for k in items))
+
+
+def _op_put(m: _Machine, arg: Any) -> None:
+    m.memo[_memo_key(arg)] = m.top()
+
+
+def _op_memoize(m: _Machine, arg: Any) -> None:
+    m.memo[len(m.memo)] = m.top()
+
+
+def _op_get(m: _Machine, arg: Any) -> None:
+    try:
+        m.stack.append(m.memo[_memo_key(arg)])
+    except KeyError:
+        raise _Refused(f"memo entry {_describe(arg)} was never stored") from None
+
+
+def _push_global(m: _Machine, module: str, qualname: str) -> None:
+    found = _ALLOWED_GLOBALS.get((module, qualname))
+    if found is None:
+        raise BookPickleError(
+            f"refusing to load: the pickle references {module[:80]}.{qualname[:80]}, which is "
+            "not part of a NumPy array (a pickle can run code; only NumPy arrays in a dict are "
+            "allowed)"
+        )
+    m.stack.append(found)
+
+
+def _op_global(m: _Machine, arg: Any) -> None:
+    module, _, qualname = arg.partition(" ")
+    _push_global(m, module, qualname)
+
+
+def _op_stack_global(m: _Machine, arg: Any) -> None:
+    qualname, module = m.pop(), m.pop()
+    if type(module) is not str or type(qualname) is not str:
+        raise _Refused("STACK_GLOBAL needs two strings")
+    _push_global(m, module, qualname)
+
+
+def _op_reduce(m: _Machine, arg: Any) -> None:
+    args = m.pop()
+    m.stack.append(_reduce(m.pop(), args, m.budget))
+
+
+def _op_build(m: _Machine, arg: Any) -> None:
+    state = m.pop()
+    _build(m.top(), state, m.budget)
+
+
+_OPCODE_HANDLERS: Mapping[str, Callable[[_Machine, Any], bool | None]] = MappingProxyType(
+    {
+        "PROTO": _op_ignore, "FRAME": _op_ignore, "STOP": _op_stop,
+        "MARK": _op_mark, "POP": _op_pop, "POP_MARK": _op_pop_mark, "DUP": _op_dup,
+        "NONE": _push_constant(None),
+        "NEWTRUE": _push_constant(True), "NEWFALSE": _push_constant(False),
+        **dict.fromkeys(
+            [
+                "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4",
+                "FLOAT", "BINFLOAT",
+                "STRING", "BINSTRING", "SHORT_BINSTRING",
+                "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
+                "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8",
+            ],
+            _op_push_arg,
+        ),
+        "BYTEARRAY8": _op_bytearray8,
+        "EMPTY_LIST": _push_empty(list), "EMPTY_TUPLE": _push_empty(tuple),
+        "EMPTY_DICT": _push_empty(dict), "EMPTY_SET": _push_empty(set),
+        "APPEND": _op_append, "APPENDS": _op_appends,
+        "LIST": _op_list, "TUPLE": _op_tuple,
+        "TUPLE1": _pop_tuple(1), "TUPLE2": _pop_tuple(2), "TUPLE3": _pop_tuple(3),
+        "DICT": _op_dict, "SETITEM": _op_setitem, "SETITEMS": _op_setitems,
+        "ADDITEMS": _op_additems, "FROZENSET": _op_frozenset,
+        "PUT": _op_put, "BINPUT": _op_put, "LONG_BINPUT": _op_put, "MEMOIZE": _op_memoize,
+        "GET": _op_get, "BINGET": _op_get, "LONG_BINGET": _op_get,
+        "GLOBAL": _op_global, "STACK_GLOBAL": _op_stack_global,
+        "REDUCE": _op_reduce, "BUILD": _op_build,
+    }
+)  # fmt: skip
+"""Every opcode the reader runs, by :mod:`pickletools` name; any other opcode is refused."""
+
+
+def _interpret(data: bytes, budget: _Budget) -> Any:
+    """Run the allowed subset of the pickle machine over ``data``; return the unfinished result."""
+    machine = _Machine(budget)
+    handlers = _OPCODE_HANDLERS
     end = None
     try:
-        for op, arg, pos in pickletools.genops(data):
-            count += 1
+        for count, (op, arg, pos) in enumerate(pickletools.genops(data), 1):
             if count > MAX_OPCODES:
                 raise _Refused(f"more than {MAX_OPCODES} opcodes; not a pickle of a few arrays")
             name = op.name
             try:
-                if name in ("PROTO", "FRAME"):
-                    pass
-                elif name == "STOP":
+                handler = handlers.get(name)
+                if handler is None:
+                    raise _Refused(f"opcode {name} is not used by pickles of NumPy arrays")
+                if handler(machine, arg):
                     end = pos + 1
                     break
-                elif name == "MARK":
-                    marks.append(stack)
-                    stack = []
-                elif name == "POP":
-                    pop()
-                elif name == "POP_MARK":
-                    pop_mark()
-                elif name == "DUP":
-                    stack.append(top())
-                elif name in ("NONE", "NEWTRUE", "NEWFALSE"):
-                    stack.append({"NONE": None, "NEWTRUE": True, "NEWFALSE": False}[name])
-                elif name in (
-                    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4",
-                    "FLOAT", "BINFLOAT",
-                    "STRING", "BINSTRING", "SHORT_BINSTRING",
-                    "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
-                    "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8",
-                ):  # fmt: skip
-                    stack.append(arg)
-                elif name == "BYTEARRAY8":
-                    stack.append(arg if type(arg) is bytearray else bytearray(arg))
-                elif name == "EMPTY_LIST":
-                    stack.append([])
-                elif name == "EMPTY_TUPLE":
-                    stack.append(())
-                elif name == "EMPTY_DICT":
-                    stack.append({})
-                elif name == "EMPTY_SET":
-                    stack.append(set())
-                elif name == "APPEND":
-                    item = pop()
-                    target = top()
-                    if type(target) is not list:
-                        raise _Refused(f"APPEND to {_describe(target)}")
-                    target.append(item)
-                elif name == "APPENDS":
-                    items = pop_mark()
-                    target = top()
-                    if type(target) is not list:
-                        raise _Refused(f"APPENDS to {_describe(target)}")
-                    target.extend(items)
-                elif name in ("LIST", "TUPLE"):
-                    items = pop_mark()  # before naming `stack`: pop_mark rebinds it
-                    stack.append(items if name == "LIST" else tuple(items))
-                elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                    n = int(name[-1])
-                    if len(stack) < n:
-                        raise _Refused("the stack is empty")
-                    items = stack[-n:]
-                    del stack[-n:]
-                    stack.append(tuple(items))
-                elif name == "DICT":
-                    items = pop_mark()
-                    if len(items) % 2:
-                        raise _Refused("DICT with an odd number of items")
-                    stack.append({_key(k): v for k, v in zip(items[::2], items[1::2], strict=True)})
-                elif name in ("SETITEM", "SETITEMS"):
-                    if name == "SETITEM":
-                        value = pop()
-                        items = [pop(), value]
-                    else:
-                        items = pop_mark()
-                    target = top()
-                    if type(target) is not dict or len(items) % 2:
-                        raise _Refused(f"{name} on {_describe(target)}")
-                    for k, v in zip(items[::2], items[1::2], strict=True):
-                        target[_key(k)] = v
-                elif name == "ADDITEMS":
-                    items = pop_mark()
-                    target = top()
-                    if type(target) is not set:
-                        raise _Refused(f"ADDITEMS to {_describe(target)}")
-                    target.update(_key(k) for k in items)
-                elif name == "FROZENSET":
-                    items = pop_mark()
-                    stack.append(frozenset(_key(k) for k in items))
-                elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                    memo[memo_key(arg)] = top()
-                elif name == "MEMOIZE":
-                    memo[len(memo)] = top()
-                elif name in ("GET", "BINGET", "LONG_BINGET"):
-                    try:
-                        stack.append(memo[memo_key(arg)])
-                    except KeyError:
-                        raise _Refused(f"memo entry {_describe(arg)} was never stored") from None
-                elif name in ("GLOBAL", "STACK_GLOBAL"):
-                    if name == "GLOBAL":
-                        module, _, qualname = arg.partition(" ")
-                    else:
-                        qualname, module = pop(), pop()
-                        if type(module) is not str or type(qualname) is not str:
-                            raise _Refused("STACK_GLOBAL needs two strings")
-                    found = _ALLOWED_GLOBALS.get((module, qualname))
-                    if found is None:
-                        raise BookPickleError(
-                            f"refusing to load: the pickle references {module[:80]}."
-                            f"{qualname[:80]}, which is not part of a NumPy array (a pickle can "
-                            "run code; only NumPy arrays in a dict are allowed)"
-                        )
-                    stack.append(found)
-                elif name == "REDUCE":
-                    args = pop()
-                    stack.append(_reduce(pop(), args, budget))
-                elif name == "BUILD":
-                    state = pop()
-                    _build(top(), state, budget)
-                else:
-                    raise _Refused(f"opcode {name} is not used by pickles of NumPy arrays")
             except _Refused as exc:
                 raise _Refused(f"{exc} (opcode {name} at byte {pos})") from None
     except (_Refused, BookPickleError):
@@ -465,11 +586,11 @@ def _interpret(data: bytes, budget: _Budget) -> Any:
         raise _Refused(f"{type(exc).__name__}: {exc}") from None
     if end is None:
         raise _Refused("the pickle ends before its STOP opcode")
-    if marks or len(stack) != 1:
+    if machine.marks or len(machine.stack) != 1:
         raise _Refused("the pickle stops with an unbalanced stack")
     if end != len(data):
         raise BookPickleError(f"{len(data) - end} unexpected bytes after the pickle's end")
-    return stack[0]
+    return machine.stack[0]
 
 
 def _finish(obj: Any, depth: int, done: dict[int, Any], active: set[int]) -> Any:
