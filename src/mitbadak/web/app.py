@@ -1,14 +1,17 @@
 """The playground's Starlette application: pages, static files, plotly.js and the JSON APIs.
 
-To add a page: put ``NAME.html`` (+ its ``.js``/``.css``) in ``static/``, add it to ``PAGES``
-and to the nav list in ``static/common.js``, and write ``api/NAME.py`` with ``routes(ctx)``
-listed in ``API_MODULES``.
+Every page is ``static/shell.html`` (the ``<head>``, the top bar with the nav and the language
+button, the status line) around the page's own fragment ``static/NAME.html``; :func:`compose_page`
+joins them once, when the app is made. To add a page: write ``static/NAME.html`` (+ ``NAME.js``,
+``NAME.css``), add a :class:`Page` to ``PAGES`` and its ``nav.NAME`` strings (English and Korean)
+to ``static/common.js``, and write ``api/NAME.py`` with ``routes(ctx)`` listed in ``API_MODULES``.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,17 +28,105 @@ from mitbadak.web.hardening import (
 )
 from mitbadak.web.models import ModelRegistry
 
-__all__ = ["create_app", "AppContext", "PAGES", "API_MODULES", "STATIC_DIR", "plotly_js_path"]
+__all__ = [
+    "create_app",
+    "compose_page",
+    "AppContext",
+    "Page",
+    "PAGES",
+    "HOME_PAGE",
+    "API_MODULES",
+    "STATIC_DIR",
+    "plotly_js_path",
+]
 
 STATIC_DIR = Path(__file__).with_name("static")
-#: URL path -> HTML file in ``static/``.
-PAGES = {
-    "/": "draw.html",
-    "/draw": "draw.html",
-    "/train": "train.html",
-    "/graph": "graph.html",
-    "/descent": "descent.html",
-}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One playground page, served at ``/NAME``.
+
+    ``static/NAME.html`` is its fragment (what the shell does not hold), ``NAME.css`` and
+    ``NAME.js`` its style and script; the nav links it under common.js's ``nav.NAME`` string.
+    """
+
+    name: str
+    #: the ``<title>`` after "mitbadak — "
+    title: str
+    #: whether the page loads plotly.js (before its own script)
+    plotly: bool = False
+    #: the ``<body data-state>`` the page starts in, if its script reads one before setting it
+    state: str | None = None
+
+
+#: The pages, in nav order.
+PAGES: tuple[Page, ...] = (
+    Page("draw", "draw a digit", plotly=True),
+    Page("train", "train a network", plotly=True, state="idle"),
+    Page("graph", "computational graph"),
+    Page("descent", "gradient descent", plotly=True),
+)
+#: The page served at ``/``.
+HOME_PAGE = "draw"
+_SHELL = "shell.html"
+_SLOT = re.compile(r"^([ \t]*)\{\{(\w+)\}\}\n|\{\{(\w+)\}\}", re.MULTILINE)
+_TOPBAR = re.compile(
+    r"^[ \t]*<!-- topbar -->\n(.*?)^[ \t]*<!-- /topbar -->\n", re.DOTALL | re.MULTILINE
+)
+_COMMENT_LINES = re.compile(r"^[ \t]*<!--.*?-->[ \t]*\n", re.DOTALL | re.MULTILINE)
+_SHELL_PARTS = re.compile(r"<(html|head|body|header|nav|script)\b|\{\{", re.IGNORECASE)
+
+
+def compose_page(page: Page, static_dir: Path = STATIC_DIR, pages: tuple[Page, ...] = PAGES) -> str:
+    """The HTML of ``page``: the shell's slots filled from ``page`` and its fragment.
+
+    Raises ``ValueError`` naming the file when the fragment holds what only the shell may (a
+    ``<head>``, ``<header>``, ``<nav>``, ``<script>``, ...) or when a slot has no value.
+    """
+    shell = (static_dir / _SHELL).read_text(encoding="utf-8")
+    fragment_path = static_dir / f"{page.name}.html"
+    fragment = fragment_path.read_text(encoding="utf-8")
+    topbar = ""
+    found = _TOPBAR.search(fragment)
+    if found:
+        topbar = found.group(1)
+        fragment = fragment[: found.start()] + fragment[found.end() :]
+    shell, fragment = _COMMENT_LINES.sub("", shell), _COMMENT_LINES.sub("", fragment)
+    shell_part = _SHELL_PARTS.search(topbar + fragment)
+    if shell_part:
+        raise ValueError(
+            f"{fragment_path}: holds {shell_part.group(0)!r}; a page fragment holds only its own "
+            f"part, the shell ({_SHELL}) holds the rest"
+        )
+    nav = "".join(
+        f'<a href="/{p.name}" data-i18n="nav.{p.name}"'
+        + (' class="active"' if p.name == page.name else "")
+        + "></a>"
+        for p in pages
+    )
+    values = {
+        "name": page.name,
+        "title": page.title,
+        "plotly": '<script src="/vendor/plotly.min.js" defer></script>' if page.plotly else "",
+        "body_attrs": f' data-state="{page.state}"' if page.state else "",
+        "nav": nav,
+        "topbar": topbar.strip(),
+        "body": fragment.strip(),
+    }
+
+    def fill(match: re.Match) -> str:
+        slot = match.group(2) or match.group(3)
+        if slot not in values:
+            raise ValueError(f"{static_dir / _SHELL}: no value for the slot {{{{{slot}}}}}")
+        if match.group(2) is None:  # inside a line
+            return values[slot]
+        value = values[slot]  # a line of its own: dropped when empty
+        return f"{match.group(1)}{value}\n" if value else ""
+
+    return _SLOT.sub(fill, shell)
+
+
 #: Modules under ``mitbadak.web.api`` whose ``routes(ctx)`` the app mounts.
 API_MODULES = ["draw", "train", "graph", "descent"]
 #: POST routes that take more than JSON (images, forms); every other ``/api/`` POST takes JSON
@@ -88,16 +179,16 @@ def create_app(
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
-    from starlette.responses import FileResponse, Response
+    from starlette.responses import FileResponse, HTMLResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
     ctx = AppContext(registry=registry, runs_dir=Path(runs_dir) if runs_dir else None)
     plotly_path = plotly_js_path()
 
-    def page(filename: str):
+    def page(html: str):
         async def endpoint(request):
-            return FileResponse(STATIC_DIR / filename, media_type="text/html; charset=utf-8")
+            return HTMLResponse(html)
 
         return endpoint
 
@@ -111,7 +202,12 @@ def create_app(
     async def favicon(request):
         return Response(status_code=204)
 
-    routes: list = [Route(path, page(name), methods=["GET"]) for path, name in PAGES.items()]
+    routes: list = []
+    for spec in PAGES:
+        endpoint = page(compose_page(spec))
+        routes.append(Route(f"/{spec.name}", endpoint, methods=["GET"]))
+        if spec.name == HOME_PAGE:
+            routes.append(Route("/", endpoint, methods=["GET"]))
     routes += [
         Route("/vendor/plotly.min.js", plotly_js, methods=["GET"]),
         Route("/favicon.ico", favicon, methods=["GET"]),

@@ -1,16 +1,10 @@
-// Shared by every playground page: the top bar (nav, language toggle), UI strings in English
-// and Korean, and a small JSON fetch helper. Pages add their strings with mb.addStrings().
+// Shared by every playground page: the top bar's language toggle, UI strings in English and
+// Korean, and a small JSON fetch helper. Pages add their strings with mb.addStrings(). The server
+// writes the top bar and the nav links (static/shell.html, the PAGES table in web/app.py); a page's
+// nav label is its "nav.NAME" string below.
 "use strict";
 
 const mb = (() => {
-  // The pages, in nav order. Later pages add themselves here.
-  const PAGES = [
-    { path: "/draw", key: "nav.draw" },
-    { path: "/train", key: "nav.train" },
-    { path: "/graph", key: "nav.graph" },
-    { path: "/descent", key: "nav.descent" },
-  ];
-
   const strings = {
     en: {
       "brand.sub": "Deep Learning from Scratch playground",
@@ -84,20 +78,6 @@ const mb = (() => {
     listeners.push(fn);
   }
 
-  function renderNav() {
-    const nav = document.getElementById("nav");
-    if (!nav) return;
-    const here = window.location.pathname === "/" ? "/draw" : window.location.pathname;
-    nav.replaceChildren();
-    for (const page of PAGES) {
-      const a = document.createElement("a");
-      a.href = page.path;
-      a.dataset.i18n = page.key;
-      if (page.path === here) a.className = "active";
-      nav.appendChild(a);
-    }
-  }
-
   // fetch + JSON; resolves to {ok, status, data}; never throws for HTTP errors.
   async function api(path, options) {
     let response;
@@ -123,7 +103,6 @@ const mb = (() => {
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    renderNav();
     const toggle = document.getElementById("lang-toggle");
     if (toggle) {
       toggle.addEventListener("click", () => setLanguage(lang === "ko" ? "en" : "ko"));
@@ -132,7 +111,6 @@ const mb = (() => {
   });
 
   return {
-    PAGES,
     addStrings,
     t,
     applyI18n,
