@@ -53,10 +53,18 @@ MAX_COORDINATE = 1000.0
 MAX_STREAMS = 32
 #: The names of the run folders this server makes: web-YYYYmmdd-HHMMSS[-N].
 WEB_RUN_NAME = re.compile(r"^web-(\d{8}-\d{6})(?:-(\d+))?$")
+#: The events that end a run (an ``once=1`` event stream closes after the first of them).
+RUN_ENDS = ("end", "stopped", "error")
+#: POST /api/train/ACTION: the session's methods of those names.
+CONTROLS = ("stop", "pause", "resume")
 
 
 class TrainSession:
-    """The server's one training slot: state, the event log and the controls."""
+    """The server's one training slot: its state, the event log, the controls and the start.
+
+    No HTTP here: :class:`_TrainRoutes` turns requests into these calls. Training runs in a
+    thread of its own (:meth:`start`); :class:`_RunProgress` turns its callbacks into events.
+    """
 
     def __init__(self, runs_dir: Path, stopping: threading.Event | None = None) -> None:
         self.runs_dir = runs_dir
@@ -91,6 +99,44 @@ class TrainSession:
             start = max(since - self.base, 0)
             return self.events[start:]
 
+    async def event_stream(self, since: int, once: bool):
+        """Server-Sent Events from id ``since`` on, until the server stops (or, with ``once``,
+        until the next run end). The events that piled up since the last look go out as one
+        write: a client that left is noticed after one failed write, not after thousands."""
+        self.streams += 1
+        try:
+            nxt = since
+            idle = 0.0
+            yield "retry: 2000\n\n"
+            while not self.stopping.is_set():
+                parts = []
+                for event in self.events_since(nxt):
+                    nxt = event["id"] + 1
+                    data = json.dumps(event, allow_nan=False, default=str)
+                    parts.append(f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n")
+                    if once and event["type"] in RUN_ENDS:
+                        yield "".join(parts)
+                        return
+                if parts:
+                    yield "".join(parts)
+                    idle = 0.0
+                await asyncio.sleep(0.05)
+                idle += 0.05
+                if idle >= 15:
+                    yield ": keep-alive\n\n"
+                    idle = 0.0
+        finally:
+            self.streams -= 1
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "active": self.active,
+            "run": self.run_name,
+            "next_event": self.next_id,
+            "can_rewind": self.last_start is not None,
+        }
+
     # --- controls ---------------------------------------------------------------------------
     @property
     def active(self) -> bool:
@@ -120,6 +166,47 @@ class TrainSession:
             self.state = "running"
             self.publish("resumed")
 
+    # --- starting a run ---------------------------------------------------------------------
+    def prepare_start(self, body: dict[str, Any]):
+        """Check a start request and make its run folder: ``(config, points, out)``.
+
+        Every check comes first; the folder (and ``points.csv``) only once all have passed, so
+        a refused start leaves nothing behind. ``{"rewind": true}`` repeats the last start.
+        """
+        from mitbadak.files.datasets.toy import dataset_from_points, write_points_csv
+        from mitbadak.training.recipes import WEB_LIMITS, validate_recipe
+
+        check_start_body(body)
+        if body.get("rewind") is True:
+            if self.last_start is None:
+                raise BadRequest("nothing to rewind: no run was started from this page yet")
+            recipe, points = self.last_start["recipe"], self.last_start["points"]
+        else:
+            recipe = body["recipe"]
+            points = body.get("points")
+        recipe = dict(recipe)
+        if points is not None:
+            recipe.pop("dataset", None)
+            # the points are checked (and capped) before anything is written
+            dataset_from_points(points, seed=0)
+            check_point_range(points)
+            recipe["dataset"] = "points.csv"
+        else:
+            check_dataset_name(recipe.get("dataset"))
+        config = validate_recipe(recipe, limits=WEB_LIMITS)
+        _check_local(config.dataset, config.data_dir)
+        check_run_cap(self.runs_dir)
+        out = _new_run_dir(self.runs_dir)
+        if points is not None:
+            try:
+                path = write_points_csv(out / "points.csv", points)
+            except BaseException:
+                _remove_if_empty(out)
+                raise
+            config.dataset = str(Path(path).resolve())
+        self.last_start = {"recipe": recipe, "points": points}
+        return config, points, out
+
     def start(self, config, points, out: Path) -> None:
         with self.lock:
             self.events = []
@@ -145,75 +232,15 @@ class TrainSession:
             config=config.to_dict(),
             command=command_line(config),
         )
-        batch = config.batch_size
-        pending: list[list[float]] = []
-        last_flush = [time.perf_counter(), 0]  # time, iteration at the last flush
-        boundary_due = [False]
-        # The epoch's picture (boundary or weight tiles) is made beside the training thread, so
-        # the training loop only sets a flag.
-        picture_due = threading.Event()
-        finished = threading.Event()
-
-        def painter() -> None:
-            while not finished.is_set():
-                if picture_due.wait(0.1):
-                    picture_due.clear()
-                    started = time.perf_counter()
-                    self._publish_picture(out)
-                    # Share the cores with training: rest PAINT_REST x the time it took, so the
-                    # pictures cost at most ~1/(PAINT_REST+1) of the run; epochs that end while
-                    # resting are skipped (the last picture is always drawn at the end).
-                    finished.wait(PAINT_REST * (time.perf_counter() - started))
-
-        painter_thread = threading.Thread(target=painter, name="mitbadak-picture", daemon=True)
-        painter_thread.start()
-
-        def flush(iteration: int) -> None:
-            now = time.perf_counter()
-            dt = now - last_flush[0]
-            rate = (iteration - last_flush[1]) / dt if dt > 0 else None
-            self.publish(
-                "steps",
-                steps=list(pending),
-                iters_per_s=rate,
-                images_per_s=rate * batch if rate is not None else None,
-            )
-            pending.clear()
-            last_flush[:] = [now, iteration]
-
-        def callback(event: dict[str, Any]) -> None:
-            kind = event["event"]
-            if kind == "step":
-                if boundary_due[0]:  # the epoch's checkpoint is on disk by now
-                    boundary_due[0] = False
-                    picture_due.set()
-                pending.append([event["iteration"], float(event["loss"])])
-                if time.perf_counter() - last_flush[0] >= CHUNK_SECONDS:
-                    flush(event["iteration"])
-            elif kind == "start":
-                last_flush[1] = event.get("start_iteration", 0)
-                self.publish("start", **{k: v for k, v in event.items() if k != "event"})
-            elif kind == "epoch":
-                if pending:
-                    flush(event["iteration"])
-                self.publish("epoch", metrics=_clean(event))
-                boundary_due[0] = True
-            elif kind == "end":
-                if pending:
-                    flush(event.get("iteration") or 0)
-
         try:
-            try:
+            with _RunProgress(self, out, config.batch_size) as progress:
                 _result, info = run_training(
-                    config, out, callback=callback, download=False, should_stop=self.should_stop
+                    config, out, callback=progress, download=False, should_stop=self.should_stop
                 )
-            finally:
-                finished.set()
-                painter_thread.join()
         except KeyboardInterrupt:
             self.state = "stopped"
             if not self.stopping.is_set():  # no one is left to see it when the server stops
-                self._publish_picture(out)
+                self.publish_picture(out)
             self.publish("stopped", out_dir=str(out))
         except (MitbadakError, ValueError, OSError) as exc:
             _remove_if_empty(out)
@@ -224,13 +251,89 @@ class TrainSession:
             self.publish("error", error=f"internal error ({type(exc).__name__}: {exc})")
         else:
             self.state = "done"
-            self._publish_picture(out)
+            self.publish_picture(out)
             self.publish("end", out_dir=str(out), final=_clean(info.get("final", {})))
 
-    def _publish_picture(self, out: Path) -> None:
+    def publish_picture(self, out: Path) -> None:
         picture = run_picture(out)
         if picture:
             self.publish("picture", **picture)
+
+
+class _RunProgress:
+    """One run's training callbacks as events: losses in chunks (at most every
+    :data:`CHUNK_SECONDS`, with the speed), each epoch's metrics, and each epoch's picture.
+
+    The picture (boundary or weight tiles) is drawn by a painter thread beside training, so the
+    training loop only sets a flag. Use as a context manager: leaving it ends the painter.
+    """
+
+    def __init__(self, session: TrainSession, out: Path, batch_size: int) -> None:
+        self.session = session
+        self.out = out
+        self.batch_size = batch_size
+        self.pending: list[list[float]] = []  # [iteration, loss] not sent yet
+        self.last_flush = time.perf_counter()
+        self.last_flush_iteration = 0
+        self.picture_after_next_step = False  # the epoch's checkpoint is on disk by then
+        self.picture_due = threading.Event()
+        self.finished = threading.Event()
+        self.painter = threading.Thread(target=self._paint, name="mitbadak-picture", daemon=True)
+
+    def __enter__(self) -> _RunProgress:
+        self.painter.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.finished.set()
+        self.painter.join()
+
+    def _paint(self) -> None:
+        while not self.finished.is_set():
+            if self.picture_due.wait(0.1):
+                self.picture_due.clear()
+                started = time.perf_counter()
+                self.session.publish_picture(self.out)
+                # Share the cores with training: rest PAINT_REST x the time it took, so the
+                # pictures cost at most ~1/(PAINT_REST+1) of the run; epochs that end while
+                # resting are skipped (the last picture is always drawn at the end).
+                self.finished.wait(PAINT_REST * (time.perf_counter() - started))
+
+    def flush(self, iteration: int) -> None:
+        """Send the pending losses and the speed since the last flush."""
+        now = time.perf_counter()
+        dt = now - self.last_flush
+        rate = (iteration - self.last_flush_iteration) / dt if dt > 0 else None
+        self.session.publish(
+            "steps",
+            steps=list(self.pending),
+            iters_per_s=rate,
+            images_per_s=rate * self.batch_size if rate is not None else None,
+        )
+        self.pending.clear()
+        self.last_flush, self.last_flush_iteration = now, iteration
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """The callback of :func:`~mitbadak.training.runs.run_training`."""
+        kind = event["event"]
+        if kind == "step":
+            if self.picture_after_next_step:
+                self.picture_after_next_step = False
+                self.picture_due.set()
+            self.pending.append([event["iteration"], float(event["loss"])])
+            if time.perf_counter() - self.last_flush >= CHUNK_SECONDS:
+                self.flush(event["iteration"])
+        elif kind == "start":
+            self.last_flush_iteration = event.get("start_iteration", 0)
+            self.session.publish("start", **{k: v for k, v in event.items() if k != "event"})
+        elif kind == "epoch":
+            if self.pending:
+                self.flush(event["iteration"])
+            self.session.publish("epoch", metrics=_clean(event))
+            self.picture_after_next_step = True
+        elif kind == "end":
+            if self.pending:
+                self.flush(event.get("iteration") or 0)
 
 
 def _remove_if_empty(out: Path) -> None:
@@ -355,8 +458,13 @@ def run_snapshot(out: Path) -> dict[str, Any]:
 
 def _safe_run_dir(runs_dir: Path, name: Any) -> Path:
     if (
-        not isinstance(name, str) or not name or len(name) > 255 or "\x00" in name
-        or "/" in name or "\\" in name or name in (".", "..")
+        not isinstance(name, str)
+        or not name
+        or len(name) > 255
+        or "\x00" in name
+        or "/" in name
+        or "\\" in name
+        or name in (".", "..")
     ):
         shown = repr(name)[:80]
         raise BadRequest(f"run name must be a folder name under the runs folder, got {shown}")
@@ -502,52 +610,46 @@ def choices() -> dict[str, Any]:
     }
 
 
-def routes(ctx) -> list:
-    from starlette.concurrency import run_in_threadpool
-    from starlette.responses import JSONResponse, StreamingResponse
-    from starlette.routing import Route
+def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    """The run folders under ``runs_dir`` (any with a config.json), newest first, at most 200."""
+    if not runs_dir.is_dir():
+        return []
+    found = []
+    for folder in runs_dir.iterdir():
+        if (folder / "config.json").is_file():
+            found.append(
+                {
+                    "name": folder.name,
+                    "finished": (folder / "model.npz").is_file(),
+                    "mtime": (folder / "config.json").stat().st_mtime,
+                }
+            )
+    return sorted(found, key=lambda r: -r["mtime"])[:200]
 
-    from mitbadak.files.datasets.toy import DataError, dataset_from_points, write_points_csv
-    from mitbadak.training.recipes import WEB_LIMITS, RecipeError, validate_recipe
 
-    runs_dir = Path(ctx.runs_dir or "runs").resolve()
-    session = TrainSession(runs_dir, ctx.stopping)
-    ctx.extra["train"] = session
+def _json(data: Any, status_code: int = 200):
+    from starlette.responses import JSONResponse
 
-    def prepare(body: dict[str, Any]):
-        check_start_body(body)
-        if body.get("rewind") is True:
-            if session.last_start is None:
-                raise BadRequest("nothing to rewind: no run was started from this page yet")
-            recipe, points = session.last_start["recipe"], session.last_start["points"]
-        else:
-            recipe = body["recipe"]
-            points = body.get("points")
-        recipe = dict(recipe)
-        if points is not None:
-            recipe.pop("dataset", None)
-            # the points are checked (and capped) before anything is written
-            dataset_from_points(points, seed=0)
-            check_point_range(points)
-            recipe["dataset"] = "points.csv"
-        else:
-            check_dataset_name(recipe.get("dataset"))
-        config = validate_recipe(recipe, limits=WEB_LIMITS)
-        _check_local(config.dataset, config.data_dir)
-        check_run_cap(runs_dir)
-        # Every check has passed: only now is a folder made (a refused start leaves nothing).
-        out = _new_run_dir(runs_dir)
-        if points is not None:
-            try:
-                path = write_points_csv(out / "points.csv", points)
-            except BaseException:
-                _remove_if_empty(out)
-                raise
-            config.dataset = str(Path(path).resolve())
-        session.last_start = {"recipe": recipe, "points": points}
-        return config, points, out
+    return JSONResponse(data, status_code=status_code)
 
-    async def start(request):
+
+class _TrainRoutes:
+    """The HTTP side of one :class:`TrainSession`: each method reads a request, calls the
+    session and answers JSON (or the event stream); refusals are JSON errors."""
+
+    def __init__(self, session: TrainSession) -> None:
+        self.session = session
+
+    async def choices(self, request):
+        return _json(choices())
+
+    async def start(self, request):
+        from starlette.concurrency import run_in_threadpool
+
+        from mitbadak.files.datasets.toy import DataError
+        from mitbadak.training.recipes import RecipeError
+
+        session = self.session
         try:
             body = await read_object(request, {"recipe", "points", "rewind"})
             if session.stopping.is_set():
@@ -561,129 +663,87 @@ def routes(ctx) -> list:
                         409,
                         f"busy: run {session.run_name} is training; stop it first (one at a time)",
                     )
-                config, points, out = await run_in_threadpool(prepare, body)
+                config, points, out = await run_in_threadpool(session.prepare_start, body)
                 session.start(config, points, out)
             finally:
                 session.starting.release()
         except TooManyRuns as exc:
             return json_error(429, str(exc))
-        except (BadRequest, RecipeError, DataError) as exc:
-            return json_error(400, str(exc))
-        except (ValueError, TypeError) as exc:
+        except (BadRequest, RecipeError, DataError, ValueError, TypeError) as exc:
             return json_error(400, str(exc))
         except OverflowError:
             return json_error(400, TOO_LARGE)
         except OSError as exc:
             return json_error(500, f"could not write the run folder: {exc}")
-        return JSONResponse(
-            {"run": out.name, "out_dir": str(out), "config": config.to_dict()}, status_code=202
-        )
+        return _json({"run": out.name, "out_dir": str(out), "config": config.to_dict()}, 202)
 
-    async def control(request):
+    async def control(self, request):
         action = request.path_params["action"]
-        if action not in ("stop", "pause", "resume"):
+        if action not in CONTROLS:
             return json_error(404, "not found")
         try:
             await read_object(request, set())  # no fields: an empty body or {}
         except BadRequest as exc:
             return json_error(400, str(exc))
-        if not session.active:
+        if not self.session.active:
             return json_error(409, "no training is running")
-        {"stop": session.stop, "pause": session.pause, "resume": session.resume}[action]()
-        return JSONResponse({"state": "stopping" if action == "stop" else session.state})
+        getattr(self.session, action)()
+        return _json({"state": "stopping" if action == "stop" else self.session.state})
 
-    async def state(request):
-        return JSONResponse(
-            {
-                "state": session.state,
-                "active": session.active,
-                "run": session.run_name,
-                "next_event": session.next_id,
-                "can_rewind": session.last_start is not None,
-            }
-        )
+    async def state(self, request):
+        return _json(self.session.status())
 
-    async def events(request):
+    async def events(self, request):
+        from starlette.responses import StreamingResponse
+
         try:
             since = int(request.query_params.get("since", "0"))
         except ValueError:
             return json_error(400, "since must be a whole number (an event id)")
         once = request.query_params.get("once") == "1"
-        if session.streams >= MAX_STREAMS:
+        if self.session.streams >= MAX_STREAMS:
             return json_error(429, f"too many event streams open (at most {MAX_STREAMS})")
-
-        async def stream():
-            # The events that piled up since the last look go out as one write: a client that
-            # left is noticed after one failed write, not after thousands.
-            session.streams += 1
-            try:
-                nxt = since
-                idle = 0.0
-                yield "retry: 2000\n\n"
-                while not session.stopping.is_set():
-                    parts = []
-                    for event in session.events_since(nxt):
-                        nxt = event["id"] + 1
-                        data = json.dumps(event, allow_nan=False, default=str)
-                        parts.append(f"id: {event['id']}\nevent: {event['type']}\ndata: {data}\n\n")
-                        if once and event["type"] in ("end", "stopped", "error"):
-                            yield "".join(parts)
-                            return
-                    if parts:
-                        yield "".join(parts)
-                        idle = 0.0
-                    await asyncio.sleep(0.05)
-                    idle += 0.05
-                    if idle >= 15:
-                        yield ": keep-alive\n\n"
-                        idle = 0.0
-            finally:
-                session.streams -= 1
-
         return StreamingResponse(
-            stream(),
+            self.session.event_stream(since, once),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
-    async def runs(request):
-        def listing():
-            if not runs_dir.is_dir():
-                return []
-            found = []
-            for folder in runs_dir.iterdir():
-                if (folder / "config.json").is_file():
-                    found.append(
-                        {
-                            "name": folder.name,
-                            "finished": (folder / "model.npz").is_file(),
-                            "mtime": (folder / "config.json").stat().st_mtime,
-                        }
-                    )
-            return sorted(found, key=lambda r: -r["mtime"])[:200]
+    async def runs(self, request):
+        from starlette.concurrency import run_in_threadpool
 
-        return JSONResponse({"runs_dir": str(runs_dir), "runs": await run_in_threadpool(listing)})
+        runs_dir = self.session.runs_dir
+        return _json(
+            {"runs_dir": str(runs_dir), "runs": await run_in_threadpool(list_runs, runs_dir)}
+        )
 
-    async def run(request):
+    async def run(self, request):
+        from starlette.concurrency import run_in_threadpool
+
         try:
-            folder = _safe_run_dir(runs_dir, request.query_params.get("name"))
+            folder = _safe_run_dir(self.session.runs_dir, request.query_params.get("name"))
         except BadRequest as exc:
             return json_error(400, str(exc))
         except FileNotFoundError as exc:
             return json_error(404, str(exc))
         snapshot = await run_in_threadpool(run_snapshot, folder)
-        snapshot["active"] = session.active and session.run_name == folder.name
-        return JSONResponse(json.loads(json.dumps(snapshot, default=str)))
+        snapshot["active"] = self.session.active and self.session.run_name == folder.name
+        return _json(json.loads(json.dumps(snapshot, default=str)))
 
-    async def get_choices(request):
-        return JSONResponse(choices())
 
+def routes(ctx) -> list:
+    """The train page's routes over one :class:`TrainSession` (kept as ``ctx.extra['train']``)."""
+    from starlette.routing import Route
+
+    session = TrainSession(Path(ctx.runs_dir or "runs").resolve(), ctx.stopping)
+    ctx.extra["train"] = session
+    api = _TrainRoutes(session)
     return [
-        Route("/api/train/choices", get_choices, methods=["GET"]),
-        Route("/api/train/start", start, methods=["POST"]),
-        Route("/api/train/{action:str}", control, methods=["POST"]),
-        Route("/api/train/state", state, methods=["GET"]),
-        Route("/api/train/events", events, methods=["GET"]),
-        Route("/api/train/runs", runs, methods=["GET"]),
-        Route("/api/train/run", run, methods=["GET"]),
+        Route("/api/train/choices", api.choices, methods=["GET"]),
+        Route("/api/train/start", api.start, methods=["POST"]),
+        Route("/api/train/{action:str}", api.control, methods=["POST"]),
+        Route("/api/train/state", api.state, methods=["GET"]),
+        Route("/api/train/events", api.events, methods=["GET"]),
+        Route("/api/train/runs", api.runs, methods=["GET"]),
+        Route("/api/train/run", api.run, methods=["GET"]),
     ]
