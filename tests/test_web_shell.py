@@ -16,7 +16,15 @@ pytest.importorskip("starlette.testclient", reason="Starlette's TestClient needs
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from mitbadak.web.app import HOME_PAGE, PAGES, STATIC_DIR, Page, compose_page, create_app  # noqa: E402
+from mitbadak.web.app import (  # noqa: E402
+    API_MODULES,
+    HOME_PAGE,
+    PAGES,
+    STATIC_DIR,
+    Page,
+    compose_page,
+    create_app,
+)
 from mitbadak.web.hardening import CONTENT_SECURITY_POLICY  # noqa: E402
 from mitbadak.web.models import ModelRegistry  # noqa: E402
 
@@ -54,6 +62,16 @@ def client():
 def test_the_pages_are_the_four_of_the_playground():
     assert [p.name for p in PAGES] == ["draw", "train", "graph", "descent"]
     assert HOME_PAGE == "draw"
+    assert API_MODULES == [p.name for p in PAGES]  # one api/NAME.py per page
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_each_page_has_its_files_and_its_nav_label_in_both_languages(page):
+    for ext in ("html", "css", "js"):
+        assert (STATIC_DIR / f"{page.name}.{ext}").is_file()
+    common = (STATIC_DIR / "common.js").read_text(encoding="utf-8")
+    labels = re.findall(rf'"nav\.{page.name}": "([^"]+)"', common)
+    assert len(labels) == 2 and labels[0] != labels[1], labels  # English, then Korean
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -3,8 +3,8 @@
 Every page is ``static/shell.html`` (the ``<head>``, the top bar with the nav and the language
 button, the status line) around the page's own fragment ``static/NAME.html``; :func:`compose_page`
 joins them once, when the app is made. To add a page: write ``static/NAME.html`` (+ ``NAME.js``,
-``NAME.css``), add a :class:`Page` to ``PAGES`` and its ``nav.NAME`` strings (English and Korean)
-to ``static/common.js``, and write ``api/NAME.py`` with ``routes(ctx)`` listed in ``API_MODULES``.
+``NAME.css``) and ``api/NAME.py`` (its JSON routes: ``routes(ctx)``), add a :class:`Page` to
+``PAGES`` and the ``nav.NAME`` strings (English and Korean) to ``static/common.js``.
 """
 
 from __future__ import annotations
@@ -127,8 +127,8 @@ def compose_page(page: Page, static_dir: Path = STATIC_DIR, pages: tuple[Page, .
     return _SLOT.sub(fill, shell)
 
 
-#: Modules under ``mitbadak.web.api`` whose ``routes(ctx)`` the app mounts.
-API_MODULES = ["draw", "train", "graph", "descent"]
+#: Modules under ``mitbadak.web.api`` whose ``routes(ctx)`` the app mounts: one per page.
+API_MODULES = [page.name for page in PAGES]
 #: POST routes that take more than JSON (images, forms); every other ``/api/`` POST takes JSON
 #: only (``Content-Type: application/json``, else 415).
 NON_JSON_POSTS = frozenset({"/api/predict"})
