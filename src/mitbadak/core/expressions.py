@@ -60,19 +60,32 @@ class Expr:
     def __init__(self, op: str, *args: Any, value: Any = None) -> None:
         self.op, self.args, self.value = op, tuple(map(_lift, args)), value
 
-    def __add__(self, other): return Expr("add", self, other)  # noqa: E704
-    def __radd__(self, other): return Expr("add", other, self)  # noqa: E704
-    def __sub__(self, other): return Expr("sub", self, other)  # noqa: E704
-    def __rsub__(self, other): return Expr("sub", other, self)  # noqa: E704
-    def __mul__(self, other): return Expr("mul", self, other)  # noqa: E704
-    def __rmul__(self, other): return Expr("mul", other, self)  # noqa: E704
-    def __truediv__(self, other): return Expr("div", self, other)  # noqa: E704
-    def __rtruediv__(self, other): return Expr("div", other, self)  # noqa: E704
-    def __neg__(self): return Expr("neg", self)  # noqa: E704
-    def __gt__(self, other): return Expr("gt", self, other)  # noqa: E704
-    def __ge__(self, other): return Expr("ge", self, other)  # noqa: E704
-    def __lt__(self, other): return Expr("lt", self, other)  # noqa: E704
-    def __le__(self, other): return Expr("le", self, other)  # noqa: E704
+    def __add__(self, other):
+        return Expr("add", self, other)
+    def __radd__(self, other):
+        return Expr("add", other, self)
+    def __sub__(self, other):
+        return Expr("sub", self, other)
+    def __rsub__(self, other):
+        return Expr("sub", other, self)
+    def __mul__(self, other):
+        return Expr("mul", self, other)
+    def __rmul__(self, other):
+        return Expr("mul", other, self)
+    def __truediv__(self, other):
+        return Expr("div", self, other)
+    def __rtruediv__(self, other):
+        return Expr("div", other, self)
+    def __neg__(self):
+        return Expr("neg", self)
+    def __gt__(self, other):
+        return Expr("gt", self, other)
+    def __ge__(self, other):
+        return Expr("ge", self, other)
+    def __lt__(self, other):
+        return Expr("lt", self, other)
+    def __le__(self, other):
+        return Expr("le", self, other)
     __hash__ = object.__hash__
 
     @property
