@@ -4,7 +4,8 @@
 
 CuPy compiles the kernels with NVRTC on first launch, which needs a GPU machine. This script
 wraps each ``ElementwiseKernel`` body of ``mitbadak.devices.cuda_kernels.kernel_sources()``
-(generated from the registered activations and optimizers) the way CuPy does (one thread per element, the in-parameters read, the out-parameters written by reference),
+(generated from the registered activations and optimizers) the way CuPy does (one thread per
+element, the in-parameters read, the out-parameters written by reference),
 for float and double (the optimizer bodies with their per-dtype rounding intrinsics), adds the
 ``RawKernel`` sources, and runs ``nvcc -ptx`` on the result. It catches typos, undeclared names
 and wrong intrinsics before a GPU run; it does not check the numbers (tests/test_gpu_kernels.py
