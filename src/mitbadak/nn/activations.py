@@ -31,6 +31,7 @@ from mitbadak.core.expressions import (
     evaluate,
     exp,
     maximum,
+    minimum,
     tanh,
     var,
     variables,
@@ -226,3 +227,24 @@ class Tanh(Activation):
     @staticmethod
     def df(y):
         return 1 - y * y
+
+
+@register_activation
+class Elu(Activation):
+    """y = a for a > 0, alpha (e^a - 1) otherwise (alpha = 1); f' = 1 where y > 0, else
+    y + alpha."""
+
+    name = "elu"
+    onnx_op = "Elu"  # ONNX's default alpha is 1.0, as torch.nn.ELU's
+    torch_name = "ELU"
+    max_slope = 1.0
+    default_init = "he"
+    formula = "a if a > 0 else exp(a) - 1"
+
+    @staticmethod
+    def f(a, alpha=1.0):
+        return where(a > 0, a, alpha * (exp(minimum(a, 0)) - 1))
+
+    @staticmethod
+    def df(y, alpha=1.0):
+        return where(y > 0, 1, y + alpha)
