@@ -462,6 +462,28 @@ class Adam(Optimizer):
         self.t = int(state.get("t", 0))
 
 
+@register_optimizer
+class RMSprop(Optimizer):
+    """The book's RMSprop: h <- decay_rate * h + (1 - decay_rate) * dW^2;
+    W <- W - lr * dW / (sqrt(h) + 1e-7)"""
+
+    name, run_lr, compare_lr = "rmsprop", 0.001, 0.1
+    summary = "h = d*h + (1-d)*dW*dW; W -= lr*dW/(sqrt(h) + 1e-7)"
+    slots = ("h",)
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
+        super().__init__(lr)
+        self.decay_rate = _decay_rate(decay_rate, "decay_rate")
+
+    def step_scalars(self):
+        return {"lr": self.lr, "decay_rate": self.decay_rate, "rest": 1 - self.decay_rate}
+
+    @staticmethod
+    def rule(p, g, h, lr, decay_rate, rest):
+        h = decay_rate * h + rest * g * g
+        return {"h": h, "p": p - lr * g / (sqrt(h) + 1e-7)}
+
+
 def make_optimizer(name: str, lr: float | None = None, **kwargs) -> Optimizer:
     """An optimizer by its registered name (:data:`OPTIMIZERS`); lr=None keeps its default."""
     if not isinstance(name, str):
