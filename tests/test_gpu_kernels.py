@@ -21,8 +21,8 @@ from mitbadak.devices.cuda_kernels import (
     sigmoid_backward_ref,
     softmax_ce_grad_ref,
 )
-from mitbadak.nn.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
-from mitbadak.nn.optimizers import SGD, Momentum
+from mitbadak.nn.layers import ACTIVATIONS, Affine, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.nn.optimizers import OPTIMIZERS, SGD, Momentum
 
 
 def batch(dtype, n=16, d=12, h=7, seed=0):
@@ -756,14 +756,14 @@ def test_cupy_kernel_wrappers_pass_their_arguments_in_order(fake_cupy_kernels, d
         assert not np.array_equal(mine[0], p), name
     x, W, b = batch(dtype)
     z = x @ W
-    for name in ("bias_relu", "bias_sigmoid", "bias_tanh"):
+    for name in (f"bias_{act}" for act in ACTIVATIONS):
         got, want = z.copy(), z.copy()
         k[name](got, b, got)
         ref[name](want, b, want)
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, err_msg=name)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "adam"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_fused_step_through_the_cupy_wrappers_equals_the_reference_step(
     fake_cupy_kernels, optimizer
 ):
