@@ -3,9 +3,9 @@
     python scripts/check_cuda_sources.py            # needs nvcc on PATH (a CUDA toolkit, no GPU)
 
 CuPy compiles the kernels with NVRTC on first launch, which needs a GPU machine. This script
-wraps each ``ElementwiseKernel`` body of ``mitbadak.devices.cuda_kernels.KERNEL_SOURCES`` the way
-CuPy
-does (one thread per element, the in-parameters read, the out-parameters written by reference),
+wraps each ``ElementwiseKernel`` body of ``mitbadak.devices.cuda_kernels.kernel_sources()``
+(generated from the registered activations and optimizers) the way CuPy does (one thread per
+element, the in-parameters read, the out-parameters written by reference),
 for float and double (the optimizer bodies with their per-dtype rounding intrinsics), adds the
 ``RawKernel`` sources, and runs ``nvcc -ptx`` on the result. It catches typos, undeclared names
 and wrong intrinsics before a GPU run; it does not check the numbers (tests/test_gpu_kernels.py
@@ -25,11 +25,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mitbadak.core.expressions import C_PREAMBLE
 from mitbadak.devices.cuda_kernels import (
-    _PER_DTYPE,
     BIAS_SOFTMAX_CE_SOURCE,
-    KERNEL_SOURCES,
     SOFTMAX_CE_SOURCE,
+    kernel_sources,
+    per_dtype,
     rounded_body,
 )
 
@@ -65,11 +66,13 @@ def elementwise_wrapper(name: str, ins: str, outs: str, body: str, ctype: str) -
 
 
 def cuda_source() -> str:
-    """Every kernel of gpu_kernels as one CUDA translation unit."""
-    parts = []
-    for name, (ins, outs, body) in KERNEL_SOURCES.items():
+    """Every kernel of cuda_kernels (generated from the registries now: a throw-away activation
+    or optimizer registered by a test is included) as one CUDA translation unit."""
+    parts = [C_PREAMBLE]
+    rounded = per_dtype()
+    for name, (ins, outs, body) in kernel_sources().items():
         for dtype, ctype in (("float32", "float"), ("float64", "double")):
-            text = rounded_body(name, dtype) if name in _PER_DTYPE else body
+            text = rounded_body(name, dtype) if name in rounded else body
             parts.append(elementwise_wrapper(name, ins, outs, text, ctype))
     for ctype in ("float", "double"):
         parts.append(SOFTMAX_CE_SOURCE.replace("{T}", ctype))

@@ -210,6 +210,6 @@ def _func(np_func):
     return func
 
 
-for _fname in ("exp", "log", "maximum", "where", "matmul", "sum", "max", "mean", "isfinite",
-               "all", "reshape", "argmax", "abs", "tanh", "sqrt", "count_nonzero"):
+for _fname in ("exp", "log", "maximum", "minimum", "where", "matmul", "sum", "max", "mean",
+               "isfinite", "all", "reshape", "argmax", "abs", "tanh", "sqrt", "count_nonzero"):
     globals()[_fname] = _func(getattr(np, _fname))

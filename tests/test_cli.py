@@ -197,7 +197,7 @@ def test_nan_divergence_stops_with_cause_and_keeps_checkpoint(tmp_path, env):
         (["--epochs", "0"], "positive integer"),
         (["--hidden", "abc"], "sizes"),
         (["--model", "cnn"], "invalid choice"),
-        (["--optimizer", "rmsprop"], "invalid choice"),
+        (["--optimizer", "nadam"], "invalid choice"),
         (["--lr", "-1"], "positive number"),
         (["--epochs", "2", "--iters", "5"], "not allowed with"),
         (["--model", "two-layer", "--hidden", "50,20"], "one hidden size"),

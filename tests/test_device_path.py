@@ -12,8 +12,8 @@ import pytest
 import strict_xp
 
 from mitbadak.core.backend import to_device, to_host
-from mitbadak.nn.layers import AddLayer, Affine, Relu, Sigmoid, SoftmaxWithLoss, Tanh
-from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum
+from mitbadak.nn.layers import ACTIVATIONS, AddLayer, Affine, SoftmaxWithLoss
+from mitbadak.nn.optimizers import OPTIMIZERS
 
 
 def data(dtype=np.float32, n=6, d=5, h=4, seed=0):
@@ -45,7 +45,7 @@ def test_affine_forward_and_backward_on_the_device_equal_numpy():
     np.testing.assert_array_equal(to_host(layer.db), host.db)
 
 
-@pytest.mark.parametrize("make", [Relu, Sigmoid], ids=["relu", "sigmoid"])
+@pytest.mark.parametrize("make", list(ACTIVATIONS.values()), ids=list(ACTIVATIONS))
 def test_activations_on_the_device_equal_numpy(make):
     x, _, _, _ = data(h=5)
     host, layer = make(), make()
@@ -66,10 +66,7 @@ def test_softmax_with_loss_on_the_device_equals_numpy():
     np.testing.assert_allclose(to_host(layer.backward()), host.backward(), rtol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "make",
-    [SGD, Momentum, AdaGrad, Adam],
-)
+@pytest.mark.parametrize("make", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
 def test_one_optimizer_step_on_the_device_equals_numpy(make):
     _, W, b, _ = data()
     params = {"W": W, "b": b}
@@ -101,7 +98,7 @@ def test_layers_on_torch_tensors_equal_numpy(torch_xp):
     )
     np.testing.assert_allclose(to_host(layer.dW), host.dW, rtol=1e-5)
     np.testing.assert_allclose(to_host(layer.db), host.db, rtol=1e-6)
-    for make in (Relu, Sigmoid, Tanh):
+    for make in ACTIVATIONS.values():
         host, layer = make(), make()
         want_y, want_dx = host.forward(dout), host.backward(dout * 2)
         # (PyTorch's tanh/exp may differ from NumPy's in the last bits of float32)
@@ -120,7 +117,7 @@ def test_layers_on_torch_tensors_equal_numpy(torch_xp):
     assert a is not c and np.array_equal(to_host(a), dout)
 
 
-@pytest.mark.parametrize("make", [SGD, Momentum, AdaGrad, Adam])
+@pytest.mark.parametrize("make", list(OPTIMIZERS.values()), ids=list(OPTIMIZERS))
 def test_two_optimizer_steps_on_torch_tensors_equal_numpy(make, torch_xp):
     _, W, b, _ = data()
     grads = {"W": W * 0.5 - 1, "b": b + 2}

@@ -21,8 +21,8 @@ from mitbadak.devices.cuda_kernels import (
     sigmoid_backward_ref,
     softmax_ce_grad_ref,
 )
-from mitbadak.nn.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
-from mitbadak.nn.optimizers import SGD, Momentum
+from mitbadak.nn.layers import ACTIVATIONS, Affine, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.nn.optimizers import OPTIMIZERS, SGD, Momentum
 
 
 def batch(dtype, n=16, d=12, h=7, seed=0):
@@ -141,7 +141,8 @@ def test_flat_adagrad_and_adam_equal_the_optimizers_bit_for_bit(dtype):
             if name == "adagrad":
                 adagrad_update_ref(p, g, s1, 0.05)
             else:
-                adam_update_ref(p, g, s1, s2, adam_lr_t(0.01, 0.9, 0.99, t), 0.9, 0.99)
+                lr_t = adam_lr_t(0.01, 0.9, 0.99, t)
+                adam_update_ref(p, g, s1, s2, lr_t, 1 - 0.9, 1 - 0.99)
         state = optimizer.state_dict()
         for key in params:
             assert p_views[key].dtype == dtype
@@ -271,8 +272,11 @@ def test_cuda_source_wraps_every_kernel_for_both_dtypes():
     "expected where no CUDA toolkit is installed, CI included",
 )
 def test_cuda_sources_compile_with_nvcc(capsys):  # pragma: no cover - needs nvcc
+    from mitbadak.devices.cuda_kernels import kernel_sources
+
     assert load_cuda_check().main() == 0
-    assert "26 kernels compiled to PTX" in capsys.readouterr().out
+    # two dtypes of every generated kernel, and the two softmax RawKernels per dtype
+    assert f"{2 * len(kernel_sources()) + 4} kernels compiled to PTX" in capsys.readouterr().out
 
 
 # --- the CuPy kernels (GPU-only) -----------------------------------------------------------------
@@ -392,8 +396,8 @@ def test_new_cupy_kernels_equal_their_references(dtype):  # pragma: no cover - n
     dm, dv = cp.zeros_like(dp), cp.zeros_like(dp)
     for t in range(1, 4):
         lr_t = adam_lr_t(0.01, 0.9, 0.999, t)
-        k["adam_update"](dp, dg, dm, dv, lr_t, 0.9, 0.999)
-        adam_update_ref(p, g, m, v, lr_t, 0.9, 0.999)
+        k["adam_update"](dp, dg, dm, dv, lr_t, 1 - 0.9, 1 - 0.999)
+        adam_update_ref(p, g, m, v, lr_t, 1 - 0.9, 1 - 0.999)
     np.testing.assert_array_equal(cp.asnumpy(dp), p)
     np.testing.assert_array_equal(cp.asnumpy(dm), m)
     np.testing.assert_array_equal(cp.asnumpy(dv), v)
@@ -434,7 +438,7 @@ def test_optimizer_kernel_bodies_round_every_operation():
 
     assert rounded_body("sgd_update", "float32") == "p = __fsub_rn(p_in, __fmul_rn((T)lr, g));"
     body = rounded_body("momentum_update", "float64")
-    assert "__dmul_rn((T)mu, v_in)" in body and "__dadd_rn(p_in, nv)" in body
+    assert "__dmul_rn((T)momentum, v_in)" in body and "__dadd_rn(p_in, nv)" in body
     assert "MUL(" not in body and "SUB(" not in body and "ADD(" not in body
 
 
@@ -524,7 +528,9 @@ def run_body(ins: str, outs: str, body: str, arrays: dict, scalars: dict, dtype)
     T = np.dtype(dtype).type
     ops = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "DIV": np.divide,
            "SQRT": np.sqrt}  # fmt: skip
-    env = {"T": T, "exp": np.exp, "fabs": np.abs, "tanh": np.tanh, "where": np.where}
+    env = {"T": T, "exp": np.exp, "fabs": np.abs, "tanh": np.tanh, "log": np.log,
+           "sqrt": np.sqrt, "where": np.where, "WHERE": np.where, "MAX": np.maximum,
+           "MIN": np.minimum}  # fmt: skip
     for macro, fn in ops.items():
         env[macro] = fn
         env[f"__f{macro.lower()}_rn"] = env[f"__d{macro.lower()}_rn"] = fn
@@ -566,7 +572,7 @@ def test_cuda_optimizer_bodies_compute_the_references_bit_for_bit(dtype):
     out = run_elementwise_body("sgd_update", {"p_in": p, "g": g}, {"lr": 0.05}, dtype)
     np.testing.assert_array_equal(out["p"], sgd_update_ref(p.copy(), g, 0.05))
     out = run_elementwise_body(
-        "momentum_update", {"p_in": p, "g": g, "v_in": s1}, {"lr": 0.05, "mu": 0.9}, dtype
+        "momentum_update", {"p_in": p, "g": g, "v_in": s1}, {"lr": 0.05, "momentum": 0.9}, dtype
     )
     want_v = s1.copy()
     np.testing.assert_array_equal(out["p"], momentum_update_ref(p.copy(), g, want_v, 0.05, 0.9))
@@ -581,7 +587,7 @@ def test_cuda_optimizer_bodies_compute_the_references_bit_for_bit(dtype):
         {"lr_t": 0.003, "c1": 1.0 - 0.9, "c2": 1.0 - 0.999}, dtype,
     )  # fmt: skip
     want_m, want_v = s1.copy(), s2.copy()
-    want_p = adam_update_ref(p.copy(), g, want_m, want_v, 0.003, 0.9, 0.999)
+    want_p = adam_update_ref(p.copy(), g, want_m, want_v, 0.003, 1 - 0.9, 1 - 0.999)
     for key, want in (("p", want_p), ("m", want_m), ("v", want_v)):
         np.testing.assert_array_equal(out[key], want, err_msg=key)
     out = run_elementwise_body("weight_decay", {"g_in": g, "p": p}, {"lam": 0.01}, dtype)
@@ -651,7 +657,7 @@ class FakeElementwiseKernel:
     """CuPy's ElementwiseKernel on NumPy: positional inputs then outputs, the body run by
     ``run_body`` (broadcast as CuPy broadcasts) and written into the given output arrays."""
 
-    def __init__(self, ins: str, outs: str, body: str, name: str) -> None:
+    def __init__(self, ins: str, outs: str, body: str, name: str, preamble: str = "") -> None:
         self.ins = [tuple(p.split()) for p in ins.split(",")]
         self.outs = [tuple(p.split()) for p in outs.split(",")]
         self.body, self.name = body, name
@@ -750,14 +756,14 @@ def test_cupy_kernel_wrappers_pass_their_arguments_in_order(fake_cupy_kernels, d
         assert not np.array_equal(mine[0], p), name
     x, W, b = batch(dtype)
     z = x @ W
-    for name in ("bias_relu", "bias_sigmoid", "bias_tanh"):
+    for name in (f"bias_{act}" for act in ACTIVATIONS):
         got, want = z.copy(), z.copy()
         k[name](got, b, got)
         ref[name](want, b, want)
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, err_msg=name)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "adam"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_fused_step_through_the_cupy_wrappers_equals_the_reference_step(
     fake_cupy_kernels, optimizer
 ):

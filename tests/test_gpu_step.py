@@ -13,8 +13,9 @@ import pytest
 from mitbadak.core.backend import gpu_status
 from mitbadak.devices.cuda_kernels import reference_kernels
 from mitbadak.devices.fused_step import FusedStep, supports_fused
+from mitbadak.nn.activations import ACTIVATIONS
 from mitbadak.nn.networks import MultiLayerNet, SimpleNet, TwoLayerNet
-from mitbadak.nn.optimizers import SGD, Adam, Momentum, make_optimizer
+from mitbadak.nn.optimizers import OPTIMIZERS, SGD, Adam, Momentum, make_optimizer
 
 LRS = {"sgd": 0.1, "momentum": 0.1, "adagrad": 0.05, "adam": 0.01}
 
@@ -31,7 +32,7 @@ def pair(activation="relu", optimizer="momentum", *, lam=0.0, dtype=np.float32, 
                       weight_decay_lambda=lam)
         for _ in range(2)
     ]  # fmt: skip
-    opts = [make_optimizer(optimizer, LRS[optimizer]) for _ in range(2)]
+    opts = [make_optimizer(optimizer, LRS.get(optimizer, 0.01)) for _ in range(2)]
     return nets, opts
 
 
@@ -55,8 +56,8 @@ def assert_same_training(a, oa, b, ob, *, rtol=1e-5, atol=2e-6):
         np.testing.assert_allclose(got[key], want[key], rtol=rtol, atol=atol, err_msg=key)
 
 
-@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "adam"])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_fused_step_trains_as_the_layers_and_the_optimizer(activation, optimizer):
     x, t = data()
     (a, b), (oa, ob) = pair(activation, optimizer)
@@ -76,7 +77,7 @@ def test_fused_step_trains_as_the_layers_and_the_optimizer(activation, optimizer
     assert sorted(step._buffers) == [4, 32]  # one set of temporaries per batch size
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "adam"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_fused_step_with_weight_decay(optimizer):
     x, t = data()
     (a, b), (oa, ob) = pair("relu", optimizer, lam=0.05)
@@ -249,7 +250,7 @@ def cublas_gemm_on_numpy(op_a, op_b, m, n, k, A, lda, B, ldb, C, ldc) -> None:
     colmajor(C, m, n, ldc)[...] = a @ b
 
 
-@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_scores_equal_the_layer_path(activation, dtype):
     """Inference in 2 launches a layer (what net.scores runs on CuPy), here on the references."""
@@ -344,8 +345,8 @@ _GPU, _GPU_WHY = gpu_status()
     reason=f"GPU-only: {_GPU_WHY} (expected on CPU machines and under CI, which has no GPU; "
     "the same step runs on NumPy in the tests above)",
 )
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "adam"])
-@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_fused_step_on_cupy_equals_the_numpy_step(optimizer, activation):  # pragma: no cover
     import cupy as cp
 

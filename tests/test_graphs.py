@@ -123,7 +123,7 @@ def test_a_relu_kink_is_reported_where_the_gradients_disagree():
         ({"x": [[1, 2]], "t": [0, 1]}, "t must be 1 whole-number class labels"),
         ({"x": [[1, 2]], "t": [0.5]}, "t must be 1 whole-number class labels"),
         ({"x": [[1, float("nan")]], "t": [0]}, "x must hold finite numbers"),
-        ({"activation": "tanh"}, "activation must be 'relu' or 'sigmoid', got 'tanh'"),
+        ({"activation": "swish"}, "activation must be one of .* got 'swish'"),
         ({"hidden": 7}, "hidden must be a whole number 1 to 6, got 7"),
         ({"n_classes": 2}, "label 2 is out of range for 2 classes"),
         ({"params": {"W1": 1}}, "params must be exactly W1, b1, W2, b2"),

@@ -145,7 +145,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
         (lambda: make_optimizer("adam", lr="fast"), TypeError, r"lr must be a number"),
         (lambda: make_optimizer(None), TypeError, r"optimizer name must be a string"),
         (lambda: Relu().backward(np.ones(3)), AttributeError,
-         r"Relu.backward needs 'mask', which forward\(\) stores: call forward before backward"),
+         r"Relu.backward needs 'out', which forward\(\) stores: call forward before backward"),
         (lambda: SoftmaxWithLoss().backward(), AttributeError, r"SoftmaxWithLoss.backward needs"),
         (lambda: Affine(np.zeros((2, 3)), np.zeros(3)).backward(np.ones((1, 3))), AttributeError,
          r"Affine.backward needs 'x'"),

@@ -141,8 +141,8 @@ def test_bad_arguments():
         SGD(lr=0)
     with pytest.raises(ValueError, match="positive number, got nan"):
         Adam(lr=float("nan"))
-    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'; choose one of sgd"):
-        make_optimizer("rmsprop")
+    with pytest.raises(ValueError, match="unknown optimizer 'nadam'; choose one of sgd"):
+        make_optimizer("nadam")
     assert isinstance(make_optimizer("Adam"), Adam)
     assert make_optimizer("momentum", momentum=0.5).momentum == 0.5
     assert make_optimizer("sgd").lr == 0.01
@@ -153,11 +153,34 @@ def test_registry_holds_each_optimizer_once_with_its_run_lr():
     from mitbadak.training.recipes import DEFAULT_LR
     from mitbadak.training.runs import DEFAULT_RECIPE
 
-    assert set(REGISTRY) == set(OPTIMIZERS) == {"sgd", "momentum", "adagrad", "adam"}
+    assert set(REGISTRY) == set(OPTIMIZERS) == {"sgd", "momentum", "adagrad", "adam", "rmsprop"}
     assert all(OPTIMIZERS[name] is e.cls and e.name == name for name, e in REGISTRY.items())
     # the default recipe's optimizer keeps its lr when named explicitly
     assert REGISTRY[DEFAULT_RECIPE.optimizer].run_lr == DEFAULT_RECIPE.lr
-    assert DEFAULT_LR == {"sgd": 0.05, "momentum": 0.05, "adagrad": 0.01, "adam": 0.001}
+    assert DEFAULT_LR == {"sgd": 0.05, "momentum": 0.05, "adagrad": 0.01, "adam": 0.001,
+                          "rmsprop": 0.001}  # fmt: skip
+
+
+def test_rmsprop_is_the_books_formula_to_1e_12_over_100_steps():
+    from mitbadak.nn.optimizers import RMSprop
+
+    opt = RMSprop()
+    assert (opt.lr, opt.decay_rate) == (0.01, 0.99)  # the book's defaults
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((5, 3))
+    params, mine, h = {"W": W.copy()}, W.copy(), np.zeros_like(W)
+    for _ in range(100):
+        g = rng.standard_normal((5, 3))
+        opt.update(params, {"W": g})
+        h = 0.99 * h + (1 - 0.99) * g * g  # common/optimizer.py, transcribed
+        mine = mine - 0.01 * g / (np.sqrt(h) + 1e-7)  # 1e-7 outside the square root
+        np.testing.assert_allclose(params["W"], mine, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(opt.h["W"], h, rtol=1e-12, atol=1e-15)
+    resumed = RMSprop()
+    resumed.load_state_dict(opt.state_dict())
+    np.testing.assert_array_equal(resumed.h["W"], opt.h["W"])
+    with pytest.raises(ValueError, match=r"decay_rate must be in \[0, 1\), got 1"):
+        RMSprop(decay_rate=1)
 
 
 # -- the book's naive comparison: x and y are plain Python numbers ------------------------------

@@ -75,7 +75,7 @@ def test_defaults_by_optimizer_and_model():
             "--model two-layer takes one hidden size, got --hidden [5, 5]",
         ),
         ({"model": "cnn"}, "--model: invalid choice: 'cnn' (choose from 'two-layer', 'mlp')"),
-        ({"optimizer": "rmsprop"}, "--optimizer: invalid choice: 'rmsprop'"),
+        ({"optimizer": "nadam"}, "--optimizer: invalid choice: 'nadam'"),
         ({"activation": "softplus"}, "--activation: invalid choice: 'softplus'"),
         ({"dtype": "float16"}, "--dtype: invalid choice: 'float16'"),
         ({"weight_decay": -0.1}, "--weight-decay: must be >= 0, got -0.1"),

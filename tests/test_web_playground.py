@@ -152,10 +152,13 @@ def test_descent_page_final_point(open_page, tmp_path):
     x0, x1 = float(pg.input_value("#x0")), float(pg.input_value("#x1"))
     expected = descent_path("bowl", (x0, x1), 0.1, 20, "sgd")["final"]
     _wait(pg, f"Number(document.querySelector('#final').dataset.x0) === {expected[0]!r}")
-    # compare: all four optimizers with the book's chapter-6 rates
+    # compare: every registered optimizer with its chapter-6 rate (the contour and the start too)
+    from mitbadak.nn.optimizers import OPTIMIZERS
+
     pg.check("#compare")
     pg.dispatch_event("#compare", "change")
-    _wait(pg, "document.querySelectorAll('#plot .scatterlayer .trace').length === 6")
+    n = len(OPTIMIZERS) + 2
+    _wait(pg, f"document.querySelectorAll('#plot .scatterlayer .trace').length === {n}")
     _shot(pg, tmp_path, "descent-bowl.png")
 
     # diverging: lr 1.1 on the bowl grows without bound; the page says so

@@ -1,29 +1,34 @@
-"""Fused element-wise kernels for the GPU training step, each next to a readable NumPy reference.
+"""Fused element-wise kernels for the GPU training step, generated from the registries, each
+next to a readable NumPy reference.
 
 At the book's sizes a GPU step is launch-bound (issue 15): each small CuPy operation is one kernel
 launch, and a plain port pays about 30 of them a step. The kernels here fuse what the readable
-layers do in several operations into one launch each:
+layers do in several operations into one launch each. Nothing here re-encodes an activation or
+an optimizer: the kernels are built from their one declaration (``nn/activations.py``,
+``nn/optimizers.py``) through :mod:`mitbadak.core.expressions`:
 
-============================  =====================================================================
-reference (NumPy)             what it computes
-============================  =====================================================================
-``bias_relu_ref``             ``z = max(z + b, 0)`` in place (Affine's bias, then ReLU)
-``relu_backward_ref``         ``dx = dout * (y > 0)`` from the ReLU *output* y (no stored mask)
-``bias_sigmoid_ref``          ``z = 1 / (1 + exp(-(z + b)))`` in place (the stable two-sided form)
-``sigmoid_backward_ref``      ``dx = dout * (1 - y) * y``
-``bias_tanh_ref``             ``z = tanh(z + b)`` in place
-``tanh_backward_ref``         ``dx = dout * (1 - y * y)``
-``softmax_ce_grad_ref``       ``dx = (softmax(x) - onehot(t)) / N`` and the per-row losses
-                              ``logsumexp(x_n) - x[n, t_n]`` (the loss stays on the device)
-``bias_softmax_ce_ref``       the last Affine's bias, then the above, and the *mean* loss written
-                              into a 0-d array: one single-block launch on the GPU
-``sgd_update_ref``            ``p -= lr * g`` over all parameters as one flat buffer
-``momentum_update_ref``       ``v = mu * v - lr * g; p += v`` over one flat buffer
-``adagrad_update_ref``        ``h += g * g; p -= lr * g / (sqrt(h) + 1e-7)`` (as ``AdaGrad``)
-``adam_update_ref``           ``m += (1 - b1)(g - m); v += (1 - b2)(g*g - v);
-                              p -= lr_t * m / (sqrt(v) + 1e-7)`` (as ``Adam``; ``adam_lr_t``)
-``weight_decay_ref``          ``g += lam * p`` (the L2 term of ``dW``), over the weights' range
-============================  =====================================================================
+=================================  ================================================================
+kernel (reference)                 what it computes
+=================================  ================================================================
+``bias_<activation>``              ``z = f(z + b)`` in place (Affine's bias, then the activation's
+                                   declared ``f``), for every registered activation
+``<activation>_backward``          ``dx = dout * f'`` with ``f'`` declared from the output y
+``<optimizer>_update``             the optimizer's declared ``rule`` over one flat buffer of all
+                                   parameters (and of each state slot); arguments ``(p, g,
+                                   *slots, *scalars)`` in the rule's order, the scalars from
+                                   ``optimizer.step_scalars()``
+``softmax_ce_grad``                ``dx = (softmax(x) - onehot(t)) / N`` and the per-row losses
+                                   ``logsumexp(x_n) - x[n, t_n]`` (the loss stays on the device)
+``bias_softmax_ce``                the last Affine's bias, then the above, and the *mean* loss
+                                   written into a 0-d array: one single-block launch on the GPU
+``weight_decay``                   ``g += lam * p`` (the L2 term of ``dW``), over the weights' range
+=================================  ================================================================
+
+The generated kernels' NumPy references evaluate the same declaration with NumPy (old names such
+as ``bias_relu_ref`` or ``adam_update_ref`` still resolve, from the registries). The softmax
+references are written here, and ``tests/test_gpu_kernels.py`` holds them to ``SoftmaxWithLoss``.
+A kernel name of nothing registered is a ``KeyError`` that names what is registered: no engine
+falls back silently.
 
 The references are the truth the tests hold the kernels to (tests/test_gpu_kernels.py: the
 references against mitbadak's layers and optimizers on the CPU, always; the CuPy kernels against
@@ -46,79 +51,26 @@ from typing import Any
 import numpy as np
 
 from mitbadak.core.backend import to_device
+from mitbadak.core.expressions import C_PREAMBLE, evaluate, to_c
+from mitbadak.nn.activations import ACTIVATIONS
+from mitbadak.nn.optimizers import REGISTRY, adam_lr_t
 
-__all__ = [
-    "KERNEL_SOURCES",
-    "adagrad_update_ref",
+__all__ = [  # and KERNEL_SOURCES (module __getattr__: the registries now)
+    "activation_kernels",
     "adam_lr_t",
-    "adam_update_ref",
-    "bias_relu_ref",
-    "bias_sigmoid_ref",
     "bias_softmax_ce_ref",
-    "bias_tanh_ref",
     "cupy_kernels",
     "flat_buffer",
+    "kernel_sources",
+    "per_dtype",
     "reference_kernels",
-    "momentum_update_ref",
-    "relu_backward_ref",
-    "sgd_update_ref",
-    "sigmoid_backward_ref",
     "softmax_ce_grad_ref",
-    "tanh_backward_ref",
+    "update_kernel",
     "weight_decay_ref",
 ]
 
 
 # --- readable references (NumPy, in place where the kernel is) -----------------------------------
-
-
-def bias_relu_ref(z: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """z <- max(z + b, 0), in place; returns z. z is (N, H), b is (H,)."""
-    z += b
-    np.maximum(z, 0, out=z)
-    return z
-
-
-def relu_backward_ref(dout: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """dx = dout where y > 0 else 0, with y = max(x, 0) the ReLU output (y > 0 iff x > 0)."""
-    if out is None:
-        out = np.empty_like(dout)
-    np.multiply(dout, y > 0, out=out)
-    return out
-
-
-def bias_sigmoid_ref(z: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """z <- sigma(z + b), in place; sigma(a) = 1/(1+exp(-a)) for a >= 0, exp(a)/(1+exp(a)) else."""
-    z += b
-    with np.errstate(under="ignore"):
-        e = np.exp(-np.abs(z))
-    np.copyto(z, np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False))
-    return z
-
-
-def sigmoid_backward_ref(
-    dout: np.ndarray, y: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
-    """dx = dout * (1 - y) * y, with y the sigmoid output."""
-    if out is None:
-        out = np.empty_like(dout)
-    np.multiply(dout, (1 - y) * y, out=out)
-    return out
-
-
-def bias_tanh_ref(z: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """z <- tanh(z + b), in place; returns z (as the ``Tanh`` layer after ``Affine``)."""
-    z += b
-    np.tanh(z, out=z)
-    return z
-
-
-def tanh_backward_ref(dout: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """dx = dout * (1 - y * y), with y = tanh(x) the output."""
-    if out is None:
-        out = np.empty_like(dout)
-    np.multiply(dout, 1 - y * y, out=out)
-    return out
 
 
 def softmax_ce_grad_ref(
@@ -158,60 +110,6 @@ def bias_softmax_ce_ref(
     _, rows = softmax_ce_grad_ref(x + b, t, dx=dx)
     loss[...] = rows.mean()
     return loss
-
-
-def sgd_update_ref(p: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
-    """p <- p - lr * g, in place over one flat buffer of all parameters."""
-    p -= p.dtype.type(lr) * g
-    return p
-
-
-def momentum_update_ref(
-    p: np.ndarray, g: np.ndarray, v: np.ndarray, lr: float, momentum: float
-) -> np.ndarray:
-    """v <- momentum * v - lr * g; p <- p + v, in place over flat buffers (as ``Momentum``)."""
-    v *= v.dtype.type(momentum)
-    v -= v.dtype.type(lr) * g
-    p += v
-    return p
-
-
-def adagrad_update_ref(p: np.ndarray, g: np.ndarray, h: np.ndarray, lr: float) -> np.ndarray:
-    """h <- h + g * g; p <- p - lr * g / (sqrt(h) + 1e-7), in place over flat buffers (as
-    ``AdaGrad``, operation for operation)."""
-    h += g * g
-    p -= p.dtype.type(lr) * g / (np.sqrt(h) + p.dtype.type(1e-7))
-    return p
-
-
-def adam_lr_t(lr: float, beta1: float, beta2: float, t: int) -> float:
-    """Adam's bias-corrected step size at step t >= 1: lr * sqrt(1 - b2^t) / (1 - b1^t).
-
-    A host float computed as ``optimizers.Adam`` computes it (the same rounding), so the kernel
-    gets it as a scalar argument and the step needs no device work for it.
-    """
-    return lr * float(np.sqrt(1.0 - beta2**t)) / (1.0 - beta1**t)
-
-
-def adam_update_ref(
-    p: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    lr_t: float,
-    beta1: float,
-    beta2: float,
-) -> np.ndarray:
-    """m <- m + (1 - b1)(g - m); v <- v + (1 - b2)(g * g - v); p <- p - lr_t m / (sqrt(v) + 1e-7).
-
-    In place over flat buffers, operation for operation as ``Adam``; ``lr_t`` from ``adam_lr_t``
-    (the caller counts the steps).
-    """
-    T = p.dtype.type
-    m += T(1.0 - beta1) * (g - m)
-    v += T(1.0 - beta2) * (g * g - v)
-    p -= T(lr_t) * m / (np.sqrt(v) + T(1e-7))
-    return p
 
 
 def weight_decay_ref(g: np.ndarray, p: np.ndarray, lam: float) -> np.ndarray:
@@ -254,69 +152,175 @@ def reference_kernels() -> dict[str, Any]:
     CuPy arrays; tests run the benchmark's fused step through it (tests/test_gpu_kernels.py).
     """
 
-    def in_place(ref):
-        def kernel(z, b, out):
-            if out is not z:
-                out[...] = z
-            return ref(out, b)
+    table = _KernelTable(_reference_kernel)
+    table.update({"softmax_ce_grad": softmax_ce_grad_ref, "bias_softmax_ce": bias_softmax_ce_ref,
+                  "weight_decay": weight_decay_ref})  # fmt: skip
+    for name in kernel_sources():
+        table[name]  # noqa: B018 - builds every registered kernel now (set(table) lists them)
+    return table
 
+
+class _KernelTable(dict):
+    """Kernels by name; one of a registered activation or optimizer added after the table was
+    made is built on first use; any other name is a ``KeyError`` naming what is registered."""
+
+    def __init__(self, build) -> None:
+        super().__init__()
+        self._build = build
+
+    def __missing__(self, name: str):
+        sources = kernel_sources()
+        if name not in sources:
+            raise KeyError(
+                f"no kernel {name!r}: the kernels are built from the registered activations "
+                f"{sorted(ACTIVATIONS)} and optimizers {sorted(REGISTRY)} "
+                "(register it with @register_activation / @register_optimizer)"
+            )
+        self[name] = kernel = self._build(name)
         return kernel
 
-    return {
-        "bias_relu": in_place(bias_relu_ref),
-        "bias_sigmoid": in_place(bias_sigmoid_ref),
-        "bias_tanh": in_place(bias_tanh_ref),
-        "relu_backward": lambda dout, y, out: relu_backward_ref(dout, y, out=out),
-        "sigmoid_backward": lambda dout, y, out: sigmoid_backward_ref(dout, y, out=out),
-        "tanh_backward": lambda dout, y, out: tanh_backward_ref(dout, y, out=out),
-        "softmax_ce_grad": softmax_ce_grad_ref,
-        "bias_softmax_ce": bias_softmax_ce_ref,
-        "sgd_update": sgd_update_ref,
-        "momentum_update": momentum_update_ref,
-        "adagrad_update": adagrad_update_ref,
-        "adam_update": adam_update_ref,
-        "weight_decay": weight_decay_ref,
-    }
+
+def _reference_kernel(name: str):
+    """The NumPy reference of generated kernel ``name`` (calls as :func:`cupy_kernels`)."""
+    kind, entry = _generated()[name]
+    if kind == "bias":
+        return functools.partial(_bias_ref, entry)
+    if kind == "backward":
+        return functools.partial(_backward_ref, entry)
+    return functools.partial(_update_ref, entry)
+
+
+def _bias_ref(act, z, b, out=None):
+    """out <- f(z + b) (in place when ``out is z``): Affine's bias, then the activation."""
+    if out is None:
+        out = z
+    elif out is not z:
+        out[...] = z
+    out += b
+    evaluate(act.forward_expr(), {"a": out}, np, out=out)
+    return out
+
+
+def _backward_ref(act, dout, y, out=None):
+    """dx = dout * f'(a), f' written from the output y."""
+    if out is None:
+        out = np.empty_like(dout)
+    np.multiply(dout, evaluate(act.derivative_expr(), {"y": y}, np), out=out)
+    return out
+
+
+def _update_ref(cls, p, g, *args):
+    """The optimizer's rule over flat buffers, in place: ``(p, g, *slots, *scalars)`` in the
+    order of ``cls.rule``'s arguments; returns p."""
+    program, scalars = cls.program()
+    env = {"p": p, "g": g, **dict(zip(cls.slots, args, strict=False))}
+    env.update({n: float(v) for n, v in zip(scalars, args[len(cls.slots) :], strict=True)})
+    memo: dict[int, Any] = {}
+    for target, expr in program:
+        evaluate(expr, env, np, out=env[target], memo=memo)
+    return p
 
 
 # --- CUDA sources (GPU-only) ---------------------------------------------------------------------
 
 # ElementwiseKernel pieces: (input params, output params, body). The in-place kernels take the
 # array as input and output at once (k(z, b, z)): each element is read and written by one thread.
-KERNEL_SOURCES: dict[str, tuple[str, str, str]] = {
-    "bias_relu": ("T z, T b", "T y", "T a = z + b; y = a > (T)0 ? a : (T)0;"),
-    "relu_backward": ("T dout, T y", "T dx", "dx = y > (T)0 ? dout : (T)0;"),
-    "bias_sigmoid": (
-        "T z, T b",
-        "T y",
-        "T a = z + b; T e = exp(-fabs(a)); y = a >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);",
-    ),
-    "sigmoid_backward": ("T dout, T y", "T dx", "dx = dout * ((T)1 - y) * y;"),
-    "bias_tanh": ("T z, T b", "T y", "y = tanh(z + b);"),
-    "tanh_backward": ("T dout, T y", "T dx", "dx = dout * ((T)1 - y * y);"),
-    # The optimizer updates round each operation as NumPy does (MUL/SUB/ADD become __fmul_rn &
-    # co. per dtype), so nvcc cannot contract them into an FMA: the same numbers as optimizers.py.
-    "sgd_update": ("T p_in, T g, float64 lr", "T p", "p = SUB(p_in, MUL((T)lr, g));"),
-    "momentum_update": (
-        "T p_in, T g, T v_in, float64 lr, float64 mu",
-        "T p, T v",
-        "T nv = SUB(MUL((T)mu, v_in), MUL((T)lr, g)); v = nv; p = ADD(p_in, nv);",
-    ),
-    "adagrad_update": (
-        "T p_in, T g, T h_in, float64 lr",
-        "T p, T h",
-        "T nh = ADD(h_in, MUL(g, g)); h = nh;"
-        " p = SUB(p_in, DIV(MUL((T)lr, g), ADD(SQRT(nh), (T)1e-7)));",
-    ),
-    "adam_update": (
-        "T p_in, T g, T m_in, T v_in, float64 lr_t, float64 c1, float64 c2",
-        "T p, T m, T v",
-        "T nm = ADD(m_in, MUL((T)c1, SUB(g, m_in)));"
-        " T nv = ADD(v_in, MUL((T)c2, SUB(MUL(g, g), v_in))); m = nm; v = nv;"
-        " p = SUB(p_in, DIV(MUL((T)lr_t, nm), ADD(SQRT(nv), (T)1e-7)));",
-    ),
+_FIXED_SOURCES: dict[str, tuple[str, str, str]] = {
     "weight_decay": ("T g_in, T p, float64 lam", "T g", "g = ADD(g_in, MUL((T)lam, p));"),
 }
+
+
+def _generated() -> dict[str, tuple[str, Any]]:
+    """kernel name -> (kind, activation or optimizer class), from the registries."""
+    out: dict[str, tuple[str, Any]] = {}
+    for name, act in ACTIVATIONS.items():
+        out[f"bias_{name}"] = ("bias", act)
+        out[f"{name}_backward"] = ("backward", act)
+    for name, entry in REGISTRY.items():
+        out[f"{name}_update"] = ("update", entry.cls)
+    return out
+
+
+def activation_kernels(name: str) -> tuple[str, str]:
+    """(forward kernel with the bias, backward kernel from the output) of activation ``name``;
+    ``KeyError`` naming the registered ones when it is not registered."""
+    if name not in ACTIVATIONS:
+        raise KeyError(f"activation {name!r} is not registered (registered: {sorted(ACTIVATIONS)})")
+    return f"bias_{name}", f"{name}_backward"
+
+
+def update_kernel(cls: type) -> str:
+    """The kernel name of a registered optimizer class; ``KeyError`` naming it otherwise."""
+    name = getattr(cls, "name", "")
+    if REGISTRY.get(name) is None or REGISTRY[name].cls is not cls:
+        raise KeyError(f"optimizer {cls.__name__} is not registered, so it has no fused kernel "
+                       f"(registered: {sorted(REGISTRY)})")  # fmt: skip
+    return f"{name}_update"
+
+
+def _c_with_names(expr, rename: dict[str, str], names: dict[int, str], rounded: bool) -> str:
+    """``to_c`` with array variables renamed (``p`` -> ``p_in``) and computed values named."""
+    table = dict(names)
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node.op == "var" and node.value in rename:
+            table[id(node)] = rename[node.value]
+        stack.extend(node.args)
+    return to_c(expr, table, rounded=rounded)
+
+
+def _source(name: str) -> tuple[str, str, str]:
+    """(input params, output params, body) of kernel ``name``, generated from its declaration."""
+    if name in _FIXED_SOURCES:
+        return _FIXED_SOURCES[name]
+    kind, entry = _generated()[name]
+    if kind == "bias":
+        return ("T z, T b", "T y", f"T a = z + b; y = {to_c(entry.forward_expr())};")
+    if kind == "backward":
+        return ("T dout, T y", "T dx", f"dx = dout * {to_c(entry.derivative_expr())};")
+    program, scalars = entry.program()
+    slots = entry.slots
+    ins = ", ".join(["T p_in", "T g", *(f"T {s}_in" for s in slots),
+                     *(f"float64 {n}" for n in scalars)])  # fmt: skip
+    outs = ", ".join(["T p", *(f"T {s}" for s in slots)])
+    rename = {"p": "p_in", **{s: f"{s}_in" for s in slots}}
+    names: dict[int, str] = {}
+    body = []
+    for target, expr in program:
+        c = _c_with_names(expr, rename, names, rounded=True)
+        if target == "p":
+            body.append(f"p = {c};")
+        else:
+            body.append(f"T n{target} = {c}; {target} = n{target};")
+            names[id(expr)] = f"n{target}"
+    return ins, outs, " ".join(body)
+
+
+def kernel_sources() -> dict[str, tuple[str, str, str]]:
+    """Every ElementwiseKernel source by name, (input params, output params, body): generated
+    from the registered activations and optimizers (and the weight-decay term). The in-place
+    kernels take the array as input and output at once (``k(z, b, z)``)."""
+    return {name: _source(name) for name in (*_generated(), *_FIXED_SOURCES)}
+
+
+def per_dtype() -> tuple[str, ...]:
+    """The kernels compiled once per dtype, with round-to-nearest intrinsics (the optimizer
+    updates and the weight decay): NumPy's rounding, never an FMA."""
+    return (*(f"{n}_update" for n in REGISTRY), *_FIXED_SOURCES)
+
+
+def __getattr__(name: str):
+    """``KERNEL_SOURCES``/``_PER_DTYPE`` (read the registries now) and the NumPy references by
+    their names of 0.1 (``bias_relu_ref``, ``tanh_backward_ref``, ``adam_update_ref``...)."""
+    if name == "KERNEL_SOURCES":
+        return kernel_sources()
+    if name == "_PER_DTYPE":
+        return per_dtype()
+    if name.endswith("_ref") and name.removesuffix("_ref") in _generated():
+        return _reference_kernel(name.removesuffix("_ref"))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # One thread per row: the rows of MNIST scores are 10 wide, so a row loop is cheap.
 SOFTMAX_CE_SOURCE = r"""
@@ -389,12 +393,11 @@ _ROUNDED = {
         "DIV(": "__ddiv_rn(", "SQRT(": "__dsqrt_rn(",
     },
 }  # fmt: skip
-_PER_DTYPE = ("sgd_update", "momentum_update", "adagrad_update", "adam_update", "weight_decay")
 
 
 def rounded_body(name: str, dtype: str) -> str:
     """The body of optimizer kernel ``name`` for ``dtype`` ("float32"/"float64")."""
-    body = KERNEL_SOURCES[name][2]
+    body = _source(name)[2]
     for macro, intrinsic in _ROUNDED[dtype].items():
         body = body.replace(macro, intrinsic)
     return body
@@ -404,27 +407,40 @@ def rounded_body(name: str, dtype: str) -> str:
 def cupy_kernels() -> dict[str, Any]:
     """The compiled CuPy kernels by name (GPU-only; imports CuPy, compiles on first launch).
 
-    Calls: ``k["bias_relu"](z, b, z)``, ``k["relu_backward"](dout, y, dx)``,
-    ``k["bias_sigmoid"](z, b, z)``, ``k["sigmoid_backward"](dout, y, dx)``,
-    ``k["bias_tanh"](z, b, z)``, ``k["tanh_backward"](dout, y, dx)``,
-    ``k["sgd_update"](p, g, lr)``, ``k["momentum_update"](p, g, v, lr, mu)``,
-    ``k["adagrad_update"](p, g, h, lr)``, ``k["adam_update"](p, g, m, v, lr_t, beta1, beta2)``,
-    ``k["weight_decay"](g, p, lam)`` (wrappers over the per-dtype ElementwiseKernels
-    ``"sgd_update_float32"``, ``"adam_update_float64"``...), and for the RawKernels
+    Calls, for every registered activation and optimizer: ``k["bias_relu"](z, b, z)``,
+    ``k["relu_backward"](dout, y, dx)``, ``k["adam_update"](p, g, m, v, lr_t, c1, c2)`` (the
+    rule's arguments after p and g: its slots, then its scalars), ``k["weight_decay"](g, p, lam)``
+    (the updates wrap one ElementwiseKernel per dtype, ``k["adam_update"].compiled``), built on
+    first use for one registered after the table was made; and for the RawKernels
     ``softmax_ce_grad(x, t, dx, loss)`` and ``bias_softmax_ce(x, b, t, dx, loss)`` (t int64,
     x float32/float64, loss 0-d).
     """
     import cupy as cp
 
-    kernels: dict[str, Any] = {}
-    for name, (ins, outs, body) in KERNEL_SOURCES.items():
-        if name in _PER_DTYPE:
-            for dtype in _ROUNDED:
-                kernels[f"{name}_{dtype}"] = cp.ElementwiseKernel(
-                    ins, outs, rounded_body(name, dtype), f"mitbadak_{name}_{dtype}"
-                )
-            continue
-        kernels[name] = cp.ElementwiseKernel(ins, outs, body, f"mitbadak_{name}")
+    def build(name: str):
+        ins, outs, body = _source(name)
+        if name not in per_dtype():
+            return cp.ElementwiseKernel(ins, outs, body, f"mitbadak_{name}", preamble=C_PREAMBLE)
+        compiled = {
+            np.dtype(dtype): cp.ElementwiseKernel(
+                ins, outs, rounded_body(name, dtype), f"mitbadak_{name}_{dtype}"
+            )
+            for dtype in _ROUNDED
+        }
+        n_slots = 0 if name in _FIXED_SOURCES else len(_generated()[name][1].slots)
+
+        def update(p, g, *args):
+            """p (and the state) <- the kernel, in place over flat buffers of one dtype."""
+            states = args[:n_slots]
+            compiled[np.dtype(p.dtype)](p, g, *args, p, *states)
+            return p
+
+        update.compiled = compiled
+        return update
+
+    kernels: dict[str, Any] = _KernelTable(build)
+    for name in kernel_sources():
+        kernels[name]  # noqa: B018 - compile the registered ones now
 
     raw = {
         np.dtype(np.float32): cp.RawKernel(
@@ -464,36 +480,4 @@ def cupy_kernels() -> dict[str, Any]:
 
     kernels["bias_softmax_ce"] = bias_softmax_ce
 
-    def sgd_update(p, g, lr: float):
-        """p <- the kernel of sgd_update_ref (flat buffers of one dtype, float32 or float64)."""
-        kernels[f"sgd_update_{np.dtype(p.dtype).name}"](p, g, lr, p)
-        return p
-
-    def momentum_update(p, g, v, lr: float, momentum: float):
-        """p, v <- the kernel of momentum_update_ref (flat buffers of one dtype)."""
-        kernels[f"momentum_update_{np.dtype(p.dtype).name}"](p, g, v, lr, momentum, p, v)
-        return p
-
-    def adagrad_update(p, g, h, lr: float):
-        """p, h <- the kernel of adagrad_update_ref (flat buffers of one dtype)."""
-        kernels[f"adagrad_update_{np.dtype(p.dtype).name}"](p, g, h, lr, p, h)
-        return p
-
-    def adam_update(p, g, m, v, lr_t: float, beta1: float, beta2: float):
-        """p, m, v <- the kernel of adam_update_ref (flat buffers; lr_t from adam_lr_t)."""
-        kernels[f"adam_update_{np.dtype(p.dtype).name}"](
-            p, g, m, v, lr_t, 1.0 - beta1, 1.0 - beta2, p, m, v
-        )
-        return p
-
-    def weight_decay(g, p, lam: float):
-        """g <- the kernel of weight_decay_ref (g += lam * p; 1-D ranges of one dtype)."""
-        kernels[f"weight_decay_{np.dtype(g.dtype).name}"](g, p, lam, g)
-        return g
-
-    kernels["sgd_update"] = sgd_update
-    kernels["momentum_update"] = momentum_update
-    kernels["adagrad_update"] = adagrad_update
-    kernels["adam_update"] = adam_update
-    kernels["weight_decay"] = weight_decay
     return kernels

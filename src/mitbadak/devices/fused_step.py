@@ -10,9 +10,11 @@ The contract with the trainer (``training.py``)::
     loss = step.step_indices(x_dev, t_dev, idx_dev)   # or: gather the batch into static buffers
 
 * ``supports_fused(net, optimizer) -> bool``: True for a ``FeedForwardNet`` (TwoLayerNet,
-  MultiLayerNet; any number of hidden layers) whose activation has kernels (``relu``, ``sigmoid``,
-  ``tanh``), of dtype float32 or float64, with weight decay or without, trained by exactly
-  ``SGD``, ``Momentum``, ``AdaGrad`` or ``Adam``. Anything else: use the readable path.
+  MultiLayerNet; any number of hidden layers) with a registered activation (its kernels are
+  generated from the declaration, so every registered one has them), of dtype float32 or
+  float64, with weight decay or without, trained by an instance of exactly a registered
+  optimizer class (its update kernel is generated from its rule). Anything else (a network of
+  another kind, an optimizer subclass nobody registered): use the readable path.
 * ``FusedStep(net, optimizer, kernels=None)`` packs the parameters into one flat buffer (the
   weights W1..WL first, then the biases b1..bL) and assigns ``net.params`` views of it, so the
   layers, ``net.params`` and model saving see the same arrays. The optimizer's state (Momentum
@@ -53,14 +55,17 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from mitbadak.core.backend import DeviceError, array_namespace, to_device, to_host
-from mitbadak.devices.cuda_kernels import adam_lr_t
+from mitbadak.core.expressions import evaluate
+from mitbadak.devices.cuda_kernels import activation_kernels, update_kernel
+from mitbadak.nn.activations import ACTIVATIONS
 from mitbadak.nn.networks import FeedForwardNet, register_device_scores
-from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum, Optimizer
+from mitbadak.nn.optimizers import REGISTRY, Optimizer
 
 __all__ = [
     "ACTIVATION_KERNELS",
@@ -71,28 +76,35 @@ __all__ = [
     "supports_fused",
 ]
 
-#: activation name -> (forward kernel with the bias, backward kernel from the output)
-ACTIVATION_KERNELS: dict[str, tuple[str, str]] = {
-    "relu": ("bias_relu", "relu_backward"),
-    "sigmoid": ("bias_sigmoid", "sigmoid_backward"),
-    "tanh": ("bias_tanh", "tanh_backward"),
-}
+class _ActivationKernels(Mapping):
+    """activation name -> (forward kernel with the bias, backward kernel from the output), read
+    from the registry each time; an unregistered name is a ``KeyError`` naming the registered."""
 
-#: optimizer class -> the names of its per-parameter state attributes (dicts of arrays)
-_STATE_SLOTS: dict[type, tuple[str, ...]] = {
-    SGD: (),
-    Momentum: ("v",),
-    AdaGrad: ("h",),
-    Adam: ("m", "v"),
-}
+    def __getitem__(self, name: str) -> tuple[str, str]:
+        return activation_kernels(name)
+
+    def __iter__(self):
+        return iter(ACTIVATIONS)
+
+    def __len__(self) -> int:
+        return len(ACTIVATIONS)
+
+
+#: activation name -> (forward kernel with the bias, backward kernel from the output)
+ACTIVATION_KERNELS: Mapping[str, tuple[str, str]] = _ActivationKernels()
+
+
+def _registered(optimizer: Any) -> bool:
+    entry = REGISTRY.get(getattr(type(optimizer), "name", ""))
+    return entry is not None and entry.cls is type(optimizer)
 
 
 def supports_fused(net: Any, optimizer: Any) -> bool:
     """True when :class:`FusedStep` computes exactly what ``net.loss_and_gradient_layers`` and
     ``optimizer.update`` compute for this pair (see the module docstring for the list)."""
-    if not isinstance(net, FeedForwardNet) or type(optimizer) not in _STATE_SLOTS:
-        return False
-    if net.activation not in ACTIVATION_KERNELS:
+    if not isinstance(net, FeedForwardNet) or not _registered(optimizer):
+        return False  # an optimizer class nobody registered has no declared rule to compile
+    if net.activation not in ACTIVATIONS:
         return False
     return np.dtype(net.dtype) in (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -318,7 +330,7 @@ class FusedStep:
         self.G, self.g = layout.pack(None, xp, self.dtype)
         self.state: dict[str, Any] = {}
         self._state_views: dict[str, dict[str, Any]] = {}
-        for slot in _STATE_SLOTS[type(opt)]:
+        for slot in type(opt).slots:
             buffer, views = layout.pack(getattr(opt, slot), xp, self.dtype)
             setattr(opt, slot, views)
             self.state[slot], self._state_views[slot] = buffer, views
@@ -450,18 +462,16 @@ class FusedStep:
         return loss
 
     def _update(self) -> None:
-        """One optimizer launch over the flat buffers (hyperparameters read each step)."""
-        opt, k, P, G, state = self.optimizer, self.k, self.P, self.G, self.state
-        if type(opt) is SGD:
-            k["sgd_update"](P, G, opt.lr)
-        elif type(opt) is Momentum:
-            k["momentum_update"](P, G, state["v"], opt.lr, opt.momentum)
-        elif type(opt) is AdaGrad:
-            k["adagrad_update"](P, G, state["h"], opt.lr)
-        else:  # Adam: the step count stays the optimizer's (state_dict()["t"])
-            opt.t += 1
-            lr_t = adam_lr_t(opt.lr, opt.beta1, opt.beta2, opt.t)
-            k["adam_update"](P, G, state["m"], state["v"], lr_t, opt.beta1, opt.beta2)
+        """One optimizer launch over the flat buffers: the optimizer's declared rule, compiled
+        (its step scalars read each step; Adam's step count stays ``optimizer.t``)."""
+        opt = self.optimizer
+        opt._advance()
+        scalars = opt.step_scalars()
+        names = type(opt).program()[1]
+        self.k[update_kernel(type(opt))](
+            self.P, self.G, *(self.state[s] for s in type(opt).slots),
+            *(scalars[n] for n in names),
+        )  # fmt: skip
 
 
 def _torch() -> Any:
@@ -489,13 +499,16 @@ class TorchGraphStep:
     host, or reading ``optimizer.state_dict()``). ``step(x_batch, t_batch)`` copies the batch
     into the static inputs, replays, and returns the mean loss as a new 0-d tensor; a batch size
     seen for the first time is captured first (the last smaller batch gets its own graph).
-    Hyperparameters live in device scalars, refreshed from the optimizer when they change; Adam's
-    step count is counted on the device inside the graph and on the host in ``optimizer.t``.
+    The activation and the update are the registered declarations (``f``, ``df`` and the
+    optimizer's ``rule``) evaluated with PyTorch tensors, so every registered pair runs here too.
+    The rule's scalars live in device scalars the graph reads, written from
+    ``optimizer.step_scalars()`` before each replay when they changed (Adam's step size each step;
+    its step count stays ``optimizer.t``, on the host).
 
     ``device="cpu"`` (or ``capture=False``) runs the same body eagerly, uncaptured: that is how
     the tests check it against NumPy without a GPU. ``capture=True`` without CUDA raises
-    ``DeviceError``. Not bit-exact with NumPy (PyTorch's own kernels round differently; Adam's
-    step size is computed on the device): float32 tolerance.
+    ``DeviceError``. Not bit-exact with NumPy (PyTorch's own kernels round differently): float32
+    tolerance.
     """
 
     def __init__(
@@ -524,7 +537,9 @@ class TorchGraphStep:
         self.activation = net.activation
         self.lam = float(net.weight_decay_lambda)
         self.layout = _Layout(dict(net.params), self.n_affine)
-        self.slots = _STATE_SLOTS[type(optimizer)]
+        self.slots = type(optimizer).slots
+        self.act = ACTIVATIONS[net.activation]
+        self.xp = array_namespace(torch.zeros(1))
         self._graphs: dict[int, Any] = {}
         self._buffers: dict[int, dict[str, Any]] = {}
         self._scalars: dict[str, Any] = {}
@@ -552,31 +567,19 @@ class TorchGraphStep:
         self.tmp2 = self.torch.empty_like(self.P)
         n = self.layout.n_weights
         self.Pw, self.Gw = self.P[:n], self.G[:n]
-        f64 = dict(dtype=self.torch.float64, device=self.device)
-        self._t = self.torch.zeros((), **f64)  # Adam's step count, on the device
-        self._host_t = -1
-        for name in ("lr", "mu", "c1", "c2"):
+        for name in type(opt).program()[1]:  # the rule's scalars, as device scalars
             self._scalars[name] = self.torch.zeros((), dtype=self.dtype, device=self.device)
-        for name in ("lr64", "b1", "b2"):
-            self._scalars[name] = self.torch.zeros((), **f64)
         self._hyper = ()
-        self._refresh_scalars()
 
     def _refresh_scalars(self) -> None:
-        """Write the optimizer's hyperparameters into the device scalars when they changed."""
-        opt = self.optimizer
-        hyper = (opt.lr, getattr(opt, "momentum", 0.0), getattr(opt, "beta1", 0.0),
-                 getattr(opt, "beta2", 0.0))  # fmt: skip
-        if hyper != self._hyper:
-            lr, mu, b1, b2 = hyper
-            values = {"lr": lr, "mu": mu, "c1": 1.0 - b1, "c2": 1.0 - b2, "lr64": lr,
-                      "b1": b1, "b2": b2}  # fmt: skip
-            for name, value in values.items():
+        """Count the step (``optimizer._advance``) and write its scalars into the device scalars
+        the graph reads (only those that changed)."""
+        self.optimizer._advance()
+        hyper = self.optimizer.step_scalars()
+        for name, value in hyper.items():
+            if self._hyper == () or self._hyper[name] != value:
                 self._scalars[name].fill_(value)
-            self._hyper = hyper
-        if type(opt) is Adam and opt.t != self._host_t:
-            self._t.fill_(opt.t)
-            self._host_t = opt.t
+        self._hyper = hyper
 
     def write_back(self) -> None:
         """Copy the device parameters and optimizer state into the net's and optimizer's host
@@ -613,12 +616,7 @@ class TorchGraphStep:
             h = hs[i - 1]
             torch.matmul(inp, p[f"W{i}"], out=h)
             h.add_(p[f"b{i}"])
-            if self.activation == "relu":
-                h.clamp_(min=0)
-            elif self.activation == "sigmoid":
-                torch.sigmoid(h, out=h)
-            else:
-                torch.tanh(h, out=h)
+            evaluate(self.act.forward_expr(), {"a": h}, self.xp, out=h)
             inp = h
         s = hs[last - 1]
         torch.matmul(inp, p[f"W{last}"], out=s)
@@ -644,12 +642,7 @@ class TorchGraphStep:
             if i > 1:
                 dh, y = ds[i - 2], hs[i - 2]
                 torch.matmul(d, p[f"W{i}"].T, out=dh)
-                if self.activation == "relu":
-                    dh.masked_fill_(y <= 0, 0)
-                elif self.activation == "sigmoid":
-                    dh.mul_(1 - y).mul_(y)
-                else:
-                    dh.mul_(1 - y * y)
+                dh.mul_(evaluate(self.act.derivative_expr(), {"y": y}, self.xp))
         if self.lam:
             nw = self.layout.n_weights
             torch.mul(self.Pw, self.lam, out=self.tmp[:nw])
@@ -657,45 +650,12 @@ class TorchGraphStep:
         self._update_body()
 
     def _update_body(self) -> None:
-        torch, P, G, tmp, tmp2, sc = self.torch, self.P, self.G, self.tmp, self.tmp2, self._scalars
-        kind = type(self.optimizer)
-        if kind is SGD:
-            torch.mul(G, sc["lr"], out=tmp)
-            P.sub_(tmp)
-        elif kind is Momentum:
-            v = self.state["v"]
-            v.mul_(sc["mu"])
-            torch.mul(G, sc["lr"], out=tmp)
-            v.sub_(tmp)
-            P.add_(v)
-        elif kind is AdaGrad:
-            h = self.state["h"]
-            torch.mul(G, G, out=tmp)
-            h.add_(tmp)
-            torch.mul(G, sc["lr"], out=tmp)
-            torch.sqrt(h, out=tmp2)
-            tmp2.add_(1e-7)
-            tmp.div_(tmp2)
-            P.sub_(tmp)
-        else:
-            m, v = self.state["m"], self.state["v"]
-            self._t.add_(1)
-            lr_t64 = sc["lr64"] * torch.sqrt(1 - torch.pow(sc["b2"], self._t)) / (
-                1 - torch.pow(sc["b1"], self._t)
-            )
-            lr_t = lr_t64.to(self.dtype)
-            torch.sub(G, m, out=tmp)
-            tmp.mul_(sc["c1"])
-            m.add_(tmp)
-            torch.mul(G, G, out=tmp)
-            tmp.sub_(v)
-            tmp.mul_(sc["c2"])
-            v.add_(tmp)
-            torch.mul(m, lr_t, out=tmp)
-            torch.sqrt(v, out=tmp2)
-            tmp2.add_(1e-7)
-            tmp.div_(tmp2)
-            P.sub_(tmp)
+        """The optimizer's declared rule over the flat buffers, in place (scalars on the device)."""
+        program, _ = type(self.optimizer).program()
+        env = {"p": self.P, "g": self.G, **self.state, **self._scalars}
+        memo: dict[int, Any] = {}
+        for target, expr in program:
+            evaluate(expr, env, self.xp, out=env[target], memo=memo)
 
     def _replay(self, bufs: dict[str, Any]) -> Any:
         """Run the step on ``bufs`` (captured: replay its graph, capturing it the first time)."""
@@ -708,21 +668,18 @@ class TorchGraphStep:
             if graph is None:
                 graph = self._graphs[n] = self._capture(bufs)
             graph.replay()
-        if type(self.optimizer) is Adam:
-            self.optimizer.t += 1
-            self._host_t = self.optimizer.t
         return bufs["loss"].clone()
 
     def _capture(self, bufs: dict[str, Any]) -> Any:  # pragma: no cover - needs CUDA
         """Warm up once on a side stream (then undo it), and record the body as a CUDA graph."""
         torch = self.torch
-        saved = [a.clone() for a in (self.P, self._t, *self.state.values())]
+        saved = [a.clone() for a in (self.P, *self.state.values())]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):  # cuBLAS handles and workspaces are made outside capture
             self._body(bufs)
         torch.cuda.current_stream().wait_stream(side)
-        for a, b in zip((self.P, self._t, *self.state.values()), saved, strict=True):
+        for a, b in zip((self.P, *self.state.values()), saved, strict=True):
             a.copy_(b)  # the warm-up must not count as a training step
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):

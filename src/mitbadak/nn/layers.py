@@ -12,13 +12,18 @@ The contract every layer keeps:
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
 from mitbadak.core._checks import as_array, as_float_array, labels_to_indices
 from mitbadak.core.backend import array_namespace, copy_array
-from mitbadak.core.functions import sigmoid
+from mitbadak.nn.activations import (
+    ACTIVATIONS,
+    Activation,
+    Relu,
+    Sigmoid,
+    Tanh,
+    register_activation,
+)
 
 __all__ = [
     "Layer",
@@ -93,153 +98,9 @@ class AddLayer(Layer):
         return np.array(dout, copy=True), np.array(dout, copy=True)
 
 
-# --------------------------------------------------------------------------------------------
-# Hidden activations: the one registry every other module reads.
-
-ACTIVATIONS: dict[str, type[Activation]] = {}
-
-
-def register_activation(cls: type[Activation]) -> type[Activation]:
-    """Class decorator: make ``cls`` a hidden activation known by ``cls.name`` everywhere.
-
-    Networks (``activation=cls.name``), their fused fast paths, the gradient check, model files,
-    recipes and the CLI's ``--activation`` choices all read :data:`ACTIVATIONS`.
-    """
-    if not cls.name or cls.name in ACTIVATIONS:
-        raise ValueError(f"activation name {cls.name!r} is empty or already registered")
-    ACTIVATIONS[cls.name] = cls
-    return cls
-
-
-class Activation(Layer):
-    """An elementwise hidden activation y = f(a): the layer, plus what the fast paths need.
-
-    * ``forward(a)`` / ``backward(dout)``: the layer of chapter 5 (backward = dout * f'(a));
-    * ``forward_(a)``: f applied in place on a float pre-activation array (fused kernels);
-    * ``backward_from_output_(dout, y)``: ``dout *= f'(a)`` in place, written from y = f(a);
-    * ``max_slope``: max |f'| (bounds how far a perturbation moves y, for the gradient check);
-    * ``default_init``: 'he' or 'xavier', the weight init that suits it;
-    * ``onnx_op`` / ``torch_name``: the same function in ONNX and ``torch.nn`` (for export).
-    """
-
-    name: ClassVar[str] = ""
-    onnx_op: ClassVar[str] = ""  # the ONNX operator (export)
-    torch_name: ClassVar[str] = ""  # the torch.nn module class (export)
-    max_slope: ClassVar[float] = 1.0
-    default_init: ClassVar[str] = "xavier"
-    formula: ClassVar[str] = ""
-
-    @staticmethod
-    def forward_(a: np.ndarray) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    @staticmethod
-    def backward_from_output_(dout: np.ndarray, y: np.ndarray) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    @classmethod
-    def apply(cls, a: np.ndarray) -> np.ndarray:
-        """f(a) as a new float array (``a`` is left untouched)."""
-        out = np.array(a, dtype=np.result_type(a, np.float32), copy=True)
-        cls.forward_(out)
-        return out
-
-
-# Below these exp(-a) would overflow (float32: exp(88.7) = inf); sigmoid is ~0 there anyway.
-_SIGMOID_FLOOR = {np.dtype(np.float32): np.float32(-80.0), np.dtype(np.float64): -700.0}
-
-
-@register_activation
-class Sigmoid(Activation):
-    """y = 1 / (1 + exp(-x)); backward: dout * y * (1 - y), from the cached output y."""
-
-    name = "sigmoid"
-    onnx_op = "Sigmoid"
-    torch_name = "Sigmoid"
-    max_slope = 0.25
-    default_init = "xavier"
-    formula = "1 / (1 + exp(-a))"
-
-    def forward(self, x):
-        self.out = sigmoid(x)  # keeps a float dtype; integer input becomes float64, not truncated
-        return self.out
-
-    def backward(self, dout):
-        """Return ``dout * (1 - y) * y``."""
-        return dout * (1.0 - self.out) * self.out
-
-    @staticmethod
-    def forward_(a: np.ndarray) -> None:
-        # 1 / (1 + exp(-a)), clamped so exp never overflows (and never warns).
-        np.maximum(a, _SIGMOID_FLOOR.get(a.dtype, -80.0), out=a)
-        np.negative(a, out=a)
-        np.exp(a, out=a)
-        a += 1.0
-        np.reciprocal(a, out=a)
-
-    @staticmethod
-    def backward_from_output_(dout: np.ndarray, y: np.ndarray) -> None:
-        dout *= 1.0 - y
-        dout *= y
-
-
-@register_activation
-class Relu(Activation):
-    """y = max(0, x); backward: dout where x > 0, else 0."""
-
-    name = "relu"
-    onnx_op = "Relu"
-    torch_name = "ReLU"
-    max_slope = 1.0
-    default_init = "he"
-    formula = "max(0, a)"
-
-    def forward(self, x):
-        xp = array_namespace(x)
-        self.mask = x <= 0
-        return xp.maximum(x, 0)
-
-    def backward(self, dout):
-        """Return ``dout * (x > 0)`` (a new array; ``dout`` is left untouched)."""
-        xp = array_namespace(dout)
-        return xp.where(self.mask, 0, dout)
-
-    @staticmethod
-    def forward_(a: np.ndarray) -> None:
-        np.maximum(a, 0, out=a)
-
-    @staticmethod
-    def backward_from_output_(dout: np.ndarray, y: np.ndarray) -> None:
-        dout *= y > 0
-
-
-@register_activation
-class Tanh(Activation):
-    """y = tanh(x) = (e^x - e^-x) / (e^x + e^-x); backward: dout * (1 - y^2), from the output y."""
-
-    name = "tanh"
-    onnx_op = "Tanh"
-    torch_name = "Tanh"
-    max_slope = 1.0
-    default_init = "xavier"
-    formula = "tanh(a)"
-
-    def forward(self, x):
-        xp = array_namespace(x)
-        self.out = np.tanh(as_float_array(x)) if xp is np else xp.tanh(x)
-        return self.out
-
-    def backward(self, dout):
-        """Return ``dout * (1 - y^2)``."""
-        return dout * (1.0 - self.out * self.out)
-
-    @staticmethod
-    def forward_(a: np.ndarray) -> None:
-        np.tanh(a, out=a)
-
-    @staticmethod
-    def backward_from_output_(dout: np.ndarray, y: np.ndarray) -> None:
-        dout *= 1.0 - y * y
+# The hidden activations (Sigmoid, Relu, Tanh, ...) and their registry live in
+# nn/activations.py, one class each; they are re-exported here (``from mitbadak.nn.layers import
+# Relu`` keeps working).
 
 
 class Affine(Layer):

@@ -10,17 +10,23 @@ on the host, and ``load_state_dict`` puts them back beside the parameters at the
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from mitbadak.core._checks import describe
 from mitbadak.core.backend import array_namespace, to_device, to_host
+from mitbadak.core.expressions import Expr, evaluate, scalar, sqrt, var
 
 __all__ = [
     "Optimizer",
+    "register_optimizer",
+    "unregister_optimizer",
+    "adam_lr_t",
     "SGD",
     "Momentum",
     "AdaGrad",
@@ -55,13 +61,57 @@ def _decay_rate(value, name: str) -> float:
 
 
 class Optimizer:
-    """Base class: subclasses implement ``_update``; ``state_dict``/``load_state_dict`` resume it.
+    """Base class of the optimizers: one declared update rule, run by every engine.
 
-    ``update`` checks its arguments, then calls ``_update``.
+    A subclass declares
+
+    * ``rule(p, g, <state slots>, <scalars>)``: the update of one parameter as elementwise
+      expressions (:mod:`mitbadak.core.expressions`), returning ``{slot: new value, ...,
+      "p": new value}`` (slots first; an output may use the *new* value of an earlier one, never
+      the old value of an output already written, since each is written in place);
+    * ``slots``: the names of its per-parameter state (``v``, ``h``, ``m``...), kept as dicts of
+      arrays in attributes of those names;
+    * ``step_scalars()``: the host scalars of one step (``{"lr": self.lr}`` by default; any
+      arithmetic on hyperparameters alone belongs here, so every engine rounds it alike);
+    * ``name``, ``run_lr`` (the lr a run uses when none is given), ``compare_lr`` (the lr of the
+      chapter-6 comparison of the descent page) and a one-line ``summary``.
+
+    ``update`` (checked) and the trainer's ``_update`` run the rule with the parameters' array
+    module, in place; the fused GPU step compiles the same rule into one CUDA kernel
+    (``devices/cuda_kernels.py``); ``state_dict``/``load_state_dict`` resume it.
+    ``@register_optimizer`` makes it known to ``make_optimizer``, the CLI, the pages and the GPU
+    step: a new optimizer is one class and nothing else.
     """
+
+    name: ClassVar[str] = ""
+    slots: ClassVar[tuple[str, ...]] = ()
+    run_lr: ClassVar[float] = 0.01
+    compare_lr: ClassVar[float] = 0.1
+    summary: ClassVar[str] = ""
 
     def __init__(self, lr: float) -> None:
         self.lr = _learning_rate(lr)
+        for slot in self.slots:
+            setattr(self, slot, None)
+
+    @staticmethod
+    def rule(p: Expr, g: Expr, **names: Expr) -> dict[str, Expr]:  # pragma: no cover
+        raise NotImplementedError
+
+    def step_scalars(self) -> dict[str, float]:
+        """The host scalars the rule reads this step (after ``_advance``)."""
+        return {"lr": self.lr}
+
+    def _advance(self) -> None:
+        """Count one step before ``step_scalars`` (Adam's ``t``); nothing by default."""
+
+    @classmethod
+    def program(cls) -> tuple[tuple[tuple[str, Expr], ...], tuple[str, ...]]:
+        """``((output, expression), ...)`` in writing order, and the rule's scalar names."""
+        cached = cls.__dict__.get("_program")
+        if cached is None:
+            cached = cls._program = _compile_rule(cls)
+        return cached
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         """Update ``params`` from ``grads``: one gradient per parameter, same shapes.
@@ -108,14 +158,41 @@ class Optimizer:
         self._update(params, grads)
 
     def _update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        raise NotImplementedError
+        """The rule on every parameter, in place (a plain-number parameter is stored back)."""
+        xp = _xp_of(params)
+        state = {}
+        for slot in self.slots:
+            values = getattr(self, slot)
+            if values is None:
+                values = {k: _zeros_like(xp, p) for k, p in params.items()}
+            else:
+                values = self._beside(values, params)
+            setattr(self, slot, values)
+            state[slot] = values
+        self._advance()
+        env = self.step_scalars()
+        program, _ = self.program()
+        for key, g in grads.items():
+            p = params[key]
+            env["p"], env["g"] = p, g
+            for slot, values in state.items():
+                env[slot] = values[key]
+            in_place = not _is_number(p)
+            memo: dict[int, Any] = {}
+            for target, expr in program:
+                out = env[target] if target != "p" or in_place else None
+                value = evaluate(expr, env, xp, out=out, memo=memo)
+            if not in_place:
+                params[key] = value
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Arrays of internal state, keyed by flat names (``v/W1`` ...); empty for SGD."""
-        return {}
+        return self._flat(**{slot: getattr(self, slot) for slot in self.slots})
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore what ``state_dict`` returned."""
+        for slot in self.slots:
+            setattr(self, slot, self._unflat(state, slot))
 
     def _flat(self, **slots: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -150,6 +227,39 @@ class Optimizer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr})"
+
+
+def _compile_rule(cls: type[Optimizer]) -> tuple[tuple[tuple[str, Expr], ...], tuple[str, ...]]:
+    """Check ``cls.rule`` and put it in writing order (``ValueError`` naming the class)."""
+    where = f"{cls.__name__}.rule"
+    names = list(inspect.signature(cls.rule).parameters)
+    if names[:2] != ["p", "g"] or not set(cls.slots) <= set(names[2:]):
+        raise ValueError(f"{where} must take (p, g, <its slots {cls.slots}>, <scalars>)")
+    scalars = tuple(n for n in names[2:] if n not in cls.slots)
+    leaves = {n: var(n) for n in ("p", "g", *cls.slots)} | {n: scalar(n) for n in scalars}
+    outputs = cls.rule(**leaves)
+    if not isinstance(outputs, dict) or set(outputs) != {*cls.slots, "p"}:
+        raise ValueError(f"{where} must return {{slot: ..., 'p': ...}} for slots {cls.slots}")
+    order = [*(k for k in outputs if k != "p"), "p"]
+    written: set[str] = set()
+    done: set[int] = set()  # the new values already computed: their old leaves are not read
+    for target in order:
+        stale = _leaves(outputs[target], done) & written
+        if stale:
+            raise ValueError(f"{where}: {target!r} reads the old {sorted(stale)} after it is "
+                             "written; use the new value the rule computed")  # fmt: skip
+        written.add(target)
+        done.add(id(outputs[target]))
+    return tuple((k, outputs[k]) for k in order), scalars
+
+
+def _leaves(expr: Expr, done: set[int]) -> set[str]:
+    """The array variables ``expr`` reads, not looking inside the values in ``done``."""
+    if id(expr) in done:
+        return set()
+    if expr.op == "var":
+        return {expr.value}
+    return set().union(set(), *(_leaves(a, done) for a in expr.args))
 
 
 def _xp_of(params) -> object:
@@ -215,108 +325,6 @@ def _real_dtype(g) -> bool:
     return bool(xp.isdtype(g.dtype, ("real floating", "integral")))
 
 
-class SGD(Optimizer):
-    """W <- W - lr * dL/dW"""
-
-    def __init__(self, lr: float = 0.01) -> None:
-        super().__init__(lr)
-
-    def _update(self, params, grads) -> None:
-        for key, g in grads.items():
-            params[key] -= self.lr * g
-
-
-class Momentum(Optimizer):
-    """v <- momentum * v - lr * dL/dW;  W <- W + v"""
-
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        super().__init__(lr)
-        self.momentum = _decay_rate(momentum, "momentum")
-        self.v: dict[str, np.ndarray] | None = None
-
-    def _update(self, params, grads) -> None:
-        if self.v is None:
-            xp = _xp_of(params)
-            self.v = {k: _zeros_like(xp, p) for k, p in params.items()}
-        else:
-            self.v = self._beside(self.v, params)
-        for key, g in grads.items():
-            v = self.v[key]
-            v *= self.momentum
-            v -= self.lr * g
-            params[key] += v
-
-    def state_dict(self):
-        return self._flat(v=self.v)
-
-    def load_state_dict(self, state) -> None:
-        self.v = self._unflat(state, "v")
-
-
-class AdaGrad(Optimizer):
-    """h <- h + (dL/dW)^2;  W <- W - lr * dL/dW / (sqrt(h) + 1e-7)"""
-
-    def __init__(self, lr: float = 0.01) -> None:
-        super().__init__(lr)
-        self.h: dict[str, np.ndarray] | None = None
-
-    def _update(self, params, grads) -> None:
-        xp = _xp_of(params)
-        if self.h is None:
-            self.h = {k: _zeros_like(xp, p) for k, p in params.items()}
-        else:
-            self.h = self._beside(self.h, params)
-        for key, g in grads.items():
-            h = self.h[key]
-            h += g * g
-            params[key] -= self.lr * g / (xp.sqrt(h) + 1e-7)
-
-    def state_dict(self):
-        return self._flat(h=self.h)
-
-    def load_state_dict(self, state) -> None:
-        self.h = self._unflat(state, "h")
-
-
-class Adam(Optimizer):
-    """Adam (Kingma & Ba): m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2;
-    W <- W - lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + 1e-7)"""
-
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
-        super().__init__(lr)
-        self.beta1 = _decay_rate(beta1, "beta1")
-        self.beta2 = _decay_rate(beta2, "beta2")
-        self.t = 0
-        self.m: dict[str, np.ndarray] | None = None
-        self.v: dict[str, np.ndarray] | None = None
-
-    def _update(self, params, grads) -> None:
-        xp = _xp_of(params)
-        if self.m is None:
-            self.m = {k: _zeros_like(xp, p) for k, p in params.items()}
-            self.v = {k: _zeros_like(xp, p) for k, p in params.items()}
-        else:
-            self.m, self.v = self._beside(self.m, params), self._beside(self.v, params)
-        self.t += 1
-        # a Python float, so float32 parameters are not promoted to float64 in the arithmetic
-        lr_t = self.lr * float(np.sqrt(1.0 - self.beta2**self.t)) / (1.0 - self.beta1**self.t)
-        for key, g in grads.items():
-            m, v = self.m[key], self.v[key]
-            m += (1.0 - self.beta1) * (g - m)
-            v += (1.0 - self.beta2) * (g * g - v)
-            params[key] -= lr_t * m / (xp.sqrt(v) + 1e-7)
-
-    def state_dict(self):
-        state = self._flat(m=self.m, v=self.v)
-        state["t"] = np.array(self.t)
-        return state
-
-    def load_state_dict(self, state) -> None:
-        self.m = self._unflat(state, "m")
-        self.v = self._unflat(state, "v")
-        self.t = int(state.get("t", 0))
-
-
 @dataclass(frozen=True)
 class OptimizerEntry:
     """One registered optimizer: its CLI/web ``name``, ``cls``, and ``run_lr``, the learning rate a
@@ -329,22 +337,155 @@ class OptimizerEntry:
     summary: str
 
 
-#: Every optimizer, registered once: adding one is a class above and a line here.
-REGISTRY: dict[str, OptimizerEntry] = {
-    e.name: e
-    for e in (
-        OptimizerEntry("sgd", SGD, 0.05, "W -= lr * dW"),
-        OptimizerEntry("momentum", Momentum, 0.05, "v = m*v - lr*dW; W += v"),
-        OptimizerEntry("adagrad", AdaGrad, 0.01, "h += dW*dW; W -= lr*dW/sqrt(h)"),
-        OptimizerEntry("adam", Adam, 0.001, "bias-corrected moving averages of dW and dW*dW"),
-    )
-}
+#: name -> entry, filled by @register_optimizer (the CLI's --optimizer choices, --lr help, the
+#: web recipes and pages read it)
+REGISTRY: dict[str, OptimizerEntry] = {}
 #: name -> class (the registry's view used by make_optimizer)
-OPTIMIZERS = {name: e.cls for name, e in REGISTRY.items()}
+OPTIMIZERS: dict[str, type[Optimizer]] = {}
+
+
+def register_optimizer(cls: type[Optimizer]) -> type[Optimizer]:
+    """Class decorator: make ``cls`` known by ``cls.name`` to ``make_optimizer``, the CLI, the
+    pages and the GPU step. Its rule is checked here (``ValueError`` naming the class)."""
+    if not cls.name or not cls.name.isidentifier() or cls.name in REGISTRY:
+        raise ValueError(f"optimizer name {cls.name!r} is empty, not an identifier or taken")
+    if {"p", "g"} & set(cls.slots):
+        raise ValueError(f"{cls.__name__}.slots may not be named 'p' or 'g'")
+    cls.program()
+    REGISTRY[cls.name] = OptimizerEntry(cls.name, cls, float(cls.run_lr), cls.summary)
+    OPTIMIZERS[cls.name] = cls
+    return cls
+
+
+def unregister_optimizer(name: str) -> None:
+    """Remove optimizer ``name`` (for tests that register a throw-away one)."""
+    REGISTRY.pop(name, None)
+    OPTIMIZERS.pop(name, None)
+
+
+def adam_lr_t(lr: float, beta1: float, beta2: float, t: int) -> float:
+    """Adam's bias-corrected step size at step t >= 1: lr * sqrt(1 - b2^t) / (1 - b1^t), a host
+    float (a Python float, so float32 parameters are not promoted)."""
+    return lr * float(np.sqrt(1.0 - beta2**t)) / (1.0 - beta1**t)
+
+
+# --- the optimizers: one class each ------------------------------------------------------------
+
+
+@register_optimizer
+class SGD(Optimizer):
+    """W <- W - lr * dL/dW"""
+
+    name, run_lr, compare_lr, summary = "sgd", 0.05, 0.95, "W -= lr * dW"
+
+    def __init__(self, lr: float = 0.01) -> None:
+        super().__init__(lr)
+
+    @staticmethod
+    def rule(p, g, lr):
+        return {"p": p - lr * g}
+
+
+@register_optimizer
+class Momentum(Optimizer):
+    """v <- momentum * v - lr * dL/dW;  W <- W + v"""
+
+    name, run_lr, compare_lr, summary = "momentum", 0.05, 0.1, "v = m*v - lr*dW; W += v"
+    slots = ("v",)
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = _decay_rate(momentum, "momentum")
+
+    def step_scalars(self):
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    @staticmethod
+    def rule(p, g, v, lr, momentum):
+        v = momentum * v - lr * g
+        return {"v": v, "p": p + v}
+
+
+@register_optimizer
+class AdaGrad(Optimizer):
+    """h <- h + (dL/dW)^2;  W <- W - lr * dL/dW / (sqrt(h) + 1e-7)"""
+
+    name, run_lr, compare_lr, summary = (
+        "adagrad", 0.01, 1.5, "h += dW*dW; W -= lr*dW/sqrt(h)"
+    )  # fmt: skip
+    slots = ("h",)
+
+    def __init__(self, lr: float = 0.01) -> None:
+        super().__init__(lr)
+
+    @staticmethod
+    def rule(p, g, h, lr):
+        h = h + g * g
+        return {"h": h, "p": p - lr * g / (sqrt(h) + 1e-7)}
+
+
+@register_optimizer
+class Adam(Optimizer):
+    """Adam (Kingma & Ba): m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2;
+    W <- W - lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + 1e-7)"""
+
+    name, run_lr, compare_lr = "adam", 0.001, 0.3
+    summary = "bias-corrected moving averages of dW and dW*dW"
+    slots = ("m", "v")
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
+        super().__init__(lr)
+        self.beta1 = _decay_rate(beta1, "beta1")
+        self.beta2 = _decay_rate(beta2, "beta2")
+        self.t = 0
+
+    def _advance(self) -> None:
+        self.t += 1
+
+    def step_scalars(self):
+        return {"lr_t": adam_lr_t(self.lr, self.beta1, self.beta2, self.t),
+                "c1": 1.0 - self.beta1, "c2": 1.0 - self.beta2}  # fmt: skip
+
+    @staticmethod
+    def rule(p, g, m, v, lr_t, c1, c2):
+        m = m + c1 * (g - m)
+        v = v + c2 * (g * g - v)
+        return {"m": m, "v": v, "p": p - lr_t * m / (sqrt(v) + 1e-7)}
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["t"] = np.array(self.t)
+        return state
+
+    def load_state_dict(self, state) -> None:
+        super().load_state_dict(state)
+        self.t = int(state.get("t", 0))
+
+
+@register_optimizer
+class RMSprop(Optimizer):
+    """The book's RMSprop: h <- decay_rate * h + (1 - decay_rate) * dW^2;
+    W <- W - lr * dW / (sqrt(h) + 1e-7)"""
+
+    name, run_lr, compare_lr = "rmsprop", 0.001, 0.1
+    summary = "h = d*h + (1-d)*dW*dW; W -= lr*dW/(sqrt(h) + 1e-7)"
+    slots = ("h",)
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
+        super().__init__(lr)
+        self.decay_rate = _decay_rate(decay_rate, "decay_rate")
+
+    def step_scalars(self):
+        return {"lr": self.lr, "decay_rate": self.decay_rate, "rest": 1 - self.decay_rate}
+
+    @staticmethod
+    def rule(p, g, h, lr, decay_rate, rest):
+        h = decay_rate * h + rest * g * g
+        return {"h": h, "p": p - lr * g / (sqrt(h) + 1e-7)}
 
 
 def make_optimizer(name: str, lr: float | None = None, **kwargs) -> Optimizer:
-    """An optimizer by name ('sgd', 'momentum', 'adagrad', 'adam'); lr=None keeps its default."""
+    """An optimizer by its registered name (:data:`OPTIMIZERS`); lr=None keeps its default."""
     if not isinstance(name, str):
         raise TypeError(f"optimizer name must be a string, got {type(name).__name__}")
     key = name.lower()

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from mitbadak.core.differentiation import numerical_gradient
-from mitbadak.nn.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
+from mitbadak.nn.activations import ACTIVATIONS as _REGISTRY
+from mitbadak.nn.layers import AddLayer, Affine, MulLayer, SoftmaxWithLoss
 
 __all__ = ["apple_graph", "apple_orange_graph", "network_graph", "relative_difference"]
 
@@ -147,7 +148,7 @@ def _number(name: str, value) -> float:
 DEFAULT_X = ((1.0, 0.5), (-0.5, 1.5), (0.3, -0.8))
 DEFAULT_T = (0, 1, 2)
 MAX_SAMPLES, MAX_FEATURES, MAX_HIDDEN, MAX_CLASSES = 4, 4, 6, 5
-ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid}
+ACTIVATIONS = _REGISTRY  # every registered activation (nn/activations.py), read live
 
 
 def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -194,7 +195,7 @@ def network_graph(
     n, d = xa.shape
     ta = _labels(DEFAULT_T[:n] if t is None and n <= 3 else t, n)
     if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}")
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if isinstance(hidden, bool) or int(hidden) != hidden or not 1 <= hidden <= MAX_HIDDEN:
         raise ValueError(f"hidden must be a whole number 1 to {MAX_HIDDEN}, got {hidden!r}")
     hidden = int(hidden)

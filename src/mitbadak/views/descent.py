@@ -46,7 +46,7 @@ DIVERGENCE_LIMIT = 1e6
 MAX_RESOLUTION = 300
 
 #: The learning rates of the book's chapter-6 comparison on ``elongated``, from (-7, 2).
-BOOK_LR = {"sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "adam": 0.3}
+BOOK_LR = {name: cls.compare_lr for name, cls in OPTIMIZERS.items()}  # the registry's
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,18 @@ def routes(ctx) -> list:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from mitbadak.nn.optimizers import REGISTRY
     from mitbadak.views import descent
 
     async def surfaces(request):
         return JSONResponse(
             {
                 "surfaces": [s.to_dict() for s in descent.FUNCTIONS.values()],
-                "optimizers": ["sgd", "momentum", "adagrad", "adam"],
+                # every registered optimizer, with the lr of the chapter-6 comparison
+                "optimizers": [
+                    {"name": name, "label": e.cls.__name__, "compare_lr": e.cls.compare_lr}
+                    for name, e in REGISTRY.items()
+                ],
                 "lr_range": [descent.LR_MIN, descent.LR_MAX],
                 "max_steps": descent.MAX_STEPS,
             }

@@ -2,6 +2,7 @@
 mitbadak.views.computational_graphs.
 
 POST /api/graph/shopping ``{"kind": "apple"|"apple_orange", "apple", "apple_num", ...}``
+GET  /api/graph/choices (the registered activations)
 POST /api/graph/network ``{"activation", "hidden", "seed", "dtype", "h", "x", "t"}``
 """
 
@@ -55,7 +56,12 @@ def routes(ctx) -> list:
             return json_error(400, TOO_LARGE)
         return JSONResponse(result)
 
+    async def choices(request):
+        """The page's choice lists, from the registries (a new activation appears by itself)."""
+        return JSONResponse({"activations": list(graphs.ACTIVATIONS)})
+
     return [
+        Route("/api/graph/choices", choices, methods=["GET"]),
         Route("/api/graph/shopping", shopping, methods=["POST"]),
         Route("/api/graph/network", network, methods=["POST"]),
     ]

@@ -9,7 +9,7 @@ mb.addStrings({
     "descent.lr": "Learning rate",
     "descent.steps": "Steps",
     "descent.start": "Start",
-    "descent.compare": "Compare all four optimizers (the book's chapter 6 learning rates)",
+    "descent.compare": "Compare all the optimizers (the book's chapter 6 learning rates)",
     "descent.hint": "Click on the plot to set the start. The path is computed by mitbadak's gradient_descent (SGD) or the optimizers' update with the numerical gradient.",
     "descent.final": "final point after {n} steps:\nx0 = {x0}\nx1 = {x1}\nf = {f}",
     "descent.path": "path",
@@ -23,7 +23,7 @@ mb.addStrings({
     "descent.lr": "학습률",
     "descent.steps": "단계 수",
     "descent.start": "시작점",
-    "descent.compare": "네 가지 최적화 기법 비교 (책 6장의 학습률)",
+    "descent.compare": "모든 최적화 기법 비교 (책 6장의 학습률)",
     "descent.hint": "그래프를 클릭하면 시작점이 바뀝니다. 경로는 mitbadak의 gradient_descent(SGD) 또는 수치 미분을 쓴 최적화 기법의 update로 계산합니다.",
     "descent.final": "{n}단계 후 도착점:\nx0 = {x0}\nx1 = {x1}\nf = {f}",
     "descent.path": "경로",
@@ -32,8 +32,10 @@ mb.addStrings({
   },
 });
 
-const BOOK_LR = { sgd: 0.95, momentum: 0.1, adagrad: 1.5, adam: 0.3 };
-const COLORS = { sgd: "#2f6fdf", momentum: "#d9480f", adagrad: "#2b8a3e", adam: "#862e9c" };
+// the registered optimizers and their chapter-6 learning rates come from /api/descent/surfaces
+const BOOK_LR = {};
+const PALETTE = ["#2f6fdf", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#1098ad", "#5c940d"];
+const COLORS = {};
 let surfaces = {};
 let contour = null;
 let pending = 0;
@@ -159,6 +161,15 @@ document.addEventListener("DOMContentLoaded", async () => {
     mb.setStatus(r.data.error, true);
     return;
   }
+  const choice = document.getElementById("optimizer");
+  r.data.optimizers.forEach((o, i) => {
+    BOOK_LR[o.name] = o.compare_lr;
+    COLORS[o.name] = PALETTE[i % PALETTE.length];
+    const opt = document.createElement("option");
+    opt.value = o.name;
+    opt.textContent = o.label;
+    choice.appendChild(opt);
+  });
   const select = document.getElementById("surface");
   for (const s of r.data.surfaces) {
     surfaces[s.name] = s;

@@ -278,7 +278,23 @@ async function runNetwork() {
   document.body.dataset.network = "ready";
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+async function loadChoices() {
+  // the activations are the registry's (/api/graph/choices); relu stays the first choice
+  const r = await mb.api("/api/graph/choices");
+  if (!r.ok) return;
+  const select = document.getElementById("activation");
+  const chosen = select.value;
+  select.textContent = "";
+  for (const name of r.data.activations) {
+    const opt = document.createElement("option");
+    opt.textContent = name;
+    select.appendChild(opt);
+  }
+  select.value = r.data.activations.includes(chosen) ? chosen : r.data.activations[0];
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  await loadChoices();
   renderInputs();
   document.getElementById("kind").addEventListener("change", () => {
     renderInputs();

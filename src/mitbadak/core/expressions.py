@@ -1,0 +1,282 @@
+"""A tiny elementwise expression language: one formula, evaluated with any array module or
+rendered as CUDA C.
+
+An activation or an optimizer declares its math once with these primitives (tinygrad-style):
+arithmetic (``+ - * /``, unary ``-``), comparisons (``> >= < <=``, used as conditions or as 0/1),
+``exp``, ``log``, ``tanh``, ``sqrt``, ``absolute``, ``maximum``, ``minimum`` and ``where``.
+Every engine derives its code from the same tree:
+
+* :func:`evaluate` runs it with an array module ``xp`` (NumPy, CuPy, PyTorch through the array
+  API, the tests' strict stand-in), optionally writing the result into ``out`` (in place);
+* :func:`to_c` renders it as a C expression for a ``cupy.ElementwiseKernel`` body (``rounded=True``
+  spells + - * / sqrt as ``ADD(``/``SUB(``/``MUL(``/``DIV(``/``SQRT(``, which the kernel module
+  turns into round-to-nearest intrinsics, so a GPU update rounds as NumPy does).
+
+Leaves are array variables (:func:`var`), host scalars (:func:`scalar`: hyperparameters, passed
+as Python floats so NumPy keeps the arrays' dtype) and numeric constants. An operation on host
+scalars only must be computed on the host (the C renderer refuses it, naming it), so every
+engine rounds it the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "C_PREAMBLE",
+    "Expr",
+    "absolute",
+    "evaluate",
+    "exp",
+    "log",
+    "maximum",
+    "minimum",
+    "scalar",
+    "sqrt",
+    "tanh",
+    "to_c",
+    "var",
+    "variables",
+    "where",
+]
+
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "gt": ">", "ge": ">=", "lt": "<",
+           "le": "<="}  # fmt: skip
+_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "neg": "negative",
+           "exp": "exp", "log": "log", "tanh": "tanh", "sqrt": "sqrt", "abs": "abs",
+           "max": "maximum", "min": "minimum", "gt": "greater", "ge": "greater_equal",
+           "lt": "less", "le": "less_equal"}  # fmt: skip
+_ROUNDED = {"add": "ADD", "sub": "SUB", "mul": "MUL", "div": "DIV", "sqrt": "SQRT"}
+_C_FUNCS = {"exp": "exp", "log": "log", "tanh": "tanh", "sqrt": "sqrt", "abs": "fabs"}
+
+
+class Expr:
+    """A node: ``op`` with ``args`` (sub-expressions), or a leaf ``var``/``scalar``/``const``."""
+
+    __slots__ = ("op", "args", "value")
+
+    def __init__(self, op: str, *args: Any, value: Any = None) -> None:
+        self.op, self.args, self.value = op, tuple(map(_lift, args)), value
+
+    def __add__(self, other):
+        return Expr("add", self, other)
+    def __radd__(self, other):
+        return Expr("add", other, self)
+    def __sub__(self, other):
+        return Expr("sub", self, other)
+    def __rsub__(self, other):
+        return Expr("sub", other, self)
+    def __mul__(self, other):
+        return Expr("mul", self, other)
+    def __rmul__(self, other):
+        return Expr("mul", other, self)
+    def __truediv__(self, other):
+        return Expr("div", self, other)
+    def __rtruediv__(self, other):
+        return Expr("div", other, self)
+    def __neg__(self):
+        return Expr("neg", self)
+    def __gt__(self, other):
+        return Expr("gt", self, other)
+    def __ge__(self, other):
+        return Expr("ge", self, other)
+    def __lt__(self, other):
+        return Expr("lt", self, other)
+    def __le__(self, other):
+        return Expr("le", self, other)
+    __hash__ = object.__hash__
+
+    @property
+    def is_host(self) -> bool:
+        """True when no array variable occurs below (a value the host computes)."""
+        return self.op != "var" and all(a.is_host for a in self.args)
+
+    def __repr__(self) -> str:
+        if self.op in ("var", "scalar"):
+            return str(self.value)
+        if self.op == "const":
+            return repr(self.value)
+        if self.op in _BINARY:
+            return f"({self.args[0]!r} {_BINARY[self.op]} {self.args[1]!r})"
+        if self.op == "neg":
+            return f"-{self.args[0]!r}"
+        return f"{self.op}({', '.join(map(repr, self.args))})"
+
+
+def _lift(x: Any) -> Expr:
+    if isinstance(x, Expr):
+        return x
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise TypeError(f"an expression takes numbers and expressions, got {type(x).__name__}")
+    return Expr("const", value=float(x))
+
+
+def var(name: str) -> Expr:
+    """An array variable (an input of the kernel, one element per thread)."""
+    return Expr("var", value=name)
+
+
+def scalar(name: str) -> Expr:
+    """A host scalar (a hyperparameter), a Python float when evaluated."""
+    return Expr("scalar", value=name)
+
+
+def exp(x) -> Expr:
+    return Expr("exp", x)
+
+
+def log(x) -> Expr:
+    return Expr("log", x)
+
+
+def tanh(x) -> Expr:
+    return Expr("tanh", x)
+
+
+def sqrt(x) -> Expr:
+    return Expr("sqrt", x)
+
+
+def absolute(x) -> Expr:
+    return Expr("abs", x)
+
+
+def maximum(x, y) -> Expr:
+    return Expr("max", x, y)
+
+
+def minimum(x, y) -> Expr:
+    return Expr("min", x, y)
+
+
+def where(cond, x, y) -> Expr:
+    """``x`` where ``cond`` holds, else ``y`` (both are evaluated: keep each branch finite)."""
+    return Expr("where", cond, x, y)
+
+
+def variables(expr: Expr, kind: str = "var") -> set[str]:
+    """The names of the leaves of ``kind`` ('var' or 'scalar') in ``expr``."""
+    if expr.op == kind:
+        return {expr.value}
+    return set().union(*(variables(a, kind) for a in expr.args)) if expr.args else set()
+
+
+# --- evaluation with an array module ------------------------------------------------------------
+
+
+def evaluate(expr: Expr, env: dict[str, Any], xp: Any = np, *, out: Any = None,
+             memo: dict[int, Any] | None = None) -> Any:  # fmt: skip
+    """The value of ``expr`` with ``env`` (name -> array or Python float) and module ``xp``.
+
+    With ``out`` (an array of the result's shape) the result is written into it and ``out`` is
+    returned: NumPy and CuPy through the top operation's ``out=``, other modules by assignment.
+    ``memo`` (node id -> value) shares values between expressions evaluated one after another.
+    """
+    memo = {} if memo is None else memo
+    if xp is np:
+        with np.errstate(under="ignore"):  # exp(-|a|) underflowing to 0 is the right answer
+            return _evaluate(expr, env, xp, out, memo)
+    return _evaluate(expr, env, xp, out, memo)
+
+
+def _evaluate(expr: Expr, env, xp, out, memo):
+    key = id(expr)
+    if key in memo:
+        value = memo[key]
+        if out is not None and value is not out:
+            out[...] = value
+            return out
+        return value
+    args = [_evaluate(a, env, xp, None, memo) for a in expr.args]
+    op = expr.op
+    if op in ("var", "scalar"):
+        if expr.value not in env:
+            raise KeyError(f"the expression needs {expr.value!r}, which was not given")
+        value = env[expr.value]
+    elif op == "const":
+        value = expr.value
+    elif out is not None and op in _UFUNCS and _has_out(xp):
+        value = getattr(xp, _UFUNCS[op])(*args, out=out)
+    else:
+        value = _apply(op, args, xp)
+    if out is not None and value is not out:
+        out[...] = value
+        value = out
+    memo[key] = value
+    return value
+
+
+def _has_out(xp: Any) -> bool:
+    return xp is np or getattr(xp, "__name__", "") == "cupy"
+
+
+def _apply(op: str, args: list, xp: Any) -> Any:
+    if op in _BINARY:
+        a, b = args
+        return {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
+                "div": lambda: a / b, "gt": lambda: a > b, "ge": lambda: a >= b,
+                "lt": lambda: a < b, "le": lambda: a <= b}[op]()  # fmt: skip
+    if op == "neg":
+        return -args[0]
+    if all(isinstance(a, float) for a in args):  # host scalars only
+        return float(getattr(np, _UFUNCS.get(op, op))(*args))
+    if op == "abs":
+        return xp.abs(args[0])
+    if op in ("max", "min"):
+        return getattr(xp, _UFUNCS[op])(*args)
+    if op == "where":
+        return xp.where(*args)
+    return getattr(xp, op)(args[0])
+
+
+# --- CUDA C --------------------------------------------------------------------------------------
+
+
+def to_c(expr: Expr, names: dict[int, str] | None = None, *, rounded: bool = False) -> str:
+    """``expr`` as a C expression over the kernel's variables (``T`` is the element type).
+
+    ``names`` maps node ids to the C name of a value computed before (e.g. a new optimizer
+    state). Constants become ``(T)c``, a host scalar ``(T)name``; ``rounded`` spells the rounded
+    operations as macros (``MUL(a, b)``). Raises ``ValueError`` for an operation on host scalars
+    only (compute it on the host and pass it as a scalar).
+    """
+    names = names or {}
+    if id(expr) in names:
+        return names[id(expr)]
+    op, args = expr.op, expr.args
+    if op == "var":
+        return expr.value
+    if op == "scalar":
+        return f"(T){expr.value}"
+    if op == "const":
+        return f"(T){_c_number(expr.value)}"
+    if expr.is_host:
+        raise ValueError(
+            f"{expr!r} uses host scalars only: compute it on the host and pass it as a scalar"
+        )
+    c = [to_c(a, names, rounded=rounded) for a in args]
+    if rounded and op in _ROUNDED:
+        return f"{_ROUNDED[op]}({', '.join(c)})"
+    if op in _BINARY:
+        return f"({c[0]} {_BINARY[op]} {c[1]})"
+    if op == "neg":
+        return f"(-{c[0]})"
+    if op in ("where", "max", "min"):  # macros of the kernels' preamble (C_PREAMBLE)
+        return f"{op.upper()}({', '.join(c)})"
+    return f"{_C_FUNCS[op]}({c[0]})"
+
+
+#: what a kernel body rendered by :func:`to_c` needs before it (CuPy's ``preamble=``)
+C_PREAMBLE = """#ifndef MITBADAK_EXPR
+#define MITBADAK_EXPR
+#define WHERE(c, a, b) ((c) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+"""
+
+
+def _c_number(value: float) -> str:
+    return str(int(value)) if value == int(value) and abs(value) < 1e15 else repr(value)
