@@ -271,3 +271,44 @@ def test_every_registered_optimizer_kernel_reference_equals_its_class(name):
         scalars = twin.step_scalars()
         kernel(flat, g.ravel(), *state, *(scalars[n] for n in cls.program()[1]))
     np.testing.assert_array_equal(flat, p["W"].ravel())
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_numpy_activation_is_the_interpreted_one_bit_for_bit(name, dtype):
+    """compile_numpy (the CPU fast path's form) does exactly what evaluate does."""
+    from mitbadak.core.expressions import evaluate
+
+    cls = ACTIVATIONS[name]
+    a = np.random.default_rng(3).normal(0, 4, (7, 5)).astype(dtype)
+    a[0, :3] = (-100.0, 0.0, 100.0)
+    inplace = a.copy()
+    cls.forward_(inplace)
+    want = evaluate(cls.forward_expr(), {"a": a}, np)
+    np.testing.assert_array_equal(inplace, want)
+    assert inplace.dtype == dtype
+    dout = np.ones_like(a)
+    cls.backward_from_output_(dout, want)
+    np.testing.assert_array_equal(dout, evaluate(cls.derivative_expr(), {"y": want}, np))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_the_compiled_numpy_update_is_the_interpreted_one_bit_for_bit(name):
+    """The optimizer's compiled in-place update == its rule through evaluate, step after step."""
+    from mitbadak.core.expressions import evaluate
+
+    cls = REGISTRY[name].cls
+    rng = np.random.default_rng(11)
+    p = {"W": rng.standard_normal((4, 3)).astype(np.float32)}
+    mine, twin = cls(), cls()
+    want = p["W"].copy()
+    state = {slot: np.zeros_like(want) for slot in cls.slots}
+    for _ in range(5):
+        g = rng.standard_normal((4, 3)).astype(np.float32)
+        mine._update(p, {"W": g})
+        twin._advance()
+        env = {**twin.step_scalars(), "p": want, "g": g, **state}
+        memo: dict = {}
+        for target, expr in cls.program()[0]:
+            evaluate(expr, env, np, out=env[target], memo=memo)
+    np.testing.assert_array_equal(p["W"], want)

@@ -28,6 +28,7 @@ __all__ = [
     "C_PREAMBLE",
     "Expr",
     "absolute",
+    "compile_numpy",
     "evaluate",
     "exp",
     "log",
@@ -229,6 +230,91 @@ def _apply(op: str, args: list, xp: Any) -> Any:
     if op == "where":
         return xp.where(*args)
     return getattr(xp, op)(args[0])
+
+
+# --- compiled for NumPy ------------------------------------------------------------------------
+
+
+_COMPILED: dict[tuple, tuple[Any, list]] = {}
+
+
+def compile_numpy(program, *, in_place: bool = False) -> Any:
+    """``program`` (pairs of (target, expression)) as one Python function for NumPy, built once.
+
+    ``fn(env)`` computes the targets in order exactly as :func:`evaluate` with one shared ``memo``
+    would (the same ufuncs and operators in the same order, so the same bits) and returns their
+    values as a tuple; with ``in_place`` each target is written into the array ``env[target]``
+    (the top operation's ``out=``), as ``evaluate(..., out=env[target])`` does. It is the
+    interpreter without its per-node Python overhead: the CPU fast path and the optimizers run
+    it on every step. Cached by the expressions' identity (they are kept alive).
+    """
+    key = (in_place, *((target, id(expr)) for target, expr in program))
+    cached = _COMPILED.get(key)
+    if cached is None:
+        cached = _COMPILED[key] = (_build_numpy(program, in_place), [e for _, e in program])
+    return cached[0]
+
+
+def _build_numpy(program, in_place: bool) -> Any:
+    lines: list[str] = []
+    names: dict[int, str] = {}
+
+    def emit(expr: Expr, out: str | None = None) -> str:
+        if id(expr) in names:
+            return names[id(expr)]
+        args = [emit(a) for a in expr.args]
+        name = names[id(expr)] = f"v{len(names)}"
+        op = expr.op
+        if op in ("var", "scalar"):
+            rhs = f"env[{expr.value!r}]"
+        elif op == "const":
+            rhs = repr(expr.value)
+        elif out is not None and op in _UFUNCS and not expr.is_host:
+            rhs = f"np.{_UFUNCS[op]}({', '.join(args)}, out={out})"
+        else:
+            rhs = _python_apply(op, args, host=expr.is_host)
+        lines.append(f"{name} = {rhs}")
+        return name
+
+    results = []
+    for target, expr in program:
+        if not in_place:
+            results.append(emit(expr))
+            continue
+        out = f"env[{target!r}]"
+        name = emit(expr, out)
+        lines.append(f"if {name} is not {out}:")
+        lines.append(f"    {out}[...] = {name}")
+        lines.append(f"    {name} = {out}")
+        results.append(name)
+    # exp(-|a|) underflowing to 0 is the right answer: never warn about it (as evaluate does)
+    guard = any(op in lines_text for lines_text in lines for op in ("np.exp(",))
+    indent = "        " if guard else "    "
+    body = f"\n{indent}".join(lines)
+    source = "def compiled(env):\n"
+    if guard:
+        source += "    with np.errstate(under='ignore'):\n"
+    source += f"{indent}{body}\n    return ({', '.join(results)},)\n"
+    scope: dict[str, Any] = {"np": np}
+    exec(compile(source, "<mitbadak.core.expressions>", "exec"), scope)  # noqa: S102
+    return scope["compiled"]
+
+
+def _python_apply(op: str, args: list[str], *, host: bool) -> str:
+    """The Python text of :func:`_apply` for one node (argument names already bound)."""
+    if op in _BINARY:
+        return f"({args[0]} {_BINARY[op]} {args[1]})"
+    if op == "neg":
+        return f"(-{args[0]})"
+    if host:
+        return f"float(np.{_UFUNCS.get(op, op)}({', '.join(args)}))"
+    if op == "abs":
+        return f"np.abs({args[0]})"
+    if op in ("max", "min"):
+        return f"np.{_UFUNCS[op]}({', '.join(args)})"
+    if op == "where":
+        return f"np.where({', '.join(args)})"
+    return f"np.{op}({args[0]})"
 
 
 # --- CUDA C --------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from mitbadak.core._checks import as_float_array
 from mitbadak.core.backend import array_namespace
 from mitbadak.core.expressions import (
     Expr,
-    absolute,
+    compile_numpy,
     evaluate,
     exp,
     maximum,
@@ -127,8 +127,9 @@ class Activation:
         """y = f(x), cached for ``backward``; integer NumPy input becomes float64."""
         xp = array_namespace(x)
         if xp is np:
-            x = as_float_array(x)
-        self.out = evaluate(self.forward_expr(), {"a": x}, xp)
+            (self.out,) = self._numpy("f")({"a": as_float_array(x)})
+        else:
+            self.out = evaluate(self.forward_expr(), {"a": x}, xp)
         return self.out
 
     def backward(self, dout):
@@ -139,6 +140,8 @@ class Activation:
                 "call forward before backward"
             )
         xp = array_namespace(self.out)
+        if xp is np:
+            return dout * self._numpy("df")({"y": self.out})[0]
         return dout * evaluate(self.derivative_expr(), {"y": self.out}, xp)
 
     def __repr__(self) -> str:
@@ -147,13 +150,28 @@ class Activation:
     # -- the CPU fast path: in place on float NumPy arrays --------------------------------------
     @classmethod
     def forward_(cls, a: np.ndarray) -> None:
-        """a <- f(a), in place."""
-        evaluate(cls.forward_expr(), {"a": a}, np, out=a)
+        """a <- f(a), in place (f compiled once for NumPy by ``compile_numpy``: the same
+        operations as ``evaluate``, without its per-node Python overhead)."""
+        cls._numpy("forward_")({"a": a})
 
     @classmethod
     def backward_from_output_(cls, dout: np.ndarray, y: np.ndarray) -> None:
         """dout <- dout * f'(a), in place, written from y = f(a)."""
-        np.multiply(dout, evaluate(cls.derivative_expr(), {"y": y}, np), out=dout)
+        np.multiply(dout, cls._numpy("df")({"y": y})[0], out=dout)
+
+    @classmethod
+    def _numpy(cls, which: str):
+        """The class's formulas compiled for NumPy, once per class: 'forward_' (in place into
+        ``a``), 'f' and 'df' (new arrays)."""
+        compiled = cls.__dict__.get("_compiled_numpy")
+        if compiled is None:
+            f, df = cls.forward_expr(), cls.derivative_expr()
+            compiled = cls._compiled_numpy = {
+                "forward_": compile_numpy([("a", f)], in_place=True),
+                "f": compile_numpy([("y", f)]),
+                "df": compile_numpy([("dy", df)]),
+            }
+        return compiled[which]
 
     @classmethod
     def apply(cls, a: np.ndarray) -> np.ndarray:
@@ -169,8 +187,11 @@ class Activation:
 
 @register_activation
 class Sigmoid(Activation):
-    """y = 1 / (1 + exp(-a)) (as exp(a) / (1 + exp(a)) for a < 0: never overflows);
-    f' = y (1 - y)."""
+    """y = 1 / (1 + exp(-max(a, -80))); f' = y (1 - y).
+
+    The clamp keeps exp below float32's overflow (exp(80) = 5.5e34) in five passes; below -80,
+    y = 1.8e-35 stands for the true value, which is smaller still (no loss or gradient can tell).
+    """
 
     name = "sigmoid"
     onnx_op = "Sigmoid"
@@ -181,8 +202,7 @@ class Sigmoid(Activation):
 
     @staticmethod
     def f(a):
-        e = exp(-absolute(a))
-        return where(a >= 0, 1 / (1 + e), e / (1 + e))
+        return 1 / (1 + exp(-maximum(a, -80)))
 
     @staticmethod
     def df(y):

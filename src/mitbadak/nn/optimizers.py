@@ -20,7 +20,7 @@ import numpy as np
 
 from mitbadak.core._checks import describe
 from mitbadak.core.backend import array_namespace, to_device, to_host
-from mitbadak.core.expressions import Expr, evaluate, scalar, sqrt, var
+from mitbadak.core.expressions import Expr, compile_numpy, evaluate, scalar, sqrt, var
 
 __all__ = [
     "Optimizer",
@@ -106,6 +106,14 @@ class Optimizer:
         """Count one step before ``step_scalars`` (Adam's ``t``); nothing by default."""
 
     @classmethod
+    def _compiled_numpy(cls):
+        """The rule compiled for NumPy (in place), once per class."""
+        compiled = cls.__dict__.get("_numpy_rule")
+        if compiled is None:
+            compiled = cls._numpy_rule = compile_numpy(cls.program()[0], in_place=True)
+        return compiled
+
+    @classmethod
     def program(cls) -> tuple[tuple[tuple[str, Expr], ...], tuple[str, ...]]:
         """``((output, expression), ...)`` in writing order, and the rule's scalar names."""
         cached = cls.__dict__.get("_program")
@@ -172,12 +180,16 @@ class Optimizer:
         self._advance()
         env = self.step_scalars()
         program, _ = self.program()
+        compiled = self._compiled_numpy() if xp is np else None
         for key, g in grads.items():
             p = params[key]
             env["p"], env["g"] = p, g
             for slot, values in state.items():
                 env[slot] = values[key]
             in_place = not _is_number(p)
+            if compiled is not None and in_place:  # the same operations, compiled once
+                compiled(env)
+                continue
             memo: dict[int, Any] = {}
             for target, expr in program:
                 out = env[target] if target != "p" or in_place else None
