@@ -8,11 +8,33 @@ The contract every layer keeps:
 * ``dout`` is never modified in place;
 * ``params`` holds *references* to the network's parameter arrays, so an optimizer that updates
   ``network.params`` in place updates the layer too.
+
+What a network (``mitbadak.nn.networks.LayerNet``) reads from a layer, so that a new layer is one
+class and nothing else:
+
+* ``param_specs()``: its parameters as :class:`ParamSpec` (stem, shape, initial values, weight
+  decay or not). The network names them by position, stem + the count of earlier layers with the
+  same stem (``W1``, ``b1``, ``gamma1``, ``W2``...), allocates them, and keeps ``layer.params``
+  bound to its arrays; optimizers see exactly these.
+* ``buffer_specs()``: non-trainable state (BatchNorm's running mean/var): ``layer.buffers``,
+  kept by model files and checkpoints, never seen by an optimizer.
+* ``train_flag = True``: ``forward(x, train_flg)`` gets the network's train/test flag (the
+  book's ``train_flg``); other layers are called as ``forward(x)``.
+* ``stochastic = True``: the network gives the layer ``self.rng``, a seeded NumPy Generator
+  whose state goes into checkpoints (draw on it, on the host, so resume stays exact).
+* ``input_grad``: False on a network's first layer (its input gradient is never used; a layer
+  may skip computing it).
+* ``config()`` / ``from_config(config)``: the constructor's arguments as JSON, for model files;
+  a layer class is found by name in :data:`LAYERS` (``@register_layer``) or among the
+  activations.
+* forward/backward use the array module of their inputs (``array_namespace``): one definition
+  for NumPy, CuPy and PyTorch tensors.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,7 +43,11 @@ from mitbadak.core.backend import array_namespace, copy_array
 from mitbadak.core.functions import sigmoid
 
 __all__ = [
+    "ParamSpec",
     "Layer",
+    "LAYERS",
+    "register_layer",
+    "layer_class",
     "MulLayer",
     "AddLayer",
     "Activation",
@@ -35,12 +61,65 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter (or buffer) a layer declares: ``stem`` (``"W"``; the network appends the
+    layer's position: ``W1``), ``shape``, ``init`` (``"zeros"``, ``"ones"``, or a standard deviation
+    std: std * N(0, 1) drawn from the network's generator, in layer order) and ``decay`` (True:
+    the L2 weight decay applies to it; the book decays weights only, not biases, gamma or beta)."""
+
+    stem: str
+    shape: tuple[int, ...]
+    init: str | float = "zeros"
+    decay: bool = False
+
+    def initial(self, rng: np.random.Generator, dtype) -> np.ndarray:
+        """The initial array (host, ``dtype``); draws from ``rng`` only for a std."""
+        if isinstance(self.init, str):
+            if self.init not in ("zeros", "ones"):
+                raise ValueError(
+                    f"ParamSpec init must be 'zeros', 'ones' or a std, got {self.init!r}"
+                )
+            fill = np.zeros if self.init == "zeros" else np.ones
+            return fill(self.shape, dtype=dtype)
+        return (float(self.init) * rng.standard_normal(self.shape)).astype(dtype)
+
+
 class Layer:
-    """Base class: a node with ``forward``/``backward`` and (maybe empty) ``params``/``grads``."""
+    """Base class: a node with ``forward``/``backward`` and (maybe empty) ``params``/``grads``.
+
+    The rest of the contract (``param_specs``, ``buffer_specs``, ``train_flag``, ``stochastic``,
+    ``input_grad``, ``config``) is described in the module docstring.
+    """
+
+    #: True: ``forward(x, train_flg)`` takes the network's train/test flag.
+    train_flag: ClassVar[bool] = False
+    #: True: the network sets ``self.rng`` (a seeded Generator saved in checkpoints).
+    stochastic: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        self.rng: np.random.Generator | None = None
+        self.input_grad = True
+
+    def param_specs(self) -> tuple[ParamSpec, ...]:
+        """The trainable parameters this layer needs (none by default)."""
+        return ()
+
+    def buffer_specs(self) -> tuple[ParamSpec, ...]:
+        """Its non-trainable state (none by default); ``decay`` is ignored."""
+        return ()
+
+    def config(self) -> dict[str, Any]:
+        """The constructor's keyword arguments, JSON-serialisable (model files rebuild from it)."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """A new layer from :meth:`config`'s dict (parameters unbound: the network binds them)."""
+        return cls(**config)
 
     def forward(self, *inputs):  # pragma: no cover - interface
         raise NotImplementedError
@@ -64,6 +143,30 @@ class Layer:
 
 # What each layer's forward() caches for its backward().
 _FORWARD_CACHE = frozenset({"x", "y", "mask", "out", "original_x_shape"})
+
+#: Layer classes a network config may name (``{"layer": "Affine", ...}``), by class name.
+#: The activations are found in :data:`ACTIVATIONS` too (by class name).
+LAYERS: dict[str, type[Layer]] = {}
+
+
+def register_layer(cls: type[Layer]) -> type[Layer]:
+    """Class decorator: model files and ``network_from_config`` find ``cls`` by its name."""
+    if cls.__name__ in LAYERS and LAYERS[cls.__name__] is not cls:
+        raise ValueError(f"a layer class named {cls.__name__!r} is already registered")
+    LAYERS[cls.__name__] = cls
+    return cls
+
+
+def layer_class(name: str) -> type[Layer]:
+    """The registered layer (or activation) class called ``name``; ValueError naming the known."""
+    if name in LAYERS:
+        return LAYERS[name]
+    for cls in ACTIVATIONS.values():
+        if cls.__name__ == name:
+            return cls
+    known = sorted([*LAYERS, *(c.__name__ for c in ACTIVATIONS.values())])
+    raise ValueError(f"unknown layer {name!r}: expected one of {known} (register it with "
+                     "@register_layer)")
 
 
 class MulLayer(Layer):
@@ -260,6 +363,36 @@ class Affine(Layer):
         self.input_grad = input_grad
         self.dW: np.ndarray | None = None
         self.db: np.ndarray | None = None
+        self.shape = (int(W.shape[0]), int(W.shape[1]))
+        self.weight_std = 0.01
+
+    @classmethod
+    def of_shape(cls, in_size: int, out_size: int, weight_std: float = 0.01) -> Affine:
+        """An Affine layer for a network to build: W (in, out) from weight_std * N(0, 1), b = 0,
+        allocated and bound by the network (``params`` stays empty until then)."""
+        layer = cls.__new__(cls)
+        Layer.__init__(layer)
+        layer.dW = layer.db = None
+        layer.shape = (int(in_size), int(out_size))
+        if min(layer.shape) < 1:
+            raise ValueError(f"Affine sizes must be positive, got {layer.shape}")
+        layer.weight_std = float(weight_std)
+        return layer
+
+    def param_specs(self) -> tuple[ParamSpec, ...]:
+        """W (in, out): weight_std * N(0, 1), decayed; b (out,): zeros."""
+        return (
+            ParamSpec("W", self.shape, self.weight_std, decay=True),
+            ParamSpec("b", (self.shape[1],), "zeros"),
+        )
+
+    def config(self) -> dict[str, Any]:
+        return {"in_size": self.shape[0], "out_size": self.shape[1],
+                "weight_std": self.weight_std}  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Affine:
+        return cls.of_shape(**config)
 
     @property
     def W(self) -> np.ndarray:
@@ -290,6 +423,9 @@ class Affine(Layer):
         if not self.input_grad:
             return None
         return (dout @ self.W.T).reshape(self.original_x_shape)
+
+
+register_layer(Affine)
 
 
 class SoftmaxWithLoss(Layer):
