@@ -315,3 +315,20 @@ def test_epoch_event_comes_after_its_checkpoint(sample, tmp_path):
 
     train(_net(), sample[0], checkpoint_path=ckpt, callback=on_event, epochs=2)
     assert seen == [(1, 1), (2, 2)]
+
+
+def test_train_is_one_short_loop():
+    """train() reads in one sitting: at most 60 lines after its docstring, and no second loop
+    (the device's block read-back and replay live in training.steps.DeviceStep)."""
+    import ast
+    import inspect
+    import textwrap
+
+    from mitbadak.training import loop
+
+    fn = ast.parse(textwrap.dedent(inspect.getsource(loop.train))).body[0]
+    body = fn.body[1:]  # after the docstring
+    assert body[-1].end_lineno - body[0].lineno + 1 <= 60
+    assert not hasattr(loop, "_device_loop") and not hasattr(loop, "_device_step")
+    loops = [n for n in ast.walk(fn) if isinstance(n, ast.While)]
+    assert len(loops) == 1  # the epoch loop
