@@ -62,7 +62,7 @@ def main() -> int:
 
     stages["imports"] = pc() - T0
     timed(runs, "load_training_data", "data")
-    timed(training, "_evaluate", "evaluation")
+    timed(training, "evaluate_checked", "evaluation")
     timed(training, "save_checkpoint", "checkpoints")
     timed(runs, "write_history", "history csv")
     timed(runs, "_write_curves", "plots")

@@ -33,7 +33,9 @@ import mitbadak
 from mitbadak.nn import gradcheck
 from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
 from mitbadak.nn.optimizers import SGD, Momentum
+from mitbadak.training.history import LoopState
 from mitbadak.training.loop import TRAIN_EVAL_SIZE
+from mitbadak.training.steps import choose_step
 
 try:  # optional contenders
     import torch
@@ -158,12 +160,14 @@ def step_contenders(x_train, t_train, activation: str, steps: int, seed_box: lis
         net = TwoLayerNet(784, 50, 10, 0.01, activation, dtype=np.float32, seed=next_seed())
         opt = SGD(LR)
         rng = np.random.default_rng(next_seed())
+        # the step object train() runs (training.steps: the CPU fast path, the divergence
+        # check, the optimizer's update without per-step argument checks)
+        loop = LoopState(0, steps, rng.bit_generator.state)
+        step = choose_step(net, opt, (x_used, t_used), loop)
         t0 = pc()
         order = rng.permutation(n)
         for s in range(steps):
-            idx = order[s * BATCH : (s + 1) * BATCH]
-            _loss, grads = net.loss_and_gradient(x_used[idx], t_used[idx])
-            opt._update(net.params, grads)  # what train() calls: no per-step argument checks
+            step.run(order[s * BATCH : (s + 1) * BATCH])
         return pc() - t0
 
     def floor() -> float:

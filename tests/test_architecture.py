@@ -97,7 +97,7 @@ def _group(module: str) -> str:
 
 def test_the_graph_reads_nested_relative_and_dotted_imports():
     # the module docstring's claims, on the modules that show them
-    assert "mitbadak.devices.fused_step" in GRAPH["mitbadak.training.loop"]  # inside a function
+    assert "mitbadak.devices.fused_step" in GRAPH["mitbadak.training.steps"]  # inside a function
     assert "mitbadak.nn.networks" in GRAPH["mitbadak.devices.fused_step"]
     assert "mitbadak.views.plots._base" in GRAPH["mitbadak.views.plots.book"]
     tree = ast.parse("from . import idx\nfrom ..modelfile import x\nimport mitbadak.core.backend")
@@ -316,8 +316,12 @@ def test_the_fused_cupy_scores_are_registered_with_the_networks(monkeypatch):
     want = net.forward_layers(x)
     monkeypatch.setattr(fused_step, "fused_scores", on_numpy)
     monkeypatch.setattr(net, "_xp", fake)
-    np.testing.assert_allclose(net.scores(x), want, rtol=1e-12)
-    assert calls == [(4, 6)]  # net.scores on "cupy" went through the registered engine
+    from mitbadak.training.steps import choose_scores
+
+    np.testing.assert_allclose(choose_scores(net, fake)(x), want, rtol=1e-12)
+    assert calls == [(4, 6)]  # inference on "cupy" went through the registered engine
+    np.testing.assert_allclose(net.scores(x), want, rtol=1e-12)  # the network: its layers
+    assert calls == [(4, 6)]
 
 
 def test_run_folders_get_their_curves_from_the_views_layer():

@@ -462,13 +462,25 @@ def test_the_cupy_hook_keeps_the_readable_step_for_what_the_fused_one_does_not_c
 
     from mitbadak.devices import fused_step as gpu_step
     from mitbadak.nn.optimizers import SGD
-    from mitbadak.training import loop as training
 
     class MySGD(SGD):  # a user's subclass: its update may differ, so the fused step declines
         pass
 
+    from mitbadak.training.history import LoopState
+    from mitbadak.training.steps import StepUnavailable, choose_step
+
     fake = types.ModuleType("cupy")
     net = net_on("cpu")
     assert not gpu_step.supports_fused(net, MySGD(lr=0.1))
-    step = training._device_step(net, MySGD(lr=0.1), fake)
-    assert not isinstance(step, gpu_step.FusedStep)
+    data = (np.zeros((4, net.input_size)), np.zeros(4, dtype=np.int64))
+    loop = LoopState(0, 1, np.random.default_rng(0).bit_generator.state)
+    step = choose_step(net, MySGD(lr=0.1), data, loop, xp=fake)
+    assert not isinstance(step.kernel, gpu_step.FusedStep) and step.engine == "layers"
+    assert "MySGD" in step.note  # why the fused step was not taken is said, not silent
+    with pytest.raises(StepUnavailable, match="MySGD"):  # asked for by name: a loud error
+        choose_step(net, MySGD(lr=0.1), data, loop, xp=fake, engine="fused")
+    # the kernel table is derived from the registry: every registered activation has its
+    # kernels (a missing one cannot silently drop to the slow step), an unknown name is loud
+    assert set(gpu_step.ACTIVATION_KERNELS) == set(gpu_step.ACTIVATIONS)
+    with pytest.raises(KeyError, match="softsign"):
+        gpu_step.ACTIVATION_KERNELS["softsign"]

@@ -1,7 +1,8 @@
 """The fast paths agree with the readable reference paths they replace.
 
-* ``FeedForwardNet.loss_and_gradient`` (fused, used by the trainer) against
-  ``loss_and_gradient_layers`` (forward/backward through the layer objects);
+* ``nn.fast_path.loss_and_gradient`` / ``scores`` (in place, the trainer's CPU engine, chosen by
+  ``training.steps.choose_step``) against ``loss_and_gradient_layers`` / ``forward_layers``
+  (forward/backward through the layer objects: the network's own math);
 * ``gradcheck.numerical_gradient_fast`` (series / closed forms) against the plain central
   difference, both the library's reference loop and a loop written here from scratch.
 """
@@ -13,7 +14,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mitbadak.nn import gradcheck
+from mitbadak.nn import fast_path, gradcheck
 from mitbadak.nn.layers import ACTIVATIONS, Activation, Tanh
 from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
 from mitbadak.nn.optimizers import SGD
@@ -54,7 +55,7 @@ def test_fused_step_equals_layer_by_layer(name, make, dtype):
     x2, t2 = net.prepare(x, t)
     x_before = x2.copy()
     params_before = {k: v.copy() for k, v in net.params.items()}
-    loss_fast, g_fast = net.loss_and_gradient(x2, t2)
+    loss_fast, g_fast = fast_path.loss_and_gradient(net, x2, t2)
     loss_ref, g_ref = net.loss_and_gradient_layers(x2, t2)
     assert loss_fast == pytest.approx(loss_ref, rel=1e-6 if dtype == np.float32 else 1e-13)
     assert list(g_fast) == list(net.params)  # same keys, same order
@@ -70,7 +71,8 @@ def test_fused_step_returns_fresh_arrays_and_trains_like_the_layers():
     """Ten SGD steps through either path end at the same weights (float64)."""
     x, t = _batch(50, 20, 4, seed=6)
     nets = [TwoLayerNet(20, 7, 4, 0.5, "sigmoid", seed=7) for _ in range(2)]
-    steps = (nets[0].loss_and_gradient, nets[1].loss_and_gradient_layers)
+    steps = (lambda x2, t2: fast_path.loss_and_gradient(nets[0], x2, t2),
+             nets[1].loss_and_gradient_layers)
     kept = []
     for net, step in zip(nets, steps, strict=True):
         x2, t2 = net.prepare(x, t)
@@ -100,7 +102,7 @@ def test_fused_sigmoid_saturates_without_warnings(dtype):
     x2, t2 = net.prepare(x, [0, 1, 2, 0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        loss_fast, g_fast = net.loss_and_gradient(x2, t2)
+        loss_fast, g_fast = fast_path.loss_and_gradient(net, x2, t2)
     loss_ref, g_ref = net.loss_and_gradient_layers(x2, t2)
     assert np.isfinite(loss_fast)
     assert loss_fast == pytest.approx(loss_ref, rel=1e-6)
@@ -245,7 +247,7 @@ def test_fused_scores_equal_layer_forward(name, make, dtype):
     x, _ = _batch(11, 20, 4, seed=19)
     x2 = net.prepare_x(x)
     before = x2.copy()
-    fast = net.scores(x2)
+    fast = fast_path.scores(net, x2)
     np.testing.assert_allclose(fast, net.forward_layers(x2), **_tol(dtype))
     np.testing.assert_allclose(net.predict(x), net.forward_layers(x2), **_tol(dtype))
     np.testing.assert_array_equal(x2, before)
@@ -284,7 +286,7 @@ def test_every_registered_activation_agrees_on_every_path(name):
         x, t = _batch(11, 20, 4, seed=23)
         x2, t2 = net.prepare(x, t)
         np.testing.assert_allclose(net.predict(x), net.forward_layers(x2), **_tol(np.float64))
-        loss_fast, g_fast = net.loss_and_gradient(x2, t2)
+        loss_fast, g_fast = fast_path.loss_and_gradient(net, x2, t2)
         loss_ref, g_ref = net.loss_and_gradient_layers(x2, t2)
         assert loss_fast == pytest.approx(loss_ref, rel=1e-12)
         numeric = net.numerical_gradient(x, t, method="reference")
@@ -303,9 +305,11 @@ def test_tanh_network_trains_like_its_layers():
     nets = [MultiLayerNet(20, [8], 4, "tanh", seed=32) for _ in range(2)]
     assert nets[0].weight_init == "he" and isinstance(nets[0].layers["Tanh1"], Tanh)
     for _step in range(5):
-        for net, fn in zip(nets, ("loss_and_gradient", "loss_and_gradient_layers"), strict=True):
+        fns = (lambda x2, t2: fast_path.loss_and_gradient(nets[0], x2, t2),
+               nets[1].loss_and_gradient_layers)
+        for net, fn in zip(nets, fns, strict=True):
             x2, t2 = net.prepare(x, t)
-            _, grads = getattr(net, fn)(x2, t2)
+            _, grads = fn(x2, t2)
             SGD(lr=0.5).update(net.params, grads)
     np.testing.assert_allclose(nets[0].params["W1"], nets[1].params["W1"], rtol=1e-12, atol=1e-14)
     assert np.tanh(0.5) == pytest.approx(Tanh().forward(np.array([[0.5]]))[0, 0])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mitbadak.files.datasets import load_mnist
+from mitbadak.nn import fast_path
 from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
 from mitbadak.nn.optimizers import SGD
 from mitbadak.training.loop import (
@@ -53,13 +54,13 @@ def test_every_sample_used_once_per_epoch(sample, monkeypatch):
     (x, t), _ = sample
     seen = []
     net = _net()
-    original = net.loss_and_gradient
+    original = fast_path.loss_and_gradient  # the CPU engine training.steps chooses for it
 
-    def spy(xb, tb):
+    def spy(network, xb, tb):
         seen.append(xb.copy())
-        return original(xb, tb)
+        return original(network, xb, tb)
 
-    monkeypatch.setattr(net, "loss_and_gradient", spy)
+    monkeypatch.setattr(fast_path, "loss_and_gradient", spy)
     train(net, (x[:230], t[:230]), batch_size=100, epochs=1)
     assert [len(b) for b in seen] == [100, 100, 30]
     rows = np.concatenate(seen)
@@ -314,3 +315,20 @@ def test_epoch_event_comes_after_its_checkpoint(sample, tmp_path):
 
     train(_net(), sample[0], checkpoint_path=ckpt, callback=on_event, epochs=2)
     assert seen == [(1, 1), (2, 2)]
+
+
+def test_train_is_one_short_loop():
+    """train() reads in one sitting: at most 60 lines after its docstring, and no second loop
+    (the device's block read-back and replay live in training.steps.DeviceStep)."""
+    import ast
+    import inspect
+    import textwrap
+
+    from mitbadak.training import loop
+
+    fn = ast.parse(textwrap.dedent(inspect.getsource(loop.train))).body[0]
+    body = fn.body[1:]  # after the docstring
+    assert body[-1].end_lineno - body[0].lineno + 1 <= 60
+    assert not hasattr(loop, "_device_loop") and not hasattr(loop, "_device_step")
+    loops = [n for n in ast.walk(fn) if isinstance(n, ast.While)]
+    assert len(loops) == 1  # the epoch loop

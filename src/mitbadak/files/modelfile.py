@@ -35,7 +35,12 @@ from mitbadak.core.version import __version__
 # The book's pickle lives in its own module; these names stay importable from here.
 from mitbadak.files.bookweights import BOOK_WEIGHTS_SHA256, import_book_weights, load_book_weights
 from mitbadak.nn.layers import ACTIVATIONS
-from mitbadak.nn.networks import FeedForwardNet, network_from_config, param_shapes
+from mitbadak.nn.networks import (
+    FeedForwardNet,
+    buffer_shapes,
+    network_from_config,
+    param_shapes,
+)
 
 __all__ = [
     "FORMAT_NAME",
@@ -53,6 +58,8 @@ __all__ = [
 FORMAT_NAME = "mitbadak-npz"
 FORMAT_VERSION = 1
 METADATA_KEY = "__metadata__"
+#: Model files keep a network's buffers (non-trainable layer state) as ``buffer/NAME`` members.
+BUFFER_PREFIX = "buffer/"
 
 _MAX_MEMBERS = 4096
 _MAX_MEMBER_BYTES = 1 << 31  # 2 GiB per array: far above any chapter 3-5 network
@@ -473,6 +480,9 @@ def save_model(
     for name, arr in params.items():
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"cannot save: parameter {name} contains NaN or infinite values")
+    # the layers' non-trainable state (BatchNorm's running statistics) travels as buffer/NAME
+    buffers = to_host(dict(getattr(network, "buffers", None) or {}))
+    params.update({f"{BUFFER_PREFIX}{k}": v for k, v in buffers.items()})
     meta = {**dict(getattr(network, "metadata", None) or {}), **dict(metadata or {})}
     meta["network"] = config
     return save_arrays(path, params, meta)
@@ -489,10 +499,12 @@ def _expected_shapes(config: Any, where: str) -> tuple[dict[str, tuple[int, ...]
     if not isinstance(config, dict):
         raise ModelFileError(f"{where}: metadata has no network description ('network' object)")
     arch = config.get("architecture")
+    if arch == "LayerNet":
+        return _layer_list_shapes(config, where)
     if arch not in _FEEDFORWARD_ARCHITECTURES:
         raise ModelFileError(
             f"{where}: unknown architecture {arch!r}; "
-            f"expected one of {list(_FEEDFORWARD_ARCHITECTURES)}"
+            f"expected one of {[*_FEEDFORWARD_ARCHITECTURES, 'LayerNet']}"
         )
     hidden = config.get("hidden_sizes")
     if not isinstance(hidden, list):
@@ -520,6 +532,33 @@ def _expected_shapes(config: Any, where: str) -> tuple[dict[str, tuple[int, ...]
     shapes = param_shapes(
         {"input_size": sizes[0], "hidden_sizes": sizes[1:-1], "output_size": sizes[-1]}
     )
+    return shapes, dtype
+
+
+def _network_dtype(config: dict[str, Any], where: str) -> np.dtype:
+    try:
+        dtype = np.dtype(config.get("dtype"))
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind != "f" or not isinstance(config.get("dtype"), str):
+        raise ModelFileError(
+            f"{where}: network dtype must be float32 or float64, found {config.get('dtype')!r}"
+        )
+    return dtype
+
+
+def _layer_list_shapes(config: dict[str, Any], where: str):
+    """A ``LayerNet``'s parameters and buffers (``buffer/NAME``), from what its layers declare
+    (registered layer classes only; nothing is allocated)."""
+    dtype = _network_dtype(config, where)
+    try:
+        shapes = dict(param_shapes(config))
+        shapes.update({f"{BUFFER_PREFIX}{k}": s for k, s in buffer_shapes(config).items()})
+    except Exception as exc:  # noqa: BLE001 - any rejection of the stored layers is a bad file
+        raise ModelFileError(f"{where}: cannot read the network's layers: {exc}") from None
+    for name, shape in shapes.items():
+        if not all(isinstance(d, int) and d >= 1 for d in shape):
+            raise ModelFileError(f"{where}: {name} would have shape {shape}")
     return shapes, dtype
 
 
@@ -552,8 +591,12 @@ def _network_from_arrays(
     for name, arr in arrays.items():
         if not np.all(np.isfinite(arr)):
             raise ModelFileError(f"{where}: parameter {name} contains NaN or infinite values")
+    buffers = {k[len(BUFFER_PREFIX) :]: v for k, v in arrays.items() if k.startswith(BUFFER_PREFIX)}
+    params = {k: v for k, v in arrays.items() if not k.startswith(BUFFER_PREFIX)}
     try:
-        network = network_from_config(meta["network"], arrays)
+        network = network_from_config(meta["network"], params)
+        if buffers:
+            network.set_buffers(buffers)
     except Exception as exc:  # noqa: BLE001 - any rejection of the stored config is a bad file
         raise ModelFileError(f"{where}: cannot rebuild the network: {exc}") from None
     network.metadata = meta

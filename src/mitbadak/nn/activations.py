@@ -19,7 +19,7 @@ with ``@register_activation``, and nothing else.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from mitbadak.core.expressions import (
     variables,
     where,
 )
+from mitbadak.nn.layer_base import Layer
 
 __all__ = [
     "ACTIVATIONS",
@@ -78,7 +79,7 @@ def unregister_activation(name: str) -> None:
     ACTIVATIONS.pop(name, None)
 
 
-class Activation:
+class Activation(Layer):
     """An elementwise hidden activation y = f(a): a layer of chapter 5 (no parameters), and the
     declaration every engine compiles (module docstring). Subclasses write ``f`` and ``df`` as
     static methods building expressions; everything below is derived from them."""
@@ -120,8 +121,7 @@ class Activation:
 
     # -- the layer (chapter 5), on any array module ----------------------------------------------
     def __init__(self) -> None:
-        self.params: dict[str, Any] = {}
-        self.grads: dict[str, Any] = {}
+        super().__init__()  # no parameters, buffers or generator: an elementwise function
 
     def forward(self, x):
         """y = f(x), cached for ``backward``; integer NumPy input becomes float64."""

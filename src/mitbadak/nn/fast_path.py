@@ -15,7 +15,21 @@ import numpy as np
 
 from mitbadak.nn.layers import ACTIVATIONS
 
-__all__ = ["scores", "loss_and_gradient"]
+__all__ = ["scores", "loss_and_gradient", "unsupported"]
+
+
+def unsupported(net) -> str | None:
+    """None when these functions compute ``net``'s math: a NumPy ``FeedForwardNet`` (Affine and
+    one registered activation alternating, as ``TwoLayerNet``/``MultiLayerNet`` build it); else
+    what is missing, in words (``training.steps`` then runs the layers, or says so loudly)."""
+    if not hasattr(net, "hidden_sizes") or not hasattr(net, "activation"):
+        return f"{type(net).__name__} is not an Affine/activation chain (FeedForwardNet)"
+    if net.activation not in ACTIVATIONS:
+        return f"activation {net.activation!r} is not registered"
+    first = next(iter(net.params.values()))
+    if not isinstance(first, np.ndarray):
+        return "the parameters are not NumPy arrays (the fast path is NumPy's in-place code)"
+    return None
 
 
 def scores(net, x2: np.ndarray) -> np.ndarray:

@@ -8,9 +8,32 @@ The contract every layer keeps:
 * ``dout`` is never modified in place;
 * ``params`` holds *references* to the network's parameter arrays, so an optimizer that updates
   ``network.params`` in place updates the layer too.
+
+What a network (``mitbadak.nn.networks.LayerNet``) reads from a layer, so that a new layer is one
+class and nothing else:
+
+* ``param_specs()``: its parameters as :class:`ParamSpec` (stem, shape, initial values, weight
+  decay or not). The network names them by position, stem + the count of earlier layers with the
+  same stem (``W1``, ``b1``, ``gamma1``, ``W2``...), allocates them, and keeps ``layer.params``
+  bound to its arrays; optimizers see exactly these.
+* ``buffer_specs()``: non-trainable state (BatchNorm's running mean/var): ``layer.buffers``,
+  kept by model files and checkpoints, never seen by an optimizer.
+* ``train_flag = True``: ``forward(x, train_flg)`` gets the network's train/test flag (the
+  book's ``train_flg``); other layers are called as ``forward(x)``.
+* ``stochastic = True``: the network gives the layer ``self.rng``, a seeded NumPy Generator
+  whose state goes into checkpoints (draw on it, on the host, so resume stays exact).
+* ``input_grad``: False on a network's first layer (its input gradient is never used; a layer
+  may skip computing it).
+* ``config()`` / ``from_config(config)``: the constructor's arguments as JSON, for model files;
+  a layer class is found by name in :data:`LAYERS` (``@register_layer``) or among the
+  activations.
+* forward/backward use the array module of their inputs (``array_namespace``): one definition
+  for NumPy, CuPy and PyTorch tensors.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +47,14 @@ from mitbadak.nn.activations import (
     Tanh,
     register_activation,
 )
+from mitbadak.nn.layer_base import LAYERS, Layer, ParamSpec, register_layer
 
 __all__ = [
+    "ParamSpec",
     "Layer",
+    "LAYERS",
+    "register_layer",
+    "layer_class",
     "MulLayer",
     "AddLayer",
     "Activation",
@@ -40,35 +68,16 @@ __all__ = [
 ]
 
 
-class Layer:
-    """Base class: a node with ``forward``/``backward`` and (maybe empty) ``params``/``grads``."""
-
-    def __init__(self) -> None:
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
-
-    def forward(self, *inputs):  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def backward(self, dout):  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def __getattr__(self, name: str):
-        # Only reached when normal lookup fails: a cache that forward() fills is still missing.
-        if name in _FORWARD_CACHE:
-            raise AttributeError(
-                f"{type(self).__name__}.backward needs {name!r}, which forward() stores: "
-                "call forward before backward"
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def __repr__(self) -> str:
-        shapes = ", ".join(f"{k}={v.shape}" for k, v in self.params.items())
-        return f"{type(self).__name__}({shapes})"
-
-
-# What each layer's forward() caches for its backward().
-_FORWARD_CACHE = frozenset({"x", "y", "mask", "out", "original_x_shape"})
+def layer_class(name: str) -> type[Layer]:
+    """The registered layer (or activation) class called ``name``; ValueError naming the known."""
+    if name in LAYERS:
+        return LAYERS[name]
+    for cls in ACTIVATIONS.values():
+        if cls.__name__ == name:
+            return cls
+    known = sorted([*LAYERS, *(c.__name__ for c in ACTIVATIONS.values())])
+    raise ValueError(f"unknown layer {name!r}: expected one of {known} (register it with "
+                     "@register_layer)")
 
 
 class MulLayer(Layer):
@@ -121,6 +130,36 @@ class Affine(Layer):
         self.input_grad = input_grad
         self.dW: np.ndarray | None = None
         self.db: np.ndarray | None = None
+        self.shape = (int(W.shape[0]), int(W.shape[1]))
+        self.weight_std = 0.01
+
+    @classmethod
+    def of_shape(cls, in_size: int, out_size: int, weight_std: float = 0.01) -> Affine:
+        """An Affine layer for a network to build: W (in, out) from weight_std * N(0, 1), b = 0,
+        allocated and bound by the network (``params`` stays empty until then)."""
+        layer = cls.__new__(cls)
+        Layer.__init__(layer)
+        layer.dW = layer.db = None
+        layer.shape = (int(in_size), int(out_size))
+        if min(layer.shape) < 1:
+            raise ValueError(f"Affine sizes must be positive, got {layer.shape}")
+        layer.weight_std = float(weight_std)
+        return layer
+
+    def param_specs(self) -> tuple[ParamSpec, ...]:
+        """W (in, out): weight_std * N(0, 1), decayed; b (out,): zeros."""
+        return (
+            ParamSpec("W", self.shape, self.weight_std, decay=True),
+            ParamSpec("b", (self.shape[1],), "zeros"),
+        )
+
+    def config(self) -> dict[str, Any]:
+        return {"in_size": self.shape[0], "out_size": self.shape[1],
+                "weight_std": self.weight_std}  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Affine:
+        return cls.of_shape(**config)
 
     @property
     def W(self) -> np.ndarray:
@@ -151,6 +190,9 @@ class Affine(Layer):
         if not self.input_grad:
             return None
         return (dout @ self.W.T).reshape(self.original_x_shape)
+
+
+register_layer(Affine)
 
 
 class SoftmaxWithLoss(Layer):

@@ -27,9 +27,8 @@ from mitbadak.core.backend import (
     to_host,
 )
 from mitbadak.core.functions import cross_entropy_error, identity_function, sigmoid, softmax
-from mitbadak.nn import fast_path as _fused
 from mitbadak.nn import gradcheck
-from mitbadak.nn.layers import ACTIVATIONS, Affine, SoftmaxWithLoss
+from mitbadak.nn.layers import ACTIVATIONS, Affine, SoftmaxWithLoss, layer_class
 
 __all__ = [
     "init_network",
@@ -40,7 +39,10 @@ __all__ = [
     "ParamDict",
     "TwoLayerNet",
     "MultiLayerNet",
+    "LayerNet",
     "FeedForwardNet",
+    "named_specs",
+    "buffer_shapes",
     "network_from_config",
     "param_shapes",
     "Network",
@@ -48,17 +50,18 @@ __all__ = [
     "register_device_scores",
 ]
 
-#: Device engines for :meth:`FeedForwardNet.scores`, by array-module name (``"cupy"``):
-#: ``(supports(net), scores(net, x2))``. nn imports no device code: ``mitbadak.devices.fused_step``
-#: registers its fused CuPy scores here when imported (``mitbadak/__init__.py`` imports it).
+#: Device inference engines by array-module name (``"cupy"``): ``(supports(net), scores(net,
+#: x2))``. nn imports no device code: ``mitbadak.devices.fused_step`` registers its fused CuPy
+#: scores here when imported; the network itself never reads this table (its ``scores`` is the
+#: layer path): ``mitbadak.training.steps``, where engines are chosen, does.
 DEVICE_SCORES: dict[str, tuple[Callable[[Any], bool], Callable[[Any, Any], Any]]] = {}
 
 
 def register_device_scores(
     module_name: str, supports: Callable[[Any], bool], scores: Callable[[Any, Any], Any]
 ) -> None:
-    """On arrays of the module named ``module_name``, :meth:`FeedForwardNet.scores` returns
-    ``scores(net, x2)`` whenever ``supports(net)``, else the readable layers' scores."""
+    """On arrays of the module named ``module_name``, ``training.steps`` computes inference
+    scores with ``scores(net, x2)`` whenever ``supports(net)``."""
     DEVICE_SCORES[module_name] = (supports, scores)
 
 
@@ -342,65 +345,101 @@ class Network(Protocol):
     ) -> tuple[float, dict[str, np.ndarray]]: ...
 
 
-class FeedForwardNet:
-    """Affine -> activation -> ... -> Affine -> SoftmaxWithLoss, with parameters W1, b1, W2, b2, ...
+class LayerNet:
+    """A network as an ordered list of layers, then ``SoftmaxWithLoss``: math only.
 
-    ``predict(x)`` returns the scores (before softmax); ``loss`` adds the L2 penalty
-    0.5 * weight_decay_lambda * sum ||W||^2 when ``weight_decay_lambda > 0``.
+    Each layer declares its parameters (:class:`~mitbadak.nn.layers.ParamSpec`); the network
+    names them by position (stem + the count of earlier layers with that stem: ``W1``, ``b1``,
+    ``W2``, ``gamma1``...), draws them from ``seed`` in layer order on the host, and keeps them in
+    one :class:`ParamDict` whose arrays the layers use. ``buffers`` holds the layers' non-trainable
+    state (named the same way); stochastic layers get a seeded ``rng`` each (:meth:`rng_states`).
+    ``loss`` adds 0.5 * weight_decay_lambda * sum ||p||^2 over the parameters whose spec says
+    ``decay`` (the weights W, not the biases).
 
-    ``device`` ('cpu', 'gpu', 'auto' or an array module) says where the parameters live; the
-    weights are always drawn on the host, so a seed gives the same network on every device.
-    ``net.to(device)`` moves it (and returns it), ``net.device`` says where it is. On a device the
-    public methods still check their input on the host, then move it; ``predict`` returns device
-    scores, ``loss``/``accuracy`` Python floats.
+    ``input_shape`` is one sample's shape (an int for a flat vector, or e.g. (1, 28, 28) for a
+    convnet, which then receives (N, 1, 28, 28) batches; data may be given flat). ``output_size``
+    defaults to the last dimension of the last parameterised layer's first parameter.
+
+    Every method computes with the array module of the parameters (NumPy, CuPy, PyTorch through
+    ``array_namespace``); which engine runs a training step is chosen outside, by
+    ``mitbadak.training.steps.choose_step``. ``device`` ('cpu', 'gpu', 'auto' or an array module)
+    says where the parameters live; ``net.to(device)`` moves them, ``net.device`` says where.
     """
 
-    architecture = "FeedForwardNet"
+    architecture = "LayerNet"
 
     def __init__(
         self,
-        input_size: int,
-        hidden_sizes: list[int],
-        output_size: int,
+        layers,
         *,
-        activation: str = "relu",
-        weight_init: str | float = "he",
+        input_shape,
+        output_size: int | None = None,
         weight_decay_lambda: float = 0.0,
         seed=None,
         dtype=np.float64,
         device="cpu",
     ) -> None:
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        sizes = [int(input_size), *[int(h) for h in hidden_sizes], int(output_size)]
-        if any(s < 1 for s in sizes):
-            raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+        self._assemble(list(layers), input_shape, output_size, weight_decay_lambda, seed, dtype)
+        self._move_to(device)
+
+    def _move_to(self, device) -> None:
+        if not (isinstance(device, str) and device.strip().lower() == "cpu"):
+            self.to(device)
+
+    def _assemble(self, layers, input_shape, output_size, weight_decay_lambda, seed, dtype):
+        """Name, allocate and bind every layer's parameters and buffers (the one place)."""
+        shape = (input_shape,) if isinstance(input_shape, int | np.integer) else input_shape
+        self.input_shape = tuple(int(s) for s in shape)
+        if not self.input_shape or any(s < 1 for s in self.input_shape):
+            raise ValueError(f"input_shape must be positive sizes, got {input_shape!r}")
+        self.input_size = int(np.prod(self.input_shape))
         if weight_decay_lambda < 0:
             raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda}")
-        self.input_size = sizes[0]
-        self.hidden_sizes = sizes[1:-1]
-        self.output_size = sizes[-1]
-        self.activation = activation
-        self.weight_init = weight_init
         self.weight_decay_lambda = float(weight_decay_lambda)
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise ValueError(
                 f"dtype must be a floating type (float32 or float64), got {self.dtype}"
             )
+        if not layers:
+            raise ValueError("a network needs at least one layer")
+        self.sequence: list[Any] = layers
+        self.layers: OrderedDict[str, Any] = OrderedDict()
+        self._slots: dict[str, tuple[Any, str]] = {}
+        self._buffer_slots: dict[str, tuple[Any, str]] = {}
+        self.decayed: tuple[str, ...] = ()
         rng = make_rng(seed)
         params: dict[str, np.ndarray] = {}
-        for key, shape in param_shapes(self.config()).items():
-            if key[0] == "W":
-                std = _init_std(weight_init, shape[0], activation)
-                params[key] = (std * rng.standard_normal(shape)).astype(self.dtype)
-            else:
-                params[key] = np.zeros(shape, dtype=self.dtype)
+        buffers: dict[str, np.ndarray] = {}
+        names, param_specs, buffer_specs = named_specs(layers)
+        self.layers.update(names)
+        for name, (layer, spec) in param_specs.items():  # layer order: the seed's draws
+            self._slots[name] = (layer, spec.stem)
+            given = layer.params.get(spec.stem)
+            params[name] = (spec.initial(rng, self.dtype) if given is None
+                            else np.array(given, dtype=self.dtype))  # fmt: skip
+            if spec.decay:
+                self.decayed += (name,)
+        for name, (layer, spec) in buffer_specs.items():
+            self._buffer_slots[name] = (layer, spec.stem)
+            buffers[name] = spec.initial(rng, self.dtype)
+        first = next((i for i, la in enumerate(layers) if la.param_specs()), len(layers) - 1)
+        self._first_param_layer = first
+        for i, layer in enumerate(layers):
+            layer.input_grad = i > first
+        for layer in layers:
+            if layer.stochastic:
+                layer.rng = np.random.default_rng(int(rng.integers(2**63)))
+        if output_size is None:
+            if not self._slots:
+                raise ValueError("output_size must be given for a network without parameters")
+            output_size = _last_out(layers)
+        self.output_size = int(output_size)
         self._xp = np  # the array module of the parameters (see to())
         self._params = ParamDict(params, dtype=self.dtype, on_set=self._rebind)
-        self._build_layers()
-        if not (isinstance(device, str) and device.strip().lower() == "cpu"):
-            self.to(device)
+        self.buffers: dict[str, Any] = buffers
+        self._bind_all()
+        self.last_layer = SoftmaxWithLoss()
 
     # -- device ------------------------------------------------------------------------------
     @property
@@ -408,19 +447,23 @@ class FeedForwardNet:
         """Where the parameters live: 'cpu' (NumPy), 'gpu' (CuPy), else the array module's name."""
         return device_name(self._xp)
 
-    def to(self, device) -> FeedForwardNet:
-        """Move the parameters to ``device`` ('cpu', 'gpu', 'auto' or an array module); returns
-        the network. Values and dtype are unchanged (bit-exact); the layers are rebuilt around the
-        moved arrays, as after ``set_params``. Raises DeviceError for 'gpu' without CuPy/GPU."""
+    def to(self, device) -> LayerNet:
+        """Move the parameters and buffers to ``device`` ('cpu', 'gpu', 'auto' or an array
+        module); returns the network. Values and dtype are unchanged (bit-exact); the layers are
+        bound to the moved arrays, as after ``set_params``. Raises DeviceError for 'gpu' without
+        CuPy/GPU."""
         xp = device_namespace(device)
         if xp is self._xp:
             return self
         moved = to_device(dict(self._params), xp)
+        buffers = to_device(dict(self.buffers), xp) if self.buffers else {}
         if xp is np:  # back on the host: own writeable copies, never views of device memory
             moved = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in moved.items()}
+            buffers = {k: np.array(v, dtype=self.dtype, copy=True) for k, v in buffers.items()}
         self._xp = xp
         self._params = ParamDict(moved, dtype=self.dtype, on_set=self._rebind)
-        self._build_layers()
+        self.buffers = buffers
+        self._bind_all()
         return self
 
     def __getstate__(self) -> dict[str, Any]:
@@ -442,7 +485,7 @@ class FeedForwardNet:
         moved = tuple(to_device(a, self._xp) for a in arrays)
         return moved if len(moved) > 1 else moved[0]
 
-    # -- parameters --------------------------------------------------------------------------
+    # -- parameters, buffers, generators ------------------------------------------------------
     @property
     def params(self) -> ParamDict:
         """W1, b1, W2, b2, ...: the arrays the layers use (see :class:`ParamDict`).
@@ -460,7 +503,7 @@ class FeedForwardNet:
         else:
             arrays = {k: self._device_param(params[k]) for k in self._params}
         self._params = ParamDict(arrays, dtype=self.dtype, on_set=self._rebind)
-        self._build_layers()
+        self._bind_all()
 
     def _device_param(self, value):
         """``value`` as an array of the network's dtype on its device (moved when elsewhere)."""
@@ -469,8 +512,41 @@ class FeedForwardNet:
         return to_device(np.asarray(_host_value(value), dtype=self.dtype), self._xp)
 
     def _rebind(self, key: str, arr: np.ndarray) -> None:
-        """Point the Affine layer that uses parameter ``key`` (W<i> or b<i>) at ``arr``."""
-        self.layers[f"Affine{key[1:]}"].params[key[0]] = arr
+        """Point the layer that uses parameter ``key`` at ``arr``."""
+        layer, stem = self._slots[key]
+        layer.params[stem] = arr
+
+    def _bind_all(self) -> None:
+        """Every layer's ``params``/``buffers`` entries are the network's arrays (no copies)."""
+        for key, (layer, stem) in self._slots.items():
+            layer.params[stem] = self._params[key]
+        for key, (layer, stem) in self._buffer_slots.items():
+            layer.buffers[stem] = self.buffers[key]
+
+    def set_buffers(self, buffers: dict[str, Any]) -> None:
+        """Replace the buffers with copies of ``buffers`` (same names and shapes) on this device."""
+        if set(buffers) != set(self.buffers):
+            raise ValueError(
+                f"buffers {sorted(buffers)} do not match this network's {sorted(self.buffers)}"
+            )
+        new = {}
+        for k, current in self.buffers.items():
+            arr = np.array(_host_value(buffers[k]), dtype=self.dtype)
+            if arr.shape != tuple(current.shape):
+                raise ValueError(f"buffer {k} has shape {arr.shape}, expected {current.shape}")
+            new[k] = arr if self._xp is np else to_device(arr, self._xp)
+        self.buffers = new
+        self._bind_all()
+
+    def rng_states(self) -> dict[str, dict]:
+        """The generator state of each stochastic layer, by layer name (for checkpoints)."""
+        return {name: layer.rng.bit_generator.state for name, layer in self.layers.items()
+                if layer.stochastic}  # fmt: skip
+
+    def set_rng_states(self, states: dict[str, dict]) -> None:
+        """Restore :meth:`rng_states` (a resumed run draws the same masks)."""
+        for name, state in states.items():
+            self.layers[name].rng.bit_generator.state = state
 
     @property
     def lastLayer(self) -> SoftmaxWithLoss:  # noqa: N802 - the book's name
@@ -481,32 +557,16 @@ class FeedForwardNet:
     def lastLayer(self, layer) -> None:  # noqa: N802
         self.last_layer = layer
 
-    # -- structure ---------------------------------------------------------------------------
-    @property
-    def n_affine(self) -> int:
-        return len(self.hidden_sizes) + 1
-
-    def _build_layers(self) -> None:
-        """(Re)create the layers around the current ``params`` arrays (shared, not copied)."""
-        self.layers: OrderedDict[str, Any] = OrderedDict()
-        for i in range(1, self.n_affine + 1):
-            self.layers[f"Affine{i}"] = Affine(
-                self.params[f"W{i}"], self.params[f"b{i}"], input_grad=(i != 1)
-            )
-            if i < self.n_affine:
-                self.layers[f"{self.activation.capitalize()}{i}"] = ACTIVATIONS[self.activation]()
-        self.last_layer = SoftmaxWithLoss()
-
     def set_params(self, params: dict[str, np.ndarray]) -> None:
-        """Replace all parameters with copies (checked against the architecture); rebuild layers."""
+        """Replace all parameters with copies (checked against the architecture); rebind layers."""
         self._check_param_shapes(params)
         self.params = {
             k: np.array(_host_value(params[k]), dtype=self.dtype) for k in self._params
         }  # host copies (a device network's setter moves them)
 
     def _check_param_shapes(self, params) -> None:
-        expected = {k: v.shape for k, v in self._params.items()}
-        given = {k: np.shape(v) for k, v in params.items()}
+        expected = {k: tuple(v.shape) for k, v in self._params.items()}
+        given = {k: tuple(np.shape(v)) for k, v in params.items()}
         if set(given) != set(expected):
             raise ValueError(
                 f"parameters {sorted(given)} do not match this network's {sorted(expected)}"
@@ -518,60 +578,79 @@ class FeedForwardNet:
                 )
 
     def config(self) -> dict[str, Any]:
-        """Everything needed to rebuild this architecture (not the weights): JSON-serialisable."""
+        """Everything needed to rebuild this architecture (not the weights): JSON-serialisable.
+        Each layer is ``{"layer": class name, **layer.config()}``."""
         return {
             "architecture": self.architecture,
-            "input_size": self.input_size,
-            "hidden_sizes": list(self.hidden_sizes),
+            "input_shape": list(self.input_shape),
             "output_size": self.output_size,
-            "activation": self.activation,
-            "weight_init": self.weight_init,
+            "layers": [{"layer": type(la).__name__, **la.config()} for la in self.sequence],
             "weight_decay_lambda": self.weight_decay_lambda,
             "dtype": self.dtype.name,
         }
 
-    def copy(self, *, dtype=None) -> FeedForwardNet:
-        """A new network of the same architecture holding copies of these parameters, in
-        ``dtype`` (default: this network's). ``gradcheck`` takes its float64 copy from here."""
+    def copy(self, *, dtype=None) -> LayerNet:
+        """A new network of the same architecture holding copies of these parameters and buffers,
+        in ``dtype`` (default: this network's). ``gradcheck`` takes its float64 copy from here."""
         config = self.config() if dtype is None else dict(self.config(), dtype=np.dtype(dtype).name)
-        return network_from_config(config, {k: np.asarray(v) for k, v in self.params.items()})
+        net = network_from_config(config, {k: to_host(v) for k, v in self.params.items()})
+        if self.buffers:
+            net.set_buffers({k: to_host(v) for k, v in self.buffers.items()})
+        return net
 
     def __repr__(self) -> str:
-        sizes = "-".join(str(s) for s in [self.input_size, *self.hidden_sizes, self.output_size])
-        name = type(self).__name__
         where = "" if self._xp is np else f", device={self.device!r}"
-        return f"{name}({sizes}, activation={self.activation!r}, dtype={self.dtype.name}{where})"
+        names = ", ".join(self.layers)
+        return f"{type(self).__name__}([{names}], dtype={self.dtype.name}{where})"
 
     # -- checked public API -----------------------------------------------------------------
     def prepare_x(self, x) -> np.ndarray:
-        """``x`` checked (finite numbers, (N, input_size) or (N, ...) or one sample) as a 2-D
-        array of the network's dtype: what the unchecked methods below take."""
-        return check_x(_host_value(x), self.input_size).astype(self.dtype, copy=False)
+        """``x`` checked (finite numbers, (N, input_size), (N, *input_shape) or one sample) as a
+        2-D array of the network's dtype: what the unchecked methods below take."""
+        x = _host_value(x)
+        self._check_sample_shape(x)
+        return check_x(x, self.input_size).astype(self.dtype, copy=False)
 
     def prepare(self, x, t) -> tuple[np.ndarray, np.ndarray]:
         """``(x2, t_idx)``: x as in :meth:`prepare_x`, t (labels or one-hot) as integer labels."""
-        x2, t_idx = check_xt(_host_value(x), _host_value(t), self.input_size, self.output_size)
+        x = _host_value(x)
+        self._check_sample_shape(x)
+        x2, t_idx = check_xt(x, _host_value(t), self.input_size, self.output_size)
         return x2.astype(self.dtype, copy=False), t_idx
 
-    def predict(self, x) -> np.ndarray:
-        """Scores before softmax: (N, output_size) for a batch (N, input_size) or (N, ...), and
-        (output_size,) for one 1-D sample (input_size,), as in the book.
+    def _check_sample_shape(self, x) -> None:
+        """For an N-D input shape, a batch is (N, *input_shape) or flat (N, input_size); a ragged
+        or non-numeric ``x`` is left to ``check_x``, which words it."""
+        if len(self.input_shape) <= 1:
+            return
+        try:
+            shape = np.shape(x)
+        except ValueError:  # ragged nested lists
+            return
+        if len(shape) > 2 and tuple(shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"x has samples of shape {tuple(shape[1:])}, but the network expects "
+                f"{self.input_shape} (or {self.input_size} values per sample)"
+            )
 
-        Runs the fast path :meth:`scores` (``mitbadak.nn.fast_path``); the book's layer-by-layer
-        forward
-        is ``net.forward_layers(net.prepare_x(x))``, and the tests hold the two equal.
+    def predict(self, x, train_flg: bool = False) -> np.ndarray:
+        """Scores before softmax: (N, output_size) for a batch, and (output_size,) for one 1-D
+        sample (input_size,), as in the book; ``train_flg`` as the book's (Dropout, BatchNorm).
+
+        The book's layer-by-layer forward (:meth:`forward_layers`); the trainer and evaluation
+        run the same numbers through their step (``training.steps``), the tests hold them equal.
         """
-        scores = self.scores(self._on_net_device(self.prepare_x(x)))
+        scores = self.forward_layers(self._on_net_device(self.prepare_x(x)), train_flg)
         return scores[0] if np.ndim(x) == 1 else scores
 
     def predict_proba(self, x) -> np.ndarray:
         """softmax(predict(x)): class probabilities, each row summing to 1."""
         return softmax(self.predict(x))
 
-    def loss(self, x, t) -> float:
+    def loss(self, x, t, train_flg: bool = False) -> float:
         """Mean cross-entropy of softmax(predict(x)) against t (+ the weight-decay penalty)."""
         x2, t2 = self.prepare(x, t)
-        return float(self.batch_loss(*self._on_net_device(x2, t2)))
+        return float(self.batch_loss(*self._on_net_device(x2, t2), train_flg=train_flg))
 
     def accuracy(self, x, t, batch_size: int | None = None) -> float:
         """Fraction of samples whose highest score is the label (t: integer or one-hot)."""
@@ -583,7 +662,7 @@ class FeedForwardNet:
 
     def gradient(self, x, t) -> dict[str, np.ndarray]:
         """dL/dparam for every parameter by backpropagation through the layers (the book's way:
-        :meth:`loss_and_gradient_layers`; the trainer's fused step is :meth:`loss_and_gradient`)."""
+        :meth:`loss_and_gradient_layers`, with ``train_flg=True``)."""
         x2, t2 = self.prepare(x, t)
         return self.loss_and_gradient_layers(*self._on_net_device(x2, t2))[1]
 
@@ -611,91 +690,71 @@ class FeedForwardNet:
         if method not in ("auto", "fast", "reference"):
             raise ValueError(f"method must be 'auto', 'fast' or 'reference', got {method!r}")
         if self._xp is not np:  # numerical gradients are a host computation (float64, NumPy)
-            host = network_from_config(self.config(), to_host(dict(self.params)))
-            return host.numerical_gradient(x2, t2, h, method=method)
+            return self.copy().to("cpu").numerical_gradient(x2, t2, h, method=method)
         if method == "reference" or (method == "auto" and not gradcheck.supports_fast(self)):
             return gradcheck.numerical_gradient_reference(self, x2, t2, h)
         return gradcheck.numerical_gradient_fast(self, x2, t2, h)
 
     # -- the book's layer-by-layer path (unchecked: x2, t_idx from prepare/prepare_x) ---------
-    def forward_layers(self, x2: np.ndarray) -> np.ndarray:
-        """Scores by ``forward`` through every layer in order (fills the layers' caches)."""
+    def forward_layers(self, x2: np.ndarray, train_flg: bool = False) -> np.ndarray:
+        """Scores by ``forward`` through every layer in order (fills the layers' caches); a flat
+        batch is first shaped (N, *input_shape)."""
         out = x2
-        for layer in self.layers.values():
-            out = layer.forward(out)
+        if len(self.input_shape) > 1 and out.ndim == 2:
+            out = out.reshape((out.shape[0], *self.input_shape))
+        for layer in self.sequence:
+            out = layer.forward(out, train_flg) if layer.train_flag else layer.forward(out)
         return out
 
-    def batch_loss(self, x2: np.ndarray, t_idx: np.ndarray) -> float:
+    def batch_loss(self, x2: np.ndarray, t_idx: np.ndarray, train_flg: bool = False) -> float:
         """SoftmaxWithLoss of :meth:`forward_layers` + the weight penalty, on checked input."""
-        return self.last_layer.forward(self.forward_layers(x2), t_idx) + self.weight_penalty()
+        scores = self.forward_layers(x2, train_flg)
+        return self.last_layer.forward(scores, t_idx) + self.weight_penalty()
 
     def loss_and_gradient_layers(
         self, x2: np.ndarray, t_idx: np.ndarray
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """The reference: forward through every layer, then backward through them in reverse."""
-        loss = self.batch_loss(x2, t_idx)
+        """Forward through every layer (``train_flg=True``), then backward through them in
+        reverse, down to the first layer with parameters; grads keyed like ``params``."""
+        loss = self.batch_loss(x2, t_idx, train_flg=True)
         dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers.values()):
+        for layer in reversed(self.sequence[self._first_param_layer :]):
             dout = layer.backward(dout)
         grads: dict[str, np.ndarray] = {}
         lam = self.weight_decay_lambda
-        for i in range(1, self.n_affine + 1):
-            affine = self.layers[f"Affine{i}"]
-            grads[f"W{i}"] = affine.dW + lam * affine.W if lam else affine.dW
-            grads[f"b{i}"] = affine.db
+        for key, (layer, stem) in self._slots.items():
+            g = layer.grads[stem]
+            grads[key] = g + lam * layer.params[stem] if lam and key in self.decayed else g
         return loss, grads
 
+    #: The :class:`Network` contract's names: the layer path is the network's math (the fast
+    #: engines are chosen by ``training.steps`` and tested against it).
+    loss_and_gradient = loss_and_gradient_layers
+
+    def scores(self, x2: np.ndarray) -> np.ndarray:
+        """Inference scores of a checked batch (test mode): :meth:`forward_layers`."""
+        return self.forward_layers(x2, False)
+
     def weight_penalty(self) -> float:
-        """0.5 * weight_decay_lambda * sum_i ||W_i||^2 (0 without weight decay)."""
+        """0.5 * weight_decay_lambda * sum ||p||^2 over the decayed parameters (the weights)."""
         if self.weight_decay_lambda == 0:
             return 0.0
         if self._xp is not np:  # a 0-d device array: no wait for the device in a training step
             xp = self._xp
-            total = sum(xp.sum(self.params[f"W{i}"] ** 2) for i in range(1, self.n_affine + 1))
+            total = sum(xp.sum(self.params[k] ** 2) for k in self.decayed)
             return 0.5 * self.weight_decay_lambda * total
-        total = sum(float(np.sum(self.params[f"W{i}"] ** 2)) for i in range(1, self.n_affine + 1))
+        total = sum(float(np.sum(self.params[k] ** 2)) for k in self.decayed)
         return 0.5 * self.weight_decay_lambda * total
 
-    # -- the fast paths (unchecked; mitbadak.nn.fast_path, tested against the methods above)
-    # --------
-    def scores(self, x2: np.ndarray) -> np.ndarray:
-        """Inference only: the same scores as :meth:`forward_layers`, computed in place on its
-        own temporaries (``fused.scores``) and without touching the layers' caches.
-        On a device: the same formula with the readable activation layers (fresh ones), or on
-        CuPy ``fused_step.fused_scores`` (matmul + one bias-and-activation kernel per layer),
-        registered in :data:`DEVICE_SCORES`."""
-        if self._xp is not np:
-            engine = DEVICE_SCORES.get(getattr(self._xp, "__name__", ""))
-            if engine is not None and engine[0](self):
-                return engine[1](self, x2)
-            p, h = self.params, x2
-            for i in range(1, self.n_affine):
-                h = ACTIVATIONS[self.activation]().forward(h @ p[f"W{i}"] + p[f"b{i}"])
-            return h @ p[f"W{self.n_affine}"] + p[f"b{self.n_affine}"]
-        return _fused.scores(self, x2)
-
-    def loss_and_gradient(
-        self, x2: np.ndarray, t_idx: np.ndarray
-    ) -> tuple[float, dict[str, np.ndarray]]:
-        """One forward and one backward pass: (loss, grads) with grads keyed like ``params``.
-
-        The trainer's step: the same arithmetic as :meth:`loss_and_gradient_layers` (the readable
-        reference the tests compare it with), written as one in-place function
-        (``fused.loss_and_gradient``). It leaves the layers' caches untouched.
-        On a device it is :meth:`loss_and_gradient_layers` (the fused step is NumPy's ``out=``),
-        and the loss is a 0-d device array.
-        """
-        if self._xp is not np:
-            return self.loss_and_gradient_layers(x2, t_idx)
-        return _fused.loss_and_gradient(self, x2, t_idx)
-
-    def predict_labels(self, x2: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """argmax of :meth:`scores` per sample, ``batch_size`` rows at a time (None: all)."""
+    def predict_labels(self, x2: np.ndarray, batch_size: int | None = None, scores=None):
+        """argmax of the scores per sample, ``batch_size`` rows at a time (None: all);
+        ``scores`` (default :meth:`scores`) is the engine that computes them."""
         xp = self._xp
+        scores = self.scores if scores is None else scores
         if batch_size is None:
-            return xp.argmax(self.scores(x2), axis=1)
+            return xp.argmax(scores(x2), axis=1)
         parts = [
-            xp.argmax(self.scores(x2[i : i + batch_size]), axis=1)
+            xp.argmax(scores(x2[i : i + batch_size]), axis=1)
             for i in range(0, x2.shape[0], batch_size)
         ]
         if xp is np:
@@ -705,9 +764,119 @@ class FeedForwardNet:
         return concat(parts)
 
 
+def _last_out(layers) -> int:
+    """The output size of a layer list: the last dim of the last parameterised layer's first
+    parameter (an Affine's W (in, out) gives out)."""
+    last = [la for la in layers if la.param_specs()][-1]
+    return int(last.param_specs()[0].shape[-1])
+
+
+class FeedForwardNet(LayerNet):
+    """Affine -> activation -> ... -> Affine -> SoftmaxWithLoss, with parameters W1, b1, W2, b2, ...
+
+    A :class:`LayerNet` whose list is built from sizes: ``Affine.of_shape`` for each pair of
+    sizes, an activation layer (``ACTIVATIONS[activation]``) between them. ``weight_init`` is
+    'he' (sqrt(2/n_in)), 'xavier' (sqrt(1/n_in)) or a fixed standard deviation.
+    ``input_size`` is an int, or a sample shape such as (1, 28, 28) (then ``input_shape``).
+    """
+
+    architecture = "FeedForwardNet"
+
+    def __init__(
+        self,
+        input_size,
+        hidden_sizes: list[int],
+        output_size: int,
+        *,
+        activation: str = "relu",
+        weight_init: str | float = "he",
+        weight_decay_lambda: float = 0.0,
+        seed=None,
+        dtype=np.float64,
+        device="cpu",
+    ) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        shape = (input_size,) if isinstance(input_size, int | np.integer) else tuple(input_size)
+        n_in = int(np.prod([int(s) for s in shape])) if shape else 0
+        sizes = [n_in, *[int(h) for h in hidden_sizes], int(output_size)]
+        if any(s < 1 for s in sizes) or any(int(s) < 1 for s in shape):
+            raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+        self.hidden_sizes = sizes[1:-1]
+        self.activation = activation
+        self.weight_init = weight_init
+        layers: list[Any] = []
+        for i in range(1, len(sizes)):
+            std = _init_std(weight_init, sizes[i - 1], activation)
+            layers.append(Affine.of_shape(sizes[i - 1], sizes[i], std))
+            if i < len(sizes) - 1:
+                layers.append(ACTIVATIONS[activation]())
+        self._assemble(layers, shape, sizes[-1], weight_decay_lambda, seed, dtype)
+        self._move_to(device)
+
+    @property
+    def n_affine(self) -> int:
+        return len(self.hidden_sizes) + 1
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this architecture (not the weights): JSON-serialisable."""
+        config = {
+            "architecture": self.architecture,
+            "input_size": self.input_size,
+            "hidden_sizes": list(self.hidden_sizes),
+            "output_size": self.output_size,
+            "activation": self.activation,
+            "weight_init": self.weight_init,
+            "weight_decay_lambda": self.weight_decay_lambda,
+            "dtype": self.dtype.name,
+        }
+        if len(self.input_shape) > 1:
+            config["input_shape"] = list(self.input_shape)
+        return config
+
+    def __repr__(self) -> str:
+        sizes = "-".join(str(s) for s in [self.input_size, *self.hidden_sizes, self.output_size])
+        name = type(self).__name__
+        where = "" if self._xp is np else f", device={self.device!r}"
+        return f"{name}({sizes}, activation={self.activation!r}, dtype={self.dtype.name}{where})"
+
+
+def named_specs(layers) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The names a network gives a layer list: ``(layers by name, {param name: (layer, spec)},
+    {buffer name: (layer, spec)})``, all in layer order.
+
+    A layer is named by its class and its count among layers of that class (``Affine1``,
+    ``Relu1``, ``Affine2``: the book's keys); a parameter by its stem and the count of layers
+    so far declaring that stem (``W1``, ``b1``, ``gamma1``, ``W2``: the book's names)."""
+    names: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    buffers: dict[str, Any] = {}
+    counts: dict[tuple[str, str], int] = {}
+
+    def number(kind: str, key: str) -> int:
+        counts[kind, key] = counts.get((kind, key), 0) + 1
+        return counts[kind, key]
+
+    for layer in layers:
+        kind = type(layer).__name__
+        names[f"{kind}{number('layer', kind)}"] = layer
+        for table, specs, what in ((params, layer.param_specs(), "param"),
+                                   (buffers, layer.buffer_specs(), "buffer")):  # fmt: skip
+            for spec in specs:
+                name = f"{spec.stem}{number(what, spec.stem)}"
+                if name in params or name in buffers:
+                    raise ValueError(f"two arrays would be named {name!r}; use another stem")
+                table[name] = (layer, spec)
+    return names, params, buffers
+
+
 def param_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    """W1, b1, W2, b2, ... and their shapes for ``config``'s sizes (as in ``net.config()``):
-    W_i is (size_{i-1}, size_i) and b_i is (size_i,) over input, hidden..., output sizes."""
+    """W1, b1, W2, b2, ... and their shapes for ``config`` (as in ``net.config()``), without
+    allocating anything. A sizes config: W_i is (size_{i-1}, size_i) and b_i is (size_i,) over
+    input, hidden..., output sizes; a layer-list config: what its layers declare."""
+    if config.get("architecture") == "LayerNet":
+        return {k: tuple(spec.shape) for k, (_, spec) in
+                named_specs(_layers_from_config(config))[1].items()}  # fmt: skip
     hidden = [int(h) for h in config["hidden_sizes"]]
     sizes = [int(config["input_size"]), *hidden, int(config["output_size"])]
     shapes: dict[str, tuple[int, ...]] = {}
@@ -715,6 +884,26 @@ def param_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         shapes[f"W{i}"] = (sizes[i - 1], sizes[i])
         shapes[f"b{i}"] = (sizes[i],)
     return shapes
+
+
+def buffer_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The buffers' names and shapes for ``config`` (none for a sizes config)."""
+    if config.get("architecture") != "LayerNet":
+        return {}
+    return {k: tuple(spec.shape) for k, (_, spec) in
+            named_specs(_layers_from_config(config))[2].items()}  # fmt: skip
+
+
+def _layers_from_config(config: dict[str, Any]) -> list[Any]:
+    """The layer list of a ``LayerNet`` config (classes found by name, parameters unbound)."""
+    entries = config["layers"]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError(f"'layers' must be a list of layer objects, got {entries!r}")
+    layers = []
+    for entry in entries:
+        options = {k: v for k, v in entry.items() if k != "layer"}
+        layers.append(layer_class(str(entry.get("layer"))).from_config(options))
+    return layers
 
 
 def _init_std(weight_init: str | float, n_in: int, activation: str) -> float:
@@ -818,24 +1007,35 @@ def network_from_config(config: dict[str, Any], params: dict[str, np.ndarray] | 
         "seed": 0,
     }
     try:
+        if arch == "LayerNet":
+            net = LayerNet(
+                _layers_from_config(config), input_shape=config["input_shape"],
+                output_size=int(config["output_size"]), **common,
+            )  # fmt: skip
+            if params is not None:
+                net.set_params(params)
+            return net
         hidden = [int(h) for h in config["hidden_sizes"]]
+        if "activation" not in config:
+            raise ValueError("the network config names no activation")
+        shape = config.get("input_shape", config["input_size"])
         if arch == "TwoLayerNet":
             if len(hidden) != 1:
                 raise ValueError(f"TwoLayerNet has one hidden layer, config says {hidden}")
             net = TwoLayerNet(
-                int(config["input_size"]), hidden[0], int(config["output_size"]),
+                shape, hidden[0], int(config["output_size"]),
                 weight_init_std=float(config.get("weight_init", 0.01)),
-                activation=config.get("activation", "sigmoid"), **common,
+                activation=config["activation"], **common,
             )
         elif arch in ("MultiLayerNet", "FeedForwardNet"):
             net = MultiLayerNet(
-                int(config["input_size"]), hidden, int(config["output_size"]),
-                activation=config.get("activation", "relu"),
+                shape, hidden, int(config["output_size"]),
+                activation=config["activation"],
                 weight_init=config.get("weight_init", "he"), **common,
             )
         else:
             raise ValueError(
-                f"unknown architecture {arch!r}; expected TwoLayerNet or MultiLayerNet"
+                f"unknown architecture {arch!r}; expected TwoLayerNet, MultiLayerNet or LayerNet"
             )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"incomplete network config: {exc}") from None

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from mitbadak.core._checks import check_xt
-from mitbadak.core.backend import to_host
+from mitbadak.core.backend import array_namespace, to_device, to_host
 from mitbadak.core.errors import ModelFileError, RunFolderError
+from mitbadak.core.functions import softmax
+from mitbadak.training.steps import choose_scores
 
 __all__ = [
     "EvaluationReport",
@@ -56,14 +58,21 @@ def evaluate_network(network, x, t, batch_size: int = 1000) -> EvaluationReport:
     """Run ``network`` over (x, t) in batches and summarise the result.
 
     A network on a device computes there; the probabilities come back to the host per batch and
-    the summary is NumPy's.
+    the summary is NumPy's. The scores come from the inference engine ``steps.choose_scores``
+    picks (the CPU fast path for a FeedForwardNet; the tests hold it equal to ``predict``).
     """
     x2, t2 = check_xt(x, t, network.input_size, network.output_size)
+    if hasattr(network, "forward_layers"):
+        scores = choose_scores(network)
+        xp = array_namespace(*network.params.values())
+
+        def proba(xb):
+            xb = xb.astype(network.dtype, copy=False)
+            return softmax(scores(xb if xp is np else to_device(xb, xp)))
+    else:  # a network of another kind (the Network protocol's predict_proba)
+        proba = network.predict_proba
     probs = np.concatenate(
-        [
-            to_host(network.predict_proba(x2[i : i + batch_size]))
-            for i in range(0, len(x2), batch_size)
-        ]
+        [to_host(proba(x2[i : i + batch_size])) for i in range(0, len(x2), batch_size)]
     )
     pred = np.argmax(probs, axis=1)
     n_classes = network.output_size

@@ -220,6 +220,8 @@ def save_checkpoint(path, network, optimizer, state: LoopState) -> Path:
     meta_state, state_arrays = _flatten(loop, "state")
     # everything on the host: a checkpoint of a device run resumes on the CPU and back
     arrays = {f"param/{k}": v for k, v in to_host(dict(network.params)).items()}
+    buffers = dict(getattr(network, "buffers", None) or {})
+    arrays.update({f"buffer/{k}": v for k, v in to_host(buffers).items()})
     arrays.update({f"opt/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
     arrays["history/iteration_loss"] = np.asarray(history["iteration_loss"], dtype=np.float64)
     arrays.update(state_arrays)
@@ -231,6 +233,9 @@ def save_checkpoint(path, network, optimizer, state: LoopState) -> Path:
         "state": meta_state,
         "epochs": history["epochs"],
     }
+    layer_rngs = network.rng_states() if hasattr(network, "rng_states") else {}
+    if layer_rngs:  # stochastic layers (Dropout): their generators, so resume stays exact
+        meta["layer_rng"] = layer_rngs
     return save_arrays(path, arrays, meta)
 
 
@@ -247,6 +252,11 @@ def load_checkpoint(path):
     try:
         params = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("param/")}
         network = network_from_config(meta["network"], params)
+        buffers = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("buffer/")}
+        if buffers:
+            network.set_buffers(buffers)
+        if meta.get("layer_rng"):
+            network.set_rng_states(meta["layer_rng"])
         optimizer = make_optimizer(meta["optimizer"]["name"], meta["optimizer"]["lr"])
         optimizer.load_state_dict(
             {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("opt/")}

@@ -16,8 +16,6 @@ steps, where divergence is checked. Checkpoints, histories and metrics are the C
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
 import numbers
 import os
@@ -29,15 +27,7 @@ from typing import Any
 import numpy as np
 
 from mitbadak.core._checks import check_xt, describe
-from mitbadak.core.backend import (
-    DeviceError,
-    array_namespace,
-    copy_array,
-    device_namespace,
-    to_device,
-    to_host,
-)
-from mitbadak.core.errors import MitbadakError
+from mitbadak.core.backend import array_namespace, device_namespace, to_device
 from mitbadak.nn.optimizers import Optimizer, make_optimizer
 
 # The run's records (checkpoint, CSV history) live in runhistory; re-exported here for callers.
@@ -52,6 +42,18 @@ from mitbadak.training.history import (
     write_history,
 )
 
+# The step engines and the divergence guard (re-exported: their names were defined here).
+from mitbadak.training.steps import (  # noqa: F401 - the constants: re-exported
+    DIVERGENCE_FACTOR,
+    LOSS_BLOCK,
+    SMALL_STEP_MACS,
+    LossGuard,
+    TrainingDiverged,
+    choose_scores,
+    choose_step,
+    measure,
+)
+
 __all__ = [
     "History",
     "TrainResult",
@@ -63,6 +65,7 @@ __all__ = [
     "train_step",
     "end_epoch",
     "evaluate",
+    "evaluate_checked",
     "split_validation",
     "write_history",
     "read_history",
@@ -73,25 +76,6 @@ __all__ = [
 
 EVAL_BATCH = 10_000
 TRAIN_EVAL_SIZE = 10_000
-#: A loss this many times above the first one means the run has blown up (even before NaN/inf:
-#: with ReLU a blow-up can kill every unit and leave a finite but useless loss).
-DIVERGENCE_FACTOR = 1000.0
-#: On a device, the losses of this many steps are read back at once (one wait for the device per
-#: block instead of one per step), and at every epoch's end, checkpoint and stop.
-LOSS_BLOCK = 50
-
-
-class TrainingDiverged(MitbadakError):
-    """The loss blew up (NaN, infinite, or far above where it started).
-
-    The network holds the parameters of the last good step; ``history`` holds what was recorded
-    up to the blow-up (the exploding loss included when it is finite), so it can be plotted.
-    """
-
-    def __init__(self, message: str, history: History | None = None) -> None:
-        super().__init__(message)
-        self.history = history
-
 
 @dataclass(repr=False)
 class TrainResult:
@@ -127,42 +111,14 @@ def evaluate(
     The loss is the same exact cross-entropy that training minimises (without weight decay).
     """
     x2, t2 = check_xt(x, t, network.input_size, network.output_size)
-    return _evaluate(network, x2, t2, batch_size)
+    return evaluate_checked(network, x2, t2, batch_size)
 
 
-def _evaluate(network, x2: np.ndarray, t2: np.ndarray, batch_size: int = EVAL_BATCH):
-    if not isinstance(x2, np.ndarray):
-        return _evaluate_on_device(network, x2, t2, batch_size)
-    total_loss = 0.0
-    correct = 0
-    n = x2.shape[0]
-    for i in range(0, n, batch_size):
-        xb = x2[i : i + batch_size].astype(network.dtype, copy=False)
-        scores = network.scores(xb)
-        tb = t2[i : i + batch_size]
-        shifted = scores - scores.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(shifted).sum(axis=1))
-        total_loss += float(np.sum(lse - shifted[np.arange(len(tb)), tb], dtype=np.float64))
-        correct += int(np.count_nonzero(np.argmax(scores, axis=1) == tb))
-    return total_loss / n, correct / n
-
-
-def _evaluate_on_device(network, x2, t2, batch_size: int = EVAL_BATCH):
-    """:func:`_evaluate` for data on the network's device (already in its dtype): the same
-    formulas with ``xp``, one read-back per batch."""
-    xp = array_namespace(x2, t2)
-    total_loss = 0.0
-    correct = 0
-    n = x2.shape[0]
-    for i in range(0, n, batch_size):
-        scores = network.scores(x2[i : i + batch_size])
-        tb = t2[i : i + batch_size]
-        shifted = scores - xp.max(scores, axis=1, keepdims=True)
-        lse = xp.log(xp.sum(xp.exp(shifted), axis=1))
-        picked = shifted[xp.arange(tb.shape[0]), tb]
-        total_loss += float(xp.sum(lse - picked, dtype=xp.float64))
-        correct += int(xp.count_nonzero(xp.argmax(scores, axis=1) == tb))
-    return total_loss / n, correct / n
+def evaluate_checked(network, x2, t2, batch_size: int = EVAL_BATCH, scores=None):
+    """:func:`evaluate` of checked (x2, t_idx) (host or on the network's device), through the
+    inference engine ``scores`` (default: ``steps.choose_scores(network)``)."""
+    scores = choose_scores(network) if scores is None else scores
+    return measure(scores, x2, t2, batch_size, dtype=network.dtype)
 
 
 def split_validation(x: np.ndarray, t: np.ndarray, fraction: float, seed: int = 0):
@@ -237,91 +193,54 @@ def train(
     """
     _check_arguments(epochs, iters, batch_size, seed, early_stopping, train_eval_size, gradient,
                      val_data)  # fmt: skip
-    if epochs is None and iters is None:
-        epochs = 1
     xp = _network_device(network, device)
-    if xp is not np and gradient == "numerical":
-        raise DeviceError(
-            "numerical gradients are computed on the CPU (NumPy, float64); train with "
-            "device='cpu' (--device cpu) or use gradient='backprop' on the device"
-        )
-    x_train, t_train, train_eval, sets = _prepare_data(
-        network, train_data, test_data, val_data, evaluate_train, train_eval_size, seed
-    )
-    n = x_train.shape[0]
-    batches_per_epoch = math.ceil(n / batch_size)
-    total_iters = iters if iters is not None else epochs * batches_per_epoch
-    rng = np.random.default_rng(seed)
-    if resume is not None:
-        saved_net, opt, saved_state, _ = resume
-        network.set_params(saved_net.params)
-        loop = LoopState.from_dict(saved_state)
-        loop.total_iters, loop.early.patience = total_iters, early_stopping
-        loop.seconds = loop.seconds or float(loop.history.last.get("seconds") or 0.0)
-        rng.bit_generator.state = loop.rng_state
-    else:
-        opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(optimizer, lr)
-        loop = LoopState(seed, total_iters, rng.bit_generator.state,
-                         early=EarlyStopping(early_stopping))  # fmt: skip
-    history = loop.history
-    grad_fn = _gradient_function(network, gradient)
-    # The network's own gradients always fit its parameters: skip update()'s argument checks.
-    update = opt._update if type(opt).update is Optimizer.update else opt.update
-
-    def emit(event: str, **info) -> None:
-        if callback is not None:
-            callback({"event": event, **info})
+    data = _prepare_data(network, train_data, test_data, val_data, evaluate_train,
+                         train_eval_size, seed)  # fmt: skip
+    n, batches_per_epoch = data.x.shape[0], math.ceil(data.x.shape[0] / batch_size)
+    total_iters = iters if iters is not None else (epochs or 1) * batches_per_epoch
+    opt, loop, rng = _start(network, optimizer, lr, seed, total_iters, early_stopping, resume)
+    engine = "numerical" if gradient == "numerical" else "auto"
+    data = data.to(xp)  # once per run: batches are gathered where the network is
+    step = choose_step(network, opt, (data.x, data.t), loop, xp=xp, engine=engine)
+    step.limit_threads(batch_size)
+    emit = _emitter(callback)
 
     def save() -> None:
         if checkpoint_path is not None:
             loop.seconds = time.perf_counter() - started
             save_checkpoint(checkpoint_path, network, opt, loop)
 
+    def report(done) -> None:  # the steps the step object finished (and checked)
+        for iteration, loss in done:
+            loop.batch_in_epoch += 1
+            emit("step", iteration=iteration, loss=loss, epoch=loop.epoch + 1)
+
     emit("start", total_iters=total_iters, batches_per_epoch=batches_per_epoch, n_train=n,
-         start_iteration=loop.iteration)  # fmt: skip
+         start_iteration=loop.iteration, engine=step.engine)  # fmt: skip
     started = time.perf_counter() - loop.seconds  # the clock continues across resumes
     if resume is None:
         save()
     stopped_early = False
-    step_threads = _small_step_blas_limit(network, batch_size) if xp is np else None
-    if xp is not np:
-        # Once per run: the checked data sets go to the device (batches are gathered there).
-        x_train, t_train = to_device(x_train, xp), to_device(t_train, xp)
-        if train_eval is not None:
-            train_eval = tuple(to_device(a, xp) for a in train_eval)
-        sets = {name: tuple(to_device(a, xp) for a in pair) for name, pair in sets.items()}
-    # Overflow inside a diverging step is detected and reported below, not warned about.
+    # Overflow inside a diverging step is detected and reported by the step, not warned about.
     with _DeferredInterrupt() as interrupt, np.errstate(over="ignore", invalid="ignore"):
-        if xp is not np:
-            stopped_early = _device_loop(
-                network, opt, xp, rng, loop, (x_train, t_train), train_eval, sets,
-                batch_size=batch_size, batches_per_epoch=batches_per_epoch,
-                emit=emit, save=save,
-                stop_requested=lambda: interrupt.requested or (
-                    should_stop is not None and should_stop()),
-                interrupted=lambda: interrupt.requested,
-                clock=lambda: time.perf_counter() - started,
-            )  # fmt: skip
-        while xp is np and loop.iteration < total_iters and not stopped_early:
+        while loop.iteration < total_iters and not stopped_early:
             loop.rng_state = rng.bit_generator.state  # where this epoch's order comes from
-            order = rng.permutation(n)
-            with step_threads():
+            order, queued = step.order(rng.permutation(n)), loop.iteration
+            with step.threads():
                 for b in range(loop.batch_in_epoch, batches_per_epoch):
-                    if loop.iteration >= total_iters:
+                    if queued >= total_iters:
                         break
                     if interrupt.requested or (should_stop is not None and should_stop()):
+                        report(step.flush())
                         save()
                         raise KeyboardInterrupt if interrupt.requested else TrainingStopped
-                    idx = order[b * batch_size : (b + 1) * batch_size]
-                    loss = train_step(
-                        network, update, grad_fn, x_train[idx], t_train[idx], loop, opt
-                    )
-                    loop.batch_in_epoch = b + 1
-                    emit("step", iteration=loop.iteration, loss=loss, epoch=loop.epoch + 1)
+                    report(step.run(order[b * batch_size : (b + 1) * batch_size]))
+                    queued += 1
+                report(step.flush())
             epoch_done = loop.batch_in_epoch == batches_per_epoch
-            record, stopped_early = end_epoch(
-                network, loop, epoch_done, train_eval, sets, time.perf_counter() - started, opt
-            )
+            record, stopped_early = end_epoch(network, loop, epoch_done, data.train_eval,
+                                              data.sets, time.perf_counter() - started, opt,
+                                              step.scores)  # fmt: skip
             if epoch_done:
                 loop.rng_state = rng.bit_generator.state
             save()
@@ -329,8 +248,38 @@ def train(
     if stopped_early and loop.early.best_params is not None:
         network.set_params(loop.early.best_params)
     seconds = time.perf_counter() - started
-    emit("end", **{**history.last, "seconds": seconds, "stopped_early": stopped_early})
-    return TrainResult(network, history, opt, stopped_early=stopped_early, seconds=seconds)
+    emit("end", **{**loop.history.last, "seconds": seconds, "stopped_early": stopped_early})
+    return TrainResult(network, loop.history, opt, stopped_early=stopped_early, seconds=seconds)
+
+
+def _start(network, optimizer, lr, seed, total_iters, early_stopping, resume):
+    """(optimizer, LoopState, generator): fresh, or where ``resume`` (a checkpoint) stopped; a
+    resumed network takes the checkpoint's parameters, buffers and layer generators."""
+    rng = np.random.default_rng(seed)
+    if resume is None:
+        opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(optimizer, lr)
+        loop = LoopState(seed, total_iters, rng.bit_generator.state,
+                         early=EarlyStopping(early_stopping))  # fmt: skip
+        return opt, loop, rng
+    saved_net, opt, saved_state, _ = resume
+    network.set_params(saved_net.params)
+    if getattr(saved_net, "buffers", None):
+        network.set_buffers(saved_net.buffers)
+    if hasattr(saved_net, "rng_states"):
+        network.set_rng_states(saved_net.rng_states())
+    loop = LoopState.from_dict(saved_state)
+    loop.total_iters, loop.early.patience = total_iters, early_stopping
+    loop.seconds = loop.seconds or float(loop.history.last.get("seconds") or 0.0)
+    rng.bit_generator.state = loop.rng_state
+    return opt, loop, rng
+
+
+def _emitter(callback) -> Callable[..., None]:
+    def emit(event: str, **info) -> None:
+        if callback is not None:
+            callback({"event": event, **info})
+
+    return emit
 
 
 def _network_device(network, device) -> Any:
@@ -346,174 +295,24 @@ def _network_device(network, device) -> Any:
     return np if isinstance(first, np.ndarray) else array_namespace(first)
 
 
-def _device_step(network, optimizer: Optimizer, xp) -> Callable[[Any, Any], Any]:
-    """The training step on a device: ``step(x_batch, t_batch)`` computes the loss and gradients
-    of the batch, updates the parameters in place and returns the loss as a 0-d device array.
-
-    It never reads anything back (no wait for the device): the trainer reads the losses of
-    :data:`LOSS_BLOCK` steps at once. Chosen once per run. This readable step (the layers'
-    forward and backward with ``xp``, then the optimizer) is the reference that a faster one must
-    match.
-    """
-    # On CuPy, the fused step (mitbadak.devices.fused_step: about 17 launches a step for
-    # 784-256-128-10, parameters and optimizer state as views of flat buffers) has the same
-    # contract and is tested against this readable step; networks or optimizers it does not
-    # cover keep this one.
-    if getattr(xp, "__name__", "") == "cupy":
-        from mitbadak.devices import fused_step as gpu_step
-
-        if gpu_step.supports_fused(network, optimizer):
-            return gpu_step.FusedStep(network, optimizer)
-    update = optimizer._update if type(optimizer).update is Optimizer.update else optimizer.update
-
-    def step(x_batch, t_batch):
-        loss, grads = network.loss_and_gradient_layers(x_batch, t_batch)
-        update(network.params, grads)
-        return loss
-
-    return step
-
-
-def _device_loop(network, optimizer, xp, rng, loop: LoopState, train_set, train_eval, sets, *,
-                 batch_size, batches_per_epoch, emit, save, stop_requested, interrupted,
-                 clock) -> bool:  # fmt: skip
-    """The epochs of :func:`train` on a device; returns whether early stopping stopped the run.
-
-    Per epoch one permutation is drawn on the host (the CPU's order) and moved; batches are
-    gathered on the device. Losses are read back per block, where divergence is checked as
-    :func:`train_step` does. A blow-up is found up to LOSS_BLOCK steps late, so the parameters and
-    optimizer state of the block's start are kept (device copies) and the good steps replayed:
-    the network then holds the last good step's parameters, as on the CPU.
-    """
-    x_dev, t_dev = train_set
-    step = _device_step(network, optimizer, xp)
-    n = x_dev.shape[0]
-    losses = loop.history.iteration_loss
-    pending: list[tuple[int, Any]] = []  # (batch number, 0-d device loss) not yet read back
-    snapshot: list[Any] = []
-
-    # A step that gathers its batch into its own static buffers (FusedStep.step_indices) is
-    # given the indices; the readable step gets the gathered batch.
-    gather = getattr(step, "step_indices", None)
-    if gather is not None and str(t_dev.dtype) != "int64":
-        t_dev = t_dev.astype("int64")  # its label buffer is int64: one conversion per run
-
-    def run(order, b):
-        idx = order[b * batch_size : (b + 1) * batch_size]
-        return gather(x_dev, t_dev, idx) if gather else step(x_dev[idx], t_dev[idx])
-
-    def flush(order) -> None:
-        if not pending:
-            return
-        values = to_host(xp.stack([loss for _, loss in pending]))  # the block's one wait
-        for k, (b, _) in enumerate(pending):
-            value = float(values[k])
-            first = losses[0] if losses else value
-            if not math.isfinite(value) or value > DIVERGENCE_FACTOR * max(first, 1.0):
-                params, opt_state = snapshot[0]
-                for key, saved in params.items():
-                    network.params[key] = saved
-                optimizer.__dict__.update(opt_state)
-                for good_b, _ in pending[:k]:
-                    run(order, good_b)  # replay: the same numbers as the first time
-                if math.isfinite(value):
-                    losses.append(value)
-                raise TrainingDiverged(
-                    f"the loss became {value:.4g} at iteration {loop.iteration + 1} (it started "
-                    f"at {first:.4g}): training diverged. The learning rate ({optimizer.lr:g}) "
-                    f"is probably too high; try a smaller --lr.",
-                    loop.history,
-                )
-            losses.append(value)
-            loop.iteration += 1
-            loop.batch_in_epoch = b + 1
-            emit("step", iteration=loop.iteration, loss=value, epoch=loop.epoch + 1)
-        pending.clear()
-
-    def keep_snapshot() -> None:
-        params = {key: copy_array(p) for key, p in network.params.items()}
-        snapshot[:] = [(params, copy.deepcopy(optimizer.__dict__))]
-
-    stopped_early = False
-    while loop.iteration < loop.total_iters and not stopped_early:
-        loop.rng_state = rng.bit_generator.state  # where this epoch's order comes from
-        order = to_device(rng.permutation(n), xp)  # one transfer per epoch
-        queued = loop.iteration
-        for b in range(loop.batch_in_epoch, batches_per_epoch):
-            if queued >= loop.total_iters:
-                break
-            if stop_requested():
-                flush(order)
-                save()
-                raise KeyboardInterrupt if interrupted() else TrainingStopped
-            if not pending:
-                keep_snapshot()
-            pending.append((b, run(order, b)))
-            queued += 1
-            if len(pending) == LOSS_BLOCK:
-                flush(order)
-        flush(order)
-        epoch_done = loop.batch_in_epoch == batches_per_epoch
-        record, stopped_early = end_epoch(
-            network, loop, epoch_done, train_eval, sets, clock(), optimizer
-        )
-        if epoch_done:
-            loop.rng_state = rng.bit_generator.state
-        save()
-        emit("epoch", **record)
-    return stopped_early
-
-
-#: Below this many multiply-adds per training step (batch size x the weight matrices' elements),
-#: the step's matrix products are too small for BLAS threads to pay: they mostly wait for each
-#: other, and on a busy machine for a core. 784-50-10 at batch 100 is 4.0 million (one thread:
-#: 0.19 ms per step; two threads: the same on an idle 2-core machine, 2-3 ms with the cores busy);
-#: the default 784-256-128-10 is 23.5 million and keeps its threads.
-SMALL_STEP_MACS = 8_000_000
-
-
-def _small_step_blas_limit(network, batch_size: int) -> Callable[[], Any]:
-    """A factory of contexts that run the training steps on one BLAS thread when a step is small
-    (:data:`SMALL_STEP_MACS`) and threadpoolctl is installed; otherwise no change. Evaluation and
-    checkpoints run outside it, with every thread. The limit is process-wide while it lasts."""
-    macs = batch_size * sum(int(p.size) for p in network.params.values() if p.ndim == 2)
-    if macs >= SMALL_STEP_MACS:
-        return contextlib.nullcontext
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return contextlib.nullcontext
-    controller = ThreadpoolController()  # looks the libraries up once (~15 ms), not per epoch
-    return lambda: controller.limit(limits=1, user_api="blas")
-
-
 def train_step(network, update, loss_and_gradient, x, t, loop: LoopState, optimizer) -> float:
     """One step: loss and gradient of the batch (x, t), then ``update(params, grads)``.
 
     Raises :class:`TrainingDiverged` *before* updating when the loss is NaN/inf or more than
     DIVERGENCE_FACTOR times the first loss, so the network keeps its last good parameters.
+    (:func:`train` runs its steps through ``steps.choose_step``; this is the same step, by hand.)
     """
     loss, grads = loss_and_gradient(x, t)
-    losses = loop.history.iteration_loss
-    first = losses[0] if losses else loss
-    if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * max(first, 1.0):
-        if math.isfinite(loss):
-            losses.append(loss)  # the explosion itself, for plots
-        raise TrainingDiverged(
-            f"the loss became {loss:.4g} at iteration {loop.iteration + 1} (it started at "
-            f"{first:.4g}): training diverged. The learning rate ({optimizer.lr:g}) is "
-            f"probably too high; try a smaller --lr.",
-            loop.history,
-        )
+    guard = LossGuard(loop, optimizer)
+    guard.check(loss)
     update(network.params, grads)
-    loop.iteration += 1
-    losses.append(loss)
-    return loss
+    return guard.record(loss)[1]
 
 
 def end_epoch(network, loop: LoopState, epoch_done: bool, train_eval, sets, seconds: float,
-              optimizer) -> tuple[dict[str, Any], bool]:  # fmt: skip
-    """Evaluate, append the epoch's record to the history; returns (record, stop early?).
+              optimizer, scores=None) -> tuple[dict[str, Any], bool]:  # fmt: skip
+    """Evaluate (through the inference engine ``scores``, default ``choose_scores``), append the
+    epoch's record to the history; returns (record, stop early?).
 
     Called at every epoch's end, and once more when an ``iters`` run stops mid-epoch.
     """
@@ -521,7 +320,7 @@ def end_epoch(network, loop: LoopState, epoch_done: bool, train_eval, sets, seco
         loop.epoch, loop.batch_in_epoch = loop.epoch + 1, 0
     record = _epoch_record(
         network, train_eval, sets, loop.epoch if epoch_done else loop.epoch + 1, loop.iteration,
-        seconds,
+        seconds, choose_scores(network) if scores is None else scores,
     )  # fmt: skip
     bad = [k for k, v in record.items() if k.endswith("loss") and v is not None
            and not math.isfinite(v)]  # fmt: skip
@@ -558,8 +357,31 @@ def _check_arguments(epochs, iters, batch_size, seed, early_stopping, train_eval
         raise ValueError("early stopping needs val_data (a validation split of the training data)")
 
 
-def _prepare_data(network, train_data, test_data, val_data, evaluate_train, train_eval_size, seed):
-    """Check the data once: (x_train in the network's dtype, label indices, train_eval, sets)."""
+@dataclass
+class _RunData:
+    """The checked data of a run: training x (the network's dtype) and label indices, the
+    training-evaluation subset and the other sets by name."""
+
+    x: Any
+    t: Any
+    train_eval: tuple | None
+    sets: dict[str, tuple]
+
+    def to(self, xp) -> _RunData:
+        """The same data on ``xp`` (moved once per run; NumPy: unchanged)."""
+        if xp is np:
+            return self
+        def move(a):
+            return to_device(a, xp)
+
+        return _RunData(move(self.x), move(self.t),
+                        None if self.train_eval is None else tuple(map(move, self.train_eval)),
+                        {k: tuple(map(move, pair)) for k, pair in self.sets.items()})  # fmt: skip
+
+
+def _prepare_data(network, train_data, test_data, val_data, evaluate_train, train_eval_size,
+                  seed) -> _RunData:  # fmt: skip
+    """Check the data once: x_train in the network's dtype, label indices, train_eval, sets."""
     x_train, t_train = check_xt(
         train_data[0], train_data[1], network.input_size, network.output_size, "x_train", "t_train"
     )
@@ -577,7 +399,7 @@ def _prepare_data(network, train_data, test_data, val_data, evaluate_train, trai
         if train_eval_size is not None and train_eval_size < n:
             rows = np.sort(np.random.default_rng([seed, 2]).permutation(n)[:train_eval_size])
             train_eval = (x_train[rows], t_train[rows])
-    return x_train, t_train, train_eval, sets
+    return _RunData(x_train, t_train, train_eval, sets)
 
 
 class _DeferredInterrupt:
@@ -604,27 +426,13 @@ class _DeferredInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _gradient_function(network, gradient: str):
-    if gradient == "backprop":
-        return network.loss_and_gradient
-
-    from mitbadak.nn import gradcheck
-
-    def numerical(x, t):
-        if gradcheck.supports_fast(network):
-            grads = gradcheck.numerical_gradient_fast(network, x, t)
-        else:
-            grads = gradcheck.numerical_gradient_reference(network, x, t)
-        return network.batch_loss(x, t), grads
-
-    return numerical
-
-
-def _epoch_record(network, train_eval, sets, epoch, iteration, seconds):
+def _epoch_record(network, train_eval, sets, epoch, iteration, seconds, scores):
     record: dict[str, Any] = dict.fromkeys(METRIC_FIELDS)
     record.update(epoch=epoch, iteration=iteration, seconds=round(seconds, 4))
     if train_eval is not None:
-        record["train_loss"], record["train_acc"] = _evaluate(network, *train_eval)
+        record["train_loss"], record["train_acc"] = evaluate_checked(network, *train_eval,
+                                                                     scores=scores)  # fmt: skip
     for name, (xs, ts) in sets.items():
-        record[f"{name}_loss"], record[f"{name}_acc"] = _evaluate(network, xs, ts)
+        record[f"{name}_loss"], record[f"{name}_acc"] = evaluate_checked(network, xs, ts,
+                                                                         scores=scores)  # fmt: skip
     return record

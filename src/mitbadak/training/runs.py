@@ -545,13 +545,14 @@ def estimate_numerical_costs(
     """
     from mitbadak.core._checks import labels_to_indices
     from mitbadak.nn.gradcheck import supports_fast
-    from mitbadak.training.loop import _evaluate, _gradient_function
+    from mitbadak.training.loop import evaluate_checked
+    from mitbadak.training.steps import numerical_loss_and_gradient
 
     n = min(batch_size, len(x_train))
     x2 = np.asarray(x_train[:n]).reshape(n, -1).astype(network.dtype)
     t2 = labels_to_indices(t_train[:n], n, network.output_size)
     if supports_fast(network):
-        step = _gradient_function(network, "numerical")
+        step = numerical_loss_and_gradient(network)
         best = math.inf
         spent = 0.0
         while spent < budget / 2 or best == math.inf:
@@ -569,10 +570,10 @@ def estimate_numerical_costs(
     x_eval = np.asarray(x_train[:10_000]).reshape(min(len(x_train), 10_000), -1)
     t_eval = labels_to_indices(t_train[:10_000], len(x_eval), network.output_size)
     t0 = time.perf_counter()
-    _evaluate(network, x_eval, t_eval)
+    evaluate_checked(network, x_eval, t_eval)
     for xs, ts in sets:
         xs2 = np.asarray(xs).reshape(len(xs), -1)
-        _evaluate(network, xs2, labels_to_indices(ts, len(xs2), network.output_size))
+        evaluate_checked(network, xs2, labels_to_indices(ts, len(xs2), network.output_size))
     per_eval = time.perf_counter() - t0
     return per_step, per_eval
 
