@@ -255,9 +255,28 @@ def compile_numpy(program, *, in_place: bool = False) -> Any:
     return cached[0]
 
 
+_COMPARISONS = frozenset({"gt", "ge", "lt", "le"})
+
+
 def _build_numpy(program, in_place: bool) -> Any:
+    # How often each node is read (by a parent or as a result): a temporary read once may be
+    # overwritten by its reader (``out=`` the temporary), so a chain of operations fills one new
+    # array, as the hand-written in-place code did. All array variables of a program share one
+    # shape (they are elementwise kernels); a dtype check keeps the bits exact otherwise.
+    reads: dict[int, int] = {}
+
+    def count(expr: Expr) -> None:
+        reads[id(expr)] = reads.get(id(expr), 0) + 1
+        if reads[id(expr)] == 1:
+            for a in expr.args:
+                count(a)
+
+    for _, expr in program:
+        count(expr)
+        reads[id(expr)] += 1  # a result is read by the caller too
     lines: list[str] = []
     names: dict[int, str] = {}
+    fresh: set[int] = set()  # nodes whose value is a new float array of the program's shape
 
     def emit(expr: Expr, out: str | None = None) -> str:
         if id(expr) in names:
@@ -269,10 +288,16 @@ def _build_numpy(program, in_place: bool) -> Any:
             rhs = f"env[{expr.value!r}]"
         elif op == "const":
             rhs = repr(expr.value)
-        elif out is not None and op in _UFUNCS and not expr.is_host:
+        elif expr.is_host or op not in _UFUNCS:
+            rhs = _python_apply(op, args, host=expr.is_host)
+        elif out is not None:
             rhs = f"np.{_UFUNCS[op]}({', '.join(args)}, out={out})"
         else:
-            rhs = _python_apply(op, args, host=expr.is_host)
+            rhs = _python_apply(op, args, host=False)
+            if op not in _COMPARISONS:
+                rhs = _into_a_temporary(expr, args, rhs, fresh, reads)
+        if op not in ("var", "scalar", "const") and op not in _COMPARISONS and not expr.is_host:
+            fresh.add(id(expr))
         lines.append(f"{name} = {rhs}")
         return name
 
@@ -288,7 +313,7 @@ def _build_numpy(program, in_place: bool) -> Any:
         lines.append(f"    {name} = {out}")
         results.append(name)
     # exp(-|a|) underflowing to 0 is the right answer: never warn about it (as evaluate does)
-    guard = any(op in lines_text for lines_text in lines for op in ("np.exp(",))
+    guard = any("np.exp(" in line for line in lines)
     indent = "        " if guard else "    "
     body = f"\n{indent}".join(lines)
     source = "def compiled(env):\n"
@@ -298,6 +323,22 @@ def _build_numpy(program, in_place: bool) -> Any:
     scope: dict[str, Any] = {"np": np}
     exec(compile(source, "<mitbadak.core.expressions>", "exec"), scope)  # noqa: S102
     return scope["compiled"]
+
+
+def _into_a_temporary(expr: Expr, args: list[str], plain: str, fresh: set[int],
+                      reads: dict[int, int]) -> str:  # fmt: skip
+    """The ufunc call writing into an argument that is a temporary read only here (an ndarray;
+    with another array argument, of the same dtype: the same bits), else ``plain``."""
+    for k, child in enumerate(expr.args):
+        if id(child) in fresh and reads[id(child)] == 1:
+            others = [a for j, (a, c) in enumerate(zip(args, expr.args, strict=True))
+                      if j != k and not c.is_host]  # fmt: skip
+            call = f"np.{_UFUNCS[expr.op]}({', '.join(args)}, out={args[k]})"
+            # a 0-d input gives NumPy scalars, which are no buffers
+            checks = [f"type({args[k]}) is np.ndarray"]
+            checks += [f"{o}.dtype == {args[k]}.dtype" for o in others]
+            return f"{call} if {' and '.join(checks)} else {plain}"
+    return plain
 
 
 def _python_apply(op: str, args: list[str], *, host: bool) -> str:

@@ -179,7 +179,9 @@ class Affine(Layer):
                 f"x has {self.x.shape[1]} features per sample, but this Affine layer expects "
                 f"{self.W.shape[0]}"
             )
-        return self.x @ self.W + self.b
+        out = self.x @ self.W
+        out += self.b  # into the fresh product: the same sums as x @ W + b, one array fewer
+        return out
 
     def backward(self, dout):
         """Store dW = x^T . dout and db = sum(dout, axis=0); return dx = dout . W^T (or None)."""
