@@ -20,6 +20,7 @@ engine rounds it the same way.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -312,6 +313,7 @@ def _build_numpy(program, in_place: bool) -> Any:
         lines.append(f"    {out}[...] = {name}")
         lines.append(f"    {name} = {out}")
         results.append(name)
+    lines = _free_after_last_use(lines, set(results))
     # exp(-|a|) underflowing to 0 is the right answer: never warn about it (as evaluate does)
     guard = any("np.exp(" in line for line in lines)
     indent = "        " if guard else "    "
@@ -323,6 +325,25 @@ def _build_numpy(program, in_place: bool) -> Any:
     scope: dict[str, Any] = {"np": np}
     exec(compile(source, "<mitbadak.core.expressions>", "exec"), scope)  # noqa: S102
     return scope["compiled"]
+
+
+def _free_after_last_use(lines: list[str], keep: set[str]) -> list[str]:
+    """``del`` each value after the line that reads it last, so a temporary is freed at once
+    (as in a hand-written expression) and the next one reuses memory that is still in cache."""
+    names = [set(re.findall(r"\bv\d+\b", line)) for line in lines]
+    last: dict[str, int] = {}
+    for k, used in enumerate(names):
+        for name in used:
+            last[name] = k
+    out: list[str] = []
+    for k, line in enumerate(lines):
+        out.append(line)
+        done = sorted(n for n, at in last.items() if at == k and n not in keep)
+        if done and not line.startswith(" ") and not line.endswith(":"):  # not in an `if`
+            out.append(f"del {', '.join(done)}")
+        elif done:
+            last.update({n: k + 1 for n in done})  # free after the block's next line
+    return out
 
 
 def _into_a_temporary(expr: Expr, args: list[str], plain: str, fresh: set[int],
