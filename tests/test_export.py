@@ -414,7 +414,7 @@ def test_cli_export_refuses_a_device_and_a_special_output(small_model, tmp_path,
 
 
 def test_cli_export_of_a_run_still_training_is_refused(small_model, capsys):
-    from mitbadak.training.runs import run_lock
+    from mitbadak.training.run_folder import run_lock
 
     path, before = small_model
     with run_lock(path.parent):

@@ -7,7 +7,7 @@ import pytest
 from mitbadak.cli import build_parser
 from mitbadak.cli.train import _config_from_args
 from mitbadak.training.recipes import WEB_LIMITS, RecipeError, command_line, validate_recipe
-from mitbadak.training.runs import DEFAULT_RECIPE, TrainConfig
+from mitbadak.training.recipes import DEFAULT_RECIPE, TrainConfig
 
 
 def cli_config(argv: list[str]) -> TrainConfig:
