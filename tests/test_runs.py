@@ -14,8 +14,8 @@ import pytest
 from mitbadak.core.errors import MitbadakError, RunFolderError
 from mitbadak.files.datasets import load_mnist
 from mitbadak.files.modelfile import load_arrays, save_arrays
-from mitbadak.training.loop import TrainResult, load_checkpoint, read_history
 from mitbadak.training.cost_estimate import estimate_numerical_costs
+from mitbadak.training.loop import TrainResult, load_checkpoint, read_history
 from mitbadak.training.recipes import RECIPES, TrainConfig
 from mitbadak.training.run_folder import RUN_FILES, read_run_config, run_lock
 from mitbadak.training.runs import build_network, run_training
