@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": args.dataset, "hidden": args.hidden, "epochs": args.epochs,
         "batch_size": args.batch_size, "optimizer": "sgd", "lr": 0.1, "seed": 0,
     }
-    from mitbadak.training.runs import TrainConfig, run_training
+    from mitbadak.training.recipes import TrainConfig
+    from mitbadak.training.runs import run_training
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -58,7 +58,8 @@ def render_strokes(strokes, path: Path, size: int = PAD, pen: int = PEN) -> Path
 
 def train_small_model(out: Path) -> Path:
     """A quick MLP on the built-in mnist-sample (a run folder), good enough to read digits."""
-    from mitbadak.training.runs import TrainConfig, run_training
+    from mitbadak.training.recipes import TrainConfig
+    from mitbadak.training.runs import run_training
 
     if not (out / "model.npz").is_file():
         run_training(TrainConfig(dataset="mnist-sample", hidden=[64, 32], epochs=8), out)

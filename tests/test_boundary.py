@@ -78,7 +78,8 @@ def test_data_limits():
 def test_run_boundary_follows_a_run_folder(tmp_path):
     from mitbadak.core.errors import MitbadakError
     from mitbadak.files.modelfile import load_model
-    from mitbadak.training.runs import TrainConfig, run_training
+    from mitbadak.training.recipes import TrainConfig
+    from mitbadak.training.runs import run_training
     from mitbadak.views.boundary import run_boundary
 
     config = TrainConfig(dataset="circles", hidden=[8], optimizer="adam", lr=0.05, epochs=2)

@@ -299,7 +299,7 @@ def test_progress_lines_without_a_terminal():
 
 def test_recipes_are_explicit_presets(tmp_path, env):
     """--recipe ch4 is the book's chapter-4 setup, stated in --help and printed when used."""
-    from mitbadak.training.runs import RECIPES
+    from mitbadak.training.recipes import RECIPES
 
     assert set(RECIPES) == {"default", "ch4", "ch5"}
     help_text = mitbadak("train", "--help", env=env).stdout
@@ -603,7 +603,7 @@ def test_resume_uses_the_dataset_recorded_and_a_finished_run_does_nothing(tmp_pa
 
 
 def test_second_train_on_the_same_folder_is_refused(tmp_path, env):
-    from mitbadak.training.runs import run_lock
+    from mitbadak.training.run_folder import run_lock
 
     out = tmp_path / "busy"
     out.mkdir()
@@ -621,7 +621,7 @@ def test_evaluate_refuses_a_run_still_training(tmp_path, monkeypatch, capsys, tr
     import re
 
     from mitbadak.cli import main
-    from mitbadak.training.runs import run_lock
+    from mitbadak.training.run_folder import run_lock
 
     monkeypatch.setenv("MITBADAK_OFFLINE", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -23,6 +23,8 @@ from mitbadak.core.errors import MitbadakError
 from mitbadak.files import export
 from mitbadak.files.datasets import load_mnist, load_split
 from mitbadak.files.modelfile import import_book_weights, save_model
+from mitbadak.nn.layers import Affine, Layer, ParamSpec, Relu
+from mitbadak.nn.networks import LayerNet
 from mitbadak.training.loop import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,6 +225,85 @@ def test_export_rejects_what_it_cannot_express(tmp_path):
         export.onnx_model(TwoLayerNet(784, 5, 10, seed=0), opset=12)
 
 
+class Scale(Layer):
+    """A throw-away layer (as in tests/test_layer_contract.py): y = x * s, s learnable."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def param_specs(self):
+        return (ParamSpec("s", (self.size,), "ones"),)
+
+    def forward(self, x):
+        self.x = x
+        return x * self.params["s"]
+
+    def backward(self, dout):
+        self.grads = {"s": (dout * self.x).sum(axis=0)}
+        return dout * self.params["s"]
+
+
+def _scaled_net():
+    net = LayerNet(
+        [Affine.of_shape(6, 5, 0.5), Scale(5), Relu(), Affine.of_shape(5, 3, 0.5)],
+        input_shape=6,
+        seed=0,
+    )
+    net.params["s1"] = np.linspace(0.5, 2.0, 5)
+    return net
+
+
+def test_a_layer_type_without_an_export_is_refused_in_one_line_naming_it(tmp_path):
+    need("onnx")
+    need("torch")
+    net = _scaled_net()
+    for write in (export.to_onnx, export.save_torch_state_dict):
+        with pytest.raises(export.LayerNotExportable) as caught:
+            write(net, tmp_path / "out")
+        message = str(caught.value)
+        assert "\n" not in message and "cannot export layer Scale1" in message, message
+        assert "a Scale layer" in message and "Affine" in message and "Relu" in message
+        assert not (tmp_path / "out").exists() and not list(tmp_path.iterdir())
+    # the CLI's ValueError/MitbadakError handling applies (the class is both)
+    assert isinstance(caught.value, MitbadakError) and isinstance(caught.value, ValueError)
+
+
+def test_a_new_layer_type_exports_with_one_entry_per_format(tmp_path, monkeypatch):
+    """One function per format added to the tables; the walk, names and softmax are shared."""
+    need("onnxruntime")
+    torch = need("torch")
+
+    def scale_onnx(graph, name, layer, params, x, y):
+        s_name, s = params["s"]
+        graph.node("Mul", [x, graph.initializer(s, s_name)], [y], name)
+
+    class TorchScale(torch.nn.Module):
+        def __init__(self, s):
+            super().__init__()
+            self.s = torch.nn.Parameter(torch.from_numpy(s.copy()))
+
+        def forward(self, x):
+            return x * self.s
+
+    monkeypatch.setitem(export.ONNX_LAYERS, Scale, scale_onnx)
+    monkeypatch.setitem(export.TORCH_LAYERS, Scale, lambda _t, _l, p: TorchScale(p["s"][1]))
+    net = _scaled_net()
+    x = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32)
+    model = export.onnx_model(net)
+    assert [n.op_type for n in model.graph.node] == ["Gemm", "Mul", "Relu", "Gemm", "Softmax"]
+    assert [n.name for n in model.graph.node][:4] == ["Affine1", "Scale1", "Relu1", "Affine2"]
+    assert [i.name for i in model.graph.initializer] == ["W1", "b1", "s1", "W2", "b2"]
+    scores, probs = export.run_onnx(export.to_onnx(net, tmp_path / "s.onnx"), x)
+    np.testing.assert_allclose(scores, net.predict(x), atol=TOL)
+    np.testing.assert_allclose(probs, net.predict_proba(x), atol=TOL)
+    assert "LayerNet 6-3 Affine1-Scale1-Relu1-Affine2" in export.onnx_metadata(net)["architecture"]
+    module = export.to_torch(net)
+    with torch.no_grad():
+        got = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, net.predict(x), atol=TOL)
+
+
 def test_missing_package_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` raise ImportError
     monkeypatch.setitem(sys.modules, "torch", None)
@@ -414,7 +495,7 @@ def test_cli_export_refuses_a_device_and_a_special_output(small_model, tmp_path,
 
 
 def test_cli_export_of_a_run_still_training_is_refused(small_model, capsys):
-    from mitbadak.training.runs import run_lock
+    from mitbadak.training.run_folder import run_lock
 
     path, before = small_model
     with run_lock(path.parent):

@@ -150,8 +150,7 @@ def test_bad_arguments():
 
 def test_registry_holds_each_optimizer_once_with_its_run_lr():
     from mitbadak.nn.optimizers import REGISTRY
-    from mitbadak.training.recipes import DEFAULT_LR
-    from mitbadak.training.runs import DEFAULT_RECIPE
+    from mitbadak.training.recipes import DEFAULT_LR, DEFAULT_RECIPE
 
     assert set(REGISTRY) == set(OPTIMIZERS) == {"sgd", "momentum", "adagrad", "adam", "rmsprop"}
     assert all(OPTIMIZERS[name] is e.cls and e.name == name for name, e in REGISTRY.items())

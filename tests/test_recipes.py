@@ -6,8 +6,14 @@ import pytest
 
 from mitbadak.cli import build_parser
 from mitbadak.cli.train import _config_from_args
-from mitbadak.training.recipes import WEB_LIMITS, RecipeError, command_line, validate_recipe
-from mitbadak.training.runs import DEFAULT_RECIPE, TrainConfig
+from mitbadak.training.recipes import (
+    DEFAULT_RECIPE,
+    WEB_LIMITS,
+    RecipeError,
+    TrainConfig,
+    command_line,
+    validate_recipe,
+)
 
 
 def cli_config(argv: list[str]) -> TrainConfig:

@@ -20,7 +20,8 @@ from mitbadak.files.datasets.toy import (
     read_points_csv,
     write_points_csv,
 )
-from mitbadak.training.runs import TrainConfig, load_training_data, run_training
+from mitbadak.training.recipes import TrainConfig
+from mitbadak.training.runs import load_training_data, run_training
 
 
 @pytest.mark.parametrize("name", sorted(TOY_DATASETS))

@@ -31,7 +31,8 @@ pytest.importorskip("starlette", reason=WEB_MISSING)
 from _webtools import Server, chromium  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
-from mitbadak.training.runs import TrainConfig, run_training  # noqa: E402
+from mitbadak.training.recipes import TrainConfig  # noqa: E402
+from mitbadak.training.runs import run_training  # noqa: E402
 from mitbadak.web.app import create_app  # noqa: E402
 from mitbadak.web.models import ModelRegistry  # noqa: E402
 

@@ -27,7 +27,8 @@ def runs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(runs_dir):
     from mitbadak.files.datasets.toy import write_points_csv
-    from mitbadak.training.runs import TrainConfig, run_training
+    from mitbadak.training.recipes import TrainConfig
+    from mitbadak.training.runs import run_training
 
     model = runs_dir / "cli-run"
     points = write_points_csv(runs_dir / "p.csv", [(0, 0, 0), (1, 1, 1), (0, 1, 1), (1, 0, 0)] * 3)

@@ -148,7 +148,7 @@ def test_ctrl_c_stops_cleanly(model_dir, tmp_path):
 # The default recipe runs 20 epochs; the test shortens it to 2 (same recipe otherwise) to keep
 # the suite fast on a busy machine.
 TWO_EPOCHS = (
-    "import functools, mitbadak.training.runs as r\n"
+    "import functools, mitbadak.training.recipes as r\n"
     "r.TrainConfig = functools.partial(r.TrainConfig, epochs=2)"
 )
 

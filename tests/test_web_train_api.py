@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from _webtools import Server
 
-from mitbadak.training.runs import TrainConfig, run_training
+from mitbadak.training.recipes import TrainConfig
+from mitbadak.training.runs import run_training
 from mitbadak.views.descent import descent_path
 
 pytest.importorskip("starlette")

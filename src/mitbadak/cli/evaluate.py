@@ -66,7 +66,7 @@ def _load(model: str):
     if path.is_dir() and not (path / "model.npz").exists():
         if (path / "checkpoint.npz").exists():
             from mitbadak.training.loop import load_checkpoint
-            from mitbadak.training.runs import read_run_config
+            from mitbadak.training.run_folder import read_run_config
 
             checkpoint = model_file_of(path / "checkpoint.npz")  # a regular file, or refused
             network, _opt, state, _history = load_checkpoint(checkpoint)

@@ -70,7 +70,8 @@ def run(args) -> int:
     from mitbadak.files.datasets import load_split
     from mitbadak.nn.gradcheck import gradient_check
     from mitbadak.nn.networks import network_from_config
-    from mitbadak.training.runs import TrainConfig, build_network
+    from mitbadak.training.recipes import TrainConfig
+    from mitbadak.training.runs import build_network
 
     if args.samples < 1:
         raise CLIError(f"--samples must be at least 1, got {args.samples}")

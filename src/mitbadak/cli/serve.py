@@ -66,7 +66,8 @@ def _need_web_extra() -> None:
 def _train_default(runs_dir: Path):
     """Train the default recipe on mnist-sample into RUNS/serve-default, with progress lines."""
     from mitbadak.cli._progress import TrainingReporter
-    from mitbadak.training.runs import TrainConfig, run_training
+    from mitbadak.training.recipes import TrainConfig
+    from mitbadak.training.runs import run_training
 
     out = runs_dir / DEFAULT_RUN_NAME
     print(

@@ -26,21 +26,18 @@ from mitbadak.nn.optimizers import REGISTRY as OPTIMIZER_REGISTRY
 from mitbadak.training.loop import TrainingDiverged
 from mitbadak.training.recipes import (
     ACTIVATIONS,
+    DEFAULT_RECIPE,
     DTYPES,
     GRADIENTS,
     MODELS,
     OPTION_FIELDS,
+    RECIPES,
     RecipeError,
+    TrainConfig,
     config_from_options,
 )
-from mitbadak.training.runs import (
-    DEFAULT_RECIPE,
-    RECIPES,
-    TrainConfig,
-    is_finished,
-    read_run_config,
-    run_training,
-)
+from mitbadak.training.run_folder import holds_files, is_finished, read_run_config
+from mitbadak.training.runs import run_training
 
 D = DEFAULT_RECIPE
 
@@ -272,7 +269,7 @@ def run(args) -> int:
         out = Path(args.out or time.strftime("runs/train-%Y%m%d-%H%M%S"))
         if out.exists() and not out.is_dir():
             raise CLIError(f"--out {out} exists and is not a folder")
-        if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()) and not args.overwrite:
+        if holds_files(out) and not args.overwrite:
             raise CLIError(
                 f"--out {out} already holds files; choose another --out, add --overwrite, "
                 f"or continue it with --resume {out}"

@@ -13,6 +13,7 @@ from mitbadak.core._checks import as_float_array, describe
 __all__ = [
     "numerical_diff",
     "numerical_gradient",
+    "central_difference",
     "gradient_descent",
     "DescentResult",
     "tangent_line",
@@ -120,11 +121,11 @@ def _gradient_whole(f, x: np.ndarray, h: float) -> np.ndarray:
     flat_x = x.reshape(-1)
     if not np.shares_memory(flat_x, x):  # non-contiguous x: index it by multi-index instead
         for idx in np.ndindex(x.shape):
-            grad[idx] = _central(f, x, x, idx, h)
+            grad[idx] = central_difference(f, x, x, idx, h)
         return _checked_gradient(grad, h)
     flat_grad = grad.reshape(-1)
     for i in range(flat_x.size):
-        flat_grad[i] = _central(f, x, flat_x, i, h)
+        flat_grad[i] = central_difference(f, x, flat_x, i, h)
     return _checked_gradient(grad, h)
 
 
@@ -194,8 +195,12 @@ def _per_column(value, columns: int) -> np.ndarray:
     return arr
 
 
-def _central(f, x: np.ndarray, arr: np.ndarray, idx, h: float) -> float:
-    """(f(x) with arr[idx] + h  -  f(x) with arr[idx] - h) / 2h; ``arr`` is x or a view of x."""
+def central_difference(f, x: np.ndarray, arr: np.ndarray, idx, h: float = 1e-4) -> float:
+    """(f(x) with arr[idx] + h  -  f(x) with arr[idx] - h) / 2h; ``arr`` is x or a view of x.
+
+    The one partial derivative :func:`numerical_gradient` takes per element; ``arr[idx]`` is
+    restored bit-exactly afterwards. ``f(x)`` must give a scalar.
+    """
     original = arr[idx].copy()
     try:
         arr[idx] = original + h

@@ -1,15 +1,21 @@
 """Export a trained network to ONNX and to PyTorch, and check that the copies agree with it.
 
-A mitbadak network is ``Affine -> act -> ... -> Affine`` followed by softmax, with parameters
-``W1, b1, W2, b2, ...`` where ``Wi`` has shape (in, out). Both exports compute the same function:
+A mitbadak network is an ordered list of layers (``network.layers``) followed by softmax. Both
+exports read that list, layer by layer, and compute the same function:
 
-* ONNX (:func:`to_onnx`): one ``Gemm`` per Affine (``Y = X @ W + b``, W stored as (in, out)),
-  the hidden activation between them (the registered activation's ``onnx_op``: ``Relu``,
-  ``Sigmoid``, ``Tanh``), and ``Softmax`` (axis 1). The graph has one input,
+* ONNX (:func:`to_onnx`): each layer becomes its ONNX node(s) (:data:`ONNX_LAYERS`): an
+  ``Affine`` one ``Gemm`` (``Y = X @ W + b``, W stored as (in, out), initializers named as the
+  network names them, ``W1``, ``b1``, ...), an activation the operator it declares (``onnx_op``:
+  ``Relu``, ``Sigmoid``, ``Tanh``, ``Elu``), then ``Softmax`` (axis 1). The graph has one input,
   ``input`` (N, 784) float32 with a dynamic batch axis, and two outputs: ``scores`` (the
   pre-softmax values mitbadak's ``predict`` returns) and ``probabilities`` (``predict_proba``).
-* PyTorch (:func:`to_torch`): ``nn.Sequential(nn.Linear, act, ..., nn.Linear)`` returning the
-  scores; ``nn.Linear`` stores its weight as (out, in), so each ``Wi`` is transposed.
+* PyTorch (:func:`to_torch`): ``nn.Sequential`` of each layer's module (:data:`TORCH_LAYERS`:
+  ``nn.Linear`` for an Affine, the activation's ``torch_name``) returning the scores;
+  ``nn.Linear`` stores its weight as (out, in), so each ``Wi`` is transposed.
+
+A layer type with no entry (and no declared operator) is refused before anything is written,
+with one line naming it (:class:`LayerNotExportable`). To export a new layer type, add one
+function to :data:`ONNX_LAYERS` and :data:`TORCH_LAYERS`.
 
 Both are float32 whatever the network's dtype (float64 networks are cast; the difference in the
 probabilities is of the order of float32 rounding, ~1e-7). ``onnx``/``onnxruntime`` come with
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +35,11 @@ from typing import Any
 import numpy as np
 
 from mitbadak.core.atomic import atomic_write, atomic_write_bytes
+from mitbadak.core.backend import to_host
 from mitbadak.core.errors import MitbadakError
-from mitbadak.nn.layers import ACTIVATIONS
+from mitbadak.nn.activations import Activation
+from mitbadak.nn.layers import ACTIVATIONS, Affine
+from mitbadak.nn.networks import named_specs
 
 __all__ = [
     "ONNX_OPSET",
@@ -37,6 +47,9 @@ __all__ = [
     "INPUT_NAME",
     "OUTPUT_NAMES",
     "ExportDependencyError",
+    "LayerNotExportable",
+    "ONNX_LAYERS",
+    "TORCH_LAYERS",
     "ParityReport",
     "onnx_model",
     "to_onnx",
@@ -76,34 +89,114 @@ def _require(module: str, hint: str):
         ) from None
 
 
-def _layers(network) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(W1, b1), (W2, b2), ...] as float32 arrays, W of shape (in, out), checked for shape."""
+class LayerNotExportable(MitbadakError, ValueError):
+    """The network holds a layer type the export has no ONNX operator or torch module for."""
+
+
+def _layers(network) -> list[tuple[str, Any, dict[str, tuple[str, np.ndarray]]]]:
+    """The network's layers in order: [(name, layer, {stem: (param name, float32 array)}), ...].
+
+    ``Affine1``, ``Relu1``, ...; a layer's parameters by their stem (``W``) with the name the
+    network gives them (``W1``) and their values (from ``network.params``, on the host).
+    """
+    layers = getattr(network, "layers", None)
     params = getattr(network, "params", None)
-    activation = getattr(network, "activation", None)
-    if not isinstance(params, dict) or activation not in ACTIVATIONS:
+    if not isinstance(layers, dict) or not layers or not isinstance(params, dict):
         raise ValueError(
-            "expected a mitbadak TwoLayerNet or MultiLayerNet (params W1, b1, ... and an "
-            f"activation of {' / '.join(ACTIVATIONS)}), got {type(network).__name__}"
+            "expected a mitbadak network with a layer list (e.g. TwoLayerNet or MultiLayerNet), "
+            f"got {type(network).__name__}"
         )
-    layers = []
-    i = 1
-    while f"W{i}" in params:
-        W = np.asarray(params[f"W{i}"])
-        b = np.asarray(params.get(f"b{i}"))
-        if W.ndim != 2 or b.shape != (W.shape[1],):
-            raise ValueError(
-                f"W{i}/b{i} have shapes {W.shape}/{b.shape}; expected (in, out)/(out,)"
-            )
-        if layers and layers[-1][0].shape[1] != W.shape[0]:
-            raise ValueError(
-                f"W{i} takes {W.shape[0]} inputs, but the layer before gives "
-                f"{layers[-1][0].shape[1]}"
-            )
-        layers.append((W.astype(np.float32), b.astype(np.float32)))
-        i += 1
-    if not layers:
-        raise ValueError("the network has no parameters W1, b1")
-    return layers
+    _, param_specs, _ = named_specs(list(layers.values()))
+    own: dict[int, dict[str, tuple[str, np.ndarray]]] = {}
+    for pname, (layer, spec) in param_specs.items():
+        value = np.asarray(to_host(params[pname]), dtype=np.float32)
+        own.setdefault(id(layer), {})[spec.stem] = (pname, value)
+    return [(name, layer, own.get(id(layer), {})) for name, layer in layers.items()]
+
+
+def _not_exportable(name: str, layer, target: str, known) -> LayerNotExportable:
+    kinds = sorted({cls.__name__ for cls in known} | {c.__name__ for c in ACTIVATIONS.values()})
+    return LayerNotExportable(
+        f"cannot export layer {name} to {target}: mitbadak has no {target} form for a "
+        f"{type(layer).__name__} layer (it exports {', '.join(kinds)})"
+    )
+
+
+class _OnnxGraph:
+    """The nodes and initializers being built; layer functions add to it."""
+
+    def __init__(self, helper, numpy_helper) -> None:
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], name: str, **attrs) -> None:
+        self.nodes.append(self.helper.make_node(op, inputs, outputs, name=name, **attrs))
+
+    def initializer(self, array: np.ndarray, name: str) -> str:
+        self.initializers.append(self.numpy_helper.from_array(array, name))
+        return name
+
+
+#: What a layer becomes in ONNX: ``(graph, name, layer, params, x, y)`` adds the nodes computing
+#: tensor ``y`` from tensor ``x``; ``params`` = {stem: (network name, float32 array)}.
+OnnxLayer = Callable[[_OnnxGraph, str, Any, dict[str, tuple[str, np.ndarray]], str, str], None]
+#: What a layer becomes in PyTorch: ``(torch, layer, params)`` -> a module (weights copied),
+#: ``params`` = {stem: (network name, float32 array)}.
+TorchLayer = Callable[[Any, Any, dict[str, np.ndarray]], Any]
+
+
+def _affine_onnx(graph: _OnnxGraph, name, layer, params, x, y) -> None:
+    (w_name, W), (b_name, b) = params["W"], params["b"]
+    graph.initializer(W, w_name)
+    graph.initializer(b, b_name)
+    graph.node("Gemm", [x, w_name, b_name], [y], name)  # Y = X @ W + b
+
+
+def _affine_torch(torch, layer, params):
+    (_, W), (_, b) = params["W"], params["b"]
+    linear = torch.nn.Linear(int(W.shape[0]), int(W.shape[1]))
+    with torch.no_grad():  # nn.Linear computes x @ weight.T + bias: weight = W.T
+        linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+        linear.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
+    return linear
+
+
+#: Layer class -> its ONNX form. Activations need no entry: their ``onnx_op`` is used.
+ONNX_LAYERS: dict[type, OnnxLayer] = {Affine: _affine_onnx}
+#: Layer class -> its torch module. Activations need no entry: their ``torch_name`` is used.
+TORCH_LAYERS: dict[type, TorchLayer] = {Affine: _affine_torch}
+
+
+def _onnx_form(name: str, layer) -> OnnxLayer:
+    form = ONNX_LAYERS.get(type(layer))
+    if form is not None:
+        return form
+    op = getattr(layer, "onnx_op", "") if isinstance(layer, Activation) else ""
+    if op:
+        return lambda graph, name, _layer, _params, x, y: graph.node(op, [x], [y], name)
+    raise _not_exportable(name, layer, "ONNX", ONNX_LAYERS)
+
+
+def _torch_form(name: str, layer) -> TorchLayer:
+    form = TORCH_LAYERS.get(type(layer))
+    if form is not None:
+        return form
+    module = getattr(layer, "torch_name", "") if isinstance(layer, Activation) else ""
+    if module:
+        return lambda torch, _layer, _params: getattr(torch.nn, module)()
+    raise _not_exportable(name, layer, "PyTorch", TORCH_LAYERS)
+
+
+def _describe(network) -> str:
+    """``MultiLayerNet 784-50-100-10 sigmoid``; a network of other layers: its layer names."""
+    kind = type(network).__name__
+    hidden = getattr(network, "hidden_sizes", None)
+    activation = getattr(network, "activation", None)
+    if hidden is not None and activation is not None:
+        sizes = [int(network.input_size), *map(int, hidden), int(network.output_size)]
+        return f"{kind} {'-'.join(map(str, sizes))} {activation}"
+    return f"{kind} {int(network.input_size)}-{int(network.output_size)} {'-'.join(network.layers)}"
 
 
 def onnx_metadata(network, extra: dict[str, Any] | None = None) -> dict[str, str]:
@@ -116,10 +209,8 @@ def onnx_metadata(network, extra: dict[str, Any] | None = None) -> dict[str, str
     from mitbadak.core.version import __version__
 
     meta = dict(getattr(network, "metadata", None) or {})
-    sizes = [int(network.input_size), *map(int, network.hidden_sizes), int(network.output_size)]
     props = {
-        "architecture": f"{type(network).__name__} {'-'.join(map(str, sizes))} "
-        f"{network.activation}",
+        "architecture": _describe(network),
         "network": json.dumps(network.config(), sort_keys=True),
     }
     if "training" in meta:
@@ -147,21 +238,24 @@ def onnx_model(network, *, metadata: dict[str, Any] | None = None, opset: int = 
     if opset < 13:
         raise ValueError(f"opset must be at least 13 (Softmax over one axis), got {opset}")
     layers = _layers(network)
-    act = ACTIVATIONS[network.activation].onnx_op
-    nodes, inits = [], []
+    forms = [_onnx_form(name, layer) for name, layer, _ in layers]  # refuse before building
+    graph_ = _OnnxGraph(helper, numpy_helper)
     h = INPUT_NAME
-    for i, (W, b) in enumerate(layers, start=1):
-        inits += [numpy_helper.from_array(W, f"W{i}"), numpy_helper.from_array(b, f"b{i}")]
-        last = i == len(layers)
-        out = OUTPUT_NAMES[0] if last else f"a{i}"
-        nodes.append(helper.make_node("Gemm", [h, f"W{i}", f"b{i}"], [out], name=f"Affine{i}"))
-        if not last:
-            nodes.append(helper.make_node(act, [out], [f"z{i}"], name=f"{act}{i}"))
-            h = f"z{i}"
+    made = {"a": 0, "z": 0}  # tensor names: a1, a2 after layers with parameters; z1, z2 others
+    for k, ((name, layer, params), form) in enumerate(zip(layers, forms, strict=True)):
+        if k == len(layers) - 1:
+            out = OUTPUT_NAMES[0]
+        else:
+            kind = "a" if params else "z"
+            made[kind] += 1
+            out = f"{kind}{made[kind]}"
+        form(graph_, name, layer, params, h, out)
+        h = out
+    nodes, inits = graph_.nodes, graph_.initializers
     nodes.append(
         helper.make_node("Softmax", [OUTPUT_NAMES[0]], [OUTPUT_NAMES[1]], axis=1, name="Softmax")
     )
-    n_in, n_out = layers[0][0].shape[0], layers[-1][0].shape[1]
+    n_in, n_out = int(network.input_size), int(network.output_size)
     graph = helper.make_graph(
         nodes,
         "mitbadak",
@@ -171,7 +265,7 @@ def onnx_model(network, *, metadata: dict[str, Any] | None = None, opset: int = 
             for name in OUTPUT_NAMES
         ],
         initializer=inits,
-        doc_string="scores = Affine -> act -> ... -> Affine; probabilities = softmax(scores)",
+        doc_string="scores = the network's layers in order; probabilities = softmax(scores)",
     )
     from mitbadak.core.version import __version__
 
@@ -242,14 +336,10 @@ def to_torch(network):
     """
     torch = _require("torch", _TORCH_HINT)
     layers = _layers(network)
-    sizes = [layers[0][0].shape[0], *[W.shape[1] for W, _ in layers]]
-    module = torch_module(sizes, network.activation)
-    linears = [m for m in module if isinstance(m, torch.nn.Linear)]
-    with torch.no_grad():
-        for linear, (W, b) in zip(linears, layers, strict=True):
-            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
-            linear.bias.copy_(torch.from_numpy(b))
-    return module.eval()
+    forms = [_torch_form(name, layer) for name, layer, _ in layers]  # refuse before building
+    modules = [form(torch, layer, params)
+               for (_, layer, params), form in zip(layers, forms, strict=True)]  # fmt: skip
+    return torch.nn.Sequential(*modules).eval()
 
 
 def save_torch_state_dict(network, path: str | os.PathLike) -> Path:

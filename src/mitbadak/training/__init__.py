@@ -1,7 +1,8 @@
 """Training: the epoch loop (``loop``), a run's state and history (``history``), recipes and their
-options (``recipes``), run folders (``runs``), evaluation and progress bars. Imports ``core``,
-``nn``, ``devices`` and ``files``; ``views`` plugs the run curves in
-(``runs.register_curve_writer``).
+options with ``TrainConfig`` (``recipes``), running one into its folder (``runs``), the folder's
+layout and lock (``run_folder``), the numerical-gradient time estimate (``cost_estimate``),
+evaluation and progress bars. Imports ``core``, ``nn``, ``devices`` and ``files``; ``views``
+plugs the run curves in (``runs.register_curve_writer``).
 
 ``from mitbadak.training import train`` keeps working: the loop's public names are re-exported
 here (the module ``mitbadak.training`` of 0.1 is now ``mitbadak.training.loop``).

@@ -13,6 +13,7 @@ from mitbadak.core._checks import check_xt
 from mitbadak.core.backend import array_namespace, to_device, to_host
 from mitbadak.core.errors import ModelFileError, RunFolderError
 from mitbadak.core.functions import softmax
+from mitbadak.training.run_folder import training_in_progress  # re-exported: beside the lock
 from mitbadak.training.steps import choose_scores
 
 __all__ = [
@@ -150,38 +151,6 @@ def load_any_model(path: str | os.PathLike):
     path = model_file_of(path)
     network = import_book_weights(path) if path.suffix == ".pkl" else load_model(path)
     return network, network.metadata  # both loaders attach the file's metadata
-
-
-def training_in_progress(run_dir: str | os.PathLike) -> int | None:
-    """The id of the process training in ``run_dir`` (0 when it cannot be read), else None.
-
-    A training run holds an exclusive ``fcntl.flock`` on ``run_dir/.lock`` while it trains
-    (:func:`mitbadak.training.runs.run_lock`); this asks for a shared lock without waiting and
-    lets it go at once. None also where there is no lock file or no ``fcntl`` (Windows).
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        return None
-    lock = Path(run_dir) / ".lock"
-    try:
-        # O_NONBLOCK: a FIFO planted as .lock must not block the open
-        fd = os.open(lock, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            return int(owner) if owner.isdigit() else 0
-        except OSError:
-            return None
-        return None
-    finally:
-        os.close(fd)  # also releases the shared lock taken above
 
 
 def check_not_training(path: str | os.PathLike) -> None:

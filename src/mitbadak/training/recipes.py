@@ -1,31 +1,35 @@
-"""Training options applied on top of a recipe: one set of rules for the CLI and the web.
+"""A run's recipe: :class:`TrainConfig`, the named :data:`RECIPES` and the options laid over them.
 
-:func:`config_from_options` is the one place where options given by a user are laid over a
-recipe (:data:`mitbadak.training.runs.RECIPES`: ``default``, ``ch4``, ``ch5``): another ``model``
-brings
-that model's hidden sizes, another ``optimizer`` its learning rate, ``epochs`` and ``iters``
-replace each other, and the network must fit in :data:`MAX_PARAMETERS` for the dataset's
-input size and class count. ``mitbadak train`` turns its argparse namespace into a dict and
-calls it; the web playground calls :func:`validate_recipe` with a JSON object, which refuses
-options a page may not choose (``data_dir``, ``recipe``) and adds the caps of
-``limits=WEB_LIMITS``. Errors are :class:`RecipeError` and name the CLI flag (``--lr: expected
-a positive number, got -1``). :func:`command_line` gives the ``mitbadak train`` arguments that
-rebuild a config, so a page can show the command that reproduces its run.
+:class:`TrainConfig` is everything that defines a training run (``config.json`` of a run folder
+holds its ``to_dict()``); :data:`RECIPES` (``default``, ``ch4``, ``ch5``) are the named starting
+points, :data:`DEFAULT_RECIPE` mitbadak's default. :func:`config_from_options` is the one place
+where options given by a user are laid over a recipe: another ``model`` brings that model's
+hidden sizes, another ``optimizer`` its learning rate, ``epochs`` and ``iters`` replace each
+other, and the network must fit in :data:`MAX_PARAMETERS` for the dataset's input size and class
+count. ``mitbadak train`` turns its argparse namespace into a dict and calls it; the web
+playground calls :func:`validate_recipe` with a JSON object, which refuses options a page may not
+choose (``data_dir``, ``recipe``) and adds the caps of ``limits=WEB_LIMITS``. Errors are
+:class:`RecipeError` and name the CLI flag (``--lr: expected a positive number, got -1``).
+:func:`command_line` gives the ``mitbadak train`` arguments that rebuild a config, so a page can
+show the command that reproduces its run. Running a config is :mod:`mitbadak.training.runs`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from mitbadak.core.errors import MitbadakError
 from mitbadak.nn.layers import ACTIVATIONS as _ACTIVATION_REGISTRY
 from mitbadak.nn.optimizers import REGISTRY as OPTIMIZER_REGISTRY
-from mitbadak.training.runs import DEFAULT_RECIPE, RECIPES, TrainConfig
 
 __all__ = [
+    "TrainConfig",
+    "Recipe",
+    "RECIPES",
+    "DEFAULT_RECIPE",
     "RecipeError",
     "RecipeLimits",
     "WEB_LIMITS",
@@ -37,6 +41,151 @@ __all__ = [
     "validate_recipe",
     "command_line",
 ]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. The defaults are mitbadak's default recipe."""
+
+    dataset: str | None = None  # None: MNIST if found or downloadable, else the built-in sample
+    data_dir: str | None = None
+    model: str = "mlp"  # 'two-layer' or 'mlp'
+    hidden: list[int] = field(default_factory=lambda: [256, 128])
+    activation: str = "relu"
+    weight_init: str | float | None = (
+        None  # None: He for ReLU, Xavier for sigmoid (0.01 for the book's two-layer)
+    )
+    optimizer: str = "momentum"
+    lr: float = 0.05
+    batch_size: int = 100
+    epochs: int | None = 20
+    iters: int | None = None
+    gradient: str = "backprop"
+    weight_decay: float = 0.0
+    early_stopping: int | None = None
+    val_fraction: float = 0.1
+    seed: int = 0
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """A config from its ``to_dict()`` form; every value's type is checked (a damaged
+        ``config.json`` gets a MitbadakError naming the option, never a crash later)."""
+        if not isinstance(data, dict):
+            raise MitbadakError(
+                f"training options must be a JSON object, got {type(data).__name__}"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise MitbadakError(f"unknown training options in config: {', '.join(sorted(unknown))}")
+        for name, value in data.items():
+            if not _TYPE_CHECKS[name](value):
+                raise MitbadakError(
+                    f"training option {name!r} has an invalid value {value!r} "
+                    f"(expected {_TYPE_NAMES[name]})"
+                )
+        return cls(**data)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_pos_int(v: Any) -> bool:
+    return _is_int(v) and v >= 1
+
+
+def _is_num(v: Any) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+_OPTIONAL_STR = (lambda v: v is None or isinstance(v, str), "a string or null")
+_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "dataset": _OPTIONAL_STR,
+    "data_dir": _OPTIONAL_STR,
+    "model": (lambda v: v in ("two-layer", "mlp"), "'two-layer' or 'mlp'"),
+    "hidden": (
+        lambda v: isinstance(v, list) and bool(v) and all(_is_pos_int(h) for h in v),
+        "a list of positive integers",
+    ),
+    "activation": (
+        lambda v: v in _ACTIVATION_REGISTRY, " or ".join(map(repr, _ACTIVATION_REGISTRY))
+    ),
+    "weight_init": (
+        lambda v: v is None or isinstance(v, str) or (_is_num(v) and v > 0),
+        "null, a name or a positive number",
+    ),
+    "optimizer": (  # every registered optimizer (rmsprop too), as the CLI's --optimizer
+        lambda v: v in OPTIMIZER_REGISTRY, " or ".join(map(repr, OPTIMIZER_REGISTRY))
+    ),
+    "lr": (lambda v: _is_num(v) and v > 0, "a positive number"),
+    "batch_size": (_is_pos_int, "a positive integer"),
+    "epochs": (lambda v: v is None or _is_pos_int(v), "a positive integer or null"),
+    "iters": (lambda v: v is None or _is_pos_int(v), "a positive integer or null"),
+    "gradient": (lambda v: v in ("backprop", "numerical"), "'backprop' or 'numerical'"),
+    "weight_decay": (lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    "early_stopping": (lambda v: v is None or _is_pos_int(v), "a positive integer or null"),
+    "val_fraction": (lambda v: _is_num(v) and 0 < v < 1, "a number between 0 and 1"),
+    "seed": (_is_int, "an integer"),
+    "dtype": (lambda v: v in ("float32", "float64"), "'float32' or 'float64'"),
+}
+_TYPE_CHECKS = {k: check for k, (check, _) in _TYPES.items()}
+_TYPE_NAMES = {k: name for k, (_, name) in _TYPES.items()}
+
+
+DEFAULT_RECIPE = TrainConfig()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named starting point for a run: TrainConfig settings that options may then override."""
+
+    name: str
+    summary: str
+    settings: dict[str, Any]
+
+    def config(self, **overrides: Any) -> TrainConfig:
+        """The TrainConfig of this recipe with ``overrides`` applied."""
+        return TrainConfig(**{**self.settings, **overrides})
+
+
+_BOOK_NET = dict(
+    model="two-layer",
+    hidden=[50],
+    weight_init=0.01,
+    optimizer="sgd",
+    lr=0.1,
+    batch_size=100,
+    epochs=None,
+    iters=10_000,
+)
+
+#: The recipes ``mitbadak train --recipe NAME`` (and the web playground) start from.
+RECIPES: dict[str, Recipe] = {
+    "default": Recipe(
+        "default",
+        "mitbadak's default: MLP 784-256-128-10, ReLU, He init, momentum lr 0.05, batch 100, "
+        "20 epochs, backprop",
+        {},
+    ),
+    "ch4": Recipe(
+        "ch4",
+        "the book's chapter 4: TwoLayerNet 784-50-10, sigmoid, weights 0.01*N(0,1), numerical "
+        "gradient, SGD lr 0.1, batch 100, 10,000 iterations",
+        dict(_BOOK_NET, activation="sigmoid", gradient="numerical"),
+    ),
+    "ch5": Recipe(
+        "ch5",
+        "the book's chapter 5: TwoLayerNet 784-50-10, ReLU, weights 0.01*N(0,1), backprop, "
+        "SGD lr 0.1, batch 100, 10,000 iterations",
+        dict(_BOOK_NET, activation="relu", gradient="backprop"),
+    ),
+}
+
 
 D = DEFAULT_RECIPE
 # The choices of every option, shared with ``mitbadak train``'s argument parser.

@@ -1,14 +1,12 @@
-"""A training run as a folder: the recipe (``config.json``), the model, metrics, curves, checkpoint.
+"""Running a training run into its folder: ``run_training(config, out_dir)``.
 
-``run_training(config, out_dir)`` is what ``mitbadak train`` calls; a notebook can call it too.
-The folder holds:
-
-* ``config.json``   - the :class:`TrainConfig` (everything needed to rerun it) and the data used
-* ``model.npz``     - the trained network + metadata (recipe, final metrics, library version)
-* ``checkpoint.npz``- written atomically at every epoch (and on Ctrl-C): ``--resume`` continues it
-* ``metrics.csv``   - one row per epoch; ``iterations.csv`` - the loss of every iteration
-* ``loss.png``, ``accuracy.png`` - train vs test curves (when matplotlib is installed)
-* ``.lock``         - held (``fcntl.flock``) while a process trains in the folder: one writer only
+``run_training`` is what ``mitbadak train`` calls; a notebook can call it too. It loads the data
+(:func:`load_training_data`), builds the network (:func:`build_network`), takes the folder's lock
+and writes the files of :mod:`mitbadak.training.run_folder` (``config.json``, ``model.npz`` last,
+``checkpoint.npz``, ``metrics.csv``, ``iterations.csv``, the curve PNGs). The recipe
+(:class:`TrainConfig`, :data:`RECIPES`) is :mod:`mitbadak.training.recipes`; the time estimate of
+a numerical-gradient run is :mod:`mitbadak.training.cost_estimate`. Their names stay importable
+from here.
 
 A resumed run ends with the same numbers as an uninterrupted one when it runs with the same NumPy
 and BLAS thread count (``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``): a different thread count can
@@ -17,14 +15,10 @@ sum matrix products in another order and change the last digits.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
 import platform
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +29,7 @@ from mitbadak.core.errors import DatasetUnavailable, MitbadakError, RunFolderErr
 from mitbadak.core.version import __version__
 from mitbadak.nn.layers import ACTIVATIONS
 from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
+from mitbadak.training.cost_estimate import estimate_numerical_costs, numerical_run_note
 from mitbadak.training.loop import (
     TrainingDiverged,
     TrainResult,
@@ -43,173 +38,33 @@ from mitbadak.training.loop import (
     train,
     write_history,
 )
+from mitbadak.training.recipes import DEFAULT_RECIPE, RECIPES, Recipe, TrainConfig
+from mitbadak.training.run_folder import (
+    RUN_FILES,
+    clear_run_files,
+    is_finished,
+    read_run_config,
+    remove_stale_temporaries,
+    run_lock,
+)
 
 __all__ = [
+    "build_network",
+    "load_training_data",
+    "run_training",
+    "register_curve_writer",
+    # re-exported from their own modules (recipes, run_folder, cost_estimate)
     "TrainConfig",
     "DEFAULT_RECIPE",
     "Recipe",
     "RECIPES",
     "RUN_FILES",
-    "build_network",
-    "load_training_data",
-    "run_training",
     "read_run_config",
     "run_lock",
+    "is_finished",
+    "remove_stale_temporaries",
+    "estimate_numerical_costs",
 ]
-
-#: The files a training run writes into its folder (``--overwrite`` removes exactly these).
-RUN_FILES = (
-    "config.json",
-    "model.npz",
-    "checkpoint.npz",
-    "metrics.csv",
-    "iterations.csv",
-    "loss.png",
-    "accuracy.png",
-)
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run. The defaults are mitbadak's default recipe."""
-
-    dataset: str | None = None  # None: MNIST if found or downloadable, else the built-in sample
-    data_dir: str | None = None
-    model: str = "mlp"  # 'two-layer' or 'mlp'
-    hidden: list[int] = field(default_factory=lambda: [256, 128])
-    activation: str = "relu"
-    weight_init: str | float | None = (
-        None  # None: He for ReLU, Xavier for sigmoid (0.01 for the book's two-layer)
-    )
-    optimizer: str = "momentum"
-    lr: float = 0.05
-    batch_size: int = 100
-    epochs: int | None = 20
-    iters: int | None = None
-    gradient: str = "backprop"
-    weight_decay: float = 0.0
-    early_stopping: int | None = None
-    val_fraction: float = 0.1
-    seed: int = 0
-    dtype: str = "float32"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """A config from its ``to_dict()`` form; every value's type is checked (a damaged
-        ``config.json`` gets a MitbadakError naming the option, never a crash later)."""
-        if not isinstance(data, dict):
-            raise MitbadakError(
-                f"training options must be a JSON object, got {type(data).__name__}"
-            )
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise MitbadakError(f"unknown training options in config: {', '.join(sorted(unknown))}")
-        for name, value in data.items():
-            if not _TYPE_CHECKS[name](value):
-                raise MitbadakError(
-                    f"training option {name!r} has an invalid value {value!r} "
-                    f"(expected {_TYPE_NAMES[name]})"
-                )
-        return cls(**data)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_pos_int(v: Any) -> bool:
-    return _is_int(v) and v >= 1
-
-
-def _is_num(v: Any) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
-
-
-_OPTIONAL_STR = (lambda v: v is None or isinstance(v, str), "a string or null")
-_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "dataset": _OPTIONAL_STR,
-    "data_dir": _OPTIONAL_STR,
-    "model": (lambda v: v in ("two-layer", "mlp"), "'two-layer' or 'mlp'"),
-    "hidden": (
-        lambda v: isinstance(v, list) and bool(v) and all(_is_pos_int(h) for h in v),
-        "a list of positive integers",
-    ),
-    "activation": (lambda v: v in ACTIVATIONS, " or ".join(map(repr, ACTIVATIONS))),
-    "weight_init": (
-        lambda v: v is None or isinstance(v, str) or (_is_num(v) and v > 0),
-        "null, a name or a positive number",
-    ),
-    "optimizer": (
-        lambda v: v in ("sgd", "momentum", "adagrad", "adam"),
-        "'sgd', 'momentum', 'adagrad' or 'adam'",
-    ),
-    "lr": (lambda v: _is_num(v) and v > 0, "a positive number"),
-    "batch_size": (_is_pos_int, "a positive integer"),
-    "epochs": (lambda v: v is None or _is_pos_int(v), "a positive integer or null"),
-    "iters": (lambda v: v is None or _is_pos_int(v), "a positive integer or null"),
-    "gradient": (lambda v: v in ("backprop", "numerical"), "'backprop' or 'numerical'"),
-    "weight_decay": (lambda v: _is_num(v) and v >= 0, "a number >= 0"),
-    "early_stopping": (lambda v: v is None or _is_pos_int(v), "a positive integer or null"),
-    "val_fraction": (lambda v: _is_num(v) and 0 < v < 1, "a number between 0 and 1"),
-    "seed": (_is_int, "an integer"),
-    "dtype": (lambda v: v in ("float32", "float64"), "'float32' or 'float64'"),
-}
-_TYPE_CHECKS = {k: check for k, (check, _) in _TYPES.items()}
-_TYPE_NAMES = {k: name for k, (_, name) in _TYPES.items()}
-
-
-DEFAULT_RECIPE = TrainConfig()
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A named starting point for a run: TrainConfig settings that options may then override."""
-
-    name: str
-    summary: str
-    settings: dict[str, Any]
-
-    def config(self, **overrides: Any) -> TrainConfig:
-        """The TrainConfig of this recipe with ``overrides`` applied."""
-        return TrainConfig(**{**self.settings, **overrides})
-
-
-_BOOK_NET = dict(
-    model="two-layer",
-    hidden=[50],
-    weight_init=0.01,
-    optimizer="sgd",
-    lr=0.1,
-    batch_size=100,
-    epochs=None,
-    iters=10_000,
-)
-
-#: The recipes ``mitbadak train --recipe NAME`` (and the web playground) start from.
-RECIPES: dict[str, Recipe] = {
-    "default": Recipe(
-        "default",
-        "mitbadak's default: MLP 784-256-128-10, ReLU, He init, momentum lr 0.05, batch 100, "
-        "20 epochs, backprop",
-        {},
-    ),
-    "ch4": Recipe(
-        "ch4",
-        "the book's chapter 4: TwoLayerNet 784-50-10, sigmoid, weights 0.01*N(0,1), numerical "
-        "gradient, SGD lr 0.1, batch 100, 10,000 iterations",
-        dict(_BOOK_NET, activation="sigmoid", gradient="numerical"),
-    ),
-    "ch5": Recipe(
-        "ch5",
-        "the book's chapter 5: TwoLayerNet 784-50-10, ReLU, weights 0.01*N(0,1), backprop, "
-        "SGD lr 0.1, batch 100, 10,000 iterations",
-        dict(_BOOK_NET, activation="relu", gradient="backprop"),
-    ),
-}
 
 
 def build_network(config: TrainConfig, input_size: int = 784, output_size: int = 10):
@@ -363,23 +218,15 @@ def _run_locked(
     if resume_state is None:
         # A fresh start never sits beside an earlier run's files. Restarting a resumed run keeps
         # its config.json (rewritten atomically below), so a kill here never loses the recipe.
-        for name in RUN_FILES:
-            if not (resume and name == "config.json"):
-                with contextlib.suppress(FileNotFoundError):
-                    (out / name).unlink()
+        clear_run_files(out, keep_config=resume)
     x_train, t_train = train_set
     if config.gradient == "numerical":
         start_iteration = resume_state[2].get("iteration", 0) if resume_state else 0
-        per_step, per_eval = estimate_numerical_costs(
-            network, x_train, t_train, config.batch_size, [test_set, val_set]
-        )
-        batches = -(-len(x_train) // config.batch_size)
-        total = config.iters or config.epochs * batches
-        todo = max(total - start_iteration, 0)
-        seconds = per_step * todo + per_eval * (todo / batches + 1)
         say(
-            f"numerical gradient (chapter 4): about {_duration(per_step)} per iteration "
-            f"(timed on this network), so {todo:,} iterations take about {_duration(seconds)}"
+            numerical_run_note(
+                network, x_train, t_train, batch_size=config.batch_size, epochs=config.epochs,
+                iters=config.iters, start_iteration=start_iteration, eval_sets=[test_set, val_set],
+            )
         )
     info: dict[str, Any] = {"dataset": dataset, "fallback_reason": fallback, "out_dir": str(out)}
     if resume_state is None:
@@ -458,161 +305,6 @@ def _load_checkpoint_or_explain(path: Path):
         raise RunFolderError(
             f"{exc}; the run cannot be resumed (start it again with --overwrite)"
         ) from None
-
-
-def is_finished(run_dir: str | os.PathLike) -> bool:
-    """True when the run in ``run_dir`` completed (its ``model.npz``, written last, exists)."""
-    return (Path(run_dir) / "model.npz").is_file()
-
-
-def read_run_config(run_dir: str | os.PathLike) -> TrainConfig:
-    """The TrainConfig recorded in ``run_dir/config.json``, with the dataset actually used.
-
-    Raises :class:`RunFolderError` naming the file when it is missing or damaged.
-    """
-    path = Path(run_dir) / "config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
-            raise MitbadakError("expected a JSON object with a 'config' object inside")
-        options = dict(data["config"])
-        used = data.get("dataset_used")
-        if options.get("dataset") is None and isinstance(used, str):
-            options["dataset"] = used  # runs written before the config recorded it
-        return TrainConfig.from_dict(options)
-    except FileNotFoundError:
-        raise RunFolderError(f"{path}: not found; is {run_dir} a training run folder?") from None
-    except UnicodeDecodeError:
-        raise RunFolderError(f"{path}: not UTF-8 text; the run folder is damaged") from None
-    except (ValueError, MitbadakError) as exc:
-        raise RunFolderError(f"{path}: damaged run config ({exc})") from None
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: str | os.PathLike):
-    """Hold an exclusive advisory lock (``fcntl.flock`` on ``run_dir/.lock``) while in the block.
-
-    The operating system releases it when the process exits or dies, so a crash never leaves a
-    folder locked. A second holder gets :class:`RunFolderError` at once (no waiting). On systems
-    without ``fcntl`` (Windows) the block runs unlocked.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    path = Path(run_dir) / ".lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
-            raise RunFolderError(
-                f"{run_dir} is in use by another mitbadak process"
-                + (f" (pid {owner})" if owner.isdigit() else "")
-                + "; wait for it to finish or choose another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
-def remove_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
-    """Delete temporary files an interrupted atomic write left in ``run_dir`` (``.NAME.*.tmp``).
-
-    Call it only while holding :func:`run_lock`: then no other writer can own them.
-    """
-    removed = []
-    for tmp in Path(run_dir).glob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-            removed.append(tmp)
-    return removed
-
-
-def estimate_numerical_costs(
-    network, x_train, t_train, batch_size: int, eval_sets=(), budget: float = 2.0
-) -> tuple[float, float]:
-    """Seconds per numerical-gradient step and per epoch-end evaluation, measured on this network.
-
-    The step is timed on the real path (the trainer's own gradient function). When a whole step
-    would take long (networks the fast path does not handle), a sample of parameter elements is
-    timed through the same central differences and scaled by the number of elements, so the
-    estimate itself takes at most about ``budget`` seconds.
-    """
-    from mitbadak.core._checks import labels_to_indices
-    from mitbadak.nn.gradcheck import supports_fast
-    from mitbadak.training.loop import evaluate_checked
-    from mitbadak.training.steps import numerical_loss_and_gradient
-
-    n = min(batch_size, len(x_train))
-    x2 = np.asarray(x_train[:n]).reshape(n, -1).astype(network.dtype)
-    t2 = labels_to_indices(t_train[:n], n, network.output_size)
-    if supports_fast(network):
-        step = numerical_loss_and_gradient(network)
-        best = math.inf
-        spent = 0.0
-        while spent < budget / 2 or best == math.inf:
-            t0 = time.perf_counter()
-            step(x2, t2)
-            took = time.perf_counter() - t0
-            best, spent = min(best, took), spent + took
-            if spent > budget / 4 and best < math.inf and took > budget / 8:
-                break
-        per_step = best
-    else:
-        per_step = _sample_central_differences(network, x2, t2, budget)
-    per_eval = 0.0
-    sets = [s for s in eval_sets if s is not None]
-    x_eval = np.asarray(x_train[:10_000]).reshape(min(len(x_train), 10_000), -1)
-    t_eval = labels_to_indices(t_train[:10_000], len(x_eval), network.output_size)
-    t0 = time.perf_counter()
-    evaluate_checked(network, x_eval, t_eval)
-    for xs, ts in sets:
-        xs2 = np.asarray(xs).reshape(len(xs), -1)
-        evaluate_checked(network, xs2, labels_to_indices(ts, len(xs2), network.output_size))
-    per_eval = time.perf_counter() - t0
-    return per_step, per_eval
-
-
-def _sample_central_differences(network, x2, t2, budget: float) -> float:
-    """Time the reference path's central differences on a few elements; scale to all of them."""
-    from mitbadak.core.differentiation import _central
-    from mitbadak.nn.networks import network_from_config
-
-    clone = network_from_config(
-        dict(network.config(), dtype="float64"),
-        {k: v.astype(np.float64) for k, v in network.params.items()},
-    )
-    work = clone.params
-    x64 = x2.astype(np.float64)
-    rng = np.random.default_rng(0)
-    total = sum(v.size for v in work.values())
-    done, spent = 0, 0.0
-    t0 = time.perf_counter()
-    while spent < budget / 2 or done < 4:
-        for v in work.values():
-            flat = v.reshape(-1)
-            i = int(rng.integers(flat.size))
-            _central(lambda _p: clone.batch_loss(x64, t2), v, flat, i, 1e-4)
-            done += 1
-        spent = time.perf_counter() - t0
-        if done >= 400:
-            break
-    return spent / done * total
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.2g} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 #: Draws a run's curves into its folder: ``(history, folder, lang) -> [paths written]``. Training

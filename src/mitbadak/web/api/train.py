@@ -420,7 +420,7 @@ def run_snapshot(out: Path) -> dict[str, Any]:
     """A run folder as it stands (for reopening it, or following a CLI run)."""
     from mitbadak.training.loop import read_history
     from mitbadak.training.recipes import command_line
-    from mitbadak.training.runs import read_run_config
+    from mitbadak.training.run_folder import read_run_config
 
     info: dict[str, Any] = {"name": out.name, "out_dir": str(out)}
     try:
@@ -588,8 +588,14 @@ def _check_local(dataset: str | None, data_dir: str | None) -> None:
 def choices() -> dict[str, Any]:
     from mitbadak.files.datasets import present, registry
     from mitbadak.files.datasets.toy import TOY_DATASETS
-    from mitbadak.training.recipes import ACTIVATIONS, DEFAULT_LR, MODELS, OPTIMIZERS, WEB_LIMITS
-    from mitbadak.training.runs import DEFAULT_RECIPE
+    from mitbadak.training.recipes import (
+        ACTIVATIONS,
+        DEFAULT_LR,
+        DEFAULT_RECIPE,
+        MODELS,
+        OPTIMIZERS,
+        WEB_LIMITS,
+    )
 
     return {
         "datasets": list(registry.DATASETS),
