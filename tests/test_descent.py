@@ -120,7 +120,8 @@ def test_double_well_finds_a_minimum_or_sits_on_the_saddle():
         ({"start": ("a", 1)}, "start must be two numbers"),
         ({"start": "12"}, "start must be two numbers (x0, x1), got '12'"),
         ({"start": (1e4, 0)}, "no larger than 1000"),
-        ({"optimizer": "nadam"}, "optimizer must be one of sgd, momentum, adagrad, adam, rmsprop"),
+        ({"optimizer": "nadam"},
+         "optimizer must be one of sgd, momentum, nesterov, adagrad, adam, rmsprop"),
     ],
 )
 def test_bad_descent_arguments(kwargs, message):

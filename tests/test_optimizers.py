@@ -152,12 +152,13 @@ def test_registry_holds_each_optimizer_once_with_its_run_lr():
     from mitbadak.nn.optimizers import REGISTRY
     from mitbadak.training.recipes import DEFAULT_LR, DEFAULT_RECIPE
 
-    assert set(REGISTRY) == set(OPTIMIZERS) == {"sgd", "momentum", "adagrad", "adam", "rmsprop"}
+    assert set(REGISTRY) == set(OPTIMIZERS) == {"sgd", "momentum", "nesterov",
+                                                     "adagrad", "adam", "rmsprop"}
     assert all(OPTIMIZERS[name] is e.cls and e.name == name for name, e in REGISTRY.items())
     # the default recipe's optimizer keeps its lr when named explicitly
     assert REGISTRY[DEFAULT_RECIPE.optimizer].run_lr == DEFAULT_RECIPE.lr
-    assert DEFAULT_LR == {"sgd": 0.05, "momentum": 0.05, "adagrad": 0.01, "adam": 0.001,
-                          "rmsprop": 0.001}  # fmt: skip
+    assert DEFAULT_LR == {"sgd": 0.05, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.01,
+                          "adam": 0.001, "rmsprop": 0.001}  # fmt: skip
 
 
 def test_rmsprop_is_the_books_formula_to_1e_12_over_100_steps():

@@ -29,6 +29,7 @@ __all__ = [
     "adam_lr_t",
     "SGD",
     "Momentum",
+    "Nesterov",
     "AdaGrad",
     "Adam",
     "make_optimizer",
@@ -67,8 +68,9 @@ class Optimizer:
 
     * ``rule(p, g, <state slots>, <scalars>)``: the update of one parameter as elementwise
       expressions (:mod:`mitbadak.core.expressions`), returning ``{slot: new value, ...,
-      "p": new value}`` (slots first; an output may use the *new* value of an earlier one, never
-      the old value of an output already written, since each is written in place);
+      "p": new value}`` in the order they are written (usually the slots first; Nesterov writes
+      ``p`` first, as the book does); an output may use the *new* value of an earlier one, never
+      the old value of an output already written, since each is written in place;
     * ``slots``: the names of its per-parameter state (``v``, ``h``, ``m``...), kept as dicts of
       arrays in attributes of those names;
     * ``step_scalars()``: the host scalars of one step (``{"lr": self.lr}`` by default; any
@@ -194,8 +196,8 @@ class Optimizer:
             for target, expr in program:
                 out = env[target] if target != "p" or in_place else None
                 value = evaluate(expr, env, xp, out=out, memo=memo)
-            if not in_place:
-                params[key] = value
+                if target == "p" and not in_place:
+                    params[key] = value
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Arrays of internal state, keyed by flat names (``v/W1`` ...); empty for SGD."""
@@ -252,7 +254,7 @@ def _compile_rule(cls: type[Optimizer]) -> tuple[tuple[tuple[str, Expr], ...], t
     outputs = cls.rule(**leaves)
     if not isinstance(outputs, dict) or set(outputs) != {*cls.slots, "p"}:
         raise ValueError(f"{where} must return {{slot: ..., 'p': ...}} for slots {cls.slots}")
-    order = [*(k for k in outputs if k != "p"), "p"]
+    order = list(outputs)  # the writing order is the rule's
     written: set[str] = set()
     done: set[int] = set()  # the new values already computed: their old leaves are not read
     for target in order:
@@ -416,6 +418,29 @@ class Momentum(Optimizer):
     def rule(p, g, v, lr, momentum):
         v = momentum * v - lr * g
         return {"v": v, "p": p + v}
+
+
+@register_optimizer
+class Nesterov(Optimizer):
+    """Nesterov's accelerated gradient in the book's rearranged form (Bengio et al. 2012):
+    W <- W + momentum^2 * v - (1 + momentum) * lr * dL/dW;  v <- momentum * v - lr * dL/dW
+    (W is written first, from the old v, then v; the same roundings as the book's code)."""
+
+    name, run_lr, compare_lr = "nesterov", 0.05, 0.1
+    summary = "W += m*m*v - (1+m)*lr*dW; v = m*v - lr*dW"
+    slots = ("v",)
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        super().__init__(lr)
+        self.momentum = _decay_rate(momentum, "momentum")
+
+    def step_scalars(self):
+        m = self.momentum
+        return {"lr": self.lr, "momentum": m, "mm": m * m, "lr_ahead": (1 + m) * self.lr}
+
+    @staticmethod
+    def rule(p, g, v, lr, momentum, mm, lr_ahead):
+        return {"p": (p + mm * v) - lr_ahead * g, "v": v * momentum - lr * g}
 
 
 @register_optimizer
