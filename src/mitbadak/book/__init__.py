@@ -21,6 +21,8 @@ BOOK_FILES = {
     "common/layers.py": "mitbadak.book.common.layers",
     "common/optimizer.py": "mitbadak.book.common.optimizer",
     "common/multi_layer_net.py": "mitbadak.book.common.multi_layer_net",
+    "common/trainer.py": "mitbadak.book.common.trainer",
+    "common/util.py": "mitbadak.book.common.util",
     "dataset/mnist.py": "mitbadak.book.dataset.mnist",
     "ch04/gradient_1d.py": "mitbadak.book.ch04.gradient_1d",
     "ch04/gradient_2d.py": "mitbadak.book.ch04.gradient_2d",
