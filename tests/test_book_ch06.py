@@ -358,3 +358,18 @@ def test_shuffle_dataset_keeps_pairs_and_uses_the_global_rng():
     np.testing.assert_array_equal(xi[:, 0, 0, 0] / 18, ti)
     with pytest.raises(ValueError, match="one row per sample each, got 10 and 9 rows"):
         shuffle_dataset(x, t[:9])
+
+
+def test_trainer_takes_chapter_5s_two_layer_net(mnist_small):
+    from mitbadak.book.ch05.two_layer_net import TwoLayerNet
+
+    x_train, t_train, x_test, t_test = mnist_small
+    net = TwoLayerNet(784, 30, 10, seed=4)
+    before = net.params["W1"].copy()
+    np.random.seed(0)
+    trainer = BookTrainer(net, x_train, t_train, x_test, t_test, epochs=1,
+                          optimizer="nesterov", optimizer_param={"lr": 0.1, "momentum": 0.8})
+    accuracy = trainer.train()
+    assert trainer.optimizer.momentum == 0.8 and len(trainer.train_loss_list) == 3
+    assert not np.array_equal(net.params["W1"], before)  # the network's own arrays, in place
+    assert accuracy == net.accuracy(x_test, t_test)
