@@ -134,7 +134,7 @@ def test_a_dropout_ratio_outside_0_1_is_one_clear_error(ratio):
 
 
 def test_bad_gamma_beta_and_input_shapes_are_one_clear_error():
-    with pytest.raises(ValueError, match=r"gamma and beta must have the same shape.*\(3,\).*\(2,\)"):
+    with pytest.raises(ValueError, match=r"gamma and beta must have the same shape.*\(2,\)"):
         BatchNormalization(np.ones(3), np.zeros(2))
     with pytest.raises(ValueError, match=r"gamma must be a 1-D array.*\(2, 3\)"):
         BatchNormalization(np.ones((2, 3)), np.zeros((2, 3)))
@@ -205,7 +205,8 @@ def _assert_gradients_agree(net, x, t, bn_biases=()):
         scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))), 1e-8)
         assert float(np.max(np.abs(a - b))) / scale < 1e-6, k
     for k in bn_biases:
-        assert float(np.max(np.abs(numeric[k]))) < 1e-10 and float(np.max(np.abs(backprop[k]))) < 1e-10
+        assert float(np.max(np.abs(numeric[k]))) < 1e-10, k
+        assert float(np.max(np.abs(backprop[k]))) < 1e-10, k
 
 
 def test_gradient_check_with_batchnorm_and_dropout_tanh():
