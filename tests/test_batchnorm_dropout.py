@@ -329,3 +329,22 @@ def test_training_runs_on_the_layer_engine_in_train_mode_and_evaluates_in_test_m
     assert flags.count(False) >= 2 * 2  # each epoch's evaluation (train subset, test set)
     assert result.history.last["test_acc"] == pytest.approx(net.accuracy(x, t))
     assert np.any(net.buffers["running_var1"] != 0)
+
+
+def test_the_books_batch_norm_gradient_check_runs_on_one_image():
+    """ch06/batch_norm_gradient_check.py, smaller: one sample, BatchNorm, both gradients. With
+    the book's ReLU every ReLU input is beta = 0, exactly the kink, where the central difference
+    reads half a slope and backprop none (the book's printout shows it for beta); sigmoid here."""
+    net = MultiLayerNetExtend(input_size=12, hidden_size_list=[6, 5], output_size=4,
+                              activation="sigmoid", use_batchnorm=True, seed=0)  # fmt: skip
+    x, t = np.random.default_rng(2).random((1, 12)), np.eye(4)[[1]]
+    with pytest.warns(BatchNormWarning):
+        grad_backprop = net.gradient(x, t)
+    with pytest.warns(BatchNormWarning):
+        grad_numerical = net.numerical_gradient(x, t)
+    for key in grad_numerical:
+        diff = np.average(np.abs(grad_backprop[key] - grad_numerical[key]))
+        assert diff < 1e-9, key
+    # every unit normalised to 0: only beta and the last Affine see the loss
+    assert np.all(grad_backprop["W1"] == 0) and np.all(grad_backprop["gamma2"] == 0)
+    assert np.any(grad_backprop["beta2"] != 0) and np.any(grad_backprop["W3"] != 0)

@@ -30,13 +30,10 @@ from mitbadak.core.version import __version__
 from mitbadak.files.bookweights import import_book_weights, load_book_weights
 from mitbadak.files.datasets import find_book_weights, load_mnist
 from mitbadak.files.modelfile import load_model, save_model
-from mitbadak.nn.batchnorm import BatchNormalization
-from mitbadak.nn.dropout import Dropout
 from mitbadak.nn.gradcheck import gradient_check
 from mitbadak.nn.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
 from mitbadak.nn.networks import (
     MultiLayerNet,
-    MultiLayerNetExtend,
     SimpleNet,
     TwoLayerNet,
     forward,
@@ -89,9 +86,6 @@ __all__ = [
     "simpleNet",
     "TwoLayerNet",
     "MultiLayerNet",
-    "MultiLayerNetExtend",
-    "BatchNormalization",
-    "Dropout",
     "gradient_check",
     "SGD",
     "Momentum",

@@ -21,6 +21,7 @@ BOOK_FILES = {
     "common/layers.py": "mitbadak.book.common.layers",
     "common/optimizer.py": "mitbadak.book.common.optimizer",
     "common/multi_layer_net.py": "mitbadak.book.common.multi_layer_net",
+    "common/multi_layer_net_extend.py": "mitbadak.book.common.multi_layer_net_extend",
     "dataset/mnist.py": "mitbadak.book.dataset.mnist",
     "ch04/gradient_1d.py": "mitbadak.book.ch04.gradient_1d",
     "ch04/gradient_2d.py": "mitbadak.book.ch04.gradient_2d",
