@@ -348,3 +348,21 @@ def test_the_books_batch_norm_gradient_check_runs_on_one_image():
     # every unit normalised to 0: only beta and the last Affine see the loss
     assert np.all(grad_backprop["W1"] == 0) and np.all(grad_backprop["gamma2"] == 0)
     assert np.any(grad_backprop["beta2"] != 0) and np.any(grad_backprop["W3"] != 0)
+
+
+def test_the_layers_train_on_a_device_array_module_as_on_numpy():
+    """The layer engine on ``strict_xp`` (a stand-in device that refuses silent conversion):
+    the same losses and running statistics as on NumPy (masks drawn on the host)."""
+    import strict_xp
+
+    from mitbadak.core.backend import to_host
+
+    x, t = _data(40)
+    kw = {"optimizer": "adam", "lr": 0.01, "epochs": 2, "batch_size": 10}
+    host = _resume_net(0)
+    r0 = train(host, (x, t), (x, t), **kw)
+    dev = _resume_net(0)
+    r1 = train(dev, (x, t), (x, t), device=strict_xp, **kw)
+    assert r1.history.iteration_loss == r0.history.iteration_loss
+    for k, v in host.buffers.items():
+        np.testing.assert_array_equal(to_host(dev.buffers[k]), v)
