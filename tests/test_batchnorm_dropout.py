@@ -277,6 +277,13 @@ def test_a_model_file_keeps_the_running_statistics(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
     copy = network_from_config(net.config(), dict(net.params))
     assert type(copy) is MultiLayerNetExtend
+    config = net.config()
+    config["extend"] = dict(config["extend"], hidden_size_list=[10**6, 4])  # never allocated
+    with pytest.raises(ValueError, match="'extend' does not match its 'layers'"):
+        network_from_config(config)
+    config["extend"] = dict(config["extend"], hidden_size_list=[5, 4], use_batchnorm=False)
+    with pytest.raises(ValueError, match="'extend' does not match its 'layers'"):
+        network_from_config(config)
 
 
 def _resume_net(seed):

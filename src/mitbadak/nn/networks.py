@@ -1128,6 +1128,13 @@ def network_from_config(config: dict[str, Any], params: dict[str, np.ndarray] | 
     try:
         if arch == "LayerNet" and isinstance(config.get("extend"), dict):
             extend = config["extend"]
+            # the sizes it states must be the layer list's (checked without allocating anything)
+            n_in = int(np.prod([int(s) for s in config["input_shape"]]))
+            sizes = [n_in, *[int(h) for h in extend["hidden_size_list"]],
+                     int(config["output_size"])]  # fmt: skip
+            stated = param_shapes(config)
+            if any(stated.get(f"W{i}") != (sizes[i - 1], sizes[i]) for i in range(1, len(sizes))):
+                raise ValueError("the network config's 'extend' does not match its 'layers'")
             net = MultiLayerNetExtend(
                 config["input_shape"], extend["hidden_size_list"], int(config["output_size"]),
                 activation=extend["activation"], weight_init_std=extend["weight_init_std"],
