@@ -1069,7 +1069,9 @@ class MultiLayerNetExtend(LayerNet):
         self.hidden_size_list = sizes[1:-1]
         self.hidden_layer_num = len(self.hidden_size_list)
         self.activation = activation
-        self.weight_init_std = weight_init_std
+        # JSON-ready (np.logspace's np.float64 scales, as the book's batch_norm_test.py passes)
+        self.weight_init_std = (weight_init_std if isinstance(weight_init_std, str)
+                                else _init_std(weight_init_std, 1, activation, "weight_init_std"))
         self.use_dropout = bool(use_dropout)
         self.use_batchnorm = bool(use_batchnorm)
         self.inverted_dropout = bool(inverted_dropout)
