@@ -51,6 +51,12 @@ BOOK_IMPORTS = [
     ("ch06/overfit_weight_decay.py", ["from common.multi_layer_net import MultiLayerNet",
                                       "from common.optimizer import SGD"]),
     ("ch06/optimizer_compare_naive.py", ["from common.optimizer import *"]),
+    ("ch06/batch_norm_gradient_check.py", ["from dataset.mnist import load_mnist",
+                                           "from common.multi_layer_net_extend import "
+                                           "MultiLayerNetExtend"]),
+    ("ch06/batch_norm_test.py", ["from dataset.mnist import load_mnist",
+                                 "from common.multi_layer_net_extend import MultiLayerNetExtend",
+                                 "from common.optimizer import SGD, Adam"]),
 ]
 
 #: names a script uses after its star import

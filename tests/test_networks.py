@@ -165,7 +165,7 @@ def test_multi_layer_net_accepts_an_int_hidden_size():
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="activation must be one of.*'tanh'"):
         TwoLayerNet(4, 3, 2, activation="softplus")
-    with pytest.raises(ValueError, match="weight_init must be 'he', 'xavier' or a number"):
+    with pytest.raises(ValueError, match="weight_init must be one of 'relu', 'he', 'sigmoid'"):
         MultiLayerNet(4, [3], 2, weight_init="lecun")
     with pytest.raises(ValueError, match="non-negative standard deviation"):
         MultiLayerNet(4, [3], 2, weight_init=-1.0)

@@ -23,6 +23,7 @@ BOOK_FILES = {
     "common/multi_layer_net.py": "mitbadak.book.common.multi_layer_net",
     "common/trainer.py": "mitbadak.book.common.trainer",
     "common/util.py": "mitbadak.book.common.util",
+    "common/multi_layer_net_extend.py": "mitbadak.book.common.multi_layer_net_extend",
     "dataset/mnist.py": "mitbadak.book.dataset.mnist",
     "ch04/gradient_1d.py": "mitbadak.book.ch04.gradient_1d",
     "ch04/gradient_2d.py": "mitbadak.book.ch04.gradient_2d",

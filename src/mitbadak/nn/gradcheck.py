@@ -88,8 +88,19 @@ def numerical_gradient_reference(
     clone = network.copy(dtype="float64")
     work = clone.params
     x64 = np.asarray(x2, dtype=np.float64)
+    # A network with train/test layers (BatchNorm, Dropout): the training-mode loss, whose
+    # gradient ``gradient`` computes, every evaluation from the same generator states (the same
+    # dropout mask: the one the network's next ``gradient`` draws) and running statistics.
+    training = any(getattr(layer, "train_flag", False) for layer in getattr(clone, "sequence", ()))
+    rngs = clone.rng_states() if training else {}
+    buffers = {k: np.array(v) for k, v in clone.buffers.items()} if training else {}
+
     def loss(_p) -> float:
-        value = clone.batch_loss(x64, t2)
+        if training:
+            clone.set_rng_states(rngs)
+            for k, v in buffers.items():
+                clone.buffers[k][...] = v
+        value = clone.batch_loss(x64, t2, train_flg=training)
         if on_loss is not None:
             on_loss()
         return value

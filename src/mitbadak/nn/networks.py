@@ -28,6 +28,8 @@ from mitbadak.core.backend import (
 )
 from mitbadak.core.functions import cross_entropy_error, identity_function, sigmoid, softmax
 from mitbadak.nn import gradcheck
+from mitbadak.nn.batchnorm import BatchNormalization
+from mitbadak.nn.dropout import Dropout
 from mitbadak.nn.layers import ACTIVATIONS, Affine, SoftmaxWithLoss, layer_class
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "param_shapes",
     "Network",
     "make_rng",
+    "MultiLayerNetExtend",
     "register_device_scores",
 ]
 
@@ -422,7 +425,9 @@ class LayerNet:
                 self.decayed += (name,)
         for name, (layer, spec) in buffer_specs.items():
             self._buffer_slots[name] = (layer, spec.stem)
-            buffers[name] = spec.initial(rng, self.dtype)
+            given = layer.buffers.get(spec.stem)  # e.g. BatchNormalization(running_mean=...)
+            buffers[name] = (spec.initial(rng, self.dtype) if given is None
+                             else np.array(_host_value(given), dtype=self.dtype))  # fmt: skip
         first = next((i for i, la in enumerate(layers) if la.param_specs()), len(layers) - 1)
         self._first_param_layer = first
         for i, layer in enumerate(layers):
@@ -596,6 +601,7 @@ class LayerNet:
         net = network_from_config(config, {k: to_host(v) for k, v in self.params.items()})
         if self.buffers:
             net.set_buffers({k: to_host(v) for k, v in self.buffers.items()})
+        net.set_rng_states(self.rng_states())  # the copy draws the same dropout masks
         return net
 
     def __repr__(self) -> str:
@@ -906,7 +912,14 @@ def _layers_from_config(config: dict[str, Any]) -> list[Any]:
     return layers
 
 
-def _init_std(weight_init: str | float, n_in: int, activation: str) -> float:
+#: The named initial scales (the book's ``weight_init_std`` strings): He for ReLU, Xavier for
+#: sigmoid/tanh.
+WEIGHT_INIT_NAMES = ("relu", "he", "sigmoid", "xavier")
+
+
+def _init_std(
+    weight_init: str | float, n_in: int, activation: str, what: str = "weight_init"
+) -> float:
     """Standard deviation of the initial weights: He sqrt(2/n), Xavier sqrt(1/n), or a number."""
     if isinstance(weight_init, str):
         key = weight_init.lower()
@@ -914,11 +927,17 @@ def _init_std(weight_init: str | float, n_in: int, activation: str) -> float:
             return float(np.sqrt(2.0 / n_in))
         if key in ("xavier", "sigmoid"):
             return float(np.sqrt(1.0 / n_in))
-        raise ValueError(f"weight_init must be 'he', 'xavier' or a number, got {weight_init!r}")
-    std = float(weight_init)
+        raise ValueError(
+            f"{what} must be one of {', '.join(repr(k) for k in WEIGHT_INIT_NAMES)} or a "
+            f"number (a standard deviation), got {weight_init!r}"
+        )
+    try:
+        std = float(weight_init)
+    except (TypeError, ValueError):
+        std = float("nan")
     if not np.isfinite(std) or std < 0:
         raise ValueError(
-            f"weight_init must be a non-negative standard deviation, got {weight_init!r}"
+            f"{what} must be a non-negative standard deviation, got {weight_init!r}"
         )
     return std
 
@@ -998,6 +1017,108 @@ class MultiLayerNet(FeedForwardNet):
         )
 
 
+class MultiLayerNetExtend(LayerNet):
+    """The book's ``MultiLayerNetExtend`` as a layer list: for each hidden size h,
+    ``Affine -> [BatchNormalization(h)] -> activation -> [Dropout(dropout_ration)]``, then the
+    last ``Affine``, then SoftmaxWithLoss. Parameters ``W1, b1, gamma1, beta1, W2, ...``, the
+    running statistics ``running_mean1, running_var1, ...`` as buffers; weight decay on the W
+    only. ``weight_init_std``: 'relu'/'he' (sqrt(2/n_in)), 'sigmoid'/'xavier' (sqrt(1/n_in)) or
+    a number. ``dropout_ration`` is the book's spelling; ``inverted_dropout=True`` picks inverted
+    dropout (never the default). ``seed``, ``dtype``, ``device`` are mitbadak's keywords.
+
+    ``predict(x, train_flg=False)`` and ``loss(x, t, train_flg=False)`` as in the book;
+    ``gradient`` runs in training mode (BatchNorm's batch statistics, a fresh dropout mask) and
+    ``numerical_gradient`` differentiates that same training-mode loss, every evaluation
+    starting from the network's current generators and running statistics (so it sees the mask
+    the next ``gradient`` call draws, and leaves the network untouched).
+    """
+
+    architecture = "MultiLayerNetExtend"
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size_list,
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: str | float = "relu",
+        weight_decay_lambda: float = 0,
+        use_dropout: bool = False,
+        dropout_ration: float = 0.5,
+        use_batchnorm: bool = False,
+        *,
+        inverted_dropout: bool = False,
+        seed=None,
+        dtype=np.float64,
+        device="cpu",
+    ) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if isinstance(hidden_size_list, int | np.integer):
+            hidden_size_list = [int(hidden_size_list)]
+        hidden = list(hidden_size_list)
+        if not hidden:
+            raise ValueError(
+                "hidden_size_list is empty: MultiLayerNetExtend needs at least one hidden layer "
+                "(e.g. [100, 100]); for no hidden layer use a LayerNet of one Affine"
+            )
+        shape = (input_size,) if isinstance(input_size, int | np.integer) else tuple(input_size)
+        sizes = [int(np.prod([int(s) for s in shape])), *[int(h) for h in hidden], int(output_size)]
+        if any(s < 1 for s in sizes) or any(int(s) < 1 for s in shape):
+            raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+        self.hidden_size_list = sizes[1:-1]
+        self.hidden_layer_num = len(self.hidden_size_list)
+        self.activation = activation
+        # JSON-ready (np.logspace's np.float64 scales, as the book's batch_norm_test.py passes)
+        self.weight_init_std = (weight_init_std if isinstance(weight_init_std, str)
+                                else _init_std(weight_init_std, 1, activation, "weight_init_std"))
+        self.use_dropout = bool(use_dropout)
+        self.use_batchnorm = bool(use_batchnorm)
+        self.inverted_dropout = bool(inverted_dropout)
+        self.dropout_ration = float(dropout_ration)
+        if self.use_dropout:
+            Dropout(dropout_ration)  # one clear error for a ratio outside [0, 1), up front
+        layers: list[Any] = []
+        for i in range(1, len(sizes)):
+            std = _init_std(weight_init_std, sizes[i - 1], activation, "weight_init_std")
+            layers.append(Affine.of_shape(sizes[i - 1], sizes[i], std))
+            if i == len(sizes) - 1:
+                break
+            if self.use_batchnorm:
+                layers.append(BatchNormalization.of_size(sizes[i]))
+            layers.append(ACTIVATIONS[activation]())
+            if self.use_dropout:
+                layers.append(Dropout(dropout_ration, inverted=self.inverted_dropout))
+        self._assemble(layers, shape, sizes[-1], weight_decay_lambda, seed, dtype)
+        self._move_to(device)
+
+    def config(self) -> dict[str, Any]:
+        """A ``LayerNet`` config (model files check the layer list) and, under ``"extend"``, the
+        constructor's arguments, from which :func:`network_from_config` rebuilds this class."""
+        config = super().config()
+        config["extend"] = {
+            "hidden_size_list": list(self.hidden_size_list),
+            "activation": self.activation,
+            "weight_init_std": self.weight_init_std,
+            "use_dropout": self.use_dropout,
+            "dropout_ration": self.dropout_ration,
+            "use_batchnorm": self.use_batchnorm,
+            "inverted_dropout": self.inverted_dropout,
+        }
+        return dict(config, architecture="LayerNet")
+
+    def __repr__(self) -> str:
+        sizes = "-".join(str(s) for s in [self.input_size, *self.hidden_size_list,
+                                          self.output_size])  # fmt: skip
+        extras = "".join(
+            f", {k}={v!r}" for k, v in (("use_batchnorm", self.use_batchnorm),
+                                        ("use_dropout", self.use_dropout)) if v
+        )  # fmt: skip
+        where = "" if self._xp is np else f", device={self.device!r}"
+        return (f"MultiLayerNetExtend({sizes}, activation={self.activation!r}{extras}, "
+                f"dtype={self.dtype.name}{where})")  # fmt: skip
+
+
 def network_from_config(config: dict[str, Any], params: dict[str, np.ndarray] | None = None):
     """Rebuild a network from ``net.config()`` (and optionally load ``params`` into it)."""
     arch = config.get("architecture")
@@ -1007,6 +1128,30 @@ def network_from_config(config: dict[str, Any], params: dict[str, np.ndarray] | 
         "seed": 0,
     }
     try:
+        if arch == "LayerNet" and isinstance(config.get("extend"), dict):
+            extend = config["extend"]
+            # the sizes it states must be the layer list's (checked without allocating anything)
+            n_in = int(np.prod([int(s) for s in config["input_shape"]]))
+            sizes = [n_in, *[int(h) for h in extend["hidden_size_list"]],
+                     int(config["output_size"])]  # fmt: skip
+            stated = param_shapes(config)
+            if any(stated.get(f"W{i}") != (sizes[i - 1], sizes[i]) for i in range(1, len(sizes))):
+                raise ValueError("the network config's 'extend' does not match its 'layers'")
+            net = MultiLayerNetExtend(
+                config["input_shape"], extend["hidden_size_list"], int(config["output_size"]),
+                activation=extend["activation"], weight_init_std=extend["weight_init_std"],
+                use_dropout=bool(extend["use_dropout"]),
+                dropout_ration=float(extend["dropout_ration"]),
+                use_batchnorm=bool(extend["use_batchnorm"]),
+                inverted_dropout=bool(extend.get("inverted_dropout", False)), **common,
+            )  # fmt: skip
+            if [e["layer"] for e in net.config()["layers"]] != [
+                e.get("layer") for e in config["layers"]
+            ]:
+                raise ValueError("the network config's 'extend' does not match its 'layers'")
+            if params is not None:
+                net.set_params(params)
+            return net
         if arch == "LayerNet":
             net = LayerNet(
                 _layers_from_config(config), input_shape=config["input_shape"],
