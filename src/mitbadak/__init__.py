@@ -30,10 +30,13 @@ from mitbadak.core.version import __version__
 from mitbadak.files.bookweights import import_book_weights, load_book_weights
 from mitbadak.files.datasets import find_book_weights, load_mnist
 from mitbadak.files.modelfile import load_model, save_model
+from mitbadak.nn.batchnorm import BatchNormalization
+from mitbadak.nn.dropout import Dropout
 from mitbadak.nn.gradcheck import gradient_check
 from mitbadak.nn.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
 from mitbadak.nn.networks import (
     MultiLayerNet,
+    MultiLayerNetExtend,
     SimpleNet,
     TwoLayerNet,
     forward,
@@ -41,7 +44,7 @@ from mitbadak.nn.networks import (
     predict,
     simpleNet,
 )
-from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum
+from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from mitbadak.training.loop import train
 
 # mitbadak 0.1's module names (mitbadak.networks, mitbadak.datasets, ...) for one more release.
@@ -79,6 +82,8 @@ __all__ = [
     "Sigmoid",
     "Affine",
     "SoftmaxWithLoss",
+    "BatchNormalization",
+    "Dropout",
     "init_network",
     "forward",
     "predict",
@@ -86,11 +91,14 @@ __all__ = [
     "simpleNet",
     "TwoLayerNet",
     "MultiLayerNet",
+    "MultiLayerNetExtend",
     "gradient_check",
     "SGD",
     "Momentum",
     "AdaGrad",
     "Adam",
+    "Nesterov",
+    "RMSprop",
     "train",
     "load_mnist",
     "save_model",
