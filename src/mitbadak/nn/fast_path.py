@@ -15,7 +15,7 @@ import numpy as np
 
 from mitbadak.nn.layers import ACTIVATIONS
 
-__all__ = ["scores", "loss_and_gradient", "unsupported"]
+__all__ = ["scores", "loss_and_gradient", "softmax_cross_entropy_", "unsupported"]
 
 
 def unsupported(net) -> str | None:
@@ -50,6 +50,26 @@ def scores(net, x2: np.ndarray) -> np.ndarray:
     return s
 
 
+def softmax_cross_entropy_(s: np.ndarray, t2: np.ndarray) -> float:
+    """Mean cross-entropy of softmax(s) against the labels ``t2``; ``s`` becomes dL/ds, in place.
+
+    L = mean_n [logsumexp(s_n) - s[n, t_n]] (``SoftmaxWithLoss.forward``) and
+    dL/ds = (softmax(s) - onehot(t)) / N (its ``backward(1)``).
+    """
+    n, c = s.shape
+    flat_target = np.arange(0, n * c, c) + t2  # s.flat index of s[n, t_n]
+    s -= s.max(axis=1, keepdims=True)
+    s_flat = s.reshape(-1)
+    target = s_flat[flat_target]
+    np.exp(s, out=s)
+    total = s.sum(axis=1, keepdims=True)
+    loss = float(np.log(total).sum() - target.sum()) / n
+    s /= total  # softmax
+    s_flat[flat_target] -= 1.0
+    s *= 1.0 / n
+    return loss
+
+
 def loss_and_gradient(net, x2: np.ndarray, t2: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """Affine -> activation -> ... -> softmax + cross-entropy, forward and backward, in place.
 
@@ -77,17 +97,8 @@ def loss_and_gradient(net, x2: np.ndarray, t2: np.ndarray) -> tuple[float, dict[
     s = h @ params[f"W{n_affine}"]
     s += params[f"b{n_affine}"]
 
-    n, c = s.shape
-    flat_target = np.arange(0, n * c, c) + t2  # s.flat index of s[n, t_n]
-    s -= s.max(axis=1, keepdims=True)
-    s_flat = s.reshape(-1)
-    target = s_flat[flat_target]
-    np.exp(s, out=s)
-    total = s.sum(axis=1, keepdims=True)
-    loss = float(np.log(total).sum() - target.sum()) / n + net.weight_penalty()
-    s /= total  # softmax
-    s_flat[flat_target] -= 1.0
-    s *= 1.0 / n
+    n = s.shape[0]
+    loss = softmax_cross_entropy_(s, t2) + net.weight_penalty()
     dout = s
 
     ones = np.ones(n, dtype=s.dtype)

@@ -7,6 +7,7 @@ step chosen once per run by :func:`choose_step`:
 engine        runs                                        when (``engine='auto'``)
 ============  ==========================================  ===================================
 ``fast``      ``nn.fast_path.loss_and_gradient`` / scores  NumPy, a FeedForwardNet
+``fast``      ``nn.fast_extend.loss_and_gradient`` / ...   NumPy, BatchNorm/Dropout layer lists
 ``layers``    ``net.loss_and_gradient_layers`` (any xp)     every other network, device arrays
 ``fused``     ``devices.fused_step.FusedStep``              CuPy, where ``supports_fused``
 ``numerical`` ``nn.gradcheck`` numerical gradients          ``gradient='numerical'`` (NumPy)
@@ -35,7 +36,7 @@ import numpy as np
 
 from mitbadak.core.backend import DeviceError, array_namespace, copy_array, to_device, to_host
 from mitbadak.core.errors import MitbadakError
-from mitbadak.nn import fast_path, gradcheck
+from mitbadak.nn import fast_extend, fast_path, gradcheck
 from mitbadak.nn.networks import DEVICE_SCORES
 from mitbadak.nn.optimizers import Optimizer
 from mitbadak.training.history import History, LoopState
@@ -261,6 +262,9 @@ def choose_scores(net, xp=None) -> Callable[[Any], Any]:
     if xp is np:
         if fast_path.unsupported(net) is None:
             return lambda x2: fast_path.scores(net, x2)
+        if fast_extend.unsupported(net) is None:
+            plan = fast_extend.plan(net)
+            return lambda x2: fast_extend.scores(net, x2, plan)
         return net.scores
     engine = DEVICE_SCORES.get(_xp_name(xp))
     if engine is not None and engine[0](net):
@@ -325,17 +329,27 @@ def choose_step(net, optimizer: Optimizer, data, loop: LoopState, *, xp=None,
     if engine == "fused":
         raise StepUnavailable("the fused step runs on CuPy arrays; this network is on NumPy "
                               "(train with --device gpu)")  # fmt: skip
-    missing = fast_path.unsupported(net)
-    if engine == "fast" and missing:
+    fast, missing = _host_fast(net)
+    if engine == "fast" and fast is None:
         raise StepUnavailable(f"the CPU fast path cannot run this network: {missing}")
-    if engine == "layers" or missing:
+    if engine == "layers" or fast is None:
         return HostStep(net, optimizer, data, guard, "layers", net.loss_and_gradient_layers,
-                        scores, note=missing or "")  # fmt: skip
-
-    def fast(x, t):
-        return fast_path.loss_and_gradient(net, x, t)
-
+                        scores, note="" if fast is not None else missing)  # fmt: skip
     return HostStep(net, optimizer, data, guard, "fast", fast, scores)
+
+
+def _host_fast(net) -> tuple[Callable | None, str]:
+    """(the CPU fast ``loss_and_gradient`` for ``net``, "") or (None, why neither fast path
+    covers it): ``nn.fast_path`` for Affine/activation chains, ``nn.fast_extend`` for layer
+    lists with BatchNormalization/Dropout (``MultiLayerNetExtend``)."""
+    missing = fast_path.unsupported(net)
+    if missing is None:
+        return (lambda x, t: fast_path.loss_and_gradient(net, x, t)), ""
+    missing_extend = fast_extend.unsupported(net)
+    if missing_extend is None:
+        plan = fast_extend.plan(net)  # read once per run; its work buffers are reused
+        return (lambda x, t: fast_extend.loss_and_gradient(net, x, t, plan)), ""
+    return None, f"{missing}; {missing_extend}"
 
 
 def _device_step(net, optimizer, data, guard, xp, engine: str) -> DeviceStep:
