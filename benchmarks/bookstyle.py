@@ -202,3 +202,110 @@ def predict_in_batches(params, x, batch_size=100):
         y = softmax(z2 @ params["W3"] + params["b3"])
         out.append(np.argmax(y, axis=1))
     return np.concatenate(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# chapter 6: batch normalization and dropout, as the book teaches them (written here from the
+# formulas), for the `extend` benchmark
+
+
+class BatchNormalization:
+    """Training: xn = (x - mean) / sqrt(var + 1e-6) over the batch, y = gamma xn + beta; the
+    backward pass follows the computational graph node by node (xn, std, var, mean)."""
+
+    def __init__(self, gamma, beta, momentum=0.9):
+        self.gamma, self.beta, self.momentum = gamma, beta, momentum
+        self.running_mean = np.zeros_like(gamma)
+        self.running_var = np.zeros_like(gamma)
+
+    def forward(self, x, train_flg=True):
+        if not train_flg:
+            xn = (x - self.running_mean) / np.sqrt(self.running_var + 10e-7)
+            return self.gamma * xn + self.beta
+        mean = x.mean(axis=0)
+        self.xc = x - mean
+        var = np.mean(self.xc**2, axis=0)
+        self.std = np.sqrt(var + 10e-7)
+        self.xn = self.xc / self.std
+        self.batch_size = x.shape[0]
+        self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mean
+        self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var
+        return self.gamma * self.xn + self.beta
+
+    def backward(self, dout):
+        self.dbeta = dout.sum(axis=0)
+        self.dgamma = np.sum(self.xn * dout, axis=0)
+        dxn = self.gamma * dout
+        dxc = dxn / self.std
+        dstd = -np.sum(dxn * self.xc / (self.std * self.std), axis=0)
+        dvar = 0.5 * dstd / self.std
+        dxc += (2.0 / self.batch_size) * self.xc * dvar
+        dmean = np.sum(dxc, axis=0)
+        return dxc - dmean / self.batch_size
+
+
+class Dropout:
+    """Training: keep each unit where a uniform draw exceeds the ratio; test: scale by 1 - ratio."""
+
+    def __init__(self, ratio=0.5):
+        self.ratio = ratio
+
+    def forward(self, x, train_flg=True):
+        if not train_flg:
+            return x * (1.0 - self.ratio)
+        self.mask = np.random.rand(*x.shape) > self.ratio
+        return x * self.mask
+
+    def backward(self, dout):
+        return dout * self.mask
+
+
+class BookExtendNet:
+    """Affine -> BatchNormalization -> ReLU -> Dropout per hidden layer, then Affine and
+    SoftmaxWithLoss (one-hot labels); float64, He initialisation, layers in an OrderedDict."""
+
+    def __init__(self, sizes, dropout_ratio=0.2, seed=0):
+        rng = np.random.default_rng(seed)
+        self.params = {}
+        self.layers = OrderedDict()
+        n_affine = len(sizes) - 1
+        for i in range(1, n_affine + 1):
+            scale = np.sqrt(2.0 / sizes[i - 1])
+            self.params[f"W{i}"] = scale * rng.standard_normal((sizes[i - 1], sizes[i]))
+            self.params[f"b{i}"] = np.zeros(sizes[i])
+            self.layers[f"Affine{i}"] = Affine(self.params[f"W{i}"], self.params[f"b{i}"])
+            if i == n_affine:
+                break
+            self.params[f"gamma{i}"] = np.ones(sizes[i])
+            self.params[f"beta{i}"] = np.zeros(sizes[i])
+            self.layers[f"BatchNorm{i}"] = BatchNormalization(self.params[f"gamma{i}"],
+                                                              self.params[f"beta{i}"])
+            self.layers[f"Relu{i}"] = Relu()
+            self.layers[f"Dropout{i}"] = Dropout(dropout_ratio)
+        self.n_affine = n_affine
+        self.last_layer = SoftmaxWithLoss()
+
+    def predict(self, x, train_flg=False):
+        for layer in self.layers.values():
+            if isinstance(layer, BatchNormalization | Dropout):
+                x = layer.forward(x, train_flg)
+            else:
+                x = layer.forward(x)
+        return x
+
+    def loss(self, x, t, train_flg=False):
+        return self.last_layer.forward(self.predict(x, train_flg), t)
+
+    def gradient(self, x, t):
+        self.loss(x, t, train_flg=True)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(list(self.layers.values())):
+            dout = layer.backward(dout)
+        grads = {}
+        for i in range(1, self.n_affine + 1):
+            grads[f"W{i}"] = self.layers[f"Affine{i}"].dW
+            grads[f"b{i}"] = self.layers[f"Affine{i}"].db
+            if i < self.n_affine:
+                grads[f"gamma{i}"] = self.layers[f"BatchNorm{i}"].dgamma
+                grads[f"beta{i}"] = self.layers[f"BatchNorm{i}"].dbeta
+        return grads
