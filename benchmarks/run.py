@@ -61,7 +61,7 @@ REPO = HERE.parent
 # (forward x.W1, dW1; all three of the small layer), and the issue's count, which adds dx = da.W1^T.
 STEP_FLOPS = 2 * BATCH * (784 * 50 * 2 + 50 * 10 * 3)
 ISSUE_FLOPS = 2 * BATCH * (784 * 50 * 3 + 50 * 10 * 3)
-CASES = ("step", "epoch", "inference", "numgrad", "numtrain", "ch5", "memory")
+CASES = ("step", "epoch", "inference", "numgrad", "numtrain", "ch5", "extend", "memory")
 pc = time.perf_counter
 
 
@@ -718,6 +718,26 @@ def main(argv=None) -> int:
                     say("  ch5: " + ", ".join(f"{k} {fmt_s(v['median'])}" for k, v in c.items()))
                     r = c["book-style"]["median"] / c["mitbadak"]["median"]
                     target("ch5", threads, "book-style / mitbadak", r, ">= 3.2", r >= 3.2)
+            if "extend" in cases:
+                import extend
+
+                reps = 5 if quick else 15
+                data = (x10k, t10k) if mnist_ok else (None, None)
+                times = measure(extend.contenders(*data, torch), reps,
+                                warmup={"mitbadak", "book-style", "pytorch"})
+                row = add_case(results, "extend", threads, "s per gradient step",
+                               "MultiLayerNetExtend 784-100x5-10 ReLU, BatchNorm + Dropout 0.2, "
+                               "batch 100, forward + backward (no update): mitbadak float32 "
+                               "(nn/fast_extend.py), book-style float64 layers, PyTorch "
+                               "nn.Sequential with BatchNorm1d/Dropout in train mode", times)
+                c = row["contenders"]
+                say("  extend: " + ", ".join(f"{k} {fmt_s(v['median'])}" for k, v in c.items()))
+                m = c["mitbadak"]["median"]
+                r = c["book-style"]["median"] / m
+                target("extend", threads, "book-style / mitbadak", r, ">= 3", r >= 3)
+                if "pytorch" in c:
+                    r = c["pytorch"]["median"] / m
+                    target("extend", threads, "pytorch / mitbadak", r, ">= 1", r >= 1)
     if "memory" in cases:
         iters = 100 if quick else 600
         if True:
