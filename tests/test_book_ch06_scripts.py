@@ -307,8 +307,11 @@ def test_load_mnist_takes_the_real_test_set_where_one_is_found(monkeypatch, caps
     monkeypatch.setattr(library_datasets, "load_mnist", offline)
     monkeypatch.setattr(library_datasets, "locate", lambda name, d, split=None: "/data")
     real_split = library_datasets.load_split
-    monkeypatch.setattr(library_datasets, "load_split", lambda name, split, **k: (
-        fake_test if name == "mnist" else real_split(name, split, **k)))
+    monkeypatch.setattr(
+        library_datasets,
+        "load_split",
+        lambda name, split, **k: fake_test if name == "mnist" else real_split(name, split, **k),
+    )
     (x, _), (xt, tt) = face.load_mnist()
     assert len(x) == 4000 and xt is fake_test[0] and tt is fake_test[1]
     assert "and the real MNIST test set (3 images)" in capsys.readouterr().err
@@ -609,8 +612,12 @@ def test_batch_norm_test_ported(book_mnist, seeded_networks, capsys):
         bn_network = MultiLayerNetExtend(input_size=784, hidden_size_list=[100] * 5,
                                          output_size=10, weight_init_std=weight_init_std,
                                          use_batchnorm=True)  # fmt: skip
-        network = MultiLayerNetExtend(input_size=784, hidden_size_list=[100] * 5,
-                                      output_size=10, weight_init_std=weight_init_std)
+        network = MultiLayerNetExtend(
+            input_size=784,
+            hidden_size_list=[100] * 5,
+            output_size=10,
+            weight_init_std=weight_init_std,
+        )
         optimizer = SGD(lr=learning_rate)
         train_acc_list, bn_train_acc_list = [], []
         iter_per_epoch = max(train_size / batch_size, 1)
@@ -757,8 +764,13 @@ def test_overfit_dropout_ported(book_mnist, seeded_networks, capsys):
     (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True)
     x_train, t_train = x_train[:300], t_train[:300]
     use_dropout, dropout_ratio = True, 0.2
-    network = MultiLayerNetExtend(input_size=784, hidden_size_list=[100] * 6, output_size=10,
-                                  use_dropout=use_dropout, dropout_ration=dropout_ratio)
+    network = MultiLayerNetExtend(
+        input_size=784,
+        hidden_size_list=[100] * 6,
+        output_size=10,
+        use_dropout=use_dropout,
+        dropout_ration=dropout_ratio,
+    )
     trainer = Trainer(network, x_train, t_train, x_test, t_test, epochs=DROP_EPOCHS,
                       mini_batch_size=100, optimizer="sgd", optimizer_param={"lr": 0.01},
                       verbose=True)  # fmt: skip
