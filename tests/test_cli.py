@@ -777,3 +777,118 @@ def test_book_weights_missing_in_the_cli(tmp_path, env):
     assert_clean_error(proc, 2)  # a usage error
     assert "--split" in proc.stderr and "no train/test splits" in proc.stderr
     assert "split=" not in proc.stderr
+
+
+# --- chapter 6: --batchnorm, --dropout ----------------------------------------------------------
+
+EXTEND = ["--dataset", "mnist-sample", "--hidden", "40,30", "--batchnorm", "--dropout", "0.2",
+          "--optimizer", "nesterov", "--batch-size", "50", "--epochs", "4", "--seed", "3",
+          "--quiet"]  # fmt: skip
+
+
+def _model_arrays(path: Path) -> dict[str, np.ndarray]:
+    from mitbadak.files.modelfile import load_model
+
+    net = load_model(path)
+    return {**{k: np.asarray(v) for k, v in net.params.items()},
+            **{k: np.asarray(v) for k, v in net.buffers.items()}}  # fmt: skip
+
+
+def test_batchnorm_dropout_run_interrupted_mid_epoch_resumes_exactly(
+    tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C in the middle of epoch 2 of a --batchnorm --dropout 0.2 run, then --resume: the
+    metrics and the final weights, gammas, betas and running statistics equal an uninterrupted
+    run's bit for bit (the dropout generator and the running statistics are in the checkpoint)."""
+    from mitbadak.cli import main
+    from mitbadak.cli import train as train_cli
+
+    monkeypatch.setenv("MITBADAK_OFFLINE", "1")
+    monkeypatch.setenv("MITBADAK_CACHE", str(tmp_path / "cache"))
+    assert main(["train", *EXTEND, "--out", str(tmp_path / "ref")]) == 0
+    capsys.readouterr()
+
+    class CtrlCMidEpoch(train_cli.TrainingReporter):
+        def __call__(self, event):
+            super().__call__(event)
+            if event["event"] == "step" and event["iteration"] == 27:  # 20 steps an epoch
+                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+
+    original = train_cli.TrainingReporter
+    monkeypatch.setattr(train_cli, "TrainingReporter", CtrlCMidEpoch)
+    run = tmp_path / "run"
+    assert main(["train", *EXTEND, "--out", str(run)]) == 130
+    assert "interrupted; checkpoint saved" in capsys.readouterr().err
+    assert not (run / "model.npz").exists()
+    from mitbadak.files.modelfile import read_metadata
+
+    state = read_metadata(run / "checkpoint.npz")["state"]
+    assert state["iteration"] >= 27 and state["iteration"] % 20 != 0  # stopped mid-epoch
+    monkeypatch.setattr(train_cli, "TrainingReporter", original)
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert metrics_without_time(run) == metrics_without_time(tmp_path / "ref")
+    ours, ref = _model_arrays(run / "model.npz"), _model_arrays(tmp_path / "ref" / "model.npz")
+    assert sorted(ours) == sorted(ref) and "running_var2" in ours and "gamma1" in ours
+    for name in ref:
+        np.testing.assert_array_equal(ours[name], ref[name], err_msg=name)
+    assert float(np.abs(ref["running_mean1"]).max()) > 0.01  # the statistics did move
+
+
+def test_batchnorm_dropout_model_evaluates_predicts_and_states_its_command(tmp_path, env):
+    out = tmp_path / "r"
+    args = [*EXTEND[:-5], "--epochs", "1", "--inverted-dropout"]
+    proc = mitbadak("train", *args, "--out", out, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "(relu, batchnorm, inverted dropout 0.2, nesterov lr=0.05" in proc.stdout
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["batchnorm"], config["dropout"], config["inverted_dropout"]) == (True, 0.2, True)
+    from mitbadak.files.modelfile import load_model
+    from mitbadak.training.recipes import TrainConfig, command_line
+
+    net = load_model(out / "model.npz")
+    assert type(net).__name__ == "MultiLayerNetExtend"
+    assert net.use_batchnorm and net.use_dropout and net.inverted_dropout
+    assert net.dropout_ration == 0.2
+    # the printed command rebuilds the same config
+    line = command_line(TrainConfig.from_dict(config))
+    assert line[line.index("--dropout") + 1] == "0.2" and "--batchnorm" in line
+    assert "--inverted-dropout" in line
+    evaluated = mitbadak("evaluate", out / "model.npz", "--dataset", "mnist-sample", env=env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    final = [ln for ln in proc.stdout.splitlines() if ln.startswith("test accuracy")][0]
+    assert final.split()[2] in evaluated.stdout  # the same test accuracy in test mode
+    from PIL import Image
+
+    from mitbadak.files.datasets import load_split
+
+    x, _ = load_split("mnist-sample", "test", download=False)
+    Image.fromarray((x[0].reshape(28, 28) * 255).astype(np.uint8)).save(tmp_path / "d.png")
+    predicted = mitbadak("predict", out / "model.npz", tmp_path / "d.png", "--json", env=env)
+    assert predicted.returncode == 0, predicted.stderr
+    assert "prediction" in json.loads(predicted.stdout)[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--dropout", "1.0"], "--dropout: expected a ratio in [0, 1)"),
+        (["--dropout", "-0.1"], "--dropout: expected a ratio in [0, 1)"),
+        (["--dropout", "x"], "--dropout: expected a number, got 'x'"),
+        (["--inverted-dropout"], "--inverted-dropout needs --dropout R"),
+        (["--recipe", "ch5", "--batchnorm"], "--batchnorm needs --model mlp"),
+    ],
+)
+def test_bad_chapter6_flags_are_one_line(tmp_path, env, args, needle):
+    proc = mitbadak("train", *args, "--out", tmp_path / "r", env=env, timeout=60)
+    assert_clean_error(proc, 2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mitbadak: error: "), proc.stderr
+    assert needle in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_optimizer_flag_lists_all_six(env):
+    proc = mitbadak("train", "--help", env=env, timeout=60)
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    assert "{sgd,momentum,nesterov,adagrad,adam,rmsprop}" in text.replace(" ", "")

@@ -630,3 +630,115 @@ def test_tanh_network_exports_through_the_registry(tmp_path):
     for probs in (onnx_probs(net, tmp_path, x), torch_probs(net, tmp_path, x)):
         np.testing.assert_allclose(probs, expected, atol=TOL)
     assert [type(m).__name__ for m in export.to_torch(net)] == ["Linear", "Tanh", "Linear"]
+
+
+# --- BatchNormalization and Dropout (MultiLayerNetExtend) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def extend_nets():
+    """MultiLayerNetExtend 784-40-30-10 with BatchNorm and the book's Dropout 0.2 (and one with
+    inverted dropout), trained 60 steps so the running statistics are far from (0, 0)."""
+    from mitbadak import MultiLayerNetExtend
+
+    (x, t), _ = load_mnist(name="mnist-sample")
+    nets = {}
+    for inverted in (False, True):
+        net = MultiLayerNetExtend(784, [40, 30], 10, use_batchnorm=True, use_dropout=True,
+                                  dropout_ration=0.2, inverted_dropout=inverted,
+                                  seed=4)  # fmt: skip
+        train(net, (x, t), optimizer="adam", lr=0.01, iters=60, seed=0, evaluate_train=False)
+        nets[inverted] = net
+    return nets
+
+
+def test_extend_net_running_statistics_are_trained(extend_nets):
+    net = extend_nets[False]
+    assert sorted(net.buffers) == ["running_mean1", "running_mean2", "running_var1",
+                                   "running_var2"]  # fmt: skip
+    assert float(np.abs(net.buffers["running_mean1"]).max()) > 0.05
+    assert float(np.abs(net.buffers["running_var2"] - 1).max()) > 0.05
+    assert float(np.abs(net.params["gamma1"] - 1).max()) > 1e-3  # gamma was trained too
+
+
+@pytest.mark.parametrize("inverted", [False, True], ids=["book-dropout", "inverted-dropout"])
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_batchnorm_dropout_parity(runtime, inverted, extend_nets, mnist_test, tmp_path):
+    """Test-mode predictions (running statistics; dropout x(1 - ratio) or identity) agree."""
+    x, t = mnist_test
+    net = extend_nets[inverted]
+    if runtime == "onnx":
+        probs = onnx_probs(net, tmp_path, x)
+    else:
+        torch = need("torch")
+        path = export.save_torch_state_dict(net, tmp_path / "model.pt")
+        sizes, activation, keywords = export.torch_module_args(net)
+        assert (sizes, activation) == ([784, 40, 30, 10], "relu")
+        assert keywords == ({"batchnorm": True, "dropout": 0.2, "inverted_dropout": True}
+                            if inverted else {"batchnorm": True, "dropout": 0.2})  # fmt: skip
+        module = export.torch_module(sizes, activation, **keywords)
+        module.load_state_dict(torch.load(path, weights_only=True))
+        with torch.no_grad():
+            probs = torch.softmax(module(torch.from_numpy(x)), dim=1).numpy()
+    report = export.compare(net, probs, x, t)
+    assert report.max_abs_diff < TOL
+    assert report.label_agreement == 1.0
+    assert report.accuracy == net.accuracy(x, t) > 0.7
+
+
+def test_book_dropout_is_exported_as_its_test_time_scale(extend_nets):
+    """Without the x(1 - ratio) the scores would differ: the export is not an identity."""
+    need("onnx")
+    torch = need("torch")
+    net = extend_nets[False]
+    model = export.onnx_model(net)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops == ["Gemm", "BatchNormalization", "Relu", "Mul", "Gemm", "BatchNormalization",
+                   "Relu", "Mul", "Gemm", "Softmax"]  # fmt: skip
+    inits = {i.name: i for i in model.graph.initializer}
+    from onnx import numpy_helper
+
+    assert float(numpy_helper.to_array(inits["Dropout1_scale"])) == pytest.approx(0.8)
+    np.testing.assert_array_equal(numpy_helper.to_array(inits["running_var1"]),
+                                  net.buffers["running_var1"].astype(np.float32))  # fmt: skip
+    bn = next(n for n in model.graph.node if n.op_type == "BatchNormalization")
+    assert bn.input[1:] == ["gamma1", "beta1", "running_mean1", "running_var1"]
+    assert export.onnx_metadata(net)["architecture"] == (
+        "MultiLayerNetExtend 784-40-30-10 relu batchnorm dropout 0.2"
+    )
+    inverted = export.onnx_model(extend_nets[True])
+    assert [n.op_type for n in inverted.graph.node].count("Identity") == 2
+    module = export.to_torch(net)
+    assert [type(m).__name__ for m in module] == ["Linear", "BatchNorm1d", "ReLU", "Scale",
+                                                  "Linear", "BatchNorm1d", "ReLU", "Scale",
+                                                  "Linear"]  # fmt: skip
+    assert not module.training and module[1].eps == pytest.approx(1e-6)
+    assert [type(m).__name__ for m in export.to_torch(extend_nets[True])][3] == "Identity"
+    # the whole module pickles (Scale has an importable name)
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    # with the scale dropped the scores change: the Mul is load-bearing
+    x = np.random.default_rng(0).random((5, 784)).astype(np.float32)
+    with torch.no_grad():
+        module[3].scale.fill_(1.0)
+        assert np.abs(module(torch.from_numpy(x)).numpy() - net.predict(x)).max() > 1e-3
+
+
+def test_cli_export_of_a_batchnorm_dropout_model(extend_nets, tmp_path, capsys):
+    need("onnx")
+    need("onnxruntime")
+    torch = need("torch")
+    model = save_model(tmp_path / "extend.npz", extend_nets[False])
+    onnx_out, pt_out = tmp_path / "m.onnx", tmp_path / "m.pt"
+    rc = main(["export", str(model), "--onnx", str(onnx_out), "--torch", str(pt_out),
+               "--check", "--dataset", "mnist-sample"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "torch_module([784, 40, 30, 10], 'relu', batchnorm=True, dropout=0.2)" in out
+    assert "check onnxruntime vs mitbadak on mnist-sample test: 1000 inputs" in out
+    assert "check PyTorch vs mitbadak on mnist-sample test: 1000 inputs" in out
+    assert out.count("labels agree 100.0000%") == 2
+    state = torch.load(pt_out, weights_only=True)
+    assert "1.running_mean" in state and "3.scale" in state

@@ -42,6 +42,13 @@ def test_empty_recipe_is_the_default_recipe_and_the_clis():
             ["--hidden", "64", "--activation", "sigmoid", "--weight-decay", "0.001", "--seed", "7",
              "--dtype", "float64", "--batch-size", "32", "--early-stopping", "2"],
         ),
+        ({"batchnorm": True}, ["--batchnorm"]),
+        ({"dropout": 0.2, "optimizer": "nesterov"}, ["--dropout", ".2", "--optimizer", "nesterov"]),
+        (
+            {"batchnorm": "true", "dropout": "0.5", "inverted_dropout": True, "hidden": [20, 20]},
+            ["--batchnorm", "--dropout", "0.5", "--inverted-dropout", "--hidden", "20,20"],
+        ),
+        ({"dropout": 0}, ["--dropout", "0"]),
     ],
 )
 def test_recipes_build_what_the_cli_builds(recipe, argv):
@@ -94,6 +101,12 @@ def test_defaults_by_optimizer_and_model():
         ({"dataset": 3}, "--dataset: expected a name, got 3"),
         ({"data_dir": "/etc"}, "--data-dir: unknown training option"),
         ({"colour": "red"}, "--colour: unknown training option; expected some of dataset"),
+        ({"dropout": 1.0}, "--dropout: expected a ratio in [0, 1) (the fraction of hidden units"),
+        ({"dropout": -0.5}, "--dropout: expected a ratio in [0, 1)"),
+        ({"dropout": "half"}, "--dropout: expected a number, got 'half'"),
+        ({"batchnorm": "yes"}, "--batchnorm: expected true or false, got 'yes'"),
+        ({"inverted_dropout": True}, "--inverted-dropout needs --dropout R"),
+        ({"model": "two-layer", "dropout": 0.2}, "--dropout needs --model mlp"),
     ],
 )
 def test_bad_options_are_named_with_the_clis_flag(recipe, message):
@@ -220,3 +233,23 @@ def test_weight_init_and_val_fraction_are_train_options_too():
         cli_config(["--weight-init", "lecun"])
     with pytest.raises(CLIError, match=r"^--val-fraction: must be between 0 and 1, got 1\.5"):
         cli_config(["--val-fraction", "1.5"])
+
+
+def test_chapter6_options_in_the_config_and_the_command_line():
+    config = validate_recipe({"dataset": "xor", "hidden": [8], "batchnorm": True,
+                              "dropout": 0.25, "inverted_dropout": True, "epochs": 1})
+    assert (config.batchnorm, config.dropout, config.inverted_dropout) == (True, 0.25, True)
+    assert command_line(config) == [
+        "mitbadak", "train", "--dataset", "xor", "--model", "mlp", "--hidden", "8",
+        "--activation", "relu", "--optimizer", "momentum", "--lr", "0.05", "--batch-size", "100",
+        "--epochs", "1", "--batchnorm", "--dropout", "0.25", "--inverted-dropout",
+        "--seed", "0", "--dtype", "float32",
+    ]
+    assert "--batchnorm" not in command_line(validate_recipe({}))
+    assert "--dropout" not in command_line(validate_recipe({}))
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    # a damaged config.json: the ratio is checked when it is read back
+    from mitbadak.core.errors import MitbadakError
+
+    with pytest.raises(MitbadakError, match="'dropout' has an invalid value 1.5"):
+        TrainConfig.from_dict({**config.to_dict(), "dropout": 1.5})

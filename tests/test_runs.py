@@ -287,3 +287,24 @@ def test_numerical_run_note_counts_what_is_left(data, monkeypatch):
     assert [cost_estimate.format_duration(s) for s in (42, 1020, 9000)] == [
         "42 s", "17 min", "2.5 h"
     ]  # fmt: skip
+
+
+def test_batchnorm_and_dropout_build_the_books_extended_net():
+    from mitbadak.nn.networks import MultiLayerNet, MultiLayerNetExtend
+
+    plain = build_network(TrainConfig(hidden=[16, 8]))
+    assert type(plain) is MultiLayerNet
+    net = build_network(TrainConfig(hidden=[16, 8], batchnorm=True, dropout=0.3, seed=2))
+    assert type(net) is MultiLayerNetExtend
+    assert list(net.layers) == ["Affine1", "BatchNormalization1", "Relu1", "Dropout1",
+                                "Affine2", "BatchNormalization2", "Relu2", "Dropout2", "Affine3"]
+    assert net.layers["Dropout1"].dropout_ratio == 0.3 and not net.layers["Dropout1"].inverted
+    assert net.dtype == np.float32
+    # He init as the plain MLP's (same seed, same first weights)
+    same = build_network(TrainConfig(hidden=[16, 8], seed=2))
+    np.testing.assert_array_equal(net.params["W1"], same.params["W1"])
+    only_dropout = build_network(TrainConfig(hidden=[5], dropout=0.0, inverted_dropout=True))
+    assert list(only_dropout.layers) == ["Affine1", "Relu1", "Dropout1", "Affine2"]
+    assert only_dropout.layers["Dropout1"].inverted
+    sigmoid = build_network(TrainConfig(hidden=[5], activation="sigmoid", batchnorm=True))
+    assert list(sigmoid.layers) == ["Affine1", "BatchNormalization1", "Sigmoid1", "Affine2"]

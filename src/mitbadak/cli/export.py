@@ -96,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
 
     # A file that is not a model is refused here, before any output is written.
     network, meta = load_any_model(model)
-    sizes = "-".join(map(str, [network.input_size, *network.hidden_sizes, network.output_size]))
     extra_meta = None
     if args.check:
         # Load the test set first: a missing dataset fails before anything is written, and the
@@ -113,10 +112,13 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.torch is not None:
         export.save_torch_state_dict(network, args.torch)
-        sizes_list = [network.input_size, *network.hidden_sizes, network.output_size]
+        sizes_list, activation, keywords = export.torch_module_args(network)
+        sizes = "-".join(map(str, sizes_list))
+        call = ", ".join([repr(sizes_list), repr(activation),
+                          *(f"{k}={v!r}" for k, v in keywords.items())])  # fmt: skip
         print(
-            f"wrote {args.torch}: state_dict of nn.Sequential {sizes} {network.activation}; "
-            f"load with mitbadak.files.export.torch_module({sizes_list}, '{network.activation}')"
+            f"wrote {args.torch}: state_dict of nn.Sequential {sizes} {activation}; "
+            f"load with mitbadak.files.export.torch_module({call})"
             f".load_state_dict(torch.load(PATH, weights_only=True))"
         )
     if args.check:
@@ -137,9 +139,8 @@ def _check(args: argparse.Namespace, network, dataset: str, x, t) -> None:
     if args.torch is not None:
         import torch
 
-        module = export.torch_module(
-            [network.input_size, *network.hidden_sizes, network.output_size], network.activation
-        )
+        sizes_list, activation, keywords = export.torch_module_args(network)
+        module = export.torch_module(sizes_list, activation, **keywords)
         module.load_state_dict(torch.load(args.torch, weights_only=True))
         with torch.no_grad():
             probs = torch.softmax(module.eval()(torch.from_numpy(x)), dim=1).numpy()

@@ -169,6 +169,24 @@ def register(sub) -> None:
         "recipe's; he for relu, xavier for sigmoid and tanh, 0.01 for the book's two-layer net)",
     )
     p.add_argument(
+        "--batchnorm",
+        action="store_true",
+        help="batch normalization after each hidden layer's Affine (chapter 6.3; builds the "
+        "book's MultiLayerNetExtend, --model mlp)",
+    )
+    p.add_argument(
+        "--dropout",
+        metavar="R",
+        help="dropout after each hidden activation, dropping a ratio R in [0, 1) of the units "
+        "while training; the book's: test-time outputs scaled by 1 - R (chapter 6.4.3)",
+    )
+    p.add_argument(
+        "--inverted-dropout",
+        action="store_true",
+        help="with --dropout: inverted dropout (kept units scaled by 1/(1 - R) while training, "
+        "nothing at test time) instead of the book's",
+    )
+    p.add_argument(
         "--seed", type=seed_int, default=0, help="random seed of weights and batches (>= 0)"
     )
     p.add_argument(
@@ -227,6 +245,9 @@ RUN_OPTIONS = {
     "weight_init": None,
     "seed": 0,
     "dtype": "float32",
+    "batchnorm": False,
+    "dropout": None,
+    "inverted_dropout": False,
     "out": None,
     "overwrite": False,
 }
@@ -289,10 +310,14 @@ def run(args) -> int:
 
         where = f"; auto -> CPU: {gpu_status()[1]}"
 
+    extend = ", batchnorm" if config.batchnorm else ""
+    if config.dropout is not None:
+        extend += f", {'inverted ' if config.inverted_dropout else ''}dropout {config.dropout:g}"
+
     def callback(event):
         if event["event"] == "start" and not args.quiet:
             print(
-                f"training {config.model} {config.hidden} ({config.activation}, "
+                f"training {config.model} {config.hidden} ({config.activation}{extend}, "
                 f"{config.optimizer} lr={config.lr:g}, batch {config.batch_size}, "
                 f"{config.gradient}{where}) -> {out}",
                 file=out_stream,

@@ -6,11 +6,17 @@ exports read that list, layer by layer, and compute the same function:
 * ONNX (:func:`to_onnx`): each layer becomes its ONNX node(s) (:data:`ONNX_LAYERS`): an
   ``Affine`` one ``Gemm`` (``Y = X @ W + b``, W stored as (in, out), initializers named as the
   network names them, ``W1``, ``b1``, ...), an activation the operator it declares (``onnx_op``:
-  ``Relu``, ``Sigmoid``, ``Tanh``, ``Elu``), then ``Softmax`` (axis 1). The graph has one input,
-  ``input`` (N, 784) float32 with a dynamic batch axis, and two outputs: ``scores`` (the
-  pre-softmax values mitbadak's ``predict`` returns) and ``probabilities`` (``predict_proba``).
+  ``Relu``, ``Sigmoid``, ``Tanh``, ``Elu``), a ``BatchNormalization`` layer the ONNX op of the
+  same name with its running statistics (inference; the book normalises each of the D values of
+  an (N, D) input, which is ONNX's per-channel form with C = D), the book's ``Dropout`` a ``Mul``
+  by ``1 - ratio`` (its test-time form; inverted dropout an ``Identity``), then ``Softmax``
+  (axis 1). The graph has one input, ``input`` (N, 784) float32 with a dynamic batch axis,
+  and two outputs: ``scores`` (the pre-softmax values mitbadak's ``predict``
+  returns) and ``probabilities`` (``predict_proba``).
 * PyTorch (:func:`to_torch`): ``nn.Sequential`` of each layer's module (:data:`TORCH_LAYERS`:
-  ``nn.Linear`` for an Affine, the activation's ``torch_name``) returning the scores;
+  ``nn.Linear`` for an Affine, the activation's ``torch_name``, ``nn.BatchNorm1d`` with the
+  running statistics for a BatchNormalization, ``Scale(1 - ratio)`` for the book's Dropout and
+  ``nn.Identity`` for inverted dropout; in eval mode) returning the scores;
   ``nn.Linear`` stores its weight as (out, in), so each ``Wi`` is transposed.
 
 A layer type with no entry (and no declared operator) is refused before anything is written,
@@ -38,6 +44,9 @@ from mitbadak.core.atomic import atomic_write, atomic_write_bytes
 from mitbadak.core.backend import to_host
 from mitbadak.core.errors import MitbadakError
 from mitbadak.nn.activations import Activation
+from mitbadak.nn.batchnorm import EPS as BATCHNORM_EPS
+from mitbadak.nn.batchnorm import BatchNormalization
+from mitbadak.nn.dropout import Dropout
 from mitbadak.nn.layers import ACTIVATIONS, Affine
 from mitbadak.nn.networks import named_specs
 
@@ -57,6 +66,7 @@ __all__ = [
     "run_onnx",
     "to_torch",
     "torch_module",
+    "torch_module_args",
     "save_torch_state_dict",
     "compare",
 ]
@@ -96,8 +106,9 @@ class LayerNotExportable(MitbadakError, ValueError):
 def _layers(network) -> list[tuple[str, Any, dict[str, tuple[str, np.ndarray]]]]:
     """The network's layers in order: [(name, layer, {stem: (param name, float32 array)}), ...].
 
-    ``Affine1``, ``Relu1``, ...; a layer's parameters by their stem (``W``) with the name the
-    network gives them (``W1``) and their values (from ``network.params``, on the host).
+    ``Affine1``, ``Relu1``, ...; a layer's parameters and buffers by their stem (``W``,
+    ``running_mean``) with the name the network gives them (``W1``, ``running_mean1``) and their
+    values (from ``network.params`` / ``network.buffers``, on the host).
     """
     layers = getattr(network, "layers", None)
     params = getattr(network, "params", None)
@@ -106,11 +117,13 @@ def _layers(network) -> list[tuple[str, Any, dict[str, tuple[str, np.ndarray]]]]
             "expected a mitbadak network with a layer list (e.g. TwoLayerNet or MultiLayerNet), "
             f"got {type(network).__name__}"
         )
-    _, param_specs, _ = named_specs(list(layers.values()))
+    _, param_specs, buffer_specs = named_specs(list(layers.values()))
+    buffers = getattr(network, "buffers", None) or {}
     own: dict[int, dict[str, tuple[str, np.ndarray]]] = {}
-    for pname, (layer, spec) in param_specs.items():
-        value = np.asarray(to_host(params[pname]), dtype=np.float32)
-        own.setdefault(id(layer), {})[spec.stem] = (pname, value)
+    for table, specs in ((params, param_specs), (buffers, buffer_specs)):
+        for pname, (layer, spec) in specs.items():
+            value = np.asarray(to_host(table[pname]), dtype=np.float32)
+            own.setdefault(id(layer), {})[spec.stem] = (pname, value)
     return [(name, layer, own.get(id(layer), {})) for name, layer in layers.items()]
 
 
@@ -162,10 +175,59 @@ def _affine_torch(torch, layer, params):
     return linear
 
 
+def _batchnorm_onnx(graph: _OnnxGraph, name, layer, params, x, y) -> None:
+    # Inference with the running statistics: y = gamma * (x - mean) / sqrt(var + eps) + beta.
+    # ONNX normalises per channel of (N, C, ...); the book normalises each of the D values of an
+    # (N, D) input on its own, which is the same thing with C = D.
+    names = []
+    for stem in ("gamma", "beta", "running_mean", "running_var"):
+        pname, value = params[stem]
+        names.append(graph.initializer(value, pname))
+    graph.node("BatchNormalization", [x, *names], [y], name, epsilon=float(BATCHNORM_EPS))
+
+
+def _batchnorm_torch(torch, layer, params):
+    size = int(params["gamma"][1].shape[0])
+    # torch's momentum weighs the new batch (running = (1 - m) * running + m * batch): 1 - ours.
+    bn = torch.nn.BatchNorm1d(size, eps=float(BATCHNORM_EPS), momentum=1.0 - layer.momentum)
+    with torch.no_grad():
+        bn.weight.copy_(torch.from_numpy(params["gamma"][1]))
+        bn.bias.copy_(torch.from_numpy(params["beta"][1]))
+        bn.running_mean.copy_(torch.from_numpy(params["running_mean"][1]))
+        bn.running_var.copy_(torch.from_numpy(params["running_var"][1]))
+    return bn.eval()
+
+
+def _dropout_onnx(graph: _OnnxGraph, name, layer, params, x, y) -> None:
+    # At test time the book's dropout multiplies by 1 - ratio; inverted dropout passes x through.
+    if layer.inverted:
+        graph.node("Identity", [x], [y], name)
+        return
+    scale = graph.initializer(np.array(1.0 - layer.dropout_ratio, dtype=np.float32),
+                              f"{name}_scale")  # fmt: skip
+    graph.node("Mul", [x, scale], [y], name)
+
+
+def _dropout_torch(torch, layer, params):
+    if layer.inverted:
+        return torch.nn.Identity()
+    from mitbadak.files._torch_modules import Scale
+
+    return Scale(1.0 - layer.dropout_ratio)
+
+
 #: Layer class -> its ONNX form. Activations need no entry: their ``onnx_op`` is used.
-ONNX_LAYERS: dict[type, OnnxLayer] = {Affine: _affine_onnx}
+ONNX_LAYERS: dict[type, OnnxLayer] = {
+    Affine: _affine_onnx,
+    BatchNormalization: _batchnorm_onnx,
+    Dropout: _dropout_onnx,
+}
 #: Layer class -> its torch module. Activations need no entry: their ``torch_name`` is used.
-TORCH_LAYERS: dict[type, TorchLayer] = {Affine: _affine_torch}
+TORCH_LAYERS: dict[type, TorchLayer] = {
+    Affine: _affine_torch,
+    BatchNormalization: _batchnorm_torch,
+    Dropout: _dropout_torch,
+}
 
 
 def _onnx_form(name: str, layer) -> OnnxLayer:
@@ -191,11 +253,17 @@ def _torch_form(name: str, layer) -> TorchLayer:
 def _describe(network) -> str:
     """``MultiLayerNet 784-50-100-10 sigmoid``; a network of other layers: its layer names."""
     kind = type(network).__name__
-    hidden = getattr(network, "hidden_sizes", None)
+    hidden = getattr(network, "hidden_sizes", getattr(network, "hidden_size_list", None))
     activation = getattr(network, "activation", None)
     if hidden is not None and activation is not None:
         sizes = [int(network.input_size), *map(int, hidden), int(network.output_size)]
-        return f"{kind} {'-'.join(map(str, sizes))} {activation}"
+        extras = ""
+        if getattr(network, "use_batchnorm", False):
+            extras += " batchnorm"
+        if getattr(network, "use_dropout", False):
+            kind_ = "inverted dropout" if network.inverted_dropout else "dropout"
+            extras += f" {kind_} {network.dropout_ration:g}"
+        return f"{kind} {'-'.join(map(str, sizes))} {activation}{extras}"
     return f"{kind} {int(network.input_size)}-{int(network.output_size)} {'-'.join(network.layers)}"
 
 
@@ -308,11 +376,21 @@ def run_onnx(path: str | os.PathLike, x: np.ndarray, batch_size: int = 10000):
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
-def torch_module(sizes: list[int], activation: str = "relu"):
+def torch_module(
+    sizes: list[int],
+    activation: str = "relu",
+    *,
+    batchnorm: bool = False,
+    dropout: float | None = None,
+    inverted_dropout: bool = False,
+):
     """``nn.Sequential(Linear(sizes[0], sizes[1]), act, ..., Linear(sizes[-2], sizes[-1]))``.
 
-    Uninitialised-by-mitbadak (PyTorch's own init); the shape :func:`save_torch_state_dict`'s
-    files load into. Needs ``torch``.
+    With ``batchnorm`` each hidden Linear is followed by ``BatchNorm1d`` (before the
+    activation), with ``dropout`` (a ratio) each activation by the book's test-time dropout
+    (``Scale(1 - ratio)``; ``nn.Identity`` when ``inverted_dropout``): a MultiLayerNetExtend's
+    layout. Uninitialised-by-mitbadak (PyTorch's own init); the shape
+    :func:`save_torch_state_dict`'s files load into. In eval mode. Needs ``torch``.
     """
     torch = _require("torch", _TORCH_HINT)
     nn = torch.nn
@@ -320,12 +398,37 @@ def torch_module(sizes: list[int], activation: str = "relu"):
         raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least an input and an output size, got {sizes!r}")
+    drop = None if dropout is None else Dropout(dropout, inverted=inverted_dropout)
     modules = []
     for i in range(len(sizes) - 1):
         modules.append(nn.Linear(int(sizes[i]), int(sizes[i + 1])))
         if i < len(sizes) - 2:
+            if batchnorm:
+                modules.append(nn.BatchNorm1d(int(sizes[i + 1]), eps=float(BATCHNORM_EPS)))
             modules.append(getattr(nn, ACTIVATIONS[activation].torch_name)())
-    return nn.Sequential(*modules)
+            if drop is not None:
+                modules.append(_dropout_torch(torch, drop, {}))
+    return nn.Sequential(*modules).eval()
+
+
+def torch_module_args(network) -> tuple[list[int], str, dict[str, Any]]:
+    """``(sizes, activation, keywords)`` for :func:`torch_module` of ``network``'s shape:
+    a MultiLayerNet's sizes, and a MultiLayerNetExtend's batchnorm/dropout keywords."""
+    hidden = getattr(network, "hidden_sizes", getattr(network, "hidden_size_list", None))
+    if hidden is None or getattr(network, "activation", None) is None:
+        raise ValueError(
+            f"expected a MultiLayerNet-shaped network (sizes and one activation), "
+            f"got {type(network).__name__}"
+        )
+    sizes = [int(network.input_size), *map(int, hidden), int(network.output_size)]
+    keywords: dict[str, Any] = {}
+    if getattr(network, "use_batchnorm", False):
+        keywords["batchnorm"] = True
+    if getattr(network, "use_dropout", False):
+        keywords["dropout"] = float(network.dropout_ration)
+        if network.inverted_dropout:
+            keywords["inverted_dropout"] = True
+    return sizes, str(network.activation), keywords
 
 
 def to_torch(network):
@@ -346,7 +449,9 @@ def save_torch_state_dict(network, path: str | os.PathLike) -> Path:
     """Save ``to_torch(network).state_dict()`` with ``torch.save`` (atomically); return the path.
 
     Load it with ``module.load_state_dict(torch.load(path, weights_only=True))`` into
-    ``torch_module(sizes, activation)`` (keys ``0.weight``, ``0.bias``, ``2.weight``, ...).
+    ``torch_module(sizes, activation)`` (keys ``0.weight``, ``0.bias``, ``2.weight``, ...); for
+    a MultiLayerNetExtend into ``torch_module(sizes, activation, batchnorm=..., dropout=...,
+    inverted_dropout=...)`` (:func:`torch_module_args` gives them).
     """
     torch = _require("torch", _TORCH_HINT)
     state = to_torch(network).state_dict()

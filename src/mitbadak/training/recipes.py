@@ -66,6 +66,11 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     dtype: str = "float32"
+    # chapter 6: BatchNormalization after each hidden Affine, the book's Dropout (ratio in [0, 1))
+    # after each hidden activation, or inverted dropout; any of them builds a MultiLayerNetExtend
+    batchnorm: bool = False
+    dropout: float | None = None
+    inverted_dropout: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,6 +137,9 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "val_fraction": (lambda v: _is_num(v) and 0 < v < 1, "a number between 0 and 1"),
     "seed": (_is_int, "an integer"),
     "dtype": (lambda v: v in ("float32", "float64"), "'float32' or 'float64'"),
+    "batchnorm": (lambda v: isinstance(v, bool), "true or false"),
+    "dropout": (lambda v: v is None or (_is_num(v) and 0 <= v < 1), "null or a number in [0, 1)"),
+    "inverted_dropout": (lambda v: isinstance(v, bool), "true or false"),
 }
 _TYPE_CHECKS = {k: check for k, (check, _) in _TYPES.items()}
 _TYPE_NAMES = {k: name for k, (_, name) in _TYPES.items()}
@@ -202,7 +210,7 @@ DEFAULT_LR = {name: e.run_lr for name, e in OPTIMIZER_REGISTRY.items()}
 RECIPE_FIELDS = (
     "dataset", "model", "hidden", "activation", "weight_init", "optimizer", "lr", "batch_size",
     "epochs", "iters", "gradient", "weight_decay", "early_stopping", "val_fraction", "seed",
-    "dtype",
+    "dtype", "batchnorm", "dropout", "inverted_dropout",
 )
 #: What :func:`config_from_options` takes: a recipe's options, the recipe's name and the CLI's
 #: ``data_dir``.
@@ -333,6 +341,7 @@ def config_from_options(
         values["dtype"] = _choice("dtype", r["dtype"], DTYPES)
     if "weight_init" in r:
         values["weight_init"] = _weight_init(r["weight_init"])
+    _extend_options(r, values)
 
     _check_size(values)
     if limits is not None:
@@ -403,6 +412,12 @@ def command_line(config: TrainConfig) -> list[str]:
         args += ["--val-fraction", repr(float(config.val_fraction))]
     if config.weight_init is not None:
         args += ["--weight-init", str(config.weight_init)]
+    if config.batchnorm:
+        args += ["--batchnorm"]
+    if config.dropout is not None:
+        args += ["--dropout", repr(float(config.dropout))]
+    if config.inverted_dropout:
+        args += ["--inverted-dropout"]
     args += ["--seed", str(config.seed), "--dtype", config.dtype]
     return args
 
@@ -503,6 +518,44 @@ def _weight_init(value) -> str | float | None:
             f"expected 'he', 'xavier' or a positive standard deviation, got {value!r}",
         )
     return std
+
+
+def _flag(field: str, value) -> bool:
+    """A switch: True/False (a form's "true"/"false" too)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise RecipeError(field, f"expected true or false, got {value!r}")
+
+
+def _extend_options(r: Mapping[str, Any], values: dict[str, Any]) -> None:
+    """``batchnorm``, ``dropout`` and ``inverted_dropout`` (chapter 6) into ``values``: the
+    ratio in [0, 1), inverted dropout only with a ratio, and a ``--model mlp`` to hold them."""
+    if "batchnorm" in r:
+        values["batchnorm"] = _flag("batchnorm", r["batchnorm"])
+    if "dropout" in r:
+        ratio = _number("dropout", r["dropout"])
+        if not 0.0 <= ratio < 1.0:
+            raise RecipeError(
+                "dropout",
+                f"expected a ratio in [0, 1) (the fraction of hidden units dropped while "
+                f"training), got {r['dropout']!r}",
+            )
+        values["dropout"] = ratio
+    if "inverted_dropout" in r:
+        values["inverted_dropout"] = _flag("inverted_dropout", r["inverted_dropout"])
+    if values["inverted_dropout"] and values["dropout"] is None:
+        raise RecipeError(
+            "inverted_dropout", "--inverted-dropout needs --dropout R (the ratio to drop)"
+        )
+    if values["model"] != "mlp" and (values["batchnorm"] or values["dropout"] is not None):
+        flag = "--batchnorm" if values["batchnorm"] else "--dropout"
+        raise RecipeError(
+            "model",
+            f"{flag} needs --model mlp (the book's MultiLayerNetExtend), got --model "
+            f"{values['model']}",
+        )
 
 
 def _check_size(values: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ from mitbadak.core.atomic import atomic_write_text
 from mitbadak.core.errors import DatasetUnavailable, MitbadakError, RunFolderError
 from mitbadak.core.version import __version__
 from mitbadak.nn.layers import ACTIVATIONS
-from mitbadak.nn.networks import MultiLayerNet, TwoLayerNet
+from mitbadak.nn.networks import MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
 from mitbadak.training.cost_estimate import estimate_numerical_costs, numerical_run_note
 from mitbadak.training.loop import (
     TrainingDiverged,
@@ -92,6 +92,22 @@ def build_network(config: TrainConfig, input_size: int = 784, output_size: int =
         init = config.weight_init
         if init is None:
             init = ACTIVATIONS[config.activation].default_init
+        if config.batchnorm or config.dropout is not None:
+            # the book's MultiLayerNetExtend: Affine -> [BatchNorm] -> activation -> [Dropout]
+            return MultiLayerNetExtend(
+                input_size,
+                config.hidden,
+                output_size,
+                activation=config.activation,
+                weight_init_std=init,
+                weight_decay_lambda=config.weight_decay,
+                use_dropout=config.dropout is not None,
+                dropout_ration=0.5 if config.dropout is None else config.dropout,
+                use_batchnorm=config.batchnorm,
+                inverted_dropout=config.inverted_dropout,
+                seed=rng,
+                dtype=config.dtype,
+            )
         return MultiLayerNet(
             input_size,
             config.hidden,
