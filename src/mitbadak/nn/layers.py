@@ -33,6 +33,7 @@ class and nothing else:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,11 @@ from mitbadak.nn.activations import (
     register_activation,
 )
 from mitbadak.nn.layer_base import LAYERS, Layer, ParamSpec, register_layer
+
+
+class DivergedWarning(RuntimeWarning):
+    """A network's scores overflowed to inf/nan (the book's code goes on with nan)."""
+
 
 __all__ = [
     "ParamSpec",
@@ -65,6 +71,7 @@ __all__ = [
     "Tanh",
     "Affine",
     "SoftmaxWithLoss",
+    "DivergedWarning",
 ]
 
 
@@ -206,7 +213,14 @@ class SoftmaxWithLoss(Layer):
     derivative.) ``t`` may be one-hot (N, C) or integer labels (N,).
 
     backward(dout=1): dout * (y - t) / N.
+
+    Scores that are not finite (a network that diverged) are a ``ValueError`` by default; with
+    ``finite_scores = False`` (the book's faces of chapter 6) the loss is ``nan`` with a
+    :class:`DivergedWarning`, and training goes on as the book's NumPy code does.
     """
+
+    #: False: non-finite scores give a nan loss and a warning instead of an error (the book's way)
+    finite_scores: bool = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -222,7 +236,12 @@ class SoftmaxWithLoss(Layer):
             self.y, loss = softmax_cross_entropy(x, t)
             return loss
         # (named for a network's user too, whose loss() reaches here with its scores)
-        x = as_float_array(x, "x (the scores given to SoftmaxWithLoss)", finite=True)
+        x = as_float_array(x, "x (the scores given to SoftmaxWithLoss)", finite=self.finite_scores)
+        if not self.finite_scores and not np.isfinite(x).all():
+            warnings.warn(DivergedWarning(
+                "the network's scores are not finite (its weights overflowed): the loss is nan "
+                "and training goes on, as in the book; a smaller learning rate or weight scale, "
+                "or BatchNormalization, keeps it finite"), stacklevel=3)  # fmt: skip
         if x.ndim not in (1, 2) or x.shape[-1] == 0:
             raise ValueError(f"x must be scores (C,) or (N, C) with C >= 1, got shape {x.shape}")
         if x.shape[0] == 0:  # the mean over 0 samples would be nan

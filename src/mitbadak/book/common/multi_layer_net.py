@@ -42,3 +42,4 @@ class MultiLayerNet(networks.MultiLayerNet):
             dtype=dtype,
             device=device,
         )
+        self.last_layer.finite_scores = False  # a diverged net goes on with nan, as the book's

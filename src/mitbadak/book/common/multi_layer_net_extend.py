@@ -8,6 +8,38 @@ activation -> [Dropout] per hidden layer, then Affine); ``seed``, ``dtype``, ``d
 ``inverted_dropout`` are mitbadak's keywords.
 """
 
-from mitbadak.nn.networks import MultiLayerNetExtend
+import numpy as np
+
+from mitbadak.nn import networks
 
 __all__ = ["MultiLayerNetExtend"]
+
+
+class MultiLayerNetExtend(networks.MultiLayerNetExtend):
+    """The library's ``MultiLayerNetExtend`` with the book's signature; a network whose weights
+    overflow goes on with a ``nan`` loss (and a ``DivergedWarning``) as the book's code does, so
+    ``batch_norm_test.py``'s large weight scales draw their flat curves instead of stopping."""
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size_list,
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: str | float = "relu",
+        weight_decay_lambda: float = 0,
+        use_dropout: bool = False,
+        dropout_ration: float = 0.5,
+        use_batchnorm: bool = False,
+        *,
+        inverted_dropout: bool = False,
+        seed=None,
+        dtype=np.float64,
+        device="cpu",
+    ) -> None:
+        super().__init__(
+            input_size, hidden_size_list, output_size, activation, weight_init_std,
+            weight_decay_lambda, use_dropout, dropout_ration, use_batchnorm,
+            inverted_dropout=inverted_dropout, seed=seed, dtype=dtype, device=device,
+        )  # fmt: skip
+        self.last_layer.finite_scores = False
