@@ -71,7 +71,11 @@ class ExtendPlan:
             for blk in self.hidden:
                 width = params[blk.W].shape[1]
                 names = ("a", "z", "dh") if blk.bn is not None else ("a", "dh")
-                bufs.append({k: np.empty((n, width), dtype=dtype) for k in names})
+                buf = {k: np.empty((n, width), dtype=dtype) for k in names}
+                if blk.drop is not None:  # the draws (float64, as the layer's) and the 0/1 mask
+                    buf["draw"] = np.empty((n, width), dtype=np.float64)
+                    buf["mask"] = np.empty((n, width), dtype=dtype)
+                bufs.append(buf)
             self._work = {key: bufs}  # one batch size at a time (the last batch may differ)
         return bufs
 
@@ -172,12 +176,14 @@ def _batch_norm_(a: np.ndarray, z: np.ndarray, blk: _Hidden, net) -> np.ndarray:
     return std
 
 
-def _draw_mask(drop: Dropout, shape: tuple[int, int]) -> np.ndarray:
-    """``Dropout.forward``'s mask: rand(shape) > ratio from the layer's generator (float64
-    draws, so the generator advances exactly as the layer's)."""
+def _draw_mask(drop: Dropout, buf: dict[str, np.ndarray]) -> np.ndarray:
+    """``Dropout.forward``'s mask, rand(shape) > ratio from the layer's generator (float64
+    draws into ``buf['draw']``, so the generator advances exactly as the layer's), as 0/1 in
+    the network's dtype (``buf['mask']``: a float times float multiply, no bool cast)."""
     if drop.rng is None:
         drop.rng = np.random.default_rng()
-    return drop.rng.random(shape) > drop.dropout_ratio
+    drop.rng.random(out=buf["draw"])
+    return np.greater(buf["draw"], drop.dropout_ratio, out=buf["mask"])
 
 
 def loss_and_gradient(
@@ -220,7 +226,7 @@ def loss_and_gradient(
         y = z  # what act'(.) is written from
         mask = None
         if blk.drop is not None:
-            mask = _draw_mask(blk.drop, z.shape)
+            mask = _draw_mask(blk.drop, buf)
             if blk.drop.inverted:
                 mask = mask * (1.0 / (1.0 - blk.drop.dropout_ratio))
                 mask = mask.astype(dtype, copy=False)
