@@ -25,7 +25,8 @@ from mitbadak.core.version import __version__
 
 # Sub-command modules, in the order `mitbadak --help` lists them.
 COMMAND_MODULES = [
-    "train", "evaluate", "predict", "gradcheck", "data", "import_weights", "plot", "export",
+    "train", "evaluate", "predict", "gradcheck", "data", "import_weights", "plot", "experiment",
+    "export",
     "doctor", "serve",
 ]
 

@@ -78,5 +78,19 @@ FIGURES: dict[str, FigureSpec] = {
             "weights", "first-layer weights as 28x28 images, one per hidden unit", "weights",
             "MODEL",
         ),
+        FigureSpec(
+            "optimizer-paths", "the six optimizers on x^2/20 + y^2 from (-7, 2), 30 steps",
+            "optimizer_paths",
+        ),
+        FigureSpec(
+            "weight-init-histogram",
+            "activation histograms, 5 layers: std 1, 0.01, Xavier, He x sigmoid, tanh, ReLU",
+            "weight_init_histogram",
+        ),
+        FigureSpec(
+            "batchnorm-gradient-check",
+            "backprop vs numerical gradients with BatchNorm: one image, then a batch of 10",
+            "batchnorm_gradient_check",
+        ),
     )
 }

@@ -33,7 +33,7 @@ The package has one module per kind of figure; every public name is re-exported 
 
 from __future__ import annotations
 
-from mitbadak.views.plots import book, images, training_curves
+from mitbadak.views.plots import book, experiments, images, training_curves
 from mitbadak.views.plots._base import (  # noqa: F401 - part of mitbadak.views.plots since it was one module
     BLUE,
     DEFAULT_DPI,
@@ -46,6 +46,7 @@ from mitbadak.views.plots._base import (  # noqa: F401 - part of mitbadak.views.
     save_figure,
 )
 from mitbadak.views.plots.book import *  # noqa: F403
+from mitbadak.views.plots.experiments import *  # noqa: F403
 from mitbadak.views.plots.images import *  # noqa: F403
 from mitbadak.views.plots.training_curves import *  # noqa: F403
 
@@ -54,3 +55,4 @@ __all__ = ["save_figure"]
 __all__ += training_curves.__all__
 __all__ += book.__all__
 __all__ += images.__all__
+__all__ += experiments.__all__
