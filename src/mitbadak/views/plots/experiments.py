@@ -83,9 +83,11 @@ def batchnorm_gradient_check(data: dict[str, Any] | None = None, lang: str = "en
         data = compute(x, t)
     w = words(lang)
     fig = new_figure(11, 4.6)
-    panels = (("one", w("one image: mean |backprop - numerical|", "이미지 1장: 평균 |역전파 - 수치|")),
-              ("batch", w(f"batch of {data['batch_size']}: relative difference",
-                          f"이미지 {data['batch_size']}장: 상대 오차")))  # fmt: skip
+    n = data["batch_size"]
+    panels = (
+        ("one", w("one image: mean |backprop - numerical|", "이미지 1장: 평균 |역전파 - 수치|")),
+        ("batch", w(f"batch of {n}: relative difference", f"이미지 {n}장: 상대 오차")),
+    )
     for k, (key, title) in enumerate(panels):
         ax = fig.add_subplot(1, 2, k + 1)
         names = list(data[key])
@@ -105,6 +107,7 @@ def batchnorm_gradient_check(data: dict[str, Any] | None = None, lang: str = "en
         "이미지 1장: 배치 평균이 입력 자신이라 배치 정규화의 출력은 모두 beta(0)입니다. 그 앞의 "
         "매개변수는 손실을 바꾸지 못하고, beta는 ReLU의 꺾인 점에 있어 역전파는 기울기 0,\n"
         "중앙 차분은 1/2을 얻습니다. 배치: 출력이 입력을 따르고 꺾인 점에 놓인 값이 없어 모든 "
-        "매개변수가 일치합니다 (점선: 1e-6)."), ha="center", va="top", fontsize=8, wrap=True)  # fmt: skip
+        "매개변수가 일치합니다 (점선: 1e-6)."),
+        ha="center", va="top", fontsize=8, wrap=True)  # fmt: skip
     fig.get_layout_engine().set(rect=(0, 0.12, 1, 0.88))
     return finish(fig, w)
