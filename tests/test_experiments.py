@@ -134,9 +134,18 @@ def test_cli_writes_the_folder_in_english_and_korean(tmp_path, capsys):
     assert data["optimizers"]["sgd"]["x"][1] == pytest.approx(-6.335)
     lines = (out / "data.csv").read_text().splitlines()
     assert lines[0] == "optimizer,lr,step,x,y" and len(lines) == 1 + 6 * 31
-    assert main(["experiment", "optimizer-paths", "--out", str(out), "--lang", "ko"]) == 0
+    # the folder holds an experiment now: nothing is replaced without --overwrite
+    before = (out / "data.json").read_bytes()
+    (out / "notes.txt").write_text("mine")
+    assert main(["experiment", "optimizer-paths", "--out", str(out), "--lang", "ko"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds an experiment" in err[0] and "--overwrite" in err[0]
+    assert (out / "data.json").read_bytes() == before
+    assert main(["experiment", "optimizer-paths", "--out", str(out), "--lang", "ko",
+                 "--overwrite"]) == 0  # fmt: skip
     assert (out / "optimizer-paths.ko.png").stat().st_size > 10_000
     assert json.loads((out / "meta.json").read_text())["lang"] == "ko"
+    assert (out / "notes.txt").read_text() == "mine"  # never other files
 
 
 def test_cli_unknown_name_is_one_line_exit_2(capsys):

@@ -20,6 +20,10 @@ from mitbadak.training.experiments import EXPERIMENTS
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+#: the files an experiment writes (besides its PNG): what --overwrite may replace
+_OWN = ("data.json", "data.csv", "meta.json")
+
+
 def register(subparsers) -> None:
     names = "\n".join(f"  {name:<26} {e.summary}" for name, e in EXPERIMENTS.items())
     parser = subparsers.add_parser(
@@ -33,6 +37,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--out", type=Path, help="folder to write (default: experiments/NAME)"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the files of an experiment already in --out (never other files)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--full", action="store_true", help="the book's sizes (default: a size that runs fast)"
@@ -92,6 +100,15 @@ def run(args) -> int:
             f"unknown experiment {args.name!r}; choose one of {', '.join(EXPERIMENTS)}"
         )
     out = args.out or Path("experiments") / args.name
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: is a file, not a folder")
+    held = sorted(p.name for p in out.glob("*") if p.name in _OWN or p.suffix == ".png") \
+        if out.is_dir() else []  # fmt: skip
+    if held and not args.overwrite:
+        raise CLIError(
+            f"{out} already holds an experiment ({', '.join(held)}); pass --overwrite to replace "
+            "it, or --out another folder"
+        )
     inputs: dict[str, Any] = {}
     data_line = experiment.data
     if experiment.needs_images:

@@ -99,7 +99,7 @@ def batchnorm_gradient_check(data: dict[str, Any] | None = None, lang: str = "en
         ax.axhline(1e-6, color="grey", linestyle="--", linewidth=0.8)
         ax.set_title(title, fontsize=10)
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-    fig.text(0.5, 0.0, w(
+    fig.text(0.5, 0.01, w(
         "One image: each BN layer's mean is its input, so every BN output is beta (0): nothing "
         "before BN moves the loss, and beta sits on ReLU's kink, where backprop takes slope 0 and "
         "the central difference 1/2.\nA batch: BN's output follows its input and no value sits "
@@ -108,6 +108,6 @@ def batchnorm_gradient_check(data: dict[str, Any] | None = None, lang: str = "en
         "매개변수는 손실을 바꾸지 못하고, beta는 ReLU의 꺾인 점에 있어 역전파는 기울기 0,\n"
         "중앙 차분은 1/2을 얻습니다. 배치: 출력이 입력을 따르고 꺾인 점에 놓인 값이 없어 모든 "
         "매개변수가 일치합니다 (점선: 1e-6)."),
-        ha="center", va="top", fontsize=8, wrap=True)  # fmt: skip
+        ha="center", va="bottom", fontsize=8, wrap=True)  # fmt: skip
     fig.get_layout_engine().set(rect=(0, 0.12, 1, 0.88))
     return finish(fig, w)
