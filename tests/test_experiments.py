@@ -120,6 +120,19 @@ def test_batchnorm_batch_of_ten_agrees(check):
     assert check["batch_size"] == 10
     for key, v in check["batch"].items():
         assert v["relative"] < 1e-6, key
+    # the biases feeding straight into BatchNorm have gradient 0 both ways (its mean removes them)
+    assert check["batch"]["b1"]["zero_both_ways"] and check["batch"]["b2"]["zero_both_ways"]
+    assert not check["batch"]["W1"]["zero_both_ways"]
+
+
+def test_batchnorm_check_agrees_on_the_packaged_sample_too():
+    """A user's clone has no MNIST: the packaged sample's images must agree just as well."""
+    from mitbadak.files.datasets import load_split
+
+    x, t = load_split("mnist-sample", "test", normalize=True, download=False)
+    check = batchnorm_gradient_check(x.reshape(len(x), -1), t, seed=1)
+    for key, v in check["batch"].items():
+        assert v["relative"] < 1e-6, key
 
 
 def test_cli_writes_the_folder_in_english_and_korean(tmp_path, capsys):

@@ -165,10 +165,21 @@ def weight_init_histogram(
 # --- batchnorm-gradient-check -------------------------------------------------------------------
 
 
+#: below this norm both ways a gradient is 0 (central differences leave ~1e-11 of rounding)
+ZERO_GRADIENT = 1e-9
+
+
+def _zero_both_ways(a: np.ndarray, b: np.ndarray) -> bool:
+    """A gradient that is truly 0 (a bias feeding straight into BatchNorm, whose mean removes
+    it): backprop leaves ~1e-17 of rounding and the central difference ~1e-11 of noise."""
+    return bool(np.linalg.norm(a) < ZERO_GRADIENT and np.linalg.norm(b) < ZERO_GRADIENT)
+
+
 def _relative(a: np.ndarray, b: np.ndarray) -> float:
-    """||a - b|| / max(||a|| + ||b||, 1e-8): the floor keeps a gradient that is truly 0 (the
-    biases before BN, which its mean removes: backprop leaves ~1e-17 of rounding) from reading
-    as a relative error of 1."""
+    """||a - b|| / max(||a|| + ||b||, 1e-8), and 0 for a gradient that is 0 both ways (its
+    rounding noise has no scale to be relative to)."""
+    if _zero_both_ways(a, b):
+        return 0.0
     den = max(float(np.linalg.norm(a) + np.linalg.norm(b)), 1e-8)
     return float(np.linalg.norm(a - b) / den)
 
@@ -186,6 +197,7 @@ def _check(net, x: np.ndarray, t: np.ndarray) -> dict[str, dict[str, float]]:
         key: {
             "mean_abs_diff": float(np.mean(np.abs(backprop[key] - numeric[key]))),
             "relative": _relative(backprop[key], numeric[key]),
+            "zero_both_ways": _zero_both_ways(backprop[key], numeric[key]),
             "backprop_abs_mean": float(np.mean(np.abs(backprop[key]))),
             "numerical_abs_mean": float(np.mean(np.abs(numeric[key]))),
         }
