@@ -161,11 +161,15 @@ def test_stopped_run_resumes_to_same_result(tmp_path, env, how):
         assert proc.returncode == 130
         assert "interrupted; checkpoint saved" in err and "--resume" in err
         assert "Traceback" not in err
+        assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
     else:
+        # kill -9 may land inside an atomic write: its temporary file stays (the checkpoint it
+        # was replacing is intact); the resume, holding the run's lock, removes it
         assert proc.returncode == -signal.SIGKILL
-    assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
+        assert not list(run.glob("*.tmp"))  # only the writer's own hidden .NAME.*.tmp names
     resumed = mitbadak("train", "--resume", run, "--quiet", env=env)
     assert resumed.returncode == 0, resumed.stderr
+    assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
     assert metrics_without_time(run) == metrics_without_time(tmp_path / "ref")
     # The seconds column continues across the resume instead of starting again from zero.
     with open(run / "metrics.csv", newline="") as fh:
