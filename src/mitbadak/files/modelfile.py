@@ -521,14 +521,7 @@ def _expected_shapes(config: Any, where: str) -> tuple[dict[str, tuple[int, ...]
             f"{where}: activation must be one of {list(ACTIVATIONS)}, "
             f"found {config.get('activation')!r}"
         )
-    try:
-        dtype = np.dtype(config.get("dtype"))
-    except (TypeError, ValueError):
-        dtype = None
-    if dtype is None or dtype.kind != "f" or not isinstance(config.get("dtype"), str):
-        raise ModelFileError(
-            f"{where}: network dtype must be float32 or float64, found {config.get('dtype')!r}"
-        )
+    dtype = _network_dtype(config, where)
     shapes = param_shapes(
         {"input_size": sizes[0], "hidden_sizes": sizes[1:-1], "output_size": sizes[-1]}
     )

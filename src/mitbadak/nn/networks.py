@@ -801,13 +801,7 @@ class FeedForwardNet(LayerNet):
         dtype=np.float64,
         device="cpu",
     ) -> None:
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        shape = (input_size,) if isinstance(input_size, int | np.integer) else tuple(input_size)
-        n_in = int(np.prod([int(s) for s in shape])) if shape else 0
-        sizes = [n_in, *[int(h) for h in hidden_sizes], int(output_size)]
-        if any(s < 1 for s in sizes) or any(int(s) < 1 for s in shape):
-            raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+        shape, sizes = _chain_sizes(input_size, hidden_sizes, output_size, activation)
         self.hidden_sizes = sizes[1:-1]
         self.activation = activation
         self.weight_init = weight_init
@@ -915,6 +909,21 @@ def _layers_from_config(config: dict[str, Any]) -> list[Any]:
 #: The named initial scales (the book's ``weight_init_std`` strings): He for ReLU, Xavier for
 #: sigmoid/tanh.
 WEIGHT_INIT_NAMES = ("relu", "he", "sigmoid", "xavier")
+
+
+def _chain_sizes(
+    input_size, hidden, output_size: int, activation: str
+) -> tuple[tuple[int, ...], list[int]]:
+    """``(input_shape, [n_in, *hidden, n_out])`` of an Affine/activation chain, checked: a
+    registered activation and positive sizes (``input_size`` an int or a sample shape)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    shape = (input_size,) if isinstance(input_size, int | np.integer) else tuple(input_size)
+    n_in = int(np.prod([int(s) for s in shape])) if shape else 0
+    sizes = [n_in, *[int(h) for h in hidden], int(output_size)]
+    if any(s < 1 for s in sizes) or any(int(s) < 1 for s in shape):
+        raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+    return shape, sizes
 
 
 def _init_std(
@@ -1052,7 +1061,7 @@ class MultiLayerNetExtend(LayerNet):
         dtype=np.float64,
         device="cpu",
     ) -> None:
-        if activation not in ACTIVATIONS:
+        if activation not in ACTIVATIONS:  # named before the empty-list check, as before
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if isinstance(hidden_size_list, int | np.integer):
             hidden_size_list = [int(hidden_size_list)]
@@ -1062,10 +1071,7 @@ class MultiLayerNetExtend(LayerNet):
                 "hidden_size_list is empty: MultiLayerNetExtend needs at least one hidden layer "
                 "(e.g. [100, 100]); for no hidden layer use a LayerNet of one Affine"
             )
-        shape = (input_size,) if isinstance(input_size, int | np.integer) else tuple(input_size)
-        sizes = [int(np.prod([int(s) for s in shape])), *[int(h) for h in hidden], int(output_size)]
-        if any(s < 1 for s in sizes) or any(int(s) < 1 for s in shape):
-            raise ValueError(f"layer sizes must be positive integers, got {sizes}")
+        shape, sizes = _chain_sizes(input_size, hidden, output_size, activation)
         self.hidden_size_list = sizes[1:-1]
         self.hidden_layer_num = len(self.hidden_size_list)
         self.activation = activation

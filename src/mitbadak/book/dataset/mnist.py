@@ -23,11 +23,11 @@ __all__ = ["load_mnist"]
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, **kwargs):
     """The book's ``load_mnist``; see the module docstring for the offline fallback (a note on
     stderr naming the data used). With ``name=`` given, exactly the library's function."""
-    if "name" in kwargs:
-        return _datasets.load_mnist(normalize, flatten, one_hot_label, **kwargs)
     try:
         return _datasets.load_mnist(normalize, flatten, one_hot_label, **kwargs)
     except DatasetUnavailable as exc:
+        if "name" in kwargs:  # a dataset asked for by name: no stand-in
+            raise
         missing = ", ".join(exc.missing)
     fmt = {"normalize": normalize, "flatten": flatten, "one_hot_label": one_hot_label}
     data_dir = kwargs.get("data_dir")
