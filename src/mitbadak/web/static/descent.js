@@ -22,7 +22,7 @@ mb.addStrings({
     "descent.minima": "minima",
   },
   ko: {
-    "descent.title": "경사 하강법 (4장)",
+    "descent.title": "경사 하강법 (4장, 6장)",
     "descent.surface": "함수",
     "descent.optimizer": "최적화 기법",
     "descent.lr": "학습률",

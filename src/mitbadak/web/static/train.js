@@ -487,6 +487,8 @@ document.addEventListener("DOMContentLoaded", async () => {
     const el = document.getElementById("state");
     if (el.dataset.key) setState(el.dataset.key, JSON.parse(el.dataset.vars || "{}"));
     document.getElementById("command").dataset.empty = mb.t("train.command.empty");
+    const dir = document.getElementById("folder").dataset.dir;
+    if (dir) document.getElementById("folder").textContent = mb.t("train.folder", { dir });
     drawCharts();
     drawBoundary();
     drawHistograms();
