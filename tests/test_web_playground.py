@@ -211,7 +211,10 @@ def test_train_page_two_epochs_then_stop(open_page, runs_dir, tmp_path):
     assert (stopped / "checkpoint.npz").is_file() and not (stopped / "model.npz").exists()
     saved = json.loads((stopped / "config.json").read_text())
     assert saved["config"]["epochs"] == 200
-    # reopen the CLI run from the list: the page reads its folder
+    # reopen the CLI run from the list: the page reads its folder (once the list, reloaded on
+    # 'stopped', holds the stopped run: a reload after the choice would undo it)
+    _wait(pg, f"[...document.querySelectorAll('#runs option')].some(o => o.value === "
+              f"{stopped.name!r})")  # fmt: skip
     pg.select_option("#runs", "cli-run")
     pg.click("#open")
     pg.wait_for_selector("body[data-state='following']")
@@ -224,6 +227,8 @@ def test_train_page_clicked_points(open_page, runs_dir, tmp_path):
     pg = open_page("/train")
     pg.wait_for_selector("body[data-ready='1']")
     pg.select_option("#dataset", "__points__")
+    # the histograms of the last run (replayed by the event stream) sit above the plot
+    pg.locator("#boundary").scroll_into_view_if_needed()
     box = pg.locator("#boundary .nsewdrag").first.bounding_box()
     for i, (fx, fy, label) in enumerate(
         [(0.2, 0.2, 0), (0.3, 0.25, 0), (0.25, 0.35, 0), (0.75, 0.7, 1), (0.8, 0.8, 1),
@@ -240,6 +245,14 @@ def test_train_page_clicked_points(open_page, runs_dir, tmp_path):
     assert (folder / "points.csv").read_text().count("\n") == 9  # header + 8 points
     assert "points.csv" in pg.text_content("#command")
     _shot(pg, tmp_path, "train-clicked-points.png")
+
+
+def _start_new_run(pg) -> None:
+    """Click Train and wait for the new run's first event (the page may still show the last
+    run's end, replayed by the event stream when it opened)."""
+    before = pg.get_attribute("#folder", "data-dir") or ""
+    pg.click("#train")
+    _wait(pg, f"(document.querySelector('#folder').dataset.dir || '') !== {before!r}")
 
 
 def _hist_counts(pg) -> list[list[int]]:
@@ -263,7 +276,6 @@ def test_train_page_chapter6_controls_and_activation_histograms(open_page, tmp_p
     for name in ("rmsprop", "nesterov", "adam"):
         pg.select_option("select[name=optimizer]", name)
         assert float(pg.input_value("input[name=lr]")) == REGISTRY[name].run_lr
-    assert pg.text_content("#hist-caption").startswith("Each hidden layer's activations")
     pg.select_option("#dataset", "moons")
     pg.fill("input[name=hidden]", "20,16")
     pg.fill("input[name=epochs]", "2")
@@ -271,7 +283,7 @@ def test_train_page_chapter6_controls_and_activation_histograms(open_page, tmp_p
     pg.check("input[name=batchnorm]")
     pg.fill("input[name=dropout]", "0.1")
     pg.fill("input[name=weight_decay]", "0.001")
-    pg.click("#train")
+    _start_new_run(pg)
     pg.wait_for_selector("body[data-state='end']", timeout=60_000)
     _wait(pg, "document.body.dataset.histEpoch === '2'")
     folder = Path(pg.get_attribute("#folder", "data-dir"))
@@ -299,8 +311,7 @@ def test_train_page_chapter6_controls_and_activation_histograms(open_page, tmp_p
     pg.uncheck("input[name=batchnorm]")
     pg.fill("input[name=dropout]", "0")
     pg.fill("input[name=epochs]", "1")
-    pg.click("#train")
-    _wait(pg, f"document.querySelector('#folder').dataset.dir !== {str(folder)!r}")
+    _start_new_run(pg)
     pg.wait_for_selector("body[data-state='end']", timeout=60_000)
     plain = json.loads((Path(pg.get_attribute("#folder", "data-dir")) / "config.json").read_text())
     assert (plain["config"]["batchnorm"], plain["config"]["dropout"]) == (False, None)
@@ -315,7 +326,7 @@ def test_train_page_histograms_mid_training_screenshots(open_page, tmp_path):
     pg.select_option("select[name=activation]", "sigmoid")
     pg.select_option("select[name=optimizer]", "adam")
     pg.fill("input[name=epochs]", "200")
-    pg.click("#train")
+    _start_new_run(pg)
     _wait(pg, "Number(document.body.dataset.histEpoch || 0) >= 3", timeout=120)
     assert pg.locator("#hists .hist").count() == 3
     assert pg.locator("#tiles img").count() > 0
