@@ -183,6 +183,16 @@ def test_histograms_count_each_hidden_layer_in_the_runs_fixed_bins():
     assert probe.x.shape == (200, 20) and probe.ranges == [(0.0, 1.0)]
     assert probe.initial_frame == probe.frame(ext)
 
+    # before any training batch (running variance 0, the book's start) BatchNorm normalises the
+    # probe with its own statistics, and leaves the running statistics as they were
+    fresh = MultiLayerNetExtend(20, [10], 3, activation="relu", use_batchnorm=True, seed=0)
+    assert not np.any(fresh.buffers["running_var1"])
+    a = x[:50] @ fresh.params["W1"] + fresh.params["b1"]
+    z = np.maximum((a - a.mean(0)) / np.sqrt(a.var(0) + 10e-7), 0)  # gamma 1, beta 0
+    np.testing.assert_allclose(hidden_outputs(fresh, x[:50])[0].values, z, rtol=1e-10)
+    assert not np.any(fresh.buffers["running_var1"]) and not np.any(fresh.buffers["running_mean1"])
+    assert histogram_ranges(fresh, x[:50]) == [(0.0, 5.0)]  # 2 x the 99th percentile (~2.3)
+
 
 def test_a_runs_probe_reads_its_checkpoint_and_equals_its_saved_model(tmp_path):
     from mitbadak.training.evaluation import load_any_model

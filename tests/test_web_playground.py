@@ -298,6 +298,9 @@ def test_train_page_chapter6_controls_and_activation_histograms(open_page, tmp_p
     expected = run_probe(folder).frame(load_any_model(folder)[0])
     assert _hist_counts(pg) == [layer["counts"] for layer in expected]
     assert [sum(c) for c in _hist_counts(pg)] == [200 * 20, 200 * 16]
+    # the bins were fixed from the initial network with BatchNorm on the probe's statistics
+    # (test mode there would scale by 1000: its running variance starts at 0, as the book's)
+    assert expected[0]["range"][0] == 0.0 and expected[0]["range"][1] <= 10
     caption = pg.text_content("#hist-caption")
     assert caption.startswith("After epoch 2 · test mode · the first 200 training inputs")
     assert pg.text_content("#hist-1 .gtitle").startswith("layer 1 · relu")

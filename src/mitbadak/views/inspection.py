@@ -135,10 +135,14 @@ def hidden_outputs(network, x) -> list[LayerOutput]:
     uses its running statistics, the book's Dropout scales by 1 - ratio after the activation, so
     the activation's own output is what is kept here).
 
-    Walks ``network.layers`` in order (Affine, [BatchNormalization], activation, [Dropout], ...),
-    as :meth:`~mitbadak.nn.networks.LayerNet.forward_layers` does.
+    One exception: a BatchNormalization layer that has not seen a training batch yet (its running
+    variance is still the book's starting 0, so test mode would multiply by 1/sqrt(1e-6) = 1000)
+    normalises ``x`` with the batch's own mean and variance, and its running statistics are put
+    back as they were. Walks ``network.layers`` in order (Affine, [BatchNormalization],
+    activation, [Dropout], ...), as :meth:`~mitbadak.nn.networks.LayerNet.forward_layers` does.
     """
     from mitbadak.nn.activations import Activation
+    from mitbadak.nn.batchnorm import BatchNormalization
 
     out = network.prepare_x(x) if hasattr(network, "prepare_x") else _as_batch(network, x)
     shape = tuple(getattr(network, "input_shape", ()) or ())
@@ -146,6 +150,12 @@ def hidden_outputs(network, x) -> list[LayerOutput]:
         out = out.reshape((out.shape[0], *shape))
     kept = []
     for name, layer in network.layers.items():
+        if isinstance(layer, BatchNormalization) and _untrained(layer) and len(out) > 1:
+            saved = {k: np.array(v, copy=True) for k, v in layer.buffers.items()}
+            out = layer.forward(out, True)
+            for k, v in saved.items():
+                layer.buffers[k][...] = v
+            continue
         test_mode = getattr(layer, "train_flag", False)
         out = layer.forward(out, False) if test_mode else layer.forward(out)
         if isinstance(layer, Activation):
@@ -153,6 +163,12 @@ def hidden_outputs(network, x) -> list[LayerOutput]:
                 LayerOutput(name=name, kind="activation", values=np.array(out, dtype=np.float64))
             )
     return kept
+
+
+def _untrained(batchnorm) -> bool:
+    """True while a BatchNormalization layer's running variance is all 0 (no training batch)."""
+    var = batchnorm.running_var
+    return var is None or not np.any(np.asarray(var))
 
 
 def activation_limits(name: str) -> tuple[float | None, float | None]:
