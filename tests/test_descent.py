@@ -156,3 +156,24 @@ def test_results_are_strict_json_even_when_f_overflows():
     assert r["diverged"]
     json.dumps(r, allow_nan=False)  # browsers reject NaN/Infinity in JSON
     assert all(v is None or np.isfinite(v) for v in r["values"])
+
+
+def test_analytic_comparison_is_optimizer_paths_number_for_number():
+    from mitbadak.training.experiments import optimizer_paths
+    from mitbadak.views.descent import FUNCTIONS, compare_optimizers
+
+    book = optimizer_paths()["optimizers"]
+    paths = compare_optimizers("elongated", (-7, 2), 30, gradient="analytic")
+    assert list(paths) == list(book)  # all six registered optimizers
+    for name, path in paths.items():
+        assert path["lr"] == book[name]["lr"]
+        assert [p[0] for p in path["path"]] == book[name]["x"]
+        assert [p[1] for p in path["path"]] == book[name]["y"]
+    # each surface's formula is its gradient (central differences agree)
+    from mitbadak.core.differentiation import numerical_gradient
+
+    x = np.array([0.7, -1.3])
+    for surface in FUNCTIONS.values():
+        np.testing.assert_allclose(surface.grad(x), numerical_gradient(surface.f, x), atol=1e-6)
+    with pytest.raises(ValueError, match="gradient must be one of numerical, analytic"):
+        descent_path("bowl", gradient="exact")

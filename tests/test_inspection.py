@@ -127,3 +127,85 @@ def test_bad_images_raise_image_error():
     bad[0, 0] = np.nan
     with pytest.raises(ImageError, match="NaN"):
         preprocess_digit_steps(bad)
+
+
+# --- the hidden layers' activation histograms (the train page's panel) ------------------------
+
+
+def test_activation_limits_come_from_the_registry():
+    from mitbadak.views.inspection import activation_limits
+
+    assert activation_limits("sigmoid") == (0.0, 1.0)
+    assert activation_limits("tanh") == (-1.0, 1.0)
+    assert activation_limits("relu") == (0.0, None)
+    assert activation_limits("elu") == (-1.0, None)
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        activation_limits("swish")
+
+
+def test_histograms_count_each_hidden_layer_in_the_runs_fixed_bins():
+    from mitbadak.nn.networks import MultiLayerNetExtend
+    from mitbadak.views.inspection import (
+        ActivationProbe,
+        activation_histograms,
+        hidden_outputs,
+        histogram_ranges,
+    )
+
+    x = np.random.default_rng(1).random((300, 20))
+    net = MultiLayerNet(20, [16, 12], 3, activation="relu", seed=2)
+    outs = hidden_outputs(net, x[:200])
+    assert [o.name for o in outs] == ["Relu1", "Relu2"]
+    h1 = np.maximum(x[:200] @ net.params["W1"] + net.params["b1"], 0)
+    np.testing.assert_allclose(outs[0].values, h1, rtol=1e-12)
+    # ReLU: [0, nice ceiling of 2 x the 99th percentile of every hidden value, at least 1]
+    top = np.percentile(np.concatenate([o.values.ravel() for o in outs]), 99)
+    (lo, hi), same = histogram_ranges(net, x[:200])
+    assert lo == 0.0 and same == (lo, hi) and hi >= 2 * top and hi in (1, 2, 5, 10, 20, 50)
+    frame = activation_histograms(net, x[:200], [(0.0, 0.5), (0.0, 0.5)], bins=10)
+    v = outs[0].values.ravel()
+    expected, _ = np.histogram(np.clip(v, 0.0, 0.5), bins=np.linspace(0, 0.5, 11))
+    assert frame[0]["counts"] == expected.tolist() and sum(frame[0]["counts"]) == 200 * 16
+    assert frame[0]["above"] == int(np.sum(v > 0.5)) > 0 and frame[0]["below"] == 0
+    assert frame[0]["zeros"] == pytest.approx(np.mean(v == 0))
+    assert frame[1]["activation"] == "relu" and frame[0]["edges"][-1] == 0.5
+
+    # BatchNorm + Dropout: test mode (running statistics; the activation's own output)
+    ext = MultiLayerNetExtend(20, [10], 3, activation="sigmoid", use_batchnorm=True,
+                              use_dropout=True, dropout_ration=0.3, seed=0)  # fmt: skip
+    ext.set_buffers({k: np.full_like(v, 0.5 if "var" in k else 0.1)
+                     for k, v in ext.buffers.items()})  # fmt: skip
+    a = x[:5] @ ext.params["W1"] + ext.params["b1"]
+    z = 1 / (1 + np.exp(-((a - 0.1) / np.sqrt(0.5 + 10e-7) * ext.params["gamma1"]
+                          + ext.params["beta1"])))  # fmt: skip
+    np.testing.assert_allclose(hidden_outputs(ext, x[:5])[0].values, z, rtol=1e-10)
+    probe = ActivationProbe(ext, x)
+    assert probe.x.shape == (200, 20) and probe.ranges == [(0.0, 1.0)]
+    assert probe.initial_frame == probe.frame(ext)
+
+    # before any training batch (running variance 0, the book's start) BatchNorm normalises the
+    # probe with its own statistics, and leaves the running statistics as they were
+    fresh = MultiLayerNetExtend(20, [10], 3, activation="relu", use_batchnorm=True, seed=0)
+    assert not np.any(fresh.buffers["running_var1"])
+    a = x[:50] @ fresh.params["W1"] + fresh.params["b1"]
+    z = np.maximum((a - a.mean(0)) / np.sqrt(a.var(0) + 10e-7), 0)  # gamma 1, beta 0
+    np.testing.assert_allclose(hidden_outputs(fresh, x[:50])[0].values, z, rtol=1e-10)
+    assert not np.any(fresh.buffers["running_var1"]) and not np.any(fresh.buffers["running_mean1"])
+    assert histogram_ranges(fresh, x[:50]) == [(0.0, 5.0)]  # 2 x the 99th percentile (~2.3)
+
+
+def test_a_runs_probe_reads_its_checkpoint_and_equals_its_saved_model(tmp_path):
+    from mitbadak.training.evaluation import load_any_model
+    from mitbadak.training.recipes import TrainConfig
+    from mitbadak.training.runs import run_training
+    from mitbadak.views.inspection import run_probe
+
+    config = TrainConfig(dataset="moons", hidden=[12, 8], epochs=2, batchnorm=True, dropout=0.1,
+                         activation="tanh", seed=4)  # fmt: skip
+    run_training(config, tmp_path / "run")
+    probe = run_probe(tmp_path / "run")
+    assert probe.ranges == [(-1.0, 1.0), (-1.0, 1.0)]
+    saved = probe.frame(load_any_model(tmp_path / "run")[0])
+    assert probe.frame_from_checkpoint(tmp_path / "run" / "checkpoint.npz") == saved
+    assert saved != probe.initial_frame  # two epochs moved them
+    assert [sum(layer["counts"]) for layer in saved] == [200 * 12, 200 * 8]

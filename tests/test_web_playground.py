@@ -211,7 +211,10 @@ def test_train_page_two_epochs_then_stop(open_page, runs_dir, tmp_path):
     assert (stopped / "checkpoint.npz").is_file() and not (stopped / "model.npz").exists()
     saved = json.loads((stopped / "config.json").read_text())
     assert saved["config"]["epochs"] == 200
-    # reopen the CLI run from the list: the page reads its folder
+    # reopen the CLI run from the list: the page reads its folder (once the list, reloaded on
+    # 'stopped', holds the stopped run: a reload after the choice would undo it)
+    _wait(pg, f"[...document.querySelectorAll('#runs option')].some(o => o.value === "
+              f"{stopped.name!r})")  # fmt: skip
     pg.select_option("#runs", "cli-run")
     pg.click("#open")
     pg.wait_for_selector("body[data-state='following']")
@@ -224,6 +227,8 @@ def test_train_page_clicked_points(open_page, runs_dir, tmp_path):
     pg = open_page("/train")
     pg.wait_for_selector("body[data-ready='1']")
     pg.select_option("#dataset", "__points__")
+    # the histograms of the last run (replayed by the event stream) sit above the plot
+    pg.locator("#boundary").scroll_into_view_if_needed()
     box = pg.locator("#boundary .nsewdrag").first.bounding_box()
     for i, (fx, fy, label) in enumerate(
         [(0.2, 0.2, 0), (0.3, 0.25, 0), (0.25, 0.35, 0), (0.75, 0.7, 1), (0.8, 0.8, 1),
@@ -240,3 +245,128 @@ def test_train_page_clicked_points(open_page, runs_dir, tmp_path):
     assert (folder / "points.csv").read_text().count("\n") == 9  # header + 8 points
     assert "points.csv" in pg.text_content("#command")
     _shot(pg, tmp_path, "train-clicked-points.png")
+
+
+def _start_new_run(pg) -> None:
+    """Click Train and wait for the new run's first event (the page may still show the last
+    run's end, replayed by the event stream when it opened)."""
+    before = pg.get_attribute("#folder", "data-dir") or ""
+    pg.click("#train")
+    _wait(pg, f"(document.querySelector('#folder').dataset.dir || '') !== {before!r}")
+
+
+def _hist_counts(pg) -> list[list[int]]:
+    """The counts the histogram panel draws: each hidden layer's Plotly bar trace."""
+    return pg.evaluate(
+        "[...document.querySelectorAll('#hists .hist')].map((d) => Array.from(d.data[0].y))"
+    )
+
+
+def test_train_page_chapter6_controls_and_activation_histograms(open_page, tmp_path):
+    from mitbadak.training.evaluation import load_any_model
+    from mitbadak.views.inspection import run_probe
+
+    pg = open_page("/train")
+    pg.wait_for_selector("body[data-ready='1']")
+    # every registered optimizer is offered, each bringing its own default lr
+    from mitbadak.nn.optimizers import REGISTRY
+
+    offered = pg.eval_on_selector_all("select[name=optimizer] option", "os => os.map(o => o.value)")
+    assert offered == list(REGISTRY)
+    for name in ("rmsprop", "nesterov", "adam"):
+        pg.select_option("select[name=optimizer]", name)
+        assert float(pg.input_value("input[name=lr]")) == REGISTRY[name].run_lr
+    pg.select_option("#dataset", "moons")
+    pg.fill("input[name=hidden]", "20,16")
+    pg.fill("input[name=epochs]", "2")
+    pg.fill("input[name=seed]", "7")
+    pg.check("input[name=batchnorm]")
+    pg.fill("input[name=dropout]", "0.1")
+    pg.fill("input[name=weight_decay]", "0.001")
+    _start_new_run(pg)
+    pg.wait_for_selector("body[data-state='end']", timeout=60_000)
+    _wait(pg, "document.body.dataset.histEpoch === '2'")
+    folder = Path(pg.get_attribute("#folder", "data-dir"))
+    saved = json.loads((folder / "config.json").read_text())["config"]
+    assert (saved["optimizer"], saved["lr"]) == ("adam", REGISTRY["adam"].run_lr)
+    assert (saved["batchnorm"], saved["dropout"], saved["weight_decay"]) == (True, 0.1, 0.001)
+    assert (saved["hidden"], saved["seed"]) == ([20, 16], 7)
+    command = pg.text_content("#command")
+    assert "--batchnorm" in command and "--dropout 0.1" in command
+    assert "--weight-decay 0.001" in command
+    # the bars drawn are the library's counts for this run's saved model (probe and bins fixed)
+    expected = run_probe(folder).frame(load_any_model(folder)[0])
+    assert _hist_counts(pg) == [layer["counts"] for layer in expected]
+    assert [sum(c) for c in _hist_counts(pg)] == [200 * 20, 200 * 16]
+    # the bins were fixed from the initial network with BatchNorm on the probe's statistics
+    # (test mode there would scale by 1000: its running variance starts at 0, as the book's)
+    assert expected[0]["range"][0] == 0.0 and expected[0]["range"][1] <= 10
+    caption = pg.text_content("#hist-caption")
+    assert caption.startswith("After epoch 2 · test mode · the first 200 training inputs")
+    assert pg.text_content("#hist-1 .gtitle").startswith("layer 1 · relu")
+    _shot(pg, tmp_path, "train-batchnorm-dropout-en.png")
+    pg.click("#lang-toggle")
+    assert pg.text_content("#hist-caption").startswith("2번째 에폭 후 · 시험 모드")
+    assert pg.text_content("#hist-2 .gtitle").startswith("2층 · relu")
+    assert pg.text_content("label:has(input[name=batchnorm]) span") == "배치 정규화"
+    pg.click("#lang-toggle")
+    # Dropout 0 is "off": no dropout in the recipe (a plain MLP, no MultiLayerNetExtend)
+    pg.uncheck("input[name=batchnorm]")
+    pg.fill("input[name=dropout]", "0")
+    pg.fill("input[name=epochs]", "1")
+    _start_new_run(pg)
+    pg.wait_for_selector("body[data-state='end']", timeout=60_000)
+    plain = json.loads((Path(pg.get_attribute("#folder", "data-dir")) / "config.json").read_text())
+    assert (plain["config"]["batchnorm"], plain["config"]["dropout"]) == (False, None)
+
+
+def test_train_page_histograms_mid_training_screenshots(open_page, tmp_path):
+    """A longer run on the packaged MNIST sample, looked at while it trains (English, Korean)."""
+    pg = open_page("/train")
+    pg.wait_for_selector("body[data-ready='1']")
+    pg.select_option("#dataset", "mnist-sample")
+    pg.fill("input[name=hidden]", "100,100,100")
+    pg.select_option("select[name=activation]", "sigmoid")
+    pg.select_option("select[name=optimizer]", "adam")
+    pg.fill("input[name=epochs]", "200")
+    _start_new_run(pg)
+    _wait(pg, "Number(document.body.dataset.histEpoch || 0) >= 3", timeout=120)
+    assert pg.locator("#hists .hist").count() == 3
+    assert pg.locator("#tiles img").count() > 0
+    _shot(pg, tmp_path, "train-histograms-en.png")
+    pg.click("#lang-toggle")
+    _wait(pg, "document.querySelector('#hist-caption').textContent.includes('에폭')")
+    _shot(pg, tmp_path, "train-histograms-ko.png")
+    pg.click("#lang-toggle")
+    pg.click("#stop")
+    pg.wait_for_selector("body[data-state='stopped']", timeout=30_000)
+
+
+def test_descent_page_book_comparison_equals_optimizer_paths(open_page, tmp_path):
+    from mitbadak.training.experiments import optimizer_paths
+
+    pg = open_page("/descent")
+    pg.wait_for_selector("body[data-state='ready']")
+    pg.click("#book-compare")
+    _wait(pg, "document.querySelectorAll('#final tr[data-opt]').length === 6 && "
+              "document.body.dataset.state === 'ready'")  # fmt: skip
+    assert pg.input_value("#surface") == "elongated" and pg.input_value("#steps") == "30"
+    assert (pg.input_value("#x0"), pg.input_value("#x1")) == ("-7", "2")
+    book = optimizer_paths()["optimizers"]
+    rows = pg.eval_on_selector_all(
+        "#final tr[data-opt]", "rs => rs.map(r => [r.dataset.opt, r.dataset.x0, r.dataset.x1])"
+    )
+    assert [r[0] for r in rows] == list(book)
+    for name, x0, x1 in rows:  # the page's numbers are optimizer_paths', to the last bit
+        assert (float(x0), float(x1)) == (book[name]["x"][-1], book[name]["y"][-1]), name
+    n = len(book) + 2  # six paths, the start and the minimum
+    _wait(pg, f"document.querySelectorAll('#plot .scatterlayer .trace').length === {n}")
+    assert "AdaGrad" in pg.text_content("#final") and "RMSprop" in pg.text_content("#final")
+    _shot(pg, tmp_path, "descent-compare-en.png")
+    pg.click("#lang-toggle")
+    _wait(pg, "document.querySelector('#final').textContent.includes('기울기 공식')")
+    assert pg.text_content("h2") == "경사 하강법 (4장, 6장)"
+    rows_ko = pg.eval_on_selector_all("#final tr[data-opt]", "rs => rs.map(r => r.dataset.x0)")
+    assert rows_ko == [r[1] for r in rows]
+    _shot(pg, tmp_path, "descent-compare-ko.png")
+    pg.click("#lang-toggle")

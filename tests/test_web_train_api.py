@@ -76,6 +76,15 @@ def test_graph_and_descent_api_values(client):
         ("/api/train/start", {"recipe": _recipe(hidden="50,abc")}, "--hidden"),
         ("/api/train/start", {"recipe": _recipe(dataset="imagenet")}, "unknown dataset"),
         ("/api/train/start", {"recipe": _recipe(colour="red")}, "unknown training option"),
+        ("/api/train/start", {"recipe": _recipe(dropout=1.5)}, "--dropout: expected a ratio"),
+        ("/api/train/start", {"recipe": _recipe(dropout="half")}, "--dropout: expected a number"),
+        ("/api/train/start", {"recipe": _recipe(batchnorm="maybe")}, "--batchnorm: expected true"),
+        ("/api/train/start", {"recipe": _recipe(weight_decay=-1)}, "--weight-decay: must be >= 0"),
+        ("/api/train/start", {"recipe": _recipe(weight_decay=11)}, "--weight-decay: at most 10"),
+        ("/api/train/start", {"recipe": _recipe(optimizer="lbfgs")}, "--optimizer: invalid"),
+        ("/api/train/start", {"recipe": _recipe(model="two-layer", hidden="8", batchnorm=True)},
+         "--batchnorm needs --model mlp"),
+        ("/api/descent/path", {"gradient": "exact"}, "gradient must be one of"),
         ("/api/train/start", {"recipe": _recipe(), "points": [[0, 0, 0]] * 2001}, "at most 2,000"),
         ("/api/train/start", {"recipe": _recipe(), "points": [[0, 0, 0], [1, "x", 1]]}, "point"),
         ("/api/train/start", {"rewind": True}, "nothing to rewind"),
@@ -236,3 +245,34 @@ def test_a_dataset_not_here_is_refused_before_any_folder_is_made(client, monkeyp
     assert "mitbadak data download mnist" in r.json()["error"]
     assert not client.runs_dir.exists() or not any(client.runs_dir.iterdir())
     assert client.get("/api/train/state").json()["active"] is False
+
+
+def test_chapter6_controls_reach_the_recipe_and_histograms_follow_each_epoch(client):
+    """BatchNorm, Dropout, weight decay and an optimizer of the registry reach config.json; the
+    stream sends the initial weights' histograms, then each epoch's, and the last equal what the
+    library counts from the run's saved model."""
+    from mitbadak.training.evaluation import load_any_model
+    from mitbadak.views.inspection import run_probe
+
+    recipe = _recipe(
+        hidden="12,8", epochs=3, batchnorm="true", dropout="0.2", weight_decay="0.01",
+        optimizer="rmsprop", activation="tanh", seed=5,
+    )
+    r = client.post("/api/train/start", json={"recipe": recipe})
+    assert r.status_code == 202, r.text
+    _wait_idle(client)
+    out = Path(r.json()["out_dir"])
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert (saved["batchnorm"], saved["dropout"], saved["weight_decay"]) == (True, 0.2, 0.01)
+    assert (saved["optimizer"], saved["lr"]) == ("rmsprop", 0.001)  # RMSprop's own default lr
+    text = client.get("/api/train/events", params={"since": 0, "once": 1}).text
+    events = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+    frames = [e for e in events if e["type"] == "histograms"]
+    assert [f["epoch"] for f in frames] == [0, 1, 2, 3]
+    assert all(f["probe_size"] == 200 for f in frames)
+    assert [layer["layer"] for layer in frames[-1]["layers"]] == ["Tanh1", "Tanh2"]
+    assert frames[-1]["layers"][0]["range"] == [-1.0, 1.0]
+    probe = run_probe(out)
+    assert frames[0]["layers"] == probe.initial_frame
+    assert frames[-1]["layers"] == probe.frame(load_any_model(out)[0])
+    assert frames[1]["layers"] != frames[-1]["layers"]

@@ -7,7 +7,9 @@
 * :func:`descent_path` - the points visited from a start: plain SGD is
   :func:`mitbadak.gradient_descent` itself (one step per call, so every point is recorded and the
   last one is bit for bit what ``gradient_descent(f, start, lr, steps)`` returns); Momentum,
-  AdaGrad and Adam are :mod:`mitbadak.nn.optimizers` fed with :func:`mitbadak.numerical_gradient`.
+  AdaGrad and Adam are :mod:`mitbadak.nn.optimizers` fed with :func:`mitbadak.numerical_gradient`;
+  with ``gradient="analytic"`` every optimizer gets the surface's gradient formula instead (the
+  book's chapter-6 comparison of the six optimizers, figure 6-8).
   A path that blows up is reported as such (``diverged``, ``diverged_at``) and clipped to the plot
   for display, with a note saying so.
 """
@@ -28,6 +30,7 @@ __all__ = [
     "Surface",
     "FUNCTIONS",
     "BOOK_LR",
+    "GRADIENTS",
     "contour_grid",
     "descent_path",
     "compare_optimizers",
@@ -44,6 +47,9 @@ MAX_START = 1e3
 DIVERGENCE_LIMIT = 1e6
 """A path whose coordinates exceed this in size (or turn inf/NaN) has diverged."""
 MAX_RESOLUTION = 300
+
+#: How a path takes its gradient: central differences (chapter 4) or the formula (chapter 6).
+GRADIENTS = ("numerical", "analytic")
 
 #: The learning rates of the book's chapter-6 comparison on ``elongated``, from (-7, 2).
 BOOK_LR = {name: cls.compare_lr for name, cls in OPTIMIZERS.items()}  # the registry's
@@ -64,6 +70,8 @@ class Surface:
     start: tuple[float, float]
     minima: tuple[tuple[float, float], ...]
     saddles: tuple[tuple[float, float], ...] = ()
+    #: the gradient written out (x of shape (2,) -> (2,)), for ``gradient="analytic"``
+    grad: Callable[[np.ndarray], np.ndarray] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,12 +101,35 @@ def _himmelblau(x):
     return (x[0] ** 2 + x[1] - 11.0) ** 2 + (x[0] + x[1] ** 2 - 7.0) ** 2
 
 
+def _bowl_grad(x):
+    return np.array([2.0 * x[0], 2.0 * x[1]])
+
+
+def _elongated_grad(x):
+    """(x0 / 10, 2 x1), written as the book's chapter-6 comparison computes it."""
+    return np.array([x[0] / 10.0, 2.0 * x[1]])
+
+
+def _double_well_grad(x):
+    return np.array([4.0 * x[0] * (x[0] ** 2 - 1.0), 2.0 * x[1]])
+
+
+def _himmelblau_grad(x):
+    a = x[0] ** 2 + x[1] - 11.0
+    b = x[0] + x[1] ** 2 - 7.0
+    return np.array([4.0 * x[0] * a + 2.0 * b, 2.0 * a + 4.0 * x[1] * b])
+
+
 FUNCTIONS: dict[str, Surface] = {
     s.name: s
     for s in (
-        Surface("bowl", "x0² + x1²", _bowl, (-4.5, 4.5), (-4.5, 4.5), (-3.0, 4.0), ((0, 0),)),
         Surface(
-            "elongated", "x0² / 20 + x1²", _elongated, (-10, 10), (-5, 5), (-7.0, 2.0), ((0, 0),)
+            "bowl", "x0² + x1²", _bowl, (-4.5, 4.5), (-4.5, 4.5), (-3.0, 4.0), ((0, 0),),
+            grad=_bowl_grad,
+        ),
+        Surface(
+            "elongated", "x0² / 20 + x1²", _elongated, (-10, 10), (-5, 5), (-7.0, 2.0), ((0, 0),),
+            grad=_elongated_grad,
         ),
         Surface(
             "double-well",
@@ -109,6 +140,7 @@ FUNCTIONS: dict[str, Surface] = {
             (0.3, 1.2),
             ((-1, 0), (1, 0)),
             ((0, 0),),
+            grad=_double_well_grad,
         ),
         Surface(
             "himmelblau",
@@ -118,6 +150,7 @@ FUNCTIONS: dict[str, Surface] = {
             (-5, 5),
             (0.0, 0.0),
             ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126)),
+            grad=_himmelblau_grad,
         ),
     )
 }
@@ -173,11 +206,16 @@ def descent_path(
     lr: float = 0.1,
     steps: int = 100,
     optimizer: str = "sgd",
+    gradient: str = "numerical",
 ) -> dict[str, Any]:
     """Descend surface ``name`` from ``start`` for ``steps`` steps with ``optimizer``.
 
-    SGD: x <- x - lr * grad f(x), each step one call of :func:`mitbadak.gradient_descent`.
-    Momentum/AdaGrad/Adam: the optimizer's ``update`` with ``numerical_gradient`` of f.
+    ``gradient="numerical"`` (chapter 4): SGD is x <- x - lr * grad f(x), each step one call of
+    :func:`mitbadak.gradient_descent`; the other optimizers' ``update`` gets
+    ``numerical_gradient`` of f. ``gradient="analytic"`` (the book's chapter-6 comparison): every
+    optimizer's ``update`` (SGD's too) gets the surface's gradient written out, so on
+    ``elongated`` from (-7, 2) the points are, number for number,
+    :func:`mitbadak.training.experiments.optimizer_paths`'.
 
     Returns ``{"path", "values", "final", "diverged", "diverged_at", "overflowed_at",
     "display_path", "clipped", "note", ...}``: ``path`` holds the ``steps + 1`` points visited
@@ -192,12 +230,22 @@ def descent_path(
     key = str(optimizer).lower()
     if key not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {', '.join(GRADIENTS)}, got {gradient!r}")
     x = _start(surface.start if start is None else start)
     f = surface.f
     path = [x.copy()]
     diverged_at = overflowed_at = None
     with np.errstate(over="ignore", invalid="ignore"):
-        if key == "sgd":
+        if gradient == "analytic":
+            opt = make_optimizer(key, lr)
+            params = {"x": x.copy()}
+
+            def step(point: np.ndarray) -> np.ndarray:
+                opt.update(params, {"x": surface.grad(params["x"])})
+                return params["x"].copy()
+
+        elif key == "sgd":
 
             def step(point: np.ndarray) -> np.ndarray:
                 return gradient_descent(f, point, lr=lr, step_num=1)
@@ -235,6 +283,7 @@ def descent_path(
     return {
         "function": surface.name,
         "optimizer": key,
+        "gradient": gradient,
         "lr": lr,
         "steps": steps,
         "start": path[0].tolist(),
@@ -256,17 +305,19 @@ def compare_optimizers(
     start: Sequence[float] | None = None,
     steps: int = 30,
     lrs: dict[str, float] | None = None,
+    gradient: str = "numerical",
 ) -> dict[str, dict[str, Any]]:
     """One :func:`descent_path` per optimizer from the same start, keyed by optimizer name.
 
     ``lrs`` maps optimizer -> learning rate (default :data:`BOOK_LR`, the book's chapter-6
-    comparison); only the optimizers it names are run.
+    comparison); only the optimizers it names are run; ``gradient`` as :func:`descent_path`.
     """
     chosen = BOOK_LR if lrs is None else lrs
     if not isinstance(chosen, dict) or not chosen:
         raise ValueError(f"lrs must map optimizer names to learning rates, got {lrs!r}")
     return {
-        opt: descent_path(name, start, lr, steps, optimizer=opt) for opt, lr in chosen.items()
+        opt: descent_path(name, start, lr, steps, optimizer=opt, gradient=gradient)
+        for opt, lr in chosen.items()
     }
 
 

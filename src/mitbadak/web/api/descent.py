@@ -2,7 +2,10 @@
 
 GET  /api/descent/surfaces
 POST /api/descent/contour ``{"name", "resolution"}``
-POST /api/descent/path ``{"name", "start": [x0, x1], "lr", "steps", "optimizer"}``
+POST /api/descent/path ``{"name", "start": [x0, x1], "lr", "steps", "optimizer", "gradient"}``
+(``gradient``: ``"numerical"``, chapter 4's and the default, or ``"analytic"``, the chapter-6
+comparison's: the page's compare mode, whose paths on ``elongated`` from (-7, 2) are
+``optimizer_paths()``'s)
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def routes(ctx) -> list:
                     {"name": name, "label": e.cls.__name__, "compare_lr": e.cls.compare_lr}
                     for name, e in REGISTRY.items()
                 ],
+                "gradients": list(descent.GRADIENTS),
                 "lr_range": [descent.LR_MIN, descent.LR_MAX],
                 "max_steps": descent.MAX_STEPS,
             }
@@ -47,13 +51,16 @@ def routes(ctx) -> list:
 
     async def path(request):
         try:
-            body = await read_object(request, {"name", "start", "lr", "steps", "optimizer"})
+            body = await read_object(
+                request, {"name", "start", "lr", "steps", "optimizer", "gradient"}
+            )
             args = (
                 body.get("name", "bowl"),
                 body.get("start"),
                 body.get("lr", 0.1),
                 body.get("steps", 100),
                 body.get("optimizer", "sgd"),
+                body.get("gradient", "numerical"),
             )
             result = await run_in_threadpool(descent.descent_path, *args)
         except (BadRequest, ValueError, TypeError) as exc:

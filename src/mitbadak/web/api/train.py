@@ -224,7 +224,7 @@ class TrainSession:
     def _train(self, config, out: Path) -> None:
         from mitbadak.core.errors import MitbadakError
         from mitbadak.training.recipes import command_line
-        from mitbadak.training.runs import run_training
+        from mitbadak.training.runs import load_training_data, run_training
 
         self.publish(
             "run",
@@ -233,9 +233,13 @@ class TrainSession:
             command=command_line(config),
         )
         try:
-            with _RunProgress(self, out, config.batch_size) as progress:
+            # the data is loaded once, here: the histograms' probe batch is its first inputs
+            data = load_training_data(config, download=False)[:3]
+            probe = _histogram_probe(config, data)
+            with _RunProgress(self, out, config.batch_size, probe) as progress:
                 _result, info = run_training(
-                    config, out, callback=progress, download=False, should_stop=self.should_stop
+                    config, out, callback=progress, download=False, data=data,
+                    should_stop=self.should_stop,
                 )
         except KeyboardInterrupt:
             self.state = "stopped"
@@ -260,18 +264,35 @@ class TrainSession:
             self.publish("picture", **picture)
 
 
+def _histogram_probe(config, data):
+    """The run's :class:`~mitbadak.views.inspection.ActivationProbe` (None when it cannot be
+    made: the histograms are an extra, never a reason for a run to fail)."""
+    from mitbadak.views.inspection import ActivationProbe, initial_network
+
+    try:
+        train_set, test_set, dataset = data
+        return ActivationProbe(initial_network(config, train_set, test_set, dataset), train_set[0])
+    except Exception:
+        return None
+
+
 class _RunProgress:
     """One run's training callbacks as events: losses in chunks (at most every
-    :data:`CHUNK_SECONDS`, with the speed), each epoch's metrics, and each epoch's picture.
+    :data:`CHUNK_SECONDS`, with the speed), each epoch's metrics, each epoch's picture, and the
+    hidden layers' activation histograms (at the start: the initial weights; after each epoch:
+    its checkpoint, counted on the run's fixed probe batch and bins).
 
     The picture (boundary or weight tiles) is drawn by a painter thread beside training, so the
-    training loop only sets a flag. Use as a context manager: leaving it ends the painter.
+    training loop only sets a flag; the histograms (one forward pass of the probe batch) are
+    counted in the training thread, so no epoch is skipped. Use as a context manager: leaving
+    it ends the painter.
     """
 
-    def __init__(self, session: TrainSession, out: Path, batch_size: int) -> None:
+    def __init__(self, session: TrainSession, out: Path, batch_size: int, probe=None) -> None:
         self.session = session
         self.out = out
         self.batch_size = batch_size
+        self.probe = probe
         self.pending: list[list[float]] = []  # [iteration, loss] not sent yet
         self.last_flush = time.perf_counter()
         self.last_flush_iteration = 0
@@ -298,6 +319,22 @@ class _RunProgress:
                 # pictures cost at most ~1/(PAINT_REST+1) of the run; epochs that end while
                 # resting are skipped (the last picture is always drawn at the end).
                 self.finished.wait(PAINT_REST * (time.perf_counter() - started))
+
+    def publish_histograms(self, epoch: int) -> None:
+        """The ``histograms`` event of ``epoch``: 0 is the initial network, later epochs their
+        checkpoint (written before the epoch's event)."""
+        if self.probe is None:
+            return
+        try:
+            if epoch == 0:
+                layers = self.probe.initial_frame
+            else:
+                layers = self.probe.frame_from_checkpoint(self.out / "checkpoint.npz")
+        except Exception:  # a damaged or missing checkpoint: this frame is left out
+            return
+        self.session.publish(
+            "histograms", epoch=epoch, probe_size=len(self.probe.x), layers=layers
+        )
 
     def flush(self, iteration: int) -> None:
         """Send the pending losses and the speed since the last flush."""
@@ -326,10 +363,12 @@ class _RunProgress:
         elif kind == "start":
             self.last_flush_iteration = event.get("start_iteration", 0)
             self.session.publish("start", **{k: v for k, v in event.items() if k != "event"})
+            self.publish_histograms(0)
         elif kind == "epoch":
             if self.pending:
                 self.flush(event["iteration"])
             self.session.publish("epoch", metrics=_clean(event))
+            self.publish_histograms(int(event["epoch"]))
             self.picture_after_next_step = True
         elif kind == "end":
             if self.pending:

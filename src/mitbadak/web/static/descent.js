@@ -1,31 +1,39 @@
-// The descent page: contour plot of a surface and the path mitbadak's optimizers take on it.
+// The descent page: contour plot of a surface and the path mitbadak's optimizers take on it;
+// the compare mode runs every registered optimizer with its chapter-6 learning rate and the
+// gradient formula, as the book's figure 6-8 (the same numbers as optimizer_paths()).
 "use strict";
 
 mb.addStrings({
   en: {
-    "descent.title": "Gradient descent (chapter 4)",
+    "descent.title": "Gradient descent (chapters 4 and 6)",
     "descent.surface": "Function",
     "descent.optimizer": "Optimizer",
     "descent.lr": "Learning rate",
     "descent.steps": "Steps",
     "descent.start": "Start",
     "descent.compare": "Compare all the optimizers (the book's chapter 6 learning rates)",
-    "descent.hint": "Click on the plot to set the start. The path is computed by mitbadak's gradient_descent (SGD) or the optimizers' update with the numerical gradient.",
+    "descent.book": "The book's figure 6-8: x0²/20 + x1² from (-7, 2), 30 steps",
+    "descent.hint": "Click on the plot to set the start. One path is computed by mitbadak's gradient_descent (SGD) or the optimizers' update with the numerical gradient (chapter 4); the comparison gives every optimizer the gradient formula, as the book's chapter 6 does.",
     "descent.final": "final point after {n} steps:\nx0 = {x0}\nx1 = {x1}\nf = {f}",
+    "descent.finals": "final points after {n} steps (gradient formula)",
+    "descent.col.opt": "optimizer", "descent.col.lr": "lr",
     "descent.path": "path",
     "descent.start.mark": "start",
     "descent.minima": "minima",
   },
   ko: {
-    "descent.title": "경사 하강법 (4장)",
+    "descent.title": "경사 하강법 (4장, 6장)",
     "descent.surface": "함수",
     "descent.optimizer": "최적화 기법",
     "descent.lr": "학습률",
     "descent.steps": "단계 수",
     "descent.start": "시작점",
     "descent.compare": "모든 최적화 기법 비교 (책 6장의 학습률)",
-    "descent.hint": "그래프를 클릭하면 시작점이 바뀝니다. 경로는 mitbadak의 gradient_descent(SGD) 또는 수치 미분을 쓴 최적화 기법의 update로 계산합니다.",
+    "descent.book": "책의 그림 6-8: x0²/20 + x1², (-7, 2)에서 30단계",
+    "descent.hint": "그래프를 클릭하면 시작점이 바뀝니다. 경로 하나는 mitbadak의 gradient_descent(SGD) 또는 수치 미분을 쓴 최적화 기법의 update로 계산하고(4장), 비교에서는 책의 6장처럼 모든 최적화 기법에 기울기 공식을 씁니다.",
     "descent.final": "{n}단계 후 도착점:\nx0 = {x0}\nx1 = {x1}\nf = {f}",
+    "descent.finals": "{n}단계 후 도착점 (기울기 공식)",
+    "descent.col.opt": "최적화 기법", "descent.col.lr": "학습률",
     "descent.path": "경로",
     "descent.start.mark": "시작점",
     "descent.minima": "최솟값",
@@ -36,6 +44,7 @@ mb.addStrings({
 const BOOK_LR = {};
 const PALETTE = ["#2f6fdf", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#1098ad", "#5c940d"];
 const COLORS = {};
+const LABELS = {};
 let surfaces = {};
 let contour = null;
 let pending = 0;
@@ -77,7 +86,10 @@ async function update() {
   const optimizer = document.getElementById("optimizer").value;
   const runs = compare ? Object.keys(BOOK_LR) : [optimizer];
   const results = await Promise.all(
-    runs.map((opt) => post("/api/descent/path", { name, start, lr: compare ? BOOK_LR[opt] : lr(), steps, optimizer: opt })),
+    runs.map((opt) => post("/api/descent/path", {
+      name, start, lr: compare ? BOOK_LR[opt] : lr(), steps, optimizer: opt,
+      gradient: compare ? "analytic" : "numerical",
+    })),
   );
   if (ticket !== pending) return;
   const bad = results.find((r) => !r.ok);
@@ -92,14 +104,51 @@ async function update() {
   const fin = main.final;
   const f = main.values[main.values.length - 1];
   const finalEl = document.getElementById("final");
-  finalEl.textContent = mb.t("descent.final", {
-    n: main.path.length - 1, x0: String(fin[0]), x1: String(fin[1]), f: String(f),
-  });
+  if (compare) {
+    showFinals(finalEl, runs, results.map((r) => r.data), steps);
+  } else {
+    finalEl.textContent = mb.t("descent.final", {
+      n: main.path.length - 1, x0: String(fin[0]), x1: String(fin[1]), f: String(f),
+    });
+  }
   finalEl.dataset.x0 = String(fin[0]);
   finalEl.dataset.x1 = String(fin[1]);
+  finalEl.dataset.mode = compare ? "compare" : "one";
   const notes = results.map((r, i) => (r.data.note ? `${runs[i]}: ${r.data.note}` : "")).filter(Boolean);
   document.getElementById("note").textContent = notes.join("\n");
   document.body.dataset.state = "ready";
+}
+
+// The comparison's final points, one row per optimizer (each row's data-x0/x1 hold the full
+// numbers; the cells show 6 significant digits).
+function showFinals(el, runs, paths, steps) {
+  el.replaceChildren();
+  const head = document.createElement("div");
+  head.textContent = mb.t("descent.finals", { n: steps });
+  const table = document.createElement("table");
+  table.className = "finals";
+  const hr = table.insertRow();
+  for (const key of ["descent.col.opt", "descent.col.lr", null, null]) {
+    const th = document.createElement("th");
+    th.textContent = key ? mb.t(key) : (hr.cells.length === 2 ? "x0" : "x1");
+    hr.appendChild(th);
+  }
+  runs.forEach((opt, i) => {
+    const p = paths[i];
+    const row = table.insertRow();
+    row.dataset.opt = opt;
+    row.dataset.x0 = String(p.final[0]);
+    row.dataset.x1 = String(p.final[1]);
+    const name = row.insertCell();
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = COLORS[opt];
+    name.append(swatch, LABELS[opt] || opt);
+    row.insertCell().textContent = String(p.lr);
+    row.insertCell().textContent = Number(p.final[0]).toPrecision(6);
+    row.insertCell().textContent = Number(p.final[1]).toPrecision(6);
+  });
+  el.append(head, table);
 }
 
 function draw(runs, paths, start) {
@@ -115,7 +164,7 @@ function draw(runs, paths, start) {
   runs.forEach((opt, i) => {
     const p = paths[i].display_path;
     traces.push({
-      type: "scatter", mode: "lines+markers", name: opt, x: p.map((q) => q[0]), y: p.map((q) => q[1]),
+      type: "scatter", mode: "lines+markers", name: LABELS[opt] || opt, x: p.map((q) => q[0]), y: p.map((q) => q[1]),
       line: { color: COLORS[opt], width: 2 }, marker: { size: 5 },
     });
   });
@@ -165,6 +214,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   r.data.optimizers.forEach((o, i) => {
     BOOK_LR[o.name] = o.compare_lr;
     COLORS[o.name] = PALETTE[i % PALETTE.length];
+    LABELS[o.name] = o.label;
     const opt = document.createElement("option");
     opt.value = o.name;
     opt.textContent = o.label;
@@ -191,6 +241,18 @@ document.addEventListener("DOMContentLoaded", async () => {
   for (const id of ["optimizer", "steps", "x0", "x1", "compare"]) {
     document.getElementById(id).addEventListener("change", update);
   }
+  document.getElementById("book-compare").addEventListener("click", async () => {
+    // the book's comparison: x0²/20 + x1² from (-7, 2), 30 steps, every optimizer
+    document.getElementById("compare").checked = true;
+    document.getElementById("steps").value = "30";
+    if (select.value !== "elongated") {
+      select.value = "elongated";
+      await loadSurface(); // puts the surface's start (-7, 2) in and redraws
+    }
+    document.getElementById("x0").value = "-7";
+    document.getElementById("x1").value = "2";
+    update();
+  });
   mb.onLanguageChange(update);
   setupClick();
   showLr();

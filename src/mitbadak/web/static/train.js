@@ -1,5 +1,7 @@
-// The train page: a recipe form, live curves over Server-Sent Events, the decision boundary of
-// 2-D data (click to add points) or the first layer's weight tiles, and the run folders.
+// The train page: a recipe form (every registered optimizer, BatchNorm, Dropout, weight decay),
+// live curves over Server-Sent Events, the hidden layers' activation histograms (each epoch),
+// the decision boundary of 2-D data (click to add points) or the first layer's weight tiles,
+// and the run folders.
 "use strict";
 
 mb.addStrings({
@@ -7,7 +9,14 @@ mb.addStrings({
     "train.recipe": "Recipe", "train.dataset": "Data set", "train.hidden": "Hidden sizes",
     "train.activation": "Activation", "train.init": "Weight init", "train.optimizer": "Optimizer",
     "train.lr": "Learning rate", "train.batch": "Batch size", "train.epochs": "Epochs",
-    "train.decay": "Weight decay", "train.seed": "Seed", "train.train": "Train",
+    "train.decay": "Weight decay λ", "train.seed": "Seed", "train.train": "Train",
+    "train.batchnorm": "Batch normalization", "train.dropout": "Dropout ratio (0 = off)",
+    "train.hist": "Hidden layers' activations (histograms)",
+    "train.hist.caption": "{when} · test mode · the first {n} training inputs · {bins} bins over [{lo}, {hi}], fixed for the run.",
+    "train.hist.start": "Before training (the initial weights)", "train.hist.epoch": "After epoch {epoch}",
+    "train.hist.layer": "layer {i} · {act}", "train.hist.zeros": "{p}% zeros",
+    "train.hist.clipped": "{n} values outside the range are counted in the end bars.",
+    "train.hist.empty": "Each hidden layer's activations appear here when a run starts, and change after every epoch.",
     "train.pause": "Pause", "train.resume": "Resume", "train.stop": "Stop", "train.rewind": "Rewind",
     "train.command": "The same run from a terminal", "train.runs": "Run folders (reopen, or follow a CLI run)",
     "train.open": "Open", "train.loss": "Loss per iteration", "train.acc": "Accuracy per epoch",
@@ -30,7 +39,14 @@ mb.addStrings({
     "train.recipe": "학습 설정", "train.dataset": "데이터셋", "train.hidden": "은닉층 크기",
     "train.activation": "활성화 함수", "train.init": "가중치 초깃값", "train.optimizer": "최적화 기법",
     "train.lr": "학습률", "train.batch": "배치 크기", "train.epochs": "에폭 수",
-    "train.decay": "가중치 감소", "train.seed": "시드", "train.train": "학습 시작",
+    "train.decay": "가중치 감소 λ", "train.seed": "시드", "train.train": "학습 시작",
+    "train.batchnorm": "배치 정규화", "train.dropout": "드롭아웃 비율 (0 = 끄기)",
+    "train.hist": "은닉층 활성화값 분포 (히스토그램)",
+    "train.hist.caption": "{when} · 시험 모드 · 훈련 데이터 처음 {n}개 · [{lo}, {hi}] 구간을 {bins}칸으로 (학습 내내 고정).",
+    "train.hist.start": "학습 전 (가중치 초깃값)", "train.hist.epoch": "{epoch}번째 에폭 후",
+    "train.hist.layer": "{i}층 · {act}", "train.hist.zeros": "0인 값 {p}%",
+    "train.hist.clipped": "범위 밖의 값 {n}개는 양 끝 막대에 셉니다.",
+    "train.hist.empty": "학습을 시작하면 은닉층마다 활성화값 분포가 그려지고, 에폭마다 바뀝니다.",
     "train.pause": "일시정지", "train.resume": "계속", "train.stop": "중지", "train.rewind": "처음부터 다시",
     "train.command": "터미널에서 같은 학습", "train.runs": "실행 폴더 (다시 열기, CLI 학습 따라가기)",
     "train.open": "열기", "train.loss": "반복별 손실", "train.acc": "에폭별 정확도",
@@ -53,7 +69,7 @@ mb.addStrings({
 
 const CLASS_COLORS = ["#2f6fdf", "#e8590c", "#2b8a3e", "#ae3ec9", "#f08c00", "#0c8599", "#c92a2a", "#5c940d", "#364fc7", "#862e9c"];
 const POINTS = "__points__";
-const view = { losses: [], offset: 0, epochs: [], boundary: null, boundaryUpdates: 0, run: null, dir: null };
+const view = { losses: [], offset: 0, epochs: [], boundary: null, boundaryUpdates: 0, run: null, dir: null, hist: null, histFrames: 0 };
 let points = [];
 let following = null; // run name being polled
 let drawQueued = false;
@@ -177,6 +193,51 @@ function drawBoundary() {
   Plotly.react("boundary", traces, layout, { displayModeBar: false });
 }
 
+// One small bar chart per hidden layer: the counts of its activations in the run's fixed bins
+// (computed by the library on the server: mitbadak.views.inspection.ActivationProbe).
+function drawHistograms() {
+  const box = document.getElementById("hists");
+  const caption = document.getElementById("hist-caption");
+  const frame = view.hist;
+  if (!frame) {
+    box.replaceChildren();
+    caption.textContent = mb.t("train.hist.empty");
+    return;
+  }
+  const when = frame.epoch === 0 ? mb.t("train.hist.start") : mb.t("train.hist.epoch", { epoch: frame.epoch });
+  const first = frame.layers[0];
+  const outside = frame.layers.reduce((n, l) => n + l.below + l.above, 0);
+  caption.textContent = mb.t("train.hist.caption", {
+    when, n: frame.probe_size, bins: first ? first.counts.length : 0,
+    lo: first ? first.range[0] : "", hi: first ? first.range[1] : "",
+  }) + (outside > 0 ? ` ${mb.t("train.hist.clipped", { n: outside })}` : "");
+  while (box.children.length > frame.layers.length) box.lastChild.remove();
+  frame.layers.forEach((layer, i) => {
+    let div = box.children[i];
+    if (!div) {
+      div = document.createElement("div");
+      div.className = "hist";
+      div.id = `hist-${i + 1}`;
+      box.appendChild(div);
+    }
+    const e = layer.edges;
+    const centers = layer.counts.map((_, k) => (e[k] + e[k + 1]) / 2);
+    let title = mb.t("train.hist.layer", { i: i + 1, act: layer.activation });
+    if (layer.zeros > 0) title += ` · ${mb.t("train.hist.zeros", { p: Math.round(layer.zeros * 100) })}`;
+    Plotly.react(div, [{
+      type: "bar", x: centers, y: layer.counts, width: e[1] - e[0], marker: { color: "#2f6fdf" },
+      hovertemplate: "%{x:.3g}: %{y}<extra></extra>",
+    }], {
+      title: { text: title, font: { size: 12 }, x: 0.5, y: 0.96 },
+      margin: { l: 40, r: 8, t: 26, b: 24 }, bargap: 0, showlegend: false,
+      xaxis: { range: [e[0], e[e.length - 1]], tickfont: { size: 10 } },
+      yaxis: { rangemode: "tozero", tickfont: { size: 10 } },
+    }, { displayModeBar: false, responsive: true });
+  });
+  document.body.dataset.histEpoch = String(frame.epoch);
+  document.body.dataset.histFrames = String(view.histFrames);
+}
+
 function drawTiles(tiles) {
   const box = document.getElementById("tiles");
   box.replaceChildren();
@@ -206,6 +267,10 @@ function resetView(run) {
   view.boundary = null;
   view.boundaryUpdates = 0;
   view.run = run;
+  view.hist = null;
+  view.histFrames = 0;
+  delete document.body.dataset.histEpoch;
+  drawHistograms();
   document.getElementById("speed").textContent = "";
   document.body.dataset.boundaryUpdates = "0";
   drawTiles([]);
@@ -247,6 +312,11 @@ function onEvent(type, ev) {
     case "picture":
       showPicture(ev);
       break;
+    case "histograms":
+      view.hist = ev;
+      view.histFrames += 1;
+      drawHistograms();
+      break;
     case "paused":
       setState("paused");
       break;
@@ -273,7 +343,7 @@ function onEvent(type, ev) {
 
 function connect() {
   const source = new EventSource("/api/train/events?since=0");
-  for (const type of ["run", "start", "steps", "epoch", "picture", "paused", "resumed", "stopped", "end", "error"]) {
+  for (const type of ["run", "start", "steps", "epoch", "picture", "histograms", "paused", "resumed", "stopped", "end", "error"]) {
     source.addEventListener(type, (msg) => onEvent(type, JSON.parse(msg.data)));
   }
 }
@@ -282,10 +352,16 @@ function recipe() {
   const form = document.getElementById("recipe");
   const r = {};
   for (const el of form.elements) {
-    if (!el.name || el.value.trim() === "") continue;
+    if (!el.name) continue;
+    if (el.type === "checkbox") {
+      if (el.checked) r[el.name] = true;
+      continue;
+    }
+    if (el.value.trim() === "") continue;
     r[el.name] = el.value.trim();
   }
   if (r.dataset === POINTS) delete r.dataset;
+  if (r.dropout !== undefined && Number(r.dropout) === 0) delete r.dropout; // 0 = no Dropout layers
   return r;
 }
 
@@ -312,6 +388,8 @@ function showRecipe(config) {
   for (const key of ["hidden", "activation", "optimizer", "lr", "batch_size", "epochs", "weight_decay", "seed"]) {
     if (form.elements[key] && values[key] !== undefined && values[key] !== null) form.elements[key].value = String(values[key]);
   }
+  form.elements.batchnorm.checked = Boolean(config.batchnorm);
+  form.elements.dropout.value = String(config.dropout ?? 0);
   const ds = form.elements.dataset;
   if (config.dataset && [...ds.options].some((o) => o.value === config.dataset)) ds.value = config.dataset;
 }
@@ -409,8 +487,11 @@ document.addEventListener("DOMContentLoaded", async () => {
     const el = document.getElementById("state");
     if (el.dataset.key) setState(el.dataset.key, JSON.parse(el.dataset.vars || "{}"));
     document.getElementById("command").dataset.empty = mb.t("train.command.empty");
+    const dir = document.getElementById("folder").dataset.dir;
+    if (dir) document.getElementById("folder").textContent = mb.t("train.folder", { dir });
     drawCharts();
     drawBoundary();
+    drawHistograms();
   });
   document.getElementById("command").dataset.empty = mb.t("train.command.empty");
   setupPoints();
