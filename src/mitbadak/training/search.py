@@ -200,7 +200,7 @@ def _split_top(text: str) -> list[str]:
     """Split at commas outside brackets: ``[100,100],[50]`` -> ``['[100,100]', '[50]']``."""
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(text):
-        depth += ch in "[{" 
+        depth += ch in "[{"
         depth -= ch in "]}"
         if ch == "," and depth == 0:
             parts.append(text[start:i])
@@ -407,8 +407,13 @@ def search_data(spec: SearchSpec, *, download: bool = True) -> SearchData:
 Reporter = Callable[[int, float, float], None]
 
 
-def run_trial(config: TrainConfig, data: SearchData, report: Reporter | None = None,
-              number: int = 0, params: Mapping[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def run_trial(
+    config: TrainConfig,
+    data: SearchData,
+    report: Reporter | None = None,
+    number: int = 0,
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train one trial's network on ``data`` with :func:`mitbadak.training.train`; the record:
     ``number``, ``params``, ``state`` ('complete' or 'diverged'), ``val_acc``/``train_acc`` (the
     last epoch's), ``val_acc_list``/``train_acc_list`` (one per epoch) and ``seconds``.
@@ -649,9 +654,9 @@ def search(
     if out is None:
         return _run(spec, data, workers, None, [], progress)
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True) if not folder.exists() else None
-    if not folder.is_dir():
+    if folder.exists() and not folder.is_dir():
         raise SearchError(f"--out {folder}: is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
     with _folder_lock(folder):
         folder, done = open_folder(folder, spec)
         return _run(spec, data, workers, folder, done, progress)
