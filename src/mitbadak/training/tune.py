@@ -308,14 +308,20 @@ def values_seed(spec: SearchSpec, params: Mapping[str, Any]) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") >> 1
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (None without ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _process_start(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (``/proc``; None elsewhere): a pid
     reused by another process has another start time."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
+    fields_ = _proc_stat(pid)
+    return fields_[19] if fields_ and len(fields_) > 19 else None
 
 
 def _alive(worker: Mapping[str, Any]) -> bool:
@@ -328,8 +334,11 @@ def _alive(worker: Mapping[str, Any]) -> bool:
         return False
     except PermissionError:
         return True
+    stat = _proc_stat(pid)
+    if stat is not None and stat[0] in ("Z", "X"):  # killed, not yet reaped by its parent
+        return False
     start = worker.get("start")
-    return start is None or _process_start(pid) in (None, start)
+    return start is None or stat is None or stat[19] == start
 
 
 def fail_dead_trials(study, storage, retries: int = 3) -> list[int]:
