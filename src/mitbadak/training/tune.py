@@ -24,6 +24,10 @@ trials of dead processes on its own host and enqueues their values again
 ``UpdateFinishedTrialError``), so a dead worker's trial is retried once. A retry trains with the
 same seed as the trial it replaces (the seed comes from the values, :func:`values_seed`).
 
+Seeds: one worker on the search's own journal (no ``--storage``) draws the same values for the
+same seed; each worker process of ``--workers N``, and each process joining a study given by
+``--storage``, seeds its sampler apart (:func:`sampler_seed`), so no two draw the same values.
+
 ``trials`` is the number of finished (complete or pruned) trials the study reaches; each worker
 stops at it (``MaxTrialsCallback``), so with several workers a few more may finish, as trials
 already running when the count is reached are not abandoned.
@@ -244,16 +248,26 @@ def _pruner(kind: str):
     raise SearchError(f"--pruner: expected one of {', '.join(PRUNERS)}, got {kind!r}")
 
 
+def sampler_seed(seed: int, offset: int | str = 0) -> int:
+    """The sampler's seed: ``seed`` itself for offset 0 (one worker on its own study: the
+    same trials for the same seed), else ``seed`` mixed with the offset (a worker's index, or
+    ``host:pid`` for a worker joining a shared study), so workers never draw the same values."""
+    if offset == 0:
+        return int(seed)
+    text = f"{seed}/{offset}".encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:4], "big") >> 1
+
+
 def open_study(storage, name: str, spec: SearchSpec, sampler: str = "tpe",
-               pruner: str = "median", seed_offset: int = 0):  # fmt: skip
+               pruner: str = "median", seed_offset: int | str = 0):  # fmt: skip
     """Create or join study ``name`` (maximising validation accuracy); a study made with
     another space, recipe, seed or data is refused, naming what differs."""
     optuna = _optuna()
     if not isinstance(name, str) or not name.strip():
         raise SearchError(f"--study: expected a name, got {name!r}")
     study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
-                                direction="maximize", sampler=_sampler(sampler, spec.seed +
-                                                                        seed_offset),
+                                direction="maximize",
+                                sampler=_sampler(sampler, sampler_seed(spec.seed, seed_offset)),
                                 pruner=_pruner(pruner))  # fmt: skip
     identity = spec.identity()
     held = study.user_attrs.get(SPACE_ATTR)
@@ -422,7 +436,7 @@ def _optimize(study, storage, target: Mapping[str, Any], spec: SearchSpec, data:
 
 
 def tune_worker(target: Mapping[str, Any], study_name: str, spec_dict: Mapping[str, Any],
-                data: SearchData, sampler: str, pruner: str, seed_offset: int, retries: int,
+                data: SearchData, sampler: str, pruner: str, seed_offset: int | str, retries: int,
                 heartbeat: int | None) -> None:  # fmt: skip
     """One worker process: join the study and run trials until it has ``trials`` finished."""
     one_blas_thread()
@@ -502,7 +516,10 @@ def tune(
     if pruner not in PRUNERS:
         raise SearchError(f"--pruner: expected one of {', '.join(PRUNERS)}, got {pruner!r}")
     opened = open_storage(target, retries, heartbeat)
-    the_study = open_study(opened, study, spec, sampler, pruner)
+    # a study shared through --storage: each process draws its own values (not reproducible)
+    shared = storage is not None
+    here = f"{HOST}:{os.getpid()}" if shared else 0
+    the_study = open_study(opened, study, spec, sampler, pruner, here)
     data = search_data(spec, download=download) if data is None else data
     before = {r["number"] for r in study_records(the_study, spec)}
     seen = set(before)
@@ -524,7 +541,8 @@ def tune(
     else:
         context = process_context()
         processes = [context.Process(target=tune_worker, args=(
-            target, study, spec.to_dict(), data, sampler, pruner, i, retries, heartbeat))
+            target, study, spec.to_dict(), data, sampler, pruner,
+            f"{here}/{i + 1}" if shared else i + 1, retries, heartbeat))
             for i in range(workers)]  # fmt: skip
         for p in processes:
             p.start()
