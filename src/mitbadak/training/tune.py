@@ -41,6 +41,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,7 @@ def _reach(url) -> None:
 
 
 def _open_rdb(url, retries: int, heartbeat: int | None):
+    optuna = _optuna()
     import optuna.storages as storages
 
     safe = url.render_as_string(hide_password=True)
@@ -179,7 +181,9 @@ def _open_rdb(url, retries: int, heartbeat: int | None):
         kwargs = {"heartbeat_interval": beat, "grace_period": max(GRACE, 3 * beat)
                   if heartbeat is None else 3 * beat, **_retry_callback(retries)}  # fmt: skip
     try:
-        return storages.RDBStorage(url.render_as_string(hide_password=False), **kwargs)
+        with warnings.catch_warnings():  # the heartbeat's arguments are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return storages.RDBStorage(url.render_as_string(hide_password=False), **kwargs)
     except Exception as exc:  # SQLAlchemy's and the driver's errors: worded by part
         text = str(getattr(exc, "orig", None) or exc).lower()
         if "password" in text or "authentication" in text or "access denied" in text:
