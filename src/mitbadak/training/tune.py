@@ -181,8 +181,9 @@ def _open_rdb(url, retries: int, heartbeat: int | None):
             kwargs: dict[str, Any] = {}
             if url.get_backend_name() != "sqlite":
                 beat = HEARTBEAT if heartbeat is None else heartbeat
-                kwargs = {"heartbeat_interval": beat, "grace_period": max(GRACE, 3 * beat)
-                          if heartbeat is None else 3 * beat, **_retry_callback(retries)}  # fmt: skip
+                grace = max(GRACE, 3 * beat) if heartbeat is None else 3 * beat
+                kwargs = {"heartbeat_interval": beat, "grace_period": grace,
+                          **_retry_callback(retries)}  # fmt: skip
             return storages.RDBStorage(url.render_as_string(hide_password=False), **kwargs)
     except Exception as exc:  # SQLAlchemy's and the driver's errors: worded by part
         text = str(getattr(exc, "orig", None) or exc).lower()
