@@ -46,6 +46,8 @@ from mitbadak.nn.networks import (
 )
 from mitbadak.nn.optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
 from mitbadak.training.loop import train
+from mitbadak.training.search import search
+from mitbadak.training.tune import tune
 
 # mitbadak 0.1's module names (mitbadak.networks, mitbadak.datasets, ...) for one more release.
 _aliases.install()
@@ -100,6 +102,8 @@ __all__ = [
     "Nesterov",
     "RMSprop",
     "train",
+    "search",
+    "tune",
     "load_mnist",
     "save_model",
     "load_model",

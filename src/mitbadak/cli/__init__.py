@@ -26,7 +26,7 @@ from mitbadak.core.version import __version__
 # Sub-command modules, in the order `mitbadak --help` lists them.
 COMMAND_MODULES = [
     "train", "evaluate", "predict", "gradcheck", "data", "import_weights", "plot", "experiment",
-    "export",
+    "search", "export",
     "doctor", "serve",
 ]
 

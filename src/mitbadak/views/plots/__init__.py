@@ -33,7 +33,7 @@ The package has one module per kind of figure; every public name is re-exported 
 
 from __future__ import annotations
 
-from mitbadak.views.plots import book, experiments, images, training_curves
+from mitbadak.views.plots import book, experiments, images, search, training_curves
 from mitbadak.views.plots._base import (  # noqa: F401 - part of mitbadak.views.plots since it was one module
     BLUE,
     DEFAULT_DPI,
@@ -48,6 +48,7 @@ from mitbadak.views.plots._base import (  # noqa: F401 - part of mitbadak.views.
 from mitbadak.views.plots.book import *  # noqa: F403
 from mitbadak.views.plots.experiments import *  # noqa: F403
 from mitbadak.views.plots.images import *  # noqa: F403
+from mitbadak.views.plots.search import *  # noqa: F403
 from mitbadak.views.plots.training_curves import *  # noqa: F403
 
 # Each module's __all__ lists its figure functions, so a new one needs no line here.
@@ -56,3 +57,4 @@ __all__ += training_curves.__all__
 __all__ += book.__all__
 __all__ += images.__all__
 __all__ += experiments.__all__
+__all__ += search.__all__
