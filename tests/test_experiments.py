@@ -193,6 +193,7 @@ def test_load_experiment_data_says_which_set(sets):
 
     assert sets["used"] == ("the packaged MNIST sample (mnist-sample): 4,000 training + 1,000 "
                             "test images")  # fmt: skip
+    assert sets["x_train"].dtype.kind == "f"
     assert sets["x_train"].shape == (4000, 784) and sets["x_test"].shape == (1000, 784)
     assert 0.0 <= sets["x_train"].min() and sets["x_train"].max() <= 1.0
     assert set(np.unique(sets["t_train"])) == set(range(10))
@@ -200,7 +201,8 @@ def test_load_experiment_data_says_which_set(sets):
     # training images), else the sample, saying why
     d = load_experiment_data(data_dir=SHARED if SHARED.is_dir() else None)
     if d["name"] == "mnist-sample":
-        assert "MNIST's four files were not found" in d["used"]
+        assert d["used"].startswith("the packaged MNIST sample (mnist-sample; MNIST's four files "
+                                    "were not found): 4,000 training")  # fmt: skip
     with pytest.raises(ValueError, match="data must be one of mnist, mnist-sample, fashion-mnist"):
         load_experiment_data("cifar")
 

@@ -24,7 +24,7 @@ StopCheck = Callable[[], bool]
 DATA_CHOICES = ("mnist", "mnist-sample", "fashion-mnist")
 _DATA_NAMES = {
     "mnist": "MNIST",
-    "mnist-sample": "the packaged MNIST sample (mnist-sample)",
+    "mnist-sample": "the packaged MNIST sample (mnist-sample{why})",
     "fashion-mnist": "Fashion-MNIST",
 }
 
@@ -63,11 +63,10 @@ def load_experiment_data(data: str | None = None, data_dir=None) -> dict[str, An
         except (MitbadakError, OSError):
             if data is not None:
                 raise
-            missing = " (MNIST's four files were not found)"
+            missing = "; MNIST's four files were not found"
             continue
-        why = missing if name == "mnist-sample" else ""
-        used = (f"{_DATA_NAMES[name]}{why}: {len(x_train):,} training + {len(x_test):,} test "
-                "images")  # fmt: skip
+        label = _DATA_NAMES[name].format(why=missing)
+        used = f"{label}: {len(x_train):,} training + {len(x_test):,} test images"
         return {"name": name, "x_train": x_train, "t_train": t_train, "x_test": x_test,
                 "t_test": t_test, "used": used}  # fmt: skip
     raise MitbadakError("no MNIST images found, not even the packaged mnist-sample")
