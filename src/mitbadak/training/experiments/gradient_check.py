@@ -113,7 +113,7 @@ def load_check_images(
     if data is not None:
         chosen = load_experiment_data(data, data_dir)
         return chosen["x_train"][:100], chosen["t_train"][:100], (
-            f"{chosen['used'].split(':')[0]}: training set (first images)")
+            f"{chosen['used'].split(':')[0]}, training set (first images)")
 
     for name, split in (("mnist", "train"), ("mnist", "test"), ("mnist-sample", "train")):
         try:
