@@ -318,3 +318,149 @@ def test_half_float_rounding_in_place_reaches_the_next_predict(mnist_test):
         param[...] = param.astype(np.float16)
     after = net.predict(x[:2].astype(np.float16))
     assert np.all(before != after) and np.allclose(before, after, atol=0.05)
+
+
+# -- the book's ch07/ch08 scripts, run with their import lines rewritten -----------------------
+_FROM_LINE = re.compile(r"^from (\w[\w.]*) import (.+)$", re.MULTILINE)
+
+
+def _book_script(path: str) -> str:
+    """The script's text from the local mirror of the book's repository (never stored here)."""
+    import subprocess
+
+    if not BOOK_MIRROR.exists():
+        pytest.skip(f"no mirror of the book's repository at {BOOK_MIRROR}")
+    return subprocess.run(["git", "--git-dir", str(BOOK_MIRROR), "show", f"HEAD:{path}"],
+                          check=True, capture_output=True, text=True).stdout  # fmt: skip
+
+
+def _ported(text: str, script: str) -> str:
+    """Only the import lines of the book's own modules change: ``from X import`` ->
+    ``from mitbadak.book.X import`` (a chapter's own module under its chapter)."""
+
+    def rewrite(match: re.Match) -> str:
+        module, names = match.groups()
+        if module.split(".")[0] in ("numpy", "matplotlib", "collections", "PIL"):
+            return match.group(0)
+        if module.split(".")[0] not in ("common", "dataset"):
+            module = f"{script.split('/')[0]}.{module}"
+        return f"from mitbadak.book.{module} import {names}"
+
+    return _FROM_LINE.sub(rewrite, text)
+
+
+#: Images of the MNIST test set the bounded script runs see (all 10,000 with
+#: MITBADAK_FULL_BOOK_SCRIPTS=1: about a minute per DeepConvNet pass on one core).
+FULL = os.environ.get("MITBADAK_FULL_BOOK_SCRIPTS") == "1"
+N_TEST = 10000 if FULL else 500
+
+#: What the book's own code gives on those images (computed once with the book's code)
+BOOK_DEEP = {
+    500: {"acc": 497 / 500, "acc16": 497 / 500,
+          "pairs": {1: (6, 0), 2: (3, 5), 3: (3, 5)}},
+    10000: {"acc": 0.9935, "acc16": 0.9935, "pairs": None},
+}  # fmt: skip
+
+
+@pytest.fixture
+def run_book_script(tmp_path, monkeypatch):
+    """Run a book script ported by its imports: in a folder holding the book's pickles (links to
+    ../shared), matplotlib on Agg (``plt.show`` draws nothing), ``load_mnist``'s offline
+    fallback with the real MNIST test set (its first ``N_TEST`` images)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import mitbadak.files.datasets as library_datasets
+    from mitbadak.core.errors import DatasetUnavailable
+
+    for name in ("ch07/params.pkl", "ch08/deep_convnet_params.pkl"):
+        (tmp_path / Path(name).name).symlink_to(SHARED / name)
+    monkeypatch.chdir(tmp_path)
+    real_load, real_split = library_datasets.load_mnist, library_datasets.load_split
+
+    def offline(*args, name="mnist", **kwargs):
+        if name == "mnist":
+            raise DatasetUnavailable("offline", dataset="mnist",
+                                     missing=["train-images-idx3-ubyte.gz"])  # fmt: skip
+        return real_load(*args, name=name, **{**kwargs, "download": False})
+
+    def split(name, which, **kwargs):
+        if name == "mnist" and which == "test":
+            x, t = real_split(name, which, **{**kwargs, "data_dir": MNIST_DIR})
+            return x[:N_TEST], t[:N_TEST]
+        return real_split(name, which, **kwargs)
+
+    monkeypatch.setattr(library_datasets, "load_mnist", offline)
+    monkeypatch.setattr(library_datasets, "load_split", split)
+    monkeypatch.setattr(library_datasets, "locate", lambda *a, **k: MNIST_DIR)
+
+    def run(script: str) -> dict:
+        namespace: dict = {"__name__": "__main__"}
+        code = compile(_ported(_book_script(script), script), script, "exec")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Agg's "cannot show" notes
+            exec(code, namespace)  # noqa: S102 - the book's script, imports rewritten
+        return namespace
+
+    yield run
+    plt.close("all")
+
+
+def test_ported_imports_only_change_the_books_modules():
+    text = ("import numpy as np\nfrom simple_convnet import SimpleConvNet\n"
+            "from common.layers import *")
+    assert _ported(text, "ch07/x.py").splitlines() == [
+        "import numpy as np", "from mitbadak.book.ch07.simple_convnet import SimpleConvNet",
+        "from mitbadak.book.common.layers import *"]  # fmt: skip
+
+
+@needs_shared
+def test_gradient_check_ported(run_book_script, capsys):
+    np.random.seed(0)
+    run_book_script("ch07/gradient_check.py")
+    lines = capsys.readouterr().out.split("\n")
+    diffs = dict(line.split() for line in lines if line.strip())
+    assert sorted(diffs) == ["W1", "W2", "W3", "b1", "b2", "b3"]
+    diffs = {k: float(v) for k, v in diffs.items()}
+    # Layers after the pooling are smooth here: backprop and central differences agree to
+    # rounding. W1 and b1 feed ReLU and max pooling at activations of ~1e-3 (weights of std
+    # 0.01), which h = 1e-4 pushes across a kink: the book's own code, seeds 0-3, prints
+    # W1 7.6e-8 .. 5.3e-6 and b1 2.3e-6 .. 1.4e-5 (and b3 1.8e-7 from its log's 1e-7 delta).
+    assert all(diffs[k] < 1e-9 for k in ("W2", "b2", "W3", "b3")), diffs
+    assert diffs["W1"] < 2e-5 and diffs["b1"] < 5e-5, diffs
+
+
+@needs_shared
+def test_visualize_filter_ported(run_book_script):
+    import matplotlib.pyplot as plt
+
+    ns = run_book_script("ch07/visualize_filter.py")
+    assert ns["network"].metadata["source"]["sha256"] == SIMPLE_2016
+    figures = [plt.figure(n) for n in plt.get_fignums()]
+    assert len(figures) == 2 and all(len(f.axes) == 30 for f in figures)  # 30 filters each
+    shown = figures[1].axes[0].images[0].get_array()
+    np.testing.assert_array_equal(shown, ns["network"].params["W1"][0, 0])
+
+
+@needs_shared
+def test_misclassified_mnist_ported(run_book_script, capsys):
+    ns = run_book_script("ch08/misclassified_mnist.py")
+    expected = BOOK_DEEP[N_TEST]
+    assert ns["acc"] == pytest.approx(expected["acc"], abs=1e-12)
+    pairs = {int(k): (int(a), int(b)) for k, (a, b) in ns["mis_pairs"].items()}
+    if expected["pairs"] is not None:
+        assert pairs == expected["pairs"]
+    assert f"test accuracy:{ns['acc']}" in capsys.readouterr().out
+
+
+@needs_shared
+def test_half_float_network_ported(run_book_script, capsys):
+    ns = run_book_script("ch08/half_float_network.py")
+    printed = [float(s) for s in re.findall(r"^(0\.\d+|1\.0)$", capsys.readouterr().out,
+                                             re.MULTILINE)]  # fmt: skip
+    assert printed == [BOOK_DEEP[N_TEST]["acc"], BOOK_DEEP[N_TEST]["acc16"]]
+    # the in-place rounding reached the arrays the layers use
+    w1 = ns["network"].params["W1"]
+    assert np.array_equal(w1, w1.astype(np.float16)) and w1.dtype == np.float64
