@@ -95,7 +95,7 @@ class Layer:
 
 
 # What each layer's forward() caches for its backward().
-_FORWARD_CACHE = frozenset({"x", "y", "mask", "out", "original_x_shape"})
+_FORWARD_CACHE = frozenset({"x", "y", "mask", "out", "original_x_shape", "col", "col_W", "arg_max"})
 
 #: Layer classes a network config may name (``{"layer": "Affine", ...}``), by class name.
 #: The activations are found in :data:`ACTIVATIONS` too (by class name).
