@@ -329,11 +329,36 @@ def _conv_forward(p: ConvPlan, j: int, op: _Conv, a: np.ndarray, params, keep: b
     return out.reshape(n, op.oh, op.ow, op.fn), col, wb
 
 
-def _conv_backward(p: ConvPlan, j: int, op: _Conv, d: np.ndarray, col, wb, grads):
-    """[dWmat; db] = [col, 1]^T . d (one product: the ones column sums d for the bias), dW its
-    rows reordered to (FN, C, KH, KW); dcol = d . Wmat^T scattered back over the windows (the
-    book's col2im, one strided add per filter position)."""
+def _conv_input_gradient(p: ConvPlan, j: int, op: _Conv, d: np.ndarray, params) -> np.ndarray:
+    """Stride 1: dx[n, y, x, c] = sum over (i, j, f) of d[n, y + pad - i, x + pad - j, f] *
+    W[f, c, i, j] (d = 0 outside), the book's col2im of d . Wmat^T summed in another order:
+    one matrix product of the windows of d, zero-bordered by KH - 1, with the filters turned
+    by 180 degrees. Returns dx (N, H, W, C)."""
     n = d.shape[0]
+    kh, kw, pad = op.kh, op.kw, op.pad
+    rows = max(pad + op.h + kh - 1, kh - 1 + op.oh)
+    cols = max(pad + op.w + kw - 1, kw - 1 + op.ow)
+    dpad = p.buffer((j, "dpad"), (n, rows, cols, op.fn), d.dtype, zero=True)
+    dpad[:, kh - 1 : kh - 1 + op.oh, kw - 1 : kw - 1 + op.ow] = d
+    sn, sh, sw, sc = dpad.strides
+    windows = as_strided(dpad[:, pad:, pad:], (n, op.h, op.w, kh, kw, op.fn),
+                         (sn, sh, sw, sh, sw, sc), writeable=False)  # fmt: skip
+    m, k = n * op.h * op.w, kh * kw * op.fn
+    col = p.buffer((j, "dcolT"), (m, k), d.dtype)
+    col.reshape(windows.shape)[...] = windows
+    turned = params[op.W][:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(k, op.c)
+    dx = p.buffer((j, "dx"), (m, op.c), d.dtype)
+    np.matmul(col, turned, out=dx)
+    return dx.reshape(n, op.h, op.w, op.c)
+
+
+def _conv_backward(p: ConvPlan, j: int, op: _Conv, d: np.ndarray, col, wb, grads, params):
+    """[dWmat; db] = [col, 1]^T . d (one product: the ones column sums d for the bias), dW its
+    rows reordered to (FN, C, KH, KW); dx: stride 1 by :func:`_conv_input_gradient`, else
+    dcol = d . Wmat^T scattered back over the windows (the book's col2im, one strided add per
+    filter position)."""
+    n = d.shape[0]
+    s = op.stride
     d2 = d.reshape(-1, op.fn)  # the pooling backward writes it contiguous
     k = op.kh * op.kw * op.c
     dwb = (col @ d2) if op.c == 1 else (col.T @ d2)
@@ -343,11 +368,12 @@ def _conv_backward(p: ConvPlan, j: int, op: _Conv, d: np.ndarray, col, wb, grads
     grads[op.b] = dwb[k].copy()
     if not op.input_grad:
         return None
+    if s == 1:
+        return _conv_input_gradient(p, j, op, d2.reshape(n, op.oh, op.ow, op.fn), params)
     dcol = np.matmul(d2, wb[:k].T, out=p.buffer((j, "dcol"), (d2.shape[0], k), d2.dtype))
     dcol6 = dcol.reshape(n, op.oh, op.ow, op.kh, op.kw, op.c)
     hp, wp = op.h + 2 * op.pad, op.w + 2 * op.pad
     dxp = p.buffer((j, "dx"), (n, hp, wp, op.c), d2.dtype, zero=True)
-    s = op.stride
     hs, ws = s * (op.oh - 1) + 1, s * (op.ow - 1) + 1
     for i in range(op.kh):
         for jj in range(op.kw):
@@ -552,7 +578,7 @@ def loss_and_gradient(
                 d = d.reshape(d.shape[0], *op.image).transpose(0, 2, 3, 1)
         elif isinstance(op, _Conv):
             col, wmat = cache
-            d = _conv_backward(p, j, op, d, col, wmat, grads)
+            d = _conv_backward(p, j, op, d, col, wmat, grads, params)
             if lam and op.W in decayed:
                 grads[op.W] += lam * params[op.W]
             if d is None:
