@@ -57,12 +57,33 @@ BOOK_IMPORTS = [
     ("ch06/batch_norm_test.py", ["from dataset.mnist import load_mnist",
                                  "from common.multi_layer_net_extend import MultiLayerNetExtend",
                                  "from common.optimizer import SGD, Adam"]),
+    # chapters 7-8
+    ("ch07/apply_filter.py", ["from simple_convnet import SimpleConvNet",
+                              "from common.layers import Convolution"]),
+    ("ch07/gradient_check.py", ["from simple_convnet import SimpleConvNet"]),
+    ("ch07/simple_convnet.py", ["from common.layers import *",
+                                "from common.gradient import numerical_gradient"]),
+    ("ch07/train_convnet.py", ["from dataset.mnist import load_mnist",
+                               "from simple_convnet import SimpleConvNet",
+                               "from common.trainer import Trainer"]),
+    ("ch07/visualize_filter.py", ["from simple_convnet import SimpleConvNet"]),
+    ("ch08/deep_convnet.py", ["from common.layers import *"]),
+    ("ch08/half_float_network.py", ["from deep_convnet import DeepConvNet",
+                                    "from dataset.mnist import load_mnist"]),
+    ("ch08/misclassified_mnist.py", ["from deep_convnet import DeepConvNet",
+                                     "from dataset.mnist import load_mnist"]),
+    ("ch08/train_deepnet.py", ["from dataset.mnist import load_mnist",
+                               "from deep_convnet import DeepConvNet",
+                               "from common.trainer import Trainer"]),
 ]
 
 #: names a script uses after its star import
 STAR_NAMES = {
     "ch04/two_layer_net.py": {"sigmoid", "softmax", "cross_entropy_error", "sigmoid_grad"},
     "ch05/two_layer_net.py": {"Affine", "Relu", "SoftmaxWithLoss"},
+    "ch07/simple_convnet.py": {"Convolution", "Relu", "Pooling", "Affine", "SoftmaxWithLoss"},
+    "ch08/deep_convnet.py": {"Convolution", "Relu", "Pooling", "Affine", "Dropout",
+                             "SoftmaxWithLoss"},
     "ch05/buy_apple.py": {"MulLayer"},
     "ch05/buy_apple_orange.py": {"MulLayer", "AddLayer"},
     "ch06/optimizer_compare_naive.py": {"SGD", "Momentum", "AdaGrad", "Adam"},

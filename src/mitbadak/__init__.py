@@ -54,6 +54,7 @@ _aliases.install()
 # imports devices, training never imports views; docs/architecture.md), and importing any part of
 # mitbadak runs this file first, so they are always plugged in.
 from mitbadak.devices import fused_step as _fused_step  # noqa: E402,F401  CuPy scores -> nn
+from mitbadak.files import convnet_params as _convnet_params  # noqa: E402,F401  param files -> nn
 from mitbadak.views import run_curves as _run_curves  # noqa: E402,F401  run PNGs -> training
 
 

@@ -11,7 +11,8 @@ script is rewriting its imports and nothing else::
 
 The modules are thin faces over the library: every name is mitbadak's own function or class, at
 most with the book's defaults and signature (chapter 4's ``TwoLayerNet`` is the sigmoid network,
-chapter 5's the ReLU one). ``docs/book-idioms.md`` lists the mapping. Chapters 6-8 join later.
+chapter 5's the ReLU one). ``docs/book-idioms.md`` lists the mapping. Chapters 7-8 add
+``ch07.simple_convnet`` and ``ch08.deep_convnet``.
 """
 
 #: The modules that mirror the book's files (the book's path -> the module here).
@@ -32,6 +33,8 @@ BOOK_FILES = {
     "ch04/two_layer_net.py": "mitbadak.book.ch04.two_layer_net",
     "ch05/layer_naive.py": "mitbadak.book.ch05.layer_naive",
     "ch05/two_layer_net.py": "mitbadak.book.ch05.two_layer_net",
+    "ch07/simple_convnet.py": "mitbadak.book.ch07.simple_convnet",
+    "ch08/deep_convnet.py": "mitbadak.book.ch08.deep_convnet",
 }
 
 __all__ = ["BOOK_FILES"]

@@ -1,2 +1,3 @@
-"""The book's ``common/`` folder: ``functions``, ``gradient``, ``layers``, ``optimizer``,
-``multi_layer_net`` (``util``, ``trainer`` and the chapter 6-8 layers come with those chapters)."""
+"""The book's ``common/`` folder: ``functions``, ``gradient``, ``layers`` (chapter 7's
+``Convolution`` and ``Pooling`` included), ``optimizer``, ``multi_layer_net``,
+``multi_layer_net_extend``, ``trainer`` and ``util`` (``im2col``, ``col2im``)."""

@@ -1,0 +1,1 @@
+"""Chapter 7's own files: ``simple_convnet`` (``SimpleConvNet``)."""

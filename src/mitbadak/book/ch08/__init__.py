@@ -1,0 +1,1 @@
+"""Chapter 8's own files: ``deep_convnet`` (``DeepConvNet``)."""
