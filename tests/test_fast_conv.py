@@ -275,3 +275,18 @@ def test_choose_step_and_scores_take_the_conv_path():
     assert auto.engine == "fast" and auto.note == ""
     scores = choose_scores(nets["fast"])
     _close(scores(x), nets["fast"].forward_layers(x, False), np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_book_nets_simple_and_deep_convnet(dtype):
+    """The library's SimpleConvNet and DeepConvNet (nn/convnets.py) are this path's: loss, every
+    gradient, the dropout generators and the scores equal their layers'."""
+    from mitbadak.nn.convnets import DeepConvNet, SimpleConvNet
+
+    rng = np.random.default_rng(9)
+    x = rng.random((4, 784))
+    t = rng.integers(0, 10, 4)
+    for cls in (SimpleConvNet, DeepConvNet):
+        assert fast_conv.unsupported(cls(seed=0)) is None
+        g = _compare(lambda cls=cls: cls(seed=0, dtype=dtype).sequence, (1, 28, 28), x, t, dtype)
+        assert set(g) == set(cls(seed=0).params)
