@@ -8,6 +8,7 @@ engine        runs                                        when (``engine='auto'`
 ============  ==========================================  ===================================
 ``fast``      ``nn.fast_path.loss_and_gradient`` / scores  NumPy, a FeedForwardNet
 ``fast``      ``nn.fast_extend.loss_and_gradient`` / ...   NumPy, BatchNorm/Dropout layer lists
+``fast``      ``nn.fast_conv.loss_and_gradient`` / ...     NumPy, convnets (Convolution/Pooling)
 ``layers``    ``net.loss_and_gradient_layers`` (any xp)     every other network, device arrays
 ``fused``     ``devices.fused_step.FusedStep``              CuPy, where ``supports_fused``
 ``numerical`` ``nn.gradcheck`` numerical gradients          ``gradient='numerical'`` (NumPy)
@@ -36,7 +37,7 @@ import numpy as np
 
 from mitbadak.core.backend import DeviceError, array_namespace, copy_array, to_device, to_host
 from mitbadak.core.errors import MitbadakError
-from mitbadak.nn import fast_extend, fast_path, gradcheck
+from mitbadak.nn import fast_conv, fast_extend, fast_path, gradcheck
 from mitbadak.nn.networks import DEVICE_SCORES
 from mitbadak.nn.optimizers import Optimizer
 from mitbadak.training.history import History, LoopState
@@ -265,6 +266,9 @@ def choose_scores(net, xp=None) -> Callable[[Any], Any]:
         if fast_extend.unsupported(net) is None:
             plan = fast_extend.plan(net)
             return lambda x2: fast_extend.scores(net, x2, plan)
+        if fast_conv.unsupported(net) is None:
+            conv_plan = fast_conv.plan(net)
+            return lambda x2: fast_conv.scores(net, x2, conv_plan)
         return net.scores
     engine = DEVICE_SCORES.get(_xp_name(xp))
     if engine is not None and engine[0](net):
@@ -339,9 +343,9 @@ def choose_step(net, optimizer: Optimizer, data, loop: LoopState, *, xp=None,
 
 
 def _host_fast(net) -> tuple[Callable | None, str]:
-    """(the CPU fast ``loss_and_gradient`` for ``net``, "") or (None, why neither fast path
-    covers it): ``nn.fast_path`` for Affine/activation chains, ``nn.fast_extend`` for layer
-    lists with BatchNormalization/Dropout (``MultiLayerNetExtend``)."""
+    """(the CPU fast ``loss_and_gradient`` for ``net``, "") or (None, why no fast path covers
+    it): ``nn.fast_path`` for Affine/activation chains, ``nn.fast_extend`` for layer lists with
+    BatchNormalization/Dropout (``MultiLayerNetExtend``), ``nn.fast_conv`` for convnets."""
     missing = fast_path.unsupported(net)
     if missing is None:
         return (lambda x, t: fast_path.loss_and_gradient(net, x, t)), ""
@@ -349,7 +353,11 @@ def _host_fast(net) -> tuple[Callable | None, str]:
     if missing_extend is None:
         plan = fast_extend.plan(net)  # read once per run; its work buffers are reused
         return (lambda x, t: fast_extend.loss_and_gradient(net, x, t, plan)), ""
-    return None, f"{missing}; {missing_extend}"
+    missing_conv = fast_conv.unsupported(net)
+    if missing_conv is None:
+        conv_plan = fast_conv.plan(net)  # read once per run; its work buffers are reused
+        return (lambda x, t: fast_conv.loss_and_gradient(net, x, t, conv_plan)), ""
+    return None, f"{missing}; {missing_extend}; {missing_conv}"
 
 
 def _device_step(net, optimizer, data, guard, xp, engine: str) -> DeviceStep:
