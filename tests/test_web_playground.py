@@ -370,3 +370,72 @@ def test_descent_page_book_comparison_equals_optimizer_paths(open_page, tmp_path
     assert rows_ko == [r[1] for r in rows]
     _shot(pg, tmp_path, "descent-compare-ko.png")
     pg.click("#lang-toggle")
+
+
+def test_train_page_paced_default_recipe_steps_axes_and_reload(open_page, tmp_path):
+    """The default spiral recipe (the form's, at the default pace) reaches >= 0.95 training
+    accuracy within 30 s; pause + "+1 iteration" adds one loss, "+1 epoch" one epoch; charts have
+    axis titles, a log loss axis and a confidence-shaded boundary; a reload mid-run shows the
+    running recipe; another data set clears the curves."""
+    from mitbadak.web.api.train import DEFAULT_PACE, TOY_RECIPES
+
+    pg = open_page("/train")
+    pg.wait_for_selector("body[data-ready='1']")
+    spiral = TOY_RECIPES["spiral"]
+    form = {k: pg.input_value(f"[name={k}]") for k in spiral}
+    assert form == {k: str(v) for k, v in spiral.items()}
+    assert float(pg.input_value("#pace")) == DEFAULT_PACE
+    pg.select_option("select[name=optimizer]", "sgd")  # the form's lr is the server's default
+    assert pg.input_value("input[name=lr]") == "0.05"
+    pg.select_option("select[name=optimizer]", "momentum")
+    assert pg.input_value("input[name=lr]") == "0.05"
+    labels = pg.eval_on_selector_all("#point-label option", "os => os.map(o => o.value)")
+    assert labels == [str(k) for k in range(10)]
+    pg.fill("input[name=seed]", "3")  # a value the reloaded page must show
+    t0 = time.monotonic()
+    _start_new_run(pg)
+    _wait(pg, "document.body.dataset.boundaryUpdates >= 1 && "
+              "[...document.querySelectorAll('#acc .scatterlayer .trace')].length === 2", 30)
+    _wait(pg, "Math.max(0, ...(document.querySelector('#acc').data[0].y || [])) >= 0.95", 30)
+    assert time.monotonic() - t0 < 30
+    losses = int(pg.get_attribute("body", "data-losses"))
+    assert losses <= 40 * 15
+    # axis titles (the bundled plotly.js draws only {title: {text}}), a log loss axis
+    assert pg.text_content("#loss .xtitle") == "iteration"
+    assert pg.text_content("#loss .ytitle") == "loss (log scale)"
+    assert pg.text_content("#acc .ytitle") == "accuracy"
+    assert pg.evaluate("document.querySelector('#loss')._fullLayout.yaxis.type") == "log"
+    # the boundary: the class colours and a confidence layer equal to the grid's confidence
+    conf = pg.evaluate("document.querySelector('#boundary').data[1].z")
+    assert len(conf) == 60 and min(min(r) for r in conf) >= 1 / 3 - 1e-9
+    _shot(pg, tmp_path, "train-paced-spiral-en.png")
+    pg.click("#pause")
+    pg.wait_for_selector("body[data-state='paused']")
+    time.sleep(0.5)
+    before = int(pg.get_attribute("body", "data-losses"))
+    pg.click("#step-iter")
+    _wait(pg, f"Number(document.body.dataset.losses) === {before + 1}")
+    epochs = int(pg.get_attribute("body", "data-epochs"))
+    pg.click("#step-epoch")
+    _wait(pg, f"Number(document.body.dataset.epochs) === {epochs + 1}")
+    time.sleep(0.4)
+    assert int(pg.get_attribute("body", "data-losses")) % 15 == 0  # stopped at the epoch's end
+    assert pg.get_attribute("body", "data-state") == "paused"
+    # a reload mid-run: the form shows the running recipe (seed 3), not the defaults
+    pg.reload()
+    pg.wait_for_selector("body[data-ready='1']")
+    _wait(pg, "document.querySelector('input[name=seed]').value === '3'")
+    assert pg.input_value("input[name=hidden]") == "50,50"
+    pg.click("#lang-toggle")
+    assert pg.text_content("label:has(#pace) span") == "속도"
+    assert pg.text_content("#loss .xtitle") == "반복 횟수"
+    assert "기본값" in pg.text_content("select[name=weight_init]")
+    pg.click("#pause")  # resume
+    _wait(pg, "document.querySelector('#speed').textContent.startsWith('초당')")
+    _shot(pg, tmp_path, "train-paced-spiral-ko.png")
+    pg.click("#lang-toggle")
+    pg.click("#stop")
+    pg.wait_for_selector("body[data-state='stopped']", timeout=30_000)
+    pg.select_option("#dataset", "moons")  # another data set: the old curves go
+    _wait(pg, "document.body.dataset.losses === '0' && document.body.dataset.epochs === '0'")
+    assert pg.input_value("input[name=hidden]") == TOY_RECIPES["moons"]["hidden"]

@@ -120,6 +120,7 @@ class TrainSession:
         self._last_step = 0.0
         self._step_budget = 0  # iterations a paused run may still take
         self._step_epoch = False  # a paused run may finish its current epoch
+        self.progress: _RunProgress | None = None  # the running run's callbacks
 
     # --- events -----------------------------------------------------------------------------
     def publish(self, kind: str, **data: Any) -> None:
@@ -191,6 +192,8 @@ class TrainSession:
                 return True
             now = time.perf_counter()
             if not self._running.is_set():
+                if self.progress is not None:  # what ran before the pause is sent at once
+                    self.progress.flush_pending()
                 with self.lock:
                     if self._step_budget > 0 or self._step_epoch:
                         self._step_budget = max(self._step_budget - 1, 0)
@@ -305,6 +308,7 @@ class TrainSession:
         self._running.set()
         self._step_budget, self._step_epoch = 0, False
         self._last_step = 0.0
+        self.progress = None
         self.run_name = out.name
         self.state = "running"
         self.thread = threading.Thread(
@@ -330,6 +334,7 @@ class TrainSession:
             probe = _histogram_probe(config, data)
             boundary = np.ndim(data[0][0]) == 2 and np.shape(data[0][0])[1] == 2
             with _RunProgress(self, out, config.batch_size, probe, boundary) as progress:
+                self.progress = progress
                 _result, info = run_training(
                     config, out, callback=progress, download=False, data=data,
                     should_stop=self.should_stop,
@@ -431,6 +436,11 @@ class _RunProgress:
         self.session.publish(
             "histograms", epoch=epoch, probe_size=len(self.probe.x), layers=layers
         )
+
+    def flush_pending(self) -> None:
+        """Send the losses not sent yet (the run is pausing); nothing when there are none."""
+        if self.pending:
+            self.flush(int(self.pending[-1][0]))
 
     def flush(self, iteration: int) -> None:
         """Send the pending losses and the speed since the last flush."""
