@@ -484,3 +484,33 @@ def test_graph_page_refuses_empty_inputs_clears_after_errors_and_speaks_korean(o
     assert "귤" in names and "귤 개수" in names
     _shot(pg, tmp_path, "graph-korean-names-ko.png")
     pg.click("#lang-toggle")
+
+
+def test_descent_page_contour_fills_the_axes_titles_and_empty_fields(open_page, tmp_path):
+    from mitbadak.views.descent import contour_grid
+
+    pg = open_page("/descent")
+    pg.wait_for_selector("body[data-state='ready']")
+    # the contour is computed again over the axes' own ranges (wider than the bowl's ±4.5)
+    _wait(pg, "document.querySelector('#plot').data[0].x.length === 160")
+    xs = pg.evaluate("Array.from(document.querySelector('#plot').data[0].x)")
+    xr = pg.evaluate("document.querySelector('#plot')._fullLayout.xaxis.range")
+    yr = pg.evaluate("document.querySelector('#plot')._fullLayout.yaxis.range")
+    assert xs[0] <= xr[0] + 1e-9 and xs[-1] >= xr[1] - 1e-9 and xr[1] > 4.5
+    z = pg.evaluate("document.querySelector('#plot').data[0].z")
+    expected = contour_grid("bowl", 160, xlim=(xs[0], xs[-1]), ylim=(yr[0], yr[1]))
+    assert z[0][:5] == expected["z"][0][:5]  # the library's numbers, grid and all
+    assert pg.text_content("#plot .xtitle") == "x0" and pg.text_content("#plot .ytitle") == "x1"
+    _shot(pg, tmp_path, "descent-bowl-filled-en.png")
+    pg.fill("#steps", "")
+    pg.dispatch_event("#steps", "change")
+    _wait(pg, "document.body.dataset.state === 'error'")
+    assert pg.text_content("#status") == "Steps: expected a number, the field is empty"
+    pg.fill("#steps", "20")
+    pg.dispatch_event("#steps", "change")
+    _wait(pg, "document.body.dataset.state === 'ready'")
+    assert "20 steps" in pg.text_content("#final")
+    pg.click("#lang-toggle")
+    _wait(pg, "document.querySelector('#final').textContent.includes('20단계')")
+    _shot(pg, tmp_path, "descent-bowl-filled-ko.png")
+    pg.click("#lang-toggle")
