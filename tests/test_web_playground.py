@@ -273,12 +273,12 @@ def test_train_page_chapter6_controls_and_activation_histograms(open_page, tmp_p
     # every registered optimizer is offered, each bringing its own default lr
     from mitbadak.nn.optimizers import REGISTRY
 
+    pg.select_option("#dataset", "moons")  # first: a data set brings its own recipe
     offered = pg.eval_on_selector_all("select[name=optimizer] option", "os => os.map(o => o.value)")
     assert offered == list(REGISTRY)
     for name in ("rmsprop", "nesterov", "adam"):
         pg.select_option("select[name=optimizer]", name)
         assert float(pg.input_value("input[name=lr]")) == REGISTRY[name].run_lr
-    pg.select_option("#dataset", "moons")
     pg.fill("input[name=hidden]", "20,16")
     pg.fill("input[name=epochs]", "2")
     pg.fill("input[name=seed]", "7")
