@@ -184,7 +184,7 @@ function drawCharts() {
   const raw = downsample(xs, view.losses, MAX_LOSS_POINTS);
   const avg = downsample(xs, movingAverage(view.losses, 20), MAX_LOSS_POINTS);
   const positive = view.losses.length > 0 && view.losses.every((v) => v > 0);
-  const lossAxis = { title: axisTitle("train.axis.loss"), type: positive ? "log" : "linear" };
+  const lossAxis = { title: axisTitle("train.axis.loss"), type: positive ? "log" : "linear", dtick: positive ? "D2" : undefined };
   if (!view.losses.length) lossAxis.range = [0, 2.5];
   Plotly.react("loss", [
     { x: raw.x, y: raw.y, name: mb.t("train.loss.iter"), mode: "lines", line: { color: "#a5b4cf", width: 1 } },
