@@ -47,6 +47,8 @@ POSTS = {
     "/api/descent/path": {"steps": 5},
     "/api/train/start": {"recipe": {"dataset": "moons", "epochs": 1}},
     "/api/train/stop": {},
+    "/api/train/pace": {"iters_per_s": 30},
+    "/api/train/step": {"iterations": 1},
 }
 #: A recipe long enough to still be training while a test looks at it.
 LONG = {"dataset": "moons", "hidden": "8", "iters": 100_000, "batch_size": 1}
@@ -104,9 +106,11 @@ def test_a_foreign_origin_cannot_start_a_run(client, ctype):
 def test_a_foreign_origin_cannot_stop_pause_or_predict(client):
     r = client.post("/api/train/start", json={"recipe": LONG}, headers={"origin": OWN})
     assert r.status_code == 202, r.text
-    for action in ("stop", "pause"):
-        r = client.post(f"/api/train/{action}", json={}, headers={"origin": EVIL})
+    for action in ("stop", "pause", "pace", "step"):
+        body = POSTS.get(f"/api/train/{action}", {})
+        r = client.post(f"/api/train/{action}", json=body, headers={"origin": EVIL})
         assert r.status_code == 403
+    assert _state(client)["pace"] == 0  # the foreign pace did not reach the run
     assert _state(client)["state"] == "running"  # the user's run goes on
     r = client.post("/api/predict", json=POSTS["/api/predict"], headers={"origin": EVIL})
     assert r.status_code == 403

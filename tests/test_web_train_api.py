@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _webtools import Server
 
@@ -276,3 +277,103 @@ def test_chapter6_controls_reach_the_recipe_and_histograms_follow_each_epoch(cli
     assert frames[0]["layers"] == probe.initial_frame
     assert frames[-1]["layers"] == probe.frame(load_any_model(out)[0])
     assert frames[1]["layers"] != frames[-1]["layers"]
+
+
+def _events(c) -> list[dict]:
+    text = c.get("/api/train/events", params={"since": 0, "once": 1}).text
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+
+
+@pytest.mark.parametrize("name", ["spiral", "moons", "circles", "xor"])
+def test_each_toy_sets_page_recipe_learns_within_30_s_at_the_default_pace(name, tmp_path):
+    """The form's recipe of each toy set (its lr the optimizer's own default: re-choosing it
+    gives the same) reaches >= 0.95 training accuracy within DEFAULT_PACE * 30 iterations."""
+    from mitbadak.training.recipes import DEFAULT_LR, validate_recipe
+    from mitbadak.web.api.train import DEFAULT_PACE, TOY_RECIPES
+
+    recipe = TOY_RECIPES[name]
+    assert recipe["lr"] == DEFAULT_LR[recipe["optimizer"]]
+    seen: list[tuple[int, float]] = []
+
+    def callback(event):
+        if event["event"] == "epoch":
+            seen.append((event["iteration"], event["train_acc"]))
+
+    run_training(validate_recipe({**recipe, "dataset": name}), tmp_path / name, callback=callback)
+    first = next(it for it, acc in seen if acc >= 0.95)
+    assert first / DEFAULT_PACE <= 30 and first <= 100, seen[:8]
+    total = seen[-1][0]
+    assert 5 <= total / DEFAULT_PACE <= 30  # the whole run can be watched: 10 s to 20 s
+
+
+def test_pace_and_steps_of_a_paused_run(client):
+    """A pace of 20 iterations a second holds the run to it; paused, a step of 3 iterations
+    sends exactly 3 more losses, an epoch step runs to the epoch's end; both stay paused."""
+    assert client.get("/api/train/state").json()["pace"] == 0  # a script's run: full speed
+    for bad in (-1, 1e9, "fast", True, None):
+        r = client.post("/api/train/pace", json={"iters_per_s": bad})
+        assert r.status_code == 400 and "iterations a second" in r.json()["error"]
+    r = client.post("/api/train/step", json={"iterations": 1})
+    assert r.status_code == 409 and "Pause" in r.json()["error"]
+    for bad in ({}, {"iterations": 0}, {"iterations": 2, "epoch": True}, {"epoch": "yes"}):
+        assert client.post("/api/train/step", json=bad).status_code == 400
+    recipe = _recipe(hidden="8", epochs=50, batch_size=32)  # 10 iterations an epoch
+    t0 = time.monotonic()
+    r = client.post("/api/train/start", json={"recipe": recipe, "pace": 20})
+    assert r.status_code == 202, r.text
+    assert client.get("/api/train/state").json()["pace"] == 20
+
+    deadline = time.monotonic() + 30
+    session = client.app.state.ctx.extra["train"]
+    while sum(len(e["steps"]) for e in session.events_since(0) if e["type"] == "steps") < 20:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert time.monotonic() - t0 >= 0.9  # 20 iterations at 20 a second: about 1 s
+    assert client.post("/api/train/pause", json={}).status_code == 200
+
+    def sent() -> list[int]:
+        return [it for e in session.events_since(0) if e["type"] == "steps" for it, _ in e["steps"]]
+
+    time.sleep(0.4)
+    before = sent()
+    time.sleep(0.3)
+    assert sent() == before  # paused
+    assert client.post("/api/train/step", json={"iterations": 3}).json()["state"] == "paused"
+    deadline = time.monotonic() + 10
+    while len(sent()) < len(before) + 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)
+    assert sent() == before + [before[-1] + 1, before[-1] + 2, before[-1] + 3]
+    r = client.post("/api/train/step", json={"epoch": True})
+    assert r.status_code == 200
+    deadline = time.monotonic() + 10
+    while sent()[-1] % 10 != 0 or sent()[-1] == before[-1] + 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)
+    assert sent()[-1] % 10 == 0 and client.get("/api/train/state").json()["state"] == "paused"
+    epochs = [e["metrics"]["iteration"] for e in session.events_since(0) if e["type"] == "epoch"]
+    assert epochs[-1] == sent()[-1]
+    assert client.post("/api/train/pace", json={"iters_per_s": 0}).json() == {"pace": 0.0}
+    client.post("/api/train/stop", json={})
+    _wait_idle(client)
+
+
+def test_a_2d_run_draws_its_boundary_after_every_epoch_and_points_on_the_fixed_view(client):
+    r = client.post("/api/train/start", json={"recipe": _recipe(hidden="8", epochs=4)})
+    assert r.status_code == 202
+    _wait_idle(client)
+    events = _events(client)
+    pictures = [e for e in events if e["type"] == "picture"]
+    assert len(pictures) >= 4  # after each epoch (and the end)
+    grid = pictures[-1]["boundary"]["grid"]
+    conf = np.asarray(grid["confidence"])
+    assert conf.shape == (60, 60) and 0.5 <= conf.min() and conf.max() <= 1
+    points = [[-0.5, -0.5, 0], [0.5, 0.5, 1], [-0.5, 0.5, 2], [0.5, -0.5, 0]] * 2
+    r = client.post("/api/train/start", json={"recipe": {"epochs": 2, "batch_size": 4},
+                                              "points": points})
+    assert r.status_code == 202, r.text
+    _wait_idle(client)
+    grid = [e for e in _events(client) if e["type"] == "picture"][-1]["boundary"]["grid"]
+    assert (grid["xs"][0], grid["xs"][-1], grid["ys"][0], grid["ys"][-1]) == (-1.5, 1.5, -1.5, 1.5)

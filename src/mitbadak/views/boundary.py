@@ -105,14 +105,19 @@ def data_limits(x: np.ndarray, margin: float = 0.1) -> tuple[tuple[float, float]
 
 
 def run_boundary(
-    run_dir: str | os.PathLike, resolution: int = 100, *, max_points: int = 2000
+    run_dir: str | os.PathLike,
+    resolution: int = 100,
+    *,
+    max_points: int = 2000,
+    limits: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     """The decision grid of a 2-D training run as it stands, from its folder alone.
 
     Reads ``config.json`` and the newer of ``model.npz`` (the finished run) and
     ``checkpoint.npz`` (written after every epoch), regenerates the run's toy set or point file
     from its seed, and returns ``{"grid", "points", "source", "epoch", "dataset"}``: the grid
-    (:meth:`DecisionGrid.to_dict`) spans the data with a 10 % margin; ``points`` holds up to
+    (:meth:`DecisionGrid.to_dict`) spans the data with a 10 % margin, or ``limits`` = (xlim, ylim)
+    when given (a page's fixed view: the axes do not move between epochs); ``points`` holds up to
     ``max_points`` training and test points as ``[x, y, label]``. So a page can follow a run that
     the CLI started. Raises :class:`MitbadakError` for a folder that has no 2-D run (yet).
     """
@@ -144,7 +149,10 @@ def run_boundary(
 
         network, _, _, history = load_checkpoint(newest)
         epochs = history.last.get("epoch")
-    xlim, ylim = data_limits(np.concatenate([data.train[0], data.test[0]]))
+    if limits is None:
+        xlim, ylim = data_limits(np.concatenate([data.train[0], data.test[0]]))
+    else:
+        xlim, ylim = limits
     grid = decision_grid(network, xlim, ylim, resolution)
 
     def rows(x: np.ndarray, t: np.ndarray) -> list[list[float]]:

@@ -1,7 +1,8 @@
 """The descent page's API: contour grids and descent paths from mitbadak.views.descent.
 
 GET  /api/descent/surfaces
-POST /api/descent/contour ``{"name", "resolution"}``
+POST /api/descent/contour ``{"name", "resolution", "xlim"?, "ylim"?}`` (the limits: the page's
+visible axes, so the contour lines fill the plot; default: the surface's own square)
 POST /api/descent/path ``{"name", "start": [x0, x1], "lr", "steps", "optimizer", "gradient"}``
 (``gradient``: ``"numerical"``, chapter 4's and the default, or ``"analytic"``, the chapter-6
 comparison's: the page's compare mode, whose paths on ``elongated`` from (-7, 2) are
@@ -39,10 +40,13 @@ def routes(ctx) -> list:
 
     async def contour(request):
         try:
-            body = await read_object(request, {"name", "resolution"})
+            body = await read_object(request, {"name", "resolution", "xlim", "ylim"})
             name = body.get("name", "bowl")
             resolution = body.get("resolution", 80)
-            result = await run_in_threadpool(descent.contour_grid, name, resolution)
+            limits = {k: body[k] for k in ("xlim", "ylim") if body.get(k) is not None}
+            result = await run_in_threadpool(
+                lambda: descent.contour_grid(name, resolution, **limits)
+            )
         except (BadRequest, ValueError, TypeError) as exc:
             return json_error(400, str(exc))
         except OverflowError:  # an integer too large for a float

@@ -12,6 +12,10 @@ points are saved there as ``points.csv`` and are its data. A refused start creat
 :data:`MAX_WEB_RUNS` folders made by the page (``web-*``) already there, a start is refused (429)
 naming the oldest ones to remove: the server never deletes a run.
 POST /api/train/stop | pause | resume. Stop = Ctrl-C in the CLI: checkpoint, resumable.
+POST /api/train/pace ``{"iters_per_s": N}``: at most N iterations a second from now on (0 = as
+fast as the machine goes); a start may carry ``"pace"`` too. Kept between runs.
+POST /api/train/step ``{"iterations": N}`` or ``{"epoch": true}``: while paused, let N more
+iterations (or the rest of the current epoch) run, then stay paused; 409 unless paused.
 GET /api/train/events?since=ID[&once=1]: Server-Sent Events (every client gets the same events,
 numbered; a client that leaves does not affect the run; at most :data:`MAX_STREAMS` at once).
 ``once=1`` ends the stream after the next run end it sends (for scripts and tests). Streams end
@@ -57,6 +61,35 @@ WEB_RUN_NAME = re.compile(r"^web-(\d{8}-\d{6})(?:-(\d+))?$")
 RUN_ENDS = ("end", "stopped", "error")
 #: POST /api/train/ACTION: the session's methods of those names.
 CONTROLS = ("stop", "pause", "resume")
+#: The page's default pace (iterations a second) for 2-D data: slow enough to watch each toy
+#: set's recipe learn (spiral: 600 iterations, 20 s); the page picks full speed (0) for MNIST. The
+#: server itself starts at full speed (a script's start without "pace" is never slowed down).
+DEFAULT_PACE = 30.0
+#: The largest pace one may ask for (above it: use 0, full speed); the most iterations one step.
+MAX_PACE = 10_000.0
+MAX_STEP = 10_000
+
+
+def _page_recipe(hidden: str, batch_size: int, epochs: int) -> dict[str, Any]:
+    return {"hidden": hidden, "optimizer": "momentum", "lr": 0.05, "batch_size": batch_size,
+            "epochs": epochs}  # fmt: skip
+
+
+#: Each toy set's default recipe on the page: momentum at its registry lr (the form's and the
+#: server's default, 0.05), batches of 32; each reaches >= 0.95 training accuracy within its first
+#: 100 iterations (seed 0; measured, see tests/test_web_train_api.py), so at the default pace
+#: within about 3 s, and its whole run lasts 10-20 s.
+TOY_RECIPES: dict[str, dict[str, Any]] = {
+    "spiral": _page_recipe("50,50", 32, 40),
+    "moons": _page_recipe("16,16", 32, 30),
+    "circles": _page_recipe("16,16", 32, 30),
+    "xor": _page_recipe("16,16", 32, 30),
+}
+#: The page's recipe for clicked points and for the MNIST sets (these run at full speed).
+POINTS_RECIPE = _page_recipe("16,16", 8, 100)
+MNIST_RECIPE = _page_recipe("100", 100, 10)
+#: The grid (and the page's axes) of a run on clicked points: the plot the points were clicked on.
+POINTS_VIEW = ((-1.5, 1.5), (-1.5, 1.5))
 
 
 class TrainSession:
@@ -82,6 +115,12 @@ class TrainSession:
         self._stop = threading.Event()
         self._running = threading.Event()  # cleared = paused
         self._running.set()
+        self._wake = threading.Event()  # set by every control: a waiting step looks again
+        self.pace = 0.0  # iterations a second at most (0 = full speed)
+        self._last_step = 0.0
+        self._step_budget = 0  # iterations a paused run may still take
+        self._step_epoch = False  # a paused run may finish its current epoch
+        self.progress: _RunProgress | None = None  # the running run's callbacks
 
     # --- events -----------------------------------------------------------------------------
     def publish(self, kind: str, **data: Any) -> None:
@@ -135,6 +174,8 @@ class TrainSession:
             "run": self.run_name,
             "next_event": self.next_id,
             "can_rewind": self.last_start is not None,
+            "pace": self.pace,
+            "recipe": None if self.last_start is None else self.last_start["recipe"],
         }
 
     # --- controls ---------------------------------------------------------------------------
@@ -143,26 +184,74 @@ class TrainSession:
         return self.thread is not None and self.thread.is_alive()
 
     def should_stop(self) -> bool:
-        """Called by training between steps: blocks while paused; True once stop was asked
-        (or the server is shutting down: the run keeps its checkpoint, resumable)."""
-        while not self._running.wait(0.2):
+        """Called by training between steps: True once stop was asked (or the server is shutting
+        down: the run keeps its checkpoint, resumable). Blocks while paused, unless a step was
+        asked (:meth:`step`); otherwise waits so that at most :attr:`pace` steps run a second."""
+        while True:
             if self._stop.is_set() or self.stopping.is_set():
-                break
-        return self._stop.is_set() or self.stopping.is_set()
+                return True
+            now = time.perf_counter()
+            if not self._running.is_set():
+                if self.progress is not None:  # what ran before the pause is sent at once
+                    self.progress.flush_pending()
+                with self.lock:
+                    if self._step_budget > 0 or self._step_epoch:
+                        self._step_budget = max(self._step_budget - 1, 0)
+                        self._last_step = now
+                        return False
+                self._wake.wait(0.2)
+                self._wake.clear()
+                continue
+            pace = self.pace
+            wait = self._last_step + 1.0 / pace - now if pace > 0 else 0.0
+            if wait > 0:
+                self._wake.wait(min(wait, 0.2))  # a pause, a stop or a new pace ends the wait
+                self._wake.clear()
+                continue
+            self._last_step = now
+            return False
+
+    def set_pace(self, iters_per_s: float) -> None:
+        """At most ``iters_per_s`` iterations a second from the next step on (0 = full speed)."""
+        self.pace = float(iters_per_s)
+        self._wake.set()
+
+    def step(self, iterations: int = 0, epoch: bool = False) -> None:
+        """While paused: let ``iterations`` more steps run (or, with ``epoch``, the rest of the
+        current epoch); the run stays paused after them."""
+        with self.lock:
+            self._step_budget += int(iterations)
+            self._step_epoch = self._step_epoch or bool(epoch)
+        self._wake.set()
+
+    def epoch_ended(self) -> None:
+        """The training loop finished an epoch: an epoch step (if any) is done."""
+        self._step_epoch = False
+
+    @property
+    def paused(self) -> bool:
+        return self.active and not self._running.is_set()
 
     def stop(self) -> None:
         self._stop.set()
         self._running.set()
+        self._wake.set()
 
     def pause(self) -> None:
         if self.active and not self._stop.is_set():
+            with self.lock:
+                self._step_budget, self._step_epoch = 0, False
             self._running.clear()
+            self._wake.set()
             self.state = "paused"
             self.publish("paused")
 
     def resume(self) -> None:
         if self.active and not self._running.is_set():
+            with self.lock:
+                self._step_budget, self._step_epoch = 0, False
             self._running.set()
+            self._wake.set()
             self.state = "running"
             self.publish("resumed")
 
@@ -177,6 +266,8 @@ class TrainSession:
         from mitbadak.training.recipes import WEB_LIMITS, validate_recipe
 
         check_start_body(body)
+        if "pace" in body:
+            check_pace(body["pace"])
         if body.get("rewind") is True:
             if self.last_start is None:
                 raise BadRequest("nothing to rewind: no run was started from this page yet")
@@ -205,6 +296,8 @@ class TrainSession:
                 raise
             config.dataset = str(Path(path).resolve())
         self.last_start = {"recipe": recipe, "points": points}
+        if "pace" in body:
+            self.set_pace(body["pace"])
         return config, points, out
 
     def start(self, config, points, out: Path) -> None:
@@ -213,6 +306,9 @@ class TrainSession:
             self.base = self.next_id
         self._stop.clear()
         self._running.set()
+        self._step_budget, self._step_epoch = 0, False
+        self._last_step = 0.0
+        self.progress = None
         self.run_name = out.name
         self.state = "running"
         self.thread = threading.Thread(
@@ -236,7 +332,9 @@ class TrainSession:
             # the data is loaded once, here: the histograms' probe batch is its first inputs
             data = load_training_data(config, download=False)[:3]
             probe = _histogram_probe(config, data)
-            with _RunProgress(self, out, config.batch_size, probe) as progress:
+            boundary = np.ndim(data[0][0]) == 2 and np.shape(data[0][0])[1] == 2
+            with _RunProgress(self, out, config.batch_size, probe, boundary) as progress:
+                self.progress = progress
                 _result, info = run_training(
                     config, out, callback=progress, download=False, data=data,
                     should_stop=self.should_stop,
@@ -288,8 +386,11 @@ class _RunProgress:
     it ends the painter.
     """
 
-    def __init__(self, session: TrainSession, out: Path, batch_size: int, probe=None) -> None:
+    def __init__(
+        self, session: TrainSession, out: Path, batch_size: int, probe=None, boundary: bool = False
+    ) -> None:
         self.session = session
+        self.boundary = boundary
         self.out = out
         self.batch_size = batch_size
         self.probe = probe
@@ -336,6 +437,11 @@ class _RunProgress:
             "histograms", epoch=epoch, probe_size=len(self.probe.x), layers=layers
         )
 
+    def flush_pending(self) -> None:
+        """Send the losses not sent yet (the run is pausing); nothing when there are none."""
+        if self.pending:
+            self.flush(int(self.pending[-1][0]))
+
     def flush(self, iteration: int) -> None:
         """Send the pending losses and the speed since the last flush."""
         now = time.perf_counter()
@@ -356,9 +462,14 @@ class _RunProgress:
         if kind == "step":
             if self.picture_after_next_step:
                 self.picture_after_next_step = False
-                self.picture_due.set()
+                if self.boundary:  # a 2-D run: its boundary after every epoch, drawn here
+                    self.session.publish_picture(self.out)
+                else:
+                    self.picture_due.set()
             self.pending.append([event["iteration"], float(event["loss"])])
-            if time.perf_counter() - self.last_flush >= CHUNK_SECONDS:
+            # a paused run moves only by steps: each one is sent at once
+            stepping = not self.session._running.is_set()
+            if stepping or time.perf_counter() - self.last_flush >= CHUNK_SECONDS:
                 self.flush(event["iteration"])
         elif kind == "start":
             self.last_flush_iteration = event.get("start_iteration", 0)
@@ -368,6 +479,7 @@ class _RunProgress:
             if self.pending:
                 self.flush(event["iteration"])
             self.session.publish("epoch", metrics=_clean(event))
+            self.session.epoch_ended()
             self.publish_histograms(int(event["epoch"]))
             self.picture_after_next_step = True
         elif kind == "end":
@@ -416,6 +528,7 @@ def weight_tiles(w1: np.ndarray, n: int = N_TILES) -> list[str]:
 def run_picture(out: Path) -> dict[str, Any] | None:
     """The run's picture as it stands: the decision boundary (2-D data) or weight tiles."""
     from mitbadak.core.errors import MitbadakError
+    from mitbadak.files.datasets.toy import is_toy_name
     from mitbadak.views.boundary import run_boundary
 
     try:
@@ -427,7 +540,10 @@ def run_picture(out: Path) -> dict[str, Any] | None:
 
     if dataset and dataset not in registry.DATASETS:
         try:
-            result = run_boundary(out, BOUNDARY_RESOLUTION, max_points=600)
+            toy = is_toy_name(dataset)
+            result = run_boundary(
+                out, BOUNDARY_RESOLUTION, max_points=600, limits=None if toy else POINTS_VIEW
+            )
             result["grid"].pop("probs", None)  # the page draws classes and confidence
             return {"boundary": result}
         except (MitbadakError, OSError, ValueError):
@@ -572,6 +688,35 @@ def check_start_body(body: dict[str, Any]) -> None:
         raise BadRequest(f"a run needs {' and '.join(missing)}; the recipe sent has none")
 
 
+def check_pace(value: Any) -> float:
+    """A pace is 0 (full speed) or 0.1 to :data:`MAX_PACE` iterations a second."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (value == 0 or 0.1 <= value <= MAX_PACE):
+        raise BadRequest(
+            f"pace: expected 0 (full speed) or 0.1 to {MAX_PACE:,g} iterations a second, "
+            f"got {value!r}"
+        )
+    return float(value)
+
+
+def check_step(body: dict[str, Any]) -> tuple[int, bool]:
+    """A step request: ``{"iterations": 1..MAX_STEP}`` or ``{"epoch": true}``, one of them."""
+    iterations, epoch = body.get("iterations"), body.get("epoch", False)
+    if not isinstance(epoch, bool):
+        raise BadRequest(f"epoch must be true or false, got {epoch!r}")
+    if (iterations is None) == (not epoch):
+        raise BadRequest('a step is {"iterations": N} or {"epoch": true} (one of them)')
+    if iterations is not None and (
+        isinstance(iterations, bool)
+        or not isinstance(iterations, int)
+        or not 1 <= iterations <= MAX_STEP
+    ):
+        raise BadRequest(
+            f"iterations: expected a whole number 1 to {MAX_STEP:,}, got {iterations!r}"
+        )
+    return int(iterations or 0), epoch
+
+
 def check_dataset_name(dataset: Any) -> None:
     """A page names a data set of the registry or a toy set, never a file on the server."""
     from mitbadak.files.datasets import registry
@@ -646,6 +791,11 @@ def choices() -> dict[str, Any]:
         "weight_inits": ["he", "xavier", "0.01"],
         "default_lr": {k: DEFAULT_LR.get(k, DEFAULT_RECIPE.lr) for k in OPTIMIZERS},
         "defaults": DEFAULT_RECIPE.to_dict(),
+        "toy_recipes": TOY_RECIPES,
+        "points_recipe": POINTS_RECIPE,
+        "mnist_recipe": MNIST_RECIPE,
+        "default_pace": DEFAULT_PACE,
+        "max_pace": MAX_PACE,
         "limits": {
             "max_hidden_layers": WEB_LIMITS.max_hidden_layers,
             "max_hidden_size": WEB_LIMITS.max_hidden_size,
@@ -696,7 +846,7 @@ class _TrainRoutes:
 
         session = self.session
         try:
-            body = await read_object(request, {"recipe", "points", "rewind"})
+            body = await read_object(request, {"recipe", "points", "rewind", "pace"})
             if session.stopping.is_set():
                 return json_error(503, "the server is shutting down")
             # One start at a time: a burst of starts gets 409s and makes no folders.
@@ -734,6 +884,25 @@ class _TrainRoutes:
             return json_error(409, "no training is running")
         getattr(self.session, action)()
         return _json({"state": "stopping" if action == "stop" else self.session.state})
+
+    async def pace(self, request):
+        try:
+            body = await read_object(request, {"iters_per_s"})
+            pace = check_pace(body.get("iters_per_s"))
+        except BadRequest as exc:
+            return json_error(400, str(exc))
+        self.session.set_pace(pace)
+        return _json({"pace": self.session.pace})
+
+    async def step(self, request):
+        try:
+            iterations, epoch = check_step(await read_object(request, {"iterations", "epoch"}))
+        except BadRequest as exc:
+            return json_error(400, str(exc))
+        if not self.session.paused:
+            return json_error(409, "a step needs a paused run: press Pause first")
+        self.session.step(iterations, epoch)
+        return _json({"state": "paused", "iterations": iterations, "epoch": epoch})
 
     async def state(self, request):
         return _json(self.session.status())
@@ -786,6 +955,8 @@ def routes(ctx) -> list:
     return [
         Route("/api/train/choices", api.choices, methods=["GET"]),
         Route("/api/train/start", api.start, methods=["POST"]),
+        Route("/api/train/pace", api.pace, methods=["POST"]),
+        Route("/api/train/step", api.step, methods=["POST"]),
         Route("/api/train/{action:str}", api.control, methods=["POST"]),
         Route("/api/train/state", api.state, methods=["GET"]),
         Route("/api/train/events", api.events, methods=["GET"]),

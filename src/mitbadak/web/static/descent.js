@@ -20,6 +20,7 @@ mb.addStrings({
     "descent.path": "path",
     "descent.start.mark": "start",
     "descent.minima": "minima",
+    "descent.empty": "{field}: expected a number, the field is empty",
   },
   ko: {
     "descent.title": "경사 하강법 (4장, 6장)",
@@ -37,6 +38,7 @@ mb.addStrings({
     "descent.path": "경로",
     "descent.start.mark": "시작점",
     "descent.minima": "최솟값",
+    "descent.empty": "{field}: 숫자를 넣어야 하는데 칸이 비어 있습니다",
   },
 });
 
@@ -73,6 +75,22 @@ async function loadSurface() {
   }
   contour = r.data;
   await update();
+  await fillAxes(name);
+}
+
+// The plot keeps x and x1 at one scale, so its axes reach past the surface's square: compute the
+// contour again over the ranges actually shown (no blank bands, no square-cut rings).
+async function fillAxes(name) {
+  const full = document.getElementById("plot")._fullLayout;
+  if (!full || !full.xaxis || !contour) return;
+  const xlim = full.xaxis.range.map(Number);
+  const ylim = full.yaxis.range.map(Number);
+  const wider = xlim[0] < contour.xlim[0] || xlim[1] > contour.xlim[1] || ylim[0] < contour.ylim[0] || ylim[1] > contour.ylim[1];
+  if (!wider) return;
+  const r = await post("/api/descent/contour", { name, resolution: 160, xlim, ylim });
+  if (!r.ok || document.getElementById("surface").value !== name) return;
+  contour = r.data;
+  await update();
 }
 
 async function update() {
@@ -80,6 +98,13 @@ async function update() {
   const ticket = ++pending;
   document.body.dataset.state = "busy";
   const name = document.getElementById("surface").value;
+  for (const [id, label] of [["steps", mb.t("descent.steps")], ["x0", "x0"], ["x1", "x1"]]) {
+    if (document.getElementById(id).value.trim() === "") { // never a silent 0
+      mb.setStatus(mb.t("descent.empty", { field: label }), true);
+      document.body.dataset.state = "error";
+      return;
+    }
+  }
   const start = [Number(document.getElementById("x0").value), Number(document.getElementById("x1").value)];
   const steps = Number(document.getElementById("steps").value);
   const compare = document.getElementById("compare").checked;
@@ -179,8 +204,8 @@ function draw(runs, paths, start) {
   });
   const layout = {
     margin: { l: 50, r: 10, t: 10, b: 40 },
-    xaxis: { range: contour.xlim, title: "x0" },
-    yaxis: { range: contour.ylim, title: "x1", scaleanchor: "x" },
+    xaxis: { range: contour.xlim, title: { text: "x0" } },
+    yaxis: { range: contour.ylim, title: { text: "x1" }, scaleanchor: "x" },
     legend: { orientation: "h", y: -0.08 },
     hovermode: "closest",
   };

@@ -224,11 +224,13 @@ const drawPage = (() => {
       hovertemplate: "%{x}: %{y:.2%}<extra></extra>",
     };
     const layout = {
-      margin: { l: 48, r: 10, t: 18, b: 40 },
+      margin: { l: 62, r: 10, t: 18, b: 40 },
       height: 230,
       xaxis: { title: { text: mb.t("chart.x") }, type: "category", fixedrange: true },
       yaxis: {
-        title: { text: mb.t("chart.y") },
+        // standoff + automargin: the title (Korean "확률" is wider) never sits on the tick labels
+        title: { text: mb.t("chart.y"), standoff: 8 },
+        automargin: true,
         range: [0, 1.08],
         tickformat: ".0%",
         fixedrange: true,

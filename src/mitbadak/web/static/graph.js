@@ -16,7 +16,9 @@ mb.addStrings({
     "graph.dtype": "Precision",
     "graph.net.run": "Run forward and backward",
     "graph.check": "Gradient check per parameter",
-    "graph.check.hint": "Relative difference = max |backprop − numerical| / max(|backprop|, |numerical|). Around 1e-7 or smaller: they agree. float32 or a ReLU input near 0 (a kink) makes them disagree honestly.",
+    "graph.check.hint": "Relative difference = max |backprop − numerical| / max(|backprop|, |numerical|). Below {tol}: they agree (float64 usually gives about 1e-7 or smaller). float32 or a ReLU input near 0 (a kink) makes them disagree honestly.",
+    "graph.backstep": "Backward step {k} of {n}: {node} sent its gradients. Press Backward again.",
+    "graph.empty": "{name}: expected a number, the field is empty",
     "graph.step": "{node} ({layer}): gradient arriving {dout}; local derivatives {local}; sends {grads}",
     "graph.done": "Backward done: every input has its gradient.",
     "graph.forwarded": "Forward done: price = {p}. Press Backward.",
@@ -45,7 +47,9 @@ mb.addStrings({
     "graph.dtype": "정밀도",
     "graph.net.run": "순전파와 역전파 실행",
     "graph.check": "매개변수별 기울기 확인",
-    "graph.check.hint": "상대 차이 = max |역전파 − 수치 미분| / max(|역전파|, |수치 미분|). 1e-7 정도 이하면 일치. float32나 0 근처의 ReLU 입력(꺾인 점)에서는 실제로 어긋납니다.",
+    "graph.check.hint": "상대 차이 = max |역전파 − 수치 미분| / max(|역전파|, |수치 미분|). {tol}보다 작으면 일치 (float64에서는 보통 1e-7 이하). float32나 0 근처의 ReLU 입력(꺾인 점)에서는 실제로 어긋납니다.",
+    "graph.backstep": "역전파 {n}단계 중 {k}단계: {node} 노드가 기울기를 보냈습니다. 역전파를 다시 누르세요.",
+    "graph.empty": "{name}: 숫자를 넣어야 하는데 칸이 비어 있습니다",
     "graph.step": "{node} ({layer}): 들어온 기울기 {dout}; 국소적 미분 {local}; 보내는 기울기 {grads}",
     "graph.done": "역전파 완료: 모든 입력에 기울기가 있습니다.",
     "graph.forwarded": "순전파 완료: 가격 = {p}. 역전파를 누르세요.",
@@ -76,6 +80,22 @@ const LAYOUTS = {
   },
 };
 const DEFAULTS = { apple: 100, apple_num: 2, orange: 150, orange_num: 3, tax: 1.1 };
+//: The gradient check's verdict: a relative difference below this is "agree" (the hint says so).
+const AGREE_BELOW = 1e-5;
+//: The book's Korean names of the shopping graph's inputs, edges and nodes.
+const KO_NAMES = {
+  apple: "사과", apple_num: "사과 개수", orange: "귤", orange_num: "귤 개수", tax: "소비세",
+  price: "가격", apple_price: "사과 가격", orange_price: "귤 가격", all_price: "사과+귤 가격",
+  mul_apple: "사과 곱셈", mul_orange: "귤 곱셈", add_apple_orange: "사과+귤 덧셈", mul_tax: "소비세 곱셈",
+};
+
+function shown(name) {
+  return mb.lang === "ko" ? KO_NAMES[name] ?? name : name;
+}
+
+function applyHint() {
+  document.getElementById("check-hint").textContent = mb.t("graph.check.hint", { tol: AGREE_BELOW.toExponential(0) });
+}
 const SVG = "http://www.w3.org/2000/svg";
 
 let graph = null; // the API's answer
@@ -94,7 +114,7 @@ function renderInputs() {
   box.replaceChildren();
   for (const name of inputNames()) {
     const label = document.createElement("label");
-    label.textContent = name;
+    label.textContent = shown(name);
     const input = document.createElement("input");
     input.name = name;
     input.id = `in-${name}`;
@@ -142,15 +162,15 @@ function drawGraph() {
     );
   }
   for (const [name, [x, y]] of Object.entries(layout.inputs)) {
-    svg.appendChild(el("text", { x: x - 60, y: y - 8, class: "name" }, name));
+    svg.appendChild(el("text", { x: x - 60, y: y - 8, class: "name" }, shown(name)));
   }
-  svg.appendChild(el("text", { x: layout.end[0] - 40, y: layout.end[1] - 30, class: "name" }, last));
+  svg.appendChild(el("text", { x: layout.end[0] - 40, y: layout.end[1] - 30, class: "name" }, shown(last)));
   const doneNodes = new Set(graph.backward.slice(0, backStep).map((s) => s.node));
   for (const node of graph.nodes) {
     const [x, y] = layout.nodes[node.node];
     svg.appendChild(el("circle", { cx: x, cy: y, r: 24, class: doneNodes.has(node.node) ? "done" : "" }));
     svg.appendChild(el("text", { x, y, class: "op" }, node.layer === "AddLayer" ? "+" : "×"));
-    svg.appendChild(el("text", { x, y: y - 32, class: "name", "text-anchor": "middle" }, node.node));
+    svg.appendChild(el("text", { x, y: y - 32, class: "name", "text-anchor": "middle" }, shown(node.node)));
   }
 }
 
@@ -163,27 +183,44 @@ function fmt(obj) {
 function renderSteps() {
   const list = document.getElementById("steps");
   list.replaceChildren();
-  if (!graph) return;
+  if (!graph) {
+    document.getElementById("backward").disabled = true;
+    return;
+  }
   for (const step of graph.backward.slice(0, backStep)) {
     const li = document.createElement("li");
     li.textContent = mb.t("graph.step", {
-      node: step.node, layer: step.layer, dout: fmt(step.dout), local: fmt(step.local), grads: fmt(step.grads),
+      node: shown(step.node), layer: step.layer, dout: fmt(step.dout), local: fmt(step.local), grads: fmt(step.grads),
     });
     list.appendChild(li);
   }
   document.getElementById("backward").disabled = !graph || backStep >= graph.backward.length;
   document.body.dataset.backStep = String(backStep);
-  if (backStep >= graph.backward.length) mb.setStatus(mb.t("graph.done"));
+  if (!graph) return;
+  const n = graph.backward.length;
+  if (backStep >= n) mb.setStatus(mb.t("graph.done"));
   else if (backStep === 0) mb.setStatus(mb.t("graph.forwarded", { p: graph.display.values.price }));
+  else mb.setStatus(mb.t("graph.backstep", { k: backStep, n, node: shown(graph.backward[backStep - 1].node) }));
 }
 
 async function forward() {
   const body = { kind: document.getElementById("kind").value };
-  for (const input of document.querySelectorAll("#inputs input")) body[input.name] = Number(input.value);
-  const r = await mb.api("/api/graph/shopping", {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
-  });
-  if (!r.ok) {
+  let empty = null;
+  for (const input of document.querySelectorAll("#inputs input")) {
+    if (input.value.trim() === "" && empty === null) empty = input.name; // never a silent 0
+    body[input.name] = Number(input.value);
+  }
+  const r = empty !== null
+    ? { ok: false, data: { error: mb.t("graph.empty", { name: shown(empty) }) } }
+    : await mb.api("/api/graph/shopping", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    });
+  if (!r.ok) { // the last graph's numbers no longer belong to the inputs: it goes
+    graph = null;
+    backStep = 0;
+    drawGraph();
+    renderSteps();
+    document.body.dataset.graph = "error";
     mb.setStatus(r.data.error, true);
     return;
   }
@@ -261,7 +298,7 @@ async function runNetwork() {
   table.appendChild(head);
   for (const row of net.gradcheck) {
     const tr = document.createElement("tr");
-    const ok = row.relative < 1e-5;
+    const ok = row.relative < AGREE_BELOW;
     const cells = [row.param, `(${row.shape.join(", ")})`, row.max_abs.toExponential(2),
       row.relative.toExponential(2), mb.t(ok ? "graph.agree" : "graph.disagree")];
     cells.forEach((text, i) => {
@@ -303,7 +340,11 @@ document.addEventListener("DOMContentLoaded", async () => {
   document.getElementById("forward").addEventListener("click", forward);
   document.getElementById("backward").addEventListener("click", backward);
   document.getElementById("net-run").addEventListener("click", runNetwork);
+  applyHint();
   mb.onLanguageChange(() => {
+    applyHint();
+    renderInputs();
+    drawGraph();
     renderSteps();
     if (document.body.dataset.network === "ready") runNetwork();
   });

@@ -34,6 +34,11 @@ mb.addStrings({
     "train.empty.acc": "Train and test accuracy<br>appear after each epoch",
     "train.command.empty": "The mitbadak train command of a run appears here when it starts",
     "train.missing": "{name} (not downloaded: mitbadak data download {name})",
+    "train.pace": "Pace", "train.step.iter": "+1 iteration", "train.step.epoch": "+1 epoch",
+    "train.pace.full": "full speed", "train.pace.n": "{n} iterations/s", "train.pace.slow": "slow motion (2/s)",
+    "train.default": "default", "train.axis.iter": "iteration", "train.axis.loss": "loss (log scale)",
+    "train.axis.epoch": "epoch", "train.axis.acc": "accuracy", "train.every": "one point per {n} iterations (their mean)",
+    "train.conf": "class colour; paler = less sure (its probability)",
   },
   ko: {
     "train.recipe": "학습 설정", "train.dataset": "데이터셋", "train.hidden": "은닉층 크기",
@@ -64,12 +69,22 @@ mb.addStrings({
     "train.empty.acc": "에폭이 끝날 때마다<br>훈련·시험 정확도가 그려집니다",
     "train.command.empty": "학습을 시작하면 같은 학습의 mitbadak train 명령이 여기에 나타납니다",
     "train.missing": "{name} (내려받지 않음: mitbadak data download {name})",
+    "train.pace": "속도", "train.step.iter": "+1 반복", "train.step.epoch": "+1 에폭",
+    "train.pace.full": "최고 속도", "train.pace.n": "초당 {n}회 반복", "train.pace.slow": "슬로 모션 (초당 2회)",
+    "train.default": "기본값", "train.axis.iter": "반복 횟수", "train.axis.loss": "손실 (로그 눈금)",
+    "train.axis.epoch": "에폭", "train.axis.acc": "정확도", "train.every": "반복 {n}회마다 점 하나 (평균)",
+    "train.conf": "클래스 색, 옅을수록 확신이 낮음 (그 확률)",
   },
 });
 
 const CLASS_COLORS = ["#2f6fdf", "#e8590c", "#2b8a3e", "#ae3ec9", "#f08c00", "#0c8599", "#c92a2a", "#5c940d", "#364fc7", "#862e9c"];
 const POINTS = "__points__";
-const view = { losses: [], offset: 0, epochs: [], boundary: null, boundaryUpdates: 0, run: null, dir: null, hist: null, histFrames: 0 };
+const view = { losses: [], offset: 0, epochs: [], boundary: null, boundaryUpdates: 0, run: null, dir: null, hist: null, histFrames: 0, speed: null };
+//: The loss chart draws at most this many points (bucket means): readable at 100,000 iterations.
+const MAX_LOSS_POINTS = 1500;
+const POINTS_VIEW = [-1.5, 1.5]; // the plot one clicks points on (the server's POINTS_VIEW)
+let choices = null;
+let adoptRecipe = false; // a reload while a run trains: the form takes the running recipe
 let points = [];
 let following = null; // run name being polled
 let drawQueued = false;
@@ -109,6 +124,24 @@ function setState(key, vars) {
   el.dataset.vars = JSON.stringify(vars || {});
   el.textContent = mb.t(`train.state.${key}`, vars);
   document.getElementById("pause").textContent = mb.t(key === "paused" ? "train.resume" : "train.pause");
+  for (const id of ["step-iter", "step-epoch"]) document.getElementById(id).disabled = key !== "paused";
+}
+
+// The loss curve and its moving average, n points at most: each bucket of consecutive iterations
+// becomes one point (its mean) at its middle iteration.
+function downsample(xs, ys, n) {
+  const every = Math.max(1, Math.ceil(ys.length / n));
+  if (every === 1) return { x: xs, y: ys, every };
+  const x = [];
+  const y = [];
+  for (let i = 0; i < ys.length; i += every) {
+    const end = Math.min(i + every, ys.length);
+    let sum = 0;
+    for (let k = i; k < end; k++) sum += ys[k];
+    x.push((xs[i] + xs[end - 1]) / 2);
+    y.push(sum / (end - i));
+  }
+  return { x, y, every };
 }
 
 function movingAverage(values, w) {
@@ -140,20 +173,33 @@ function chartLayout(base, n, key, xaxis, yaxis) {
   };
 }
 
+function axisTitle(key) {
+  return { text: mb.t(key), font: { size: 12, color: "#4a5368" }, standoff: 6 };
+}
+
 function drawCharts() {
   const xs = view.losses.map((_, i) => view.offset + i + 1);
   const config = { displayModeBar: false, responsive: true };
-  const base = { margin: { l: 45, r: 10, t: 10, b: 35 }, legend: { orientation: "h", y: -0.2 } };
+  const base = { margin: { l: 55, r: 10, t: 10, b: 45 }, legend: { orientation: "h", y: -0.28 } };
+  const raw = downsample(xs, view.losses, MAX_LOSS_POINTS);
+  const avg = downsample(xs, movingAverage(view.losses, 20), MAX_LOSS_POINTS);
+  const positive = view.losses.length > 0 && view.losses.every((v) => v > 0);
+  const lossAxis = { title: axisTitle("train.axis.loss"), type: positive ? "log" : "linear", dtick: positive ? "D2" : undefined };
+  if (!view.losses.length) lossAxis.range = [0, 2.5];
   Plotly.react("loss", [
-    { x: xs, y: view.losses, name: mb.t("train.loss.iter"), mode: "lines", line: { color: "#a5b4cf", width: 1 } },
-    { x: xs, y: movingAverage(view.losses, 20), name: mb.t("train.loss.avg"), mode: "lines", line: { color: "#2f6fdf", width: 2.5 } },
-  ], chartLayout(base, view.losses.length, "train.empty.loss", { title: "iteration" }, {}), config);
+    { x: raw.x, y: raw.y, name: mb.t("train.loss.iter"), mode: "lines", line: { color: "#a5b4cf", width: 1 } },
+    { x: avg.x, y: avg.y, name: mb.t("train.loss.avg"), mode: "lines", line: { color: "#2f6fdf", width: 2.5 } },
+  ], chartLayout(base, view.losses.length, "train.empty.loss", { title: axisTitle("train.axis.iter") }, lossAxis), config);
   const ep = view.epochs.map((e) => e.epoch);
   Plotly.react("acc", [
     { x: ep, y: view.epochs.map((e) => e.train_acc), name: mb.t("train.acc.train"), mode: "lines+markers" },
     { x: ep, y: view.epochs.map((e) => e.test_acc), name: mb.t("train.acc.test"), mode: "lines+markers" },
-  ], chartLayout(base, ep.length, "train.empty.acc", { title: "epoch", dtick: ep.length <= 12 ? 1 : undefined }, { range: [0, 1] }), config);
+  ], chartLayout(base, ep.length, "train.empty.acc", { title: axisTitle("train.axis.epoch"), dtick: ep.length <= 12 ? 1 : undefined },
+    { range: [0, 1], title: axisTitle("train.axis.acc") }), config);
+  const note = document.getElementById("loss-every");
+  note.textContent = raw.every > 1 ? mb.t("train.every", { n: raw.every }) : "";
   document.body.dataset.losses = String(view.losses.length);
+  document.body.dataset.lossPoints = String(raw.x.length);
   document.body.dataset.epochs = String(view.epochs.length);
 }
 
@@ -171,8 +217,8 @@ function drawBoundary() {
   if (!show) return;
   const traces = [];
   const layout = {
-    margin: { l: 35, r: 10, t: 10, b: 30 }, showlegend: false, hovermode: false,
-    xaxis: { range: [-1.5, 1.5] }, yaxis: { range: [-1.5, 1.5], scaleanchor: "x" },
+    margin: { l: 45, r: 10, t: 10, b: 40 }, showlegend: false, hovermode: false,
+    xaxis: { range: POINTS_VIEW, title: axisTitle("x₁") }, yaxis: { range: POINTS_VIEW, scaleanchor: "x", title: axisTitle("x₂") },
   };
   if (view.boundary) {
     const g = view.boundary.grid;
@@ -181,9 +227,16 @@ function drawBoundary() {
     for (let c = 0; c < k; c++) {
       scale.push([c / k, CLASS_COLORS[c % 10]], [(c + 1) / k, CLASS_COLORS[c % 10]]);
     }
-    traces.push({ type: "heatmap", x: g.xs, y: g.ys, z: g.classes, zmin: -0.5, zmax: k - 0.5, colorscale: scale, opacity: 0.35, showscale: false });
-    layout.xaxis.range = [g.xs[0], g.xs[g.xs.length - 1]];
-    layout.yaxis.range = [g.ys[0], g.ys[g.ys.length - 1]];
+    traces.push({ type: "heatmap", x: g.xs, y: g.ys, z: g.classes, zmin: -0.5, zmax: k - 0.5, colorscale: scale, opacity: 0.5, showscale: false });
+    // confidence: white over the colour, the more the less sure (1/k = a guess, 1 = certain)
+    traces.push({
+      type: "heatmap", x: g.xs, y: g.ys, z: g.confidence, zmin: 1 / k, zmax: 1, showscale: false,
+      colorscale: [[0, "rgba(255,255,255,0.85)"], [1, "rgba(255,255,255,0)"]], name: "confidence",
+    });
+    if (!isPointsMode()) { // the run's own data: the grid spans it (fixed for the run)
+      layout.xaxis.range = [g.xs[0], g.xs[g.xs.length - 1]];
+      layout.yaxis.range = [g.ys[0], g.ys[g.ys.length - 1]];
+    }
   }
   const all = [...(pts.train || []), ...(pts.test || [])];
   traces.push({
@@ -191,6 +244,7 @@ function drawBoundary() {
     marker: { size: 8, color: all.map((p) => CLASS_COLORS[p[2] % 10]), line: { color: "#fff", width: 0.6 } },
   });
   Plotly.react("boundary", traces, layout, { displayModeBar: false });
+  document.getElementById("boundary-note").textContent = view.boundary ? mb.t("train.conf") : "";
 }
 
 // One small bar chart per hidden layer: the counts of its activations in the run's fixed bins
@@ -260,6 +314,10 @@ function showPicture(data) {
   if (data.tiles) drawTiles(data.tiles);
 }
 
+function drawSpeed() {
+  document.getElementById("speed").textContent = view.speed ? mb.t("train.speed", view.speed) : "";
+}
+
 function resetView(run) {
   view.losses = [];
   view.offset = 0;
@@ -271,7 +329,8 @@ function resetView(run) {
   view.histFrames = 0;
   delete document.body.dataset.histEpoch;
   drawHistograms();
-  document.getElementById("speed").textContent = "";
+  view.speed = null;
+  drawSpeed();
   document.body.dataset.boundaryUpdates = "0";
   drawTiles([]);
   drawCharts();
@@ -294,14 +353,15 @@ function onEvent(type, ev) {
       resetView(ev.run);
       view.dir = ev.out_dir;
       showCommand(ev.command, ev.out_dir);
+      if (adoptRecipe && ev.config) showRecipe(ev.config);
+      adoptRecipe = false;
       setState("running", { run: ev.run });
       break;
     case "steps":
       for (const [, loss] of ev.steps) view.losses.push(loss);
       if (ev.iters_per_s) {
-        document.getElementById("speed").textContent = mb.t("train.speed", {
-          ips: Math.round(ev.iters_per_s), img: Math.round(ev.images_per_s), epoch: view.epochs.length + 1,
-        });
+        view.speed = { ips: Math.round(ev.iters_per_s), img: Math.round(ev.images_per_s), epoch: view.epochs.length + 1 };
+        drawSpeed();
       }
       queueDraw();
       break;
@@ -385,13 +445,23 @@ async function loadRuns() {
 function showRecipe(config) {
   const form = document.getElementById("recipe");
   const values = { ...config, hidden: (config.hidden || []).join(","), epochs: config.epochs ?? "" };
-  for (const key of ["hidden", "activation", "optimizer", "lr", "batch_size", "epochs", "weight_decay", "seed"]) {
+  for (const key of ["hidden", "activation", "weight_init", "optimizer", "lr", "batch_size", "epochs", "weight_decay", "seed"]) {
     if (form.elements[key] && values[key] !== undefined && values[key] !== null) form.elements[key].value = String(values[key]);
   }
   form.elements.batchnorm.checked = Boolean(config.batchnorm);
   form.elements.dropout.value = String(config.dropout ?? 0);
   const ds = form.elements.dataset;
   if (config.dataset && [...ds.options].some((o) => o.value === config.dataset)) ds.value = config.dataset;
+  else if (String(config.dataset || "").endsWith("points.csv")) ds.value = POINTS;
+}
+
+// The form's recipe for a data set: a toy set's own, clicked points', or MNIST's; and its pace.
+function applyDatasetRecipe(name) {
+  const form = document.getElementById("recipe");
+  const r = choices.toy_recipes[name] || (name === POINTS ? choices.points_recipe : choices.mnist_recipe);
+  for (const [key, value] of Object.entries(r)) form.elements[key].value = String(value);
+  const pace = name in choices.toy_recipes || name === POINTS ? choices.default_pace : 0;
+  document.getElementById("pace").value = String(pace);
 }
 
 async function follow(name) {
@@ -450,23 +520,37 @@ document.addEventListener("DOMContentLoaded", async () => {
     return;
   }
   const c = r.data;
+  choices = c;
   const form = document.getElementById("recipe");
   fillSelect(form.elements.dataset, [
     ...c.toy_datasets.map((d) => [d, d]), ...c.datasets.map((d) => [d, d]), [POINTS, mb.t("train.points")],
   ], "spiral");
   markMissing(form.elements.dataset, c.datasets.filter((d) => !(c.datasets_here || c.datasets).includes(d)));
   fillSelect(form.elements.activation, c.activations.map((a) => [a, a]), "relu");
-  fillSelect(form.elements.weight_init, [["", "default"], ...c.weight_inits.map((w) => [w, w])], "");
+  fillSelect(form.elements.weight_init, [["", mb.t("train.default")], ...c.weight_inits.map((w) => [w, w])], "");
+  const paceSelect = document.getElementById("pace");
+  fillSelect(paceSelect, [[String(2), mb.t("train.pace.slow")], ...[10, 30, 100, 1000].map((n) => [String(n), mb.t("train.pace.n", { n })]), ["0", mb.t("train.pace.full")]]);
+  paceSelect.addEventListener("change", () => post("/api/train/pace", { iters_per_s: Number(paceSelect.value) }).then((p) => {
+    if (!p.ok) mb.setStatus(p.data.error, true);
+  }));
+  document.getElementById("step-iter").addEventListener("click", () => post("/api/train/step", { iterations: 1 }));
+  document.getElementById("step-epoch").addEventListener("click", () => post("/api/train/step", { epoch: true }));
   fillSelect(form.elements.optimizer, c.optimizers.map((o) => [o, o]), "sgd");
   form.elements.optimizer.addEventListener("change", () => {
     form.elements.lr.value = c.default_lr[form.elements.optimizer.value];
   });
   form.elements.dataset.addEventListener("change", () => {
-    view.boundary = null;
-    drawBoundary();
+    applyDatasetRecipe(form.elements.dataset.value);
+    if (document.body.dataset.state === "running" || document.body.dataset.state === "paused") {
+      view.boundary = null;
+      drawBoundary();
+    } else {
+      following = null;
+      resetView(null); // another data set: the last run's curves and pictures go
+    }
   });
   document.getElementById("train").addEventListener("click", () => {
-    const body = { recipe: recipe() };
+    const body = { recipe: recipe(), pace: Number(document.getElementById("pace").value) };
     if (isPointsMode()) body.points = points;
     startTraining(body);
   });
@@ -489,14 +573,27 @@ document.addEventListener("DOMContentLoaded", async () => {
     document.getElementById("command").dataset.empty = mb.t("train.command.empty");
     const dir = document.getElementById("folder").dataset.dir;
     if (dir) document.getElementById("folder").textContent = mb.t("train.folder", { dir });
+    const def = form.elements.weight_init.querySelector('option[value=""]');
+    if (def) def.textContent = mb.t("train.default");
+    for (const opt of paceSelect.options) {
+      const n = Number(opt.value);
+      opt.textContent = n === 0 ? mb.t("train.pace.full") : n === 2 ? mb.t("train.pace.slow") : mb.t("train.pace.n", { n });
+    }
+    drawSpeed();
     drawCharts();
     drawBoundary();
     drawHistograms();
   });
   document.getElementById("command").dataset.empty = mb.t("train.command.empty");
   setupPoints();
+  applyDatasetRecipe("spiral");
   setState("idle");
   resetView(null);
+  const st = await mb.api("/api/train/state");
+  if (st.ok && st.data.active) { // a run in progress: its pace, and its recipe once its event comes
+    paceSelect.value = String(st.data.pace);
+    adoptRecipe = true;
+  }
   document.getElementById("tiles-box").hidden = true;
   loadRuns();
   connect();
