@@ -305,7 +305,7 @@ def test_recipes_are_explicit_presets(tmp_path, env):
     """--recipe ch4 is the book's chapter-4 setup, stated in --help and printed when used."""
     from mitbadak.training.recipes import RECIPES
 
-    assert set(RECIPES) == {"default", "ch4", "ch5"}
+    assert set(RECIPES) == {"default", "ch4", "ch5", "ch7", "ch8"}
     help_text = mitbadak("train", "--help", env=env).stdout
     for name in RECIPES:
         assert f"  {name} " in help_text

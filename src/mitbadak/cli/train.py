@@ -29,6 +29,7 @@ from mitbadak.training.recipes import (
     DEFAULT_RECIPE,
     DTYPES,
     GRADIENTS,
+    MODEL_RECIPES,
     MODELS,
     OPTION_FIELDS,
     RECIPES,
@@ -85,14 +86,17 @@ def register(sub) -> None:
         "--model",
         choices=list(MODELS),
         default=None,
-        help=f"network (default: the recipe's; {D.model} in 'default', two-layer in ch4/ch5)",
+        help=f"network (default: the recipe's; {D.model} in 'default', two-layer in ch4/ch5); "
+        "convnet is the book's SimpleConvNet and deepconvnet its DeepConvNet (chapters 7-8: "
+        "image datasets; alone they start from --recipe ch7 / ch8)",
     )
     p.add_argument(
         "--hidden",
         type=hidden_sizes,
         default=None,
         help="hidden size(s), e.g. 50 or 256,128 (default: 50 for two-layer, "
-        f"{','.join(map(str, D.hidden))} for mlp)",
+        f"{','.join(map(str, D.hidden))} for mlp; convnets take one size, the last Affine's "
+        "units: 100 for convnet, 50 for deepconvnet)",
     )
     p.add_argument(
         "--activation",
@@ -282,6 +286,9 @@ def run(args) -> int:
         config = _config_from_args(args)
         if args.recipe != "default":
             say(f"recipe {args.recipe}: {RECIPES[args.recipe].summary} (options given override it)")
+        elif args.model in MODEL_RECIPES:
+            name = MODEL_RECIPES[args.model]
+            say(f"recipe {name}: {RECIPES[name].summary} (options given override it)")
         elif config.gradient == "numerical" and args.model is None:
             say(
                 "note: numerical gradients of the default MLP are very slow; --recipe ch4 is the "

@@ -15,7 +15,13 @@ import numpy as np
 from mitbadak.core._checks import labels_to_indices
 from mitbadak.core.differentiation import central_difference
 
-__all__ = ["estimate_numerical_costs", "numerical_run_note", "format_duration"]
+__all__ = [
+    "estimate_numerical_costs",
+    "numerical_run_note",
+    "estimate_step_costs",
+    "backprop_run_note",
+    "format_duration",
+]
 
 
 def estimate_numerical_costs(
@@ -113,6 +119,59 @@ def numerical_run_note(
     return (
         f"numerical gradient (chapter 4): about {format_duration(per_step)} per iteration "
         f"(timed on this network), so {todo:,} iterations take about {format_duration(seconds)}"
+    )
+
+
+def estimate_step_costs(
+    network, x_train, t_train, batch_size: int, n_eval: int, repeats: int = 3
+) -> tuple[float, float]:
+    """Seconds per backprop step and per epoch-end evaluation of ``n_eval`` samples, measured on
+    a copy of ``network`` (the network, its optimizer and its dropout generators are not touched)
+    with the trainer's own CPU step and scores: the best of ``repeats`` steps after one warm-up,
+    and the scores of one batch scaled to ``n_eval``."""
+    from mitbadak.training.steps import _host_fast, choose_scores
+
+    probe = network.copy()
+    n = min(batch_size, len(x_train))
+    x = np.asarray(x_train[:n]).astype(probe.dtype)
+    t = labels_to_indices(t_train[:n], n, probe.output_size)
+    step, _why = _host_fast(probe)
+    if step is None:
+        step = probe.loss_and_gradient_layers
+    best = math.inf
+    for i in range(repeats + 1):
+        started = time.perf_counter()
+        step(x, t)
+        if i:  # the first call builds the fast path's buffers
+            best = min(best, time.perf_counter() - started)
+    scores = choose_scores(probe)
+    started = time.perf_counter()
+    scores(x)
+    per_eval = (time.perf_counter() - started) / n * n_eval
+    return best, per_eval
+
+
+def backprop_run_note(
+    network,
+    x_train,
+    t_train,
+    *,
+    batch_size: int,
+    epochs: int | None,
+    iters: int | None,
+    start_iteration: int = 0,
+    n_eval: int = 0,
+) -> str:
+    """The line said before a long backprop run (the convnets): time per iteration, timed on
+    this network, and for what is left: per_step x left + per_eval x (left / batches + 1)."""
+    per_step, per_eval = estimate_step_costs(network, x_train, t_train, batch_size, n_eval)
+    batches = -(-len(x_train) // batch_size)
+    total = iters or epochs * batches
+    todo = max(total - start_iteration, 0)
+    seconds = per_step * todo + per_eval * (todo / batches + 1)
+    return (
+        f"about {format_duration(per_step)} per iteration (timed on this network), so "
+        f"{todo:,} iterations take about {format_duration(seconds)}"
     )
 
 

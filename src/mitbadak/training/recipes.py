@@ -36,7 +36,10 @@ __all__ = [
     "RECIPE_FIELDS",
     "OPTION_FIELDS",
     "MAX_PARAMETERS",
+    "MODEL_RECIPES",
+    "CONV_MODELS",
     "parameter_count",
+    "conv_parameter_count",
     "config_from_options",
     "validate_recipe",
     "command_line",
@@ -49,7 +52,7 @@ class TrainConfig:
 
     dataset: str | None = None  # None: MNIST if found or downloadable, else the built-in sample
     data_dir: str | None = None
-    model: str = "mlp"  # 'two-layer' or 'mlp'
+    model: str = "mlp"  # 'two-layer', 'mlp', 'convnet' (SimpleConvNet), 'deepconvnet'
     hidden: list[int] = field(default_factory=lambda: [256, 128])
     activation: str = "relu"
     weight_init: str | float | None = (
@@ -112,7 +115,10 @@ _OPTIONAL_STR = (lambda v: v is None or isinstance(v, str), "a string or null")
 _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dataset": _OPTIONAL_STR,
     "data_dir": _OPTIONAL_STR,
-    "model": (lambda v: v in ("two-layer", "mlp"), "'two-layer' or 'mlp'"),
+    "model": (
+        lambda v: v in ("two-layer", "mlp", "convnet", "deepconvnet"),
+        "'two-layer', 'mlp', 'convnet' or 'deepconvnet'",
+    ),
     "hidden": (
         lambda v: isinstance(v, list) and bool(v) and all(_is_pos_int(h) for h in v),
         "a list of positive integers",
@@ -192,12 +198,34 @@ RECIPES: dict[str, Recipe] = {
         "SGD lr 0.1, batch 100, 10,000 iterations",
         dict(_BOOK_NET, activation="relu", gradient="backprop"),
     ),
+    "ch7": Recipe(
+        "ch7",
+        "the book's chapter 7 (train_convnet.py): SimpleConvNet conv 30x5x5 -> ReLU -> pool 2x2 "
+        "-> Affine 100 -> ReLU -> Affine, weights 0.01*N(0,1), Adam lr 0.001, batch 100, "
+        "20 epochs",
+        dict(model="convnet", hidden=[100], weight_init=0.01, optimizer="adam", lr=0.001,
+             batch_size=100, epochs=20, iters=None),  # fmt: skip
+    ),
+    "ch8": Recipe(
+        "ch8",
+        "the book's chapter 8 (train_deepnet.py): DeepConvNet six 3x3 convs (16-16-32-32-64-64) "
+        "-> Affine 50 -> Dropout 0.5 -> Affine -> Dropout 0.5, He init, Adam lr 0.001, "
+        "batch 100, 20 epochs",
+        dict(model="deepconvnet", hidden=[50], weight_init=None, optimizer="adam", lr=0.001,
+             batch_size=100, epochs=20, iters=None),  # fmt: skip
+    ),
 }
+
+#: The convnets' recipes: ``--model convnet`` (or ``deepconvnet``) without ``--recipe`` starts
+#: from the book's script for it, not from the MLP default.
+MODEL_RECIPES = {"convnet": "ch7", "deepconvnet": "ch8"}
+#: The models that take images (N, 1, H, W): image datasets only, ReLU only, one hidden size.
+CONV_MODELS = ("convnet", "deepconvnet")
 
 
 D = DEFAULT_RECIPE
 # The choices of every option, shared with ``mitbadak train``'s argument parser.
-MODELS = ("two-layer", "mlp")
+MODELS = ("two-layer", "mlp", "convnet", "deepconvnet")
 ACTIVATIONS = tuple(_ACTIVATION_REGISTRY)
 OPTIMIZERS = tuple(OPTIMIZER_REGISTRY)
 GRADIENTS = ("backprop", "numerical")
@@ -253,8 +281,11 @@ WEB_LIMITS = RecipeLimits()
 
 
 def default_hidden(model: str) -> list[int]:
-    """The hidden sizes a model gets when none are given: [50] (the book's two-layer net) or
-    the default recipe's MLP layers (the CLI and :func:`validate_recipe` both use this)."""
+    """The hidden sizes a model gets when none are given: [50] (the book's two-layer net and
+    DeepConvNet), [100] (SimpleConvNet) or the default recipe's MLP layers (the CLI and
+    :func:`validate_recipe` both use this)."""
+    if model in MODEL_RECIPES:
+        return list(RECIPES[MODEL_RECIPES[model]].settings["hidden"])
     return [50] if model == "two-layer" else list(D.hidden)
 
 
@@ -262,6 +293,44 @@ def parameter_count(input_size: int, hidden: list[int], output_size: int) -> int
     """Weights and biases of a fully connected network: sum of (n_in + 1) * n_out."""
     sizes = [input_size, *hidden, output_size]
     return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+
+
+def image_shape(dataset: str | None) -> tuple[int, int, int]:
+    """(channels, height, width) of one image of a registry dataset (None: MNIST's), the
+    ``input_dim`` of a convnet; ``ValueError`` for anything else (a toy set, a point file)."""
+    from mitbadak.files.datasets import registry
+
+    name = str(dataset or "mnist").strip()
+    if name not in registry.DATASETS:
+        raise ValueError(f"{name!r} is not an image dataset")
+    shape = tuple(int(s) for s in registry.DATASETS[name].split_files("train")[0].shape[1:])
+    return (1, *shape) if len(shape) == 2 else shape  # type: ignore[return-value]
+
+
+def conv_parameter_count(
+    model: str, input_dim: tuple[int, int, int], hidden: int, output_size: int
+) -> int:
+    """Weights and biases of the book's SimpleConvNet (``model='convnet'``: 30 filters 5x5,
+    2x2 pooling) or DeepConvNet (``'deepconvnet'``) with ``hidden`` units before the last Affine,
+    counted from the layer shapes (nothing is allocated)."""
+    channels, height, width = input_dim
+
+    def conv(c_in: int, c_out: int, size: int, pad: int) -> int:
+        nonlocal channels, height, width
+        height, width, channels = height + 2 * pad - size + 1, width + 2 * pad - size + 1, c_out
+        return c_out * c_in * size * size + c_out
+
+    if model == "convnet":
+        total = conv(channels, 30, 5, 0)
+        height, width = height // 2, width // 2
+    else:
+        total = 0
+        for i, (filters, pad) in enumerate(((16, 1), (16, 1), (32, 1), (32, 2), (64, 1), (64, 1))):
+            total += conv(channels, filters, 3, pad)
+            if i % 2 == 1:
+                height, width = height // 2, width // 2
+    flat = channels * height * width
+    return total + (flat + 1) * hidden + (hidden + 1) * output_size
 
 
 def config_from_options(
@@ -282,6 +351,9 @@ def config_from_options(
     _check_fields(options, OPTION_FIELDS)
     r = {k: v for k, v in options.items() if v is not None}
     name = _choice("recipe", r.get("recipe", "default"), tuple(RECIPES))
+    if name == "default" and r.get("model") in MODEL_RECIPES:
+        # the default recipe is an MLP's: --model convnet starts from the book's train_convnet.py
+        name = MODEL_RECIPES[r["model"]]
     base = RECIPES[name].config()
     values = base.to_dict()
 
@@ -342,6 +414,7 @@ def config_from_options(
     if "weight_init" in r:
         values["weight_init"] = _weight_init(r["weight_init"])
     _extend_options(r, values)
+    _conv_options(r, values)
 
     _check_size(values)
     if limits is not None:
@@ -558,6 +631,59 @@ def _extend_options(r: Mapping[str, Any], values: dict[str, Any]) -> None:
         )
 
 
+def _conv_options(r: Mapping[str, Any], values: dict[str, Any]) -> None:
+    """The convnets' limits: an image dataset, one hidden size (the units of the last hidden
+    Affine), ReLU, backprop, and a weight scale that is a number (SimpleConvNet's
+    ``weight_init_std``) or, for DeepConvNet, He's (its own per layer)."""
+    model = values["model"]
+    if model not in CONV_MODELS:
+        return
+    flag = f"--model {model}"
+    try:
+        image_shape(values["dataset"])
+    except ValueError:
+        from mitbadak.files.datasets import registry
+
+        raise RecipeError(
+            "dataset",
+            f"{flag} trains on images (choose --dataset from {', '.join(registry.DATASETS)}), "
+            f"got --dataset {values['dataset']}",
+        ) from None
+    if len(values["hidden"]) != 1:
+        shown = r["hidden"] if isinstance(r.get("hidden"), str) else values["hidden"]
+        raise RecipeError(
+            "hidden", f"{flag} takes one hidden size (the last Affine's units), got --hidden "
+            f"{shown}"
+        )
+    if values["activation"] != "relu":
+        raise RecipeError(
+            "activation", f"{flag} uses ReLU (the book's), got --activation "
+            f"{values['activation']}"
+        )
+    if values["gradient"] != "backprop":
+        raise RecipeError(
+            "gradient", f"{flag} trains with backprop only (a numerical gradient of a convnet "
+            "takes hours; see mitbadak experiment convnet-gradient-check), got --gradient "
+            f"{values['gradient']}"
+        )
+    init = values["weight_init"]
+    if model == "deepconvnet" and init not in (None, "he"):
+        raise RecipeError(
+            "weight_init", f"{flag} starts each layer at He's scale (the book's), got "
+            f"--weight-init {init}"
+        )
+    if model == "convnet":
+        if init is None:
+            values["weight_init"] = 0.01
+        elif isinstance(init, str):
+            raise RecipeError(
+                "weight_init", f"{flag} takes a standard deviation (the book's is 0.01), got "
+                f"--weight-init {init}"
+            )
+    elif init == "he":
+        values["weight_init"] = None
+
+
 def _check_size(values: dict[str, Any]) -> None:
     """At most :data:`MAX_PARAMETERS` for the dataset's input size and class count
     (:func:`mitbadak.files.datasets.toy.data_shape`: the registry's image size and class list, a toy
@@ -565,7 +691,12 @@ def _check_size(values: dict[str, Any]) -> None:
     from mitbadak.files.datasets.toy import data_shape
 
     inputs, classes = data_shape(values["dataset"])
-    n_params = parameter_count(inputs, values["hidden"], classes)
+    if values["model"] in CONV_MODELS:
+        n_params = conv_parameter_count(
+            values["model"], image_shape(values["dataset"]), values["hidden"][0], classes
+        )
+    else:
+        n_params = parameter_count(inputs, values["hidden"], classes)
     if n_params > MAX_PARAMETERS:
         raise RecipeError(
             "hidden",

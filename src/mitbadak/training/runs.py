@@ -38,7 +38,7 @@ from mitbadak.training.loop import (
     train,
     write_history,
 )
-from mitbadak.training.recipes import DEFAULT_RECIPE, RECIPES, Recipe, TrainConfig
+from mitbadak.training.recipes import CONV_MODELS, DEFAULT_RECIPE, RECIPES, Recipe, TrainConfig
 from mitbadak.training.run_folder import (
     RUN_FILES,
     clear_run_files,
@@ -67,9 +67,16 @@ __all__ = [
 ]
 
 
-def build_network(config: TrainConfig, input_size: int = 784, output_size: int = 10):
-    """The network a config describes, initialised from ``config.seed``."""
+def build_network(config: TrainConfig, input_size: int | tuple[int, ...] = 784,
+                  output_size: int = 10):  # fmt: skip
+    """The network a config describes, initialised from ``config.seed``. ``input_size`` is a
+    sample's size, or its shape; the convnets take (channels, height, width) (a size that is a
+    square number of pixels is read as one channel)."""
     rng = np.random.default_rng([config.seed, 1])
+    if config.model in CONV_MODELS:
+        return _build_convnet(config, _image_dim(input_size), output_size, rng)
+    if not isinstance(input_size, int | np.integer):
+        input_size = int(np.prod(input_size))
     if config.model == "two-layer":
         if len(config.hidden) != 1:
             raise ValueError(f"--model two-layer takes one hidden size, got {config.hidden}")
@@ -118,7 +125,39 @@ def build_network(config: TrainConfig, input_size: int = 784, output_size: int =
             seed=rng,
             dtype=config.dtype,
         )
-    raise ValueError(f"model must be 'two-layer' or 'mlp', got {config.model!r}")
+    raise ValueError(
+        f"model must be 'two-layer', 'mlp', 'convnet' or 'deepconvnet', got {config.model!r}"
+    )
+
+
+def _image_dim(input_size: int | tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) from a shape (H, W) or (C, H, W), or a flat size of a square one-channel image."""
+    if isinstance(input_size, int | np.integer):
+        side = int(round(float(np.sqrt(int(input_size)))))
+        if side * side != int(input_size):
+            raise ValueError(
+                f"a convnet takes square images; {int(input_size)} values per sample are not one"
+            )
+        return (1, side, side)
+    shape = tuple(int(s) for s in input_size)
+    return (1, *shape) if len(shape) == 2 else shape  # type: ignore[return-value]
+
+
+def _build_convnet(config: TrainConfig, input_dim: tuple[int, int, int], output_size: int, rng):
+    """The book's SimpleConvNet (``convnet``) or DeepConvNet (``deepconvnet``) of ``config``."""
+    from mitbadak.nn.convnets import DeepConvNet, SimpleConvNet
+
+    if config.model == "convnet":
+        std = 0.01 if config.weight_init in (None, "he") else config.weight_init
+        return SimpleConvNet(input_dim, hidden_size=config.hidden[0], output_size=output_size,
+                             weight_init_std=float(std), seed=rng, dtype=config.dtype)  # fmt: skip
+    return DeepConvNet(input_dim, hidden_size=config.hidden[0], output_size=output_size,
+                       seed=rng, dtype=config.dtype)  # fmt: skip
+
+
+def as_images(x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` (N, pixels) as the batch of images (N, *input_shape) a convnet takes (a view)."""
+    return x.reshape((len(x), *input_shape)) if x.ndim == 2 else x
 
 
 def load_training_data(config: TrainConfig, *, download: bool = True):
@@ -204,7 +243,17 @@ def run_training(
     from mitbadak.files.datasets.toy import class_count
 
     n_classes = class_count(dataset, t_train, test_set[1])
-    network = build_network(config, int(np.prod(x_train.shape[1:])), n_classes)
+    if config.model in CONV_MODELS:  # the image sets give flat rows; a convnet takes images
+        from mitbadak.training.recipes import image_shape
+
+        shape = image_shape(dataset)
+        network = build_network(config, shape, n_classes)
+        x_train = as_images(x_train, shape)
+        test_set = (as_images(test_set[0], shape), test_set[1])
+        if val_set is not None:
+            val_set = (as_images(val_set[0], shape), val_set[1])
+    else:
+        network = build_network(config, int(np.prod(x_train.shape[1:])), n_classes)
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):
         return _run_locked(
@@ -242,6 +291,20 @@ def _run_locked(
             numerical_run_note(
                 network, x_train, t_train, batch_size=config.batch_size, epochs=config.epochs,
                 iters=config.iters, start_iteration=start_iteration, eval_sets=[test_set, val_set],
+            )
+        )
+    elif config.model in CONV_MODELS:  # minutes to hours on a CPU: say how long before it starts
+        from mitbadak.training.cost_estimate import backprop_run_note
+        from mitbadak.training.loop import TRAIN_EVAL_SIZE
+
+        start_iteration = resume_state[2].get("iteration", 0) if resume_state else 0
+        n_eval = min(len(x_train), TRAIN_EVAL_SIZE) + len(test_set[0])
+        if val_set is not None:
+            n_eval += len(val_set[0])
+        say(
+            backprop_run_note(
+                network, x_train, t_train, batch_size=config.batch_size, epochs=config.epochs,
+                iters=config.iters, start_iteration=start_iteration, n_eval=n_eval,
             )
         )
     info: dict[str, Any] = {"dataset": dataset, "fallback_reason": fallback, "out_dir": str(out)}
