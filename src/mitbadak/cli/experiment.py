@@ -36,8 +36,9 @@ def register(subparsers) -> None:
     names = "\n".join(f"  {name:<26} {e.summary}" for name, e in EXPERIMENTS.items())
     parser = subparsers.add_parser(
         "experiment",
-        help="run one of chapter 6's experiments: its data (CSV/JSON) and figure in a folder",
-        description="Run an experiment of chapter 6 and write data.json, a CSV and the figure "
+        help="run one of the experiments of chapters 6-8: its data (CSV/JSON) and figure in a "
+        "folder",
+        description="Run an experiment of chapters 6-8 and write data.json, a CSV and the figure "
         "into a folder.\n\nexperiments:\n" + names,
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
@@ -58,7 +59,12 @@ def register(subparsers) -> None:
         help="the images of the MNIST experiments (default: MNIST where its four files are "
         "found, else the packaged mnist-sample); never downloaded",
     )  # fmt: skip
-    parser.add_argument("--data-dir", type=Path, help="also search this folder for MNIST")
+    parser.add_argument("--data-dir", type=Path,
+                        help="also search this folder for MNIST and the book's weight files "
+                        "(params.pkl, deep_convnet_params.pkl; also in its ch07/, ch08/)")
+    parser.add_argument("--image", type=Path, metavar="FILE",
+                        help="apply-filter: your image (any size; read as grayscale) instead of "
+                        "a test digit")  # fmt: skip
     parser.add_argument(
         "--lang", choices=["en", "ko"], default="en",
         help="language of the figure: en or ko (default: %(default)s)",
@@ -111,6 +117,26 @@ def _rows(name: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
                                      data["test_acc"], base["train_acc"], base["test_acc"],
                                      strict=True)]  # fmt: skip
         return ["epoch", "train_acc", "test_acc", "baseline_train_acc", "baseline_test_acc"], rows
+    if name == "conv-filters":
+        rows = [[when, f, u, v, data[when][f][u][v]] for when in ("before", "after")
+                for f in range(len(data[when])) for u in range(len(data[when][f]))
+                for v in range(len(data[when][f][u]))]  # fmt: skip
+        return ["when", "filter", "row", "column", "weight"], rows
+    if name == "apply-filter":
+        rows = [[f, float(np.min(r)), float(np.max(r)), float(np.mean(r))]
+                for f, r in enumerate(np.asarray(data["responses"]))]  # fmt: skip
+        return ["filter", "response_min", "response_max", "response_mean"], rows
+    if name == "convnet-gradient-check":
+        rows = [[case, p, v["mean_abs_diff"], v["relative"], v["backprop_abs_mean"]]
+                for case, c in data["cases"].items() for p, v in c["params"].items()]
+        return ["case", "param", "mean_abs_diff", "relative", "backprop_abs_mean"], rows
+    if name == "misclassified":
+        rows = [[w["view"], w["index"], w["label"], w["predicted"]] for w in data["wrong"]]
+        return ["view", "test_index", "label", "predicted"], rows
+    if name == "half-float":
+        rows = [[d, data["accuracy"][d], data["changed"][d], data["max_weight_error"][d]]
+                for d in data["accuracy"]]
+        return ["dtype", "accuracy", "answers_changed", "max_weight_error"], rows
     head = ["case", "param", "mean_abs_diff", "relative", "backprop_abs_mean",
             "numerical_abs_mean"]  # fmt: skip
     rows = [[case, p, *(v[k] for k in head[2:])]
@@ -200,7 +226,13 @@ def run(args) -> int:
         )
     inputs: dict[str, Any] = {}
     data_line = experiment.data
-    if experiment.needs_images:
+    image = getattr(args, "image", None)
+    if image is not None and not experiment.takes_image:
+        raise CLIError(f"--image applies to apply-filter; {args.name} takes no image")
+    if experiment.load_inputs is not None:
+        inputs = experiment.load_inputs(data=args.data, data_dir=args.data_dir, image=image)
+        data_line = inputs["used"]
+    elif experiment.needs_images:
         from mitbadak.training.experiments import load_check_images
 
         x, t, used = load_check_images(args.data_dir, args.data)

@@ -20,22 +20,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mitbadak.training.experiments import apply_filter as _apply_filter_inputs
+from mitbadak.training.experiments import conv_filters as _conv_filters_inputs
+from mitbadak.training.experiments import half_float as _half_float_inputs
+from mitbadak.training.experiments import misclassified as _misclassified_inputs
 from mitbadak.training.experiments._common import (
     DATA_CHOICES,
     Progress,
     StopCheck,
     load_experiment_data,
 )
+from mitbadak.training.experiments._convnets import find_convnet_weights
+from mitbadak.training.experiments.apply_filter import apply_filter, filter_responses
 from mitbadak.training.experiments.batchnorm import SCALES, batchnorm
+from mitbadak.training.experiments.conv_filters import conv_filters
+from mitbadak.training.experiments.convnet_gradient_check import convnet_gradient_check
 from mitbadak.training.experiments.gradient_check import (
     batchnorm_gradient_check,
     load_check_images,
 )
+from mitbadak.training.experiments.half_float import half_float
 from mitbadak.training.experiments.histograms import (
     HISTOGRAM_RANGES,
     INITS,
     weight_init_histogram,
 )
+from mitbadak.training.experiments.misclassified import misclassified
 from mitbadak.training.experiments.mnist_curves import (
     COMPARE_INITS,
     MNIST_LRS,
@@ -69,6 +79,13 @@ __all__ = [
     "overfit_dropout",
     "batchnorm_gradient_check",
     "load_check_images",
+    "conv_filters",
+    "apply_filter",
+    "filter_responses",
+    "convnet_gradient_check",
+    "misclassified",
+    "half_float",
+    "find_convnet_weights",
     "PATH_START",
     "PATH_STEPS",
     "HISTOGRAM_RANGES",
@@ -94,6 +111,8 @@ class Experiment:
     figure: str
     needs_images: bool = False
     needs_data: bool = False
+    load_inputs: Callable[..., dict[str, Any]] | None = None
+    takes_image: bool = False
 
 
 _MNIST = "MNIST (the packaged mnist-sample when MNIST is not here; --data picks one)"
@@ -163,6 +182,49 @@ EXPERIMENTS: dict[str, Experiment] = {
             "MNIST images (the built-in mnist-sample when MNIST is not here)",
             "batchnorm_gradient_check",
             needs_images=True,
+        ),
+        Experiment(
+            "conv-filters",
+            "SimpleConvNet's 30 first-layer 5x5 filters before and after training (chapter 7)",
+            conv_filters,
+            "the book's ch07 params.pkl where found, else a short run on " + _MNIST,
+            "conv_filters",
+            load_inputs=_conv_filters_inputs.load_inputs,
+        ),
+        Experiment(
+            "apply-filter",
+            "16 trained first-layer filters applied to a digit or to --image FILE (chapter 7)",
+            apply_filter,
+            "a test digit or --image FILE; filters from the book's params.pkl or a short run",
+            "apply_filter",
+            load_inputs=_apply_filter_inputs.load_inputs,
+            takes_image=True,
+        ),
+        Experiment(
+            "convnet-gradient-check",
+            "backprop vs numerical gradients through convolution and pooling (chapter 7)",
+            convnet_gradient_check,
+            "no data set: one random 10x10 image (8x8 for DeepConvNet with --full), from --seed",
+            "convnet_gradient_check",
+        ),
+        Experiment(
+            "misclassified",
+            "the test digits the book's trained DeepConvNet gets wrong, label and answer "
+            "(chapter 8)",
+            misclassified,
+            "the book's ch08 deep_convnet_params.pkl (required) on MNIST's test set",
+            "misclassified_convnet",
+            load_inputs=_misclassified_inputs.load_inputs,
+        ),
+        Experiment(
+            "half-float",
+            "accuracy of a trained convnet with weights and images in float64, float32, "
+            "float16 (chapter 8)",
+            half_float,
+            "the book's deep_convnet_params.pkl where found (else a short SimpleConvNet run) on "
+            "MNIST's test set",
+            "half_float",
+            load_inputs=_half_float_inputs.load_inputs,
         ),
     )
 }

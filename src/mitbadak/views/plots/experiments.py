@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,11 @@ __all__ = [
     "overfit_weight_decay",
     "overfit_dropout",
     "batchnorm_gradient_check",
+    "conv_filters",
+    "apply_filter",
+    "convnet_gradient_check",
+    "misclassified_convnet",
+    "half_float",
 ]
 
 _KO_INIT = {"std=1": "표준편차 1", "std=0.01": "표준편차 0.01", "xavier": "Xavier", "he": "He"}
@@ -288,3 +294,175 @@ def overfit_dropout(data: dict[str, Any] | None = None, lang: str = "en"):
                            w("without Dropout", "드롭아웃 없음")),
                     w(f"Overfitting: {n} training images, 6 hidden layers of 100",
                       f"오버피팅: 훈련 이미지 {n}장, 은닉층 100×6"), w)  # fmt: skip
+
+
+# -- chapters 7-8 -----------------------------------------------------------------------------
+
+_SHORT_RUN = re.compile(r"a short run: ([\d,]+) steps of Adam lr 0\.001(, batch 100)?")
+
+
+def _source(text: str, w) -> str:
+    """Where the weights came from (the experiments' English line), in the figure's language."""
+    korean = _SHORT_RUN.sub(lambda m: f"짧은 학습: Adam 학습률 0.001로 {m.group(1)}회 반복", text)
+    korean = korean.replace("the book's ", "책의 ").replace("the first digit of the ", "")
+    return w(text, korean.replace(" test set", " 테스트 데이터의 첫 번째 숫자"))
+
+
+def _bare(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def conv_filters(data: dict[str, Any] | None = None, lang: str = "en"):
+    """SimpleConvNet's 30 first-layer filters as 5x5 gray squares (dark: a large weight, the
+    book's ``gray_r``), before training (above) and after (below): the book's fig. 7-24."""
+    if data is None:
+        from mitbadak.training.experiments import conv_filters as compute
+
+        data = compute(**_mnist_data())
+    w = words(lang)
+    halves = (
+        ("before", w("before training (random, std 0.01)", "학습 전 (무작위, 표준편차 0.01)")),
+        ("after", w("after training", "학습 후")),
+    )
+    n = len(data["before"])
+    cols = 10
+    rows = -(-n // cols)
+    fig = new_figure(10, 2.3 * rows + 0.8)
+    for h, (key, title) in enumerate(halves):
+        filters = np.asarray(data[key])
+        for i in range(len(filters)):
+            ax = fig.add_subplot(2 * rows, cols, h * rows * cols + i + 1)
+            ax.imshow(filters[i], cmap="gray_r", interpolation="nearest")
+            _bare(ax)
+            if i == 0:
+                ax.set_title(title, fontsize=9, loc="left")
+    acc = data.get("test_acc")
+    shown = "" if acc is None else w(f"; test accuracy {acc:.3f}", f"; 테스트 정확도 {acc:.3f}")
+    fig.suptitle(w("First-layer filters of SimpleConvNet (30 of 5x5)",
+                   "SimpleConvNet 첫 번째 층의 필터 (5x5 30개)")
+                 + f"\n{_source(data['after_source'], w)}{shown}" + _partial_note(data, w),
+                 fontsize=9)  # fmt: skip
+    return finish(fig, w)
+
+
+def apply_filter(data: dict[str, Any] | None = None, lang: str = "en"):
+    """The image, then each of the 16 filters beside its response to the image (dark: strong),
+    as the book's fig. 7-25 (a digit or the user's image in place of its photo)."""
+    if data is None:
+        from mitbadak.training.experiments import apply_filter as compute
+        from mitbadak.training.experiments.apply_filter import load_inputs
+
+        inputs = load_inputs()
+        inputs.pop("used")
+        data = compute(**inputs)
+    w = words(lang)
+    filters, responses = np.asarray(data["filters"]), np.asarray(data["responses"])
+    n = len(filters)
+    fig = new_figure(11, 6.2)
+    grid = fig.add_gridspec(4, 2 + 2 * 4, width_ratios=[3, 3] + [1, 2] * 4)
+    ax = fig.add_subplot(grid[:, :2])
+    ax.imshow(np.asarray(data["image"]), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(w("image", "이미지"), fontsize=9)
+    _bare(ax)
+    for i in range(n):
+        r, c = divmod(i, 4)
+        fa = fig.add_subplot(grid[r, 2 + 2 * c])
+        fa.imshow(filters[i], cmap="gray_r", interpolation="nearest")
+        _bare(fa)
+        ra = fig.add_subplot(grid[r, 3 + 2 * c])
+        ra.imshow(responses[i], cmap="gray_r", interpolation="nearest")
+        _bare(ra)
+        ra.set_title(w(f"filter {i + 1}", f"필터 {i + 1}"), fontsize=7)
+    fig.suptitle(w("Filters (small) and their responses to the image (convolution output)",
+                   "필터(작은 그림)와 이미지에 대한 응답 (합성곱 결과)")
+                 + f"\n{_source(data['image_source'], w)}; {_source(data['filters_source'], w)}"
+                 + _partial_note(data, w), fontsize=9)  # fmt: skip
+    return finish(fig, w)
+
+
+def convnet_gradient_check(data: dict[str, Any] | None = None, lang: str = "en"):
+    """Mean |backprop - numerical| per parameter, log scale, one group of bars per network."""
+    if data is None:
+        from mitbadak.training.experiments import convnet_gradient_check as compute
+
+        data = compute()
+    w = words(lang)
+    fig = new_figure(8, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    cases = list(data["cases"].items())
+    width = 0.8 / max(len(cases), 1)
+    names: list[str] = []
+    for _, case in cases:
+        names += [p for p in case["params"] if p not in names]
+    for i, (_key, case) in enumerate(cases):
+        values = [max(case["params"].get(p, {}).get("mean_abs_diff", np.nan), 1e-20)
+                  for p in names]  # fmt: skip
+        ax.bar(np.arange(len(names)) + i * width, values, width, label=case["what"])
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(names)) + width * (len(cases) - 1) / 2, names)
+    ax.set_ylabel(w("mean |backprop − numerical|", "평균 |오차역전파 − 수치 미분|"))
+    ax.set_title(w("Gradient check of the convnets", "합성곱 신경망의 기울기 확인")
+                 + _partial_note(data, w), fontsize=10)  # fmt: skip
+    if cases:
+        ax.legend(fontsize=8)
+    return finish(fig, w)
+
+
+def misclassified_convnet(data: dict[str, Any] | None = None, lang: str = "en"):
+    """The first 20 test digits the network gets wrong, each titled with its label and the
+    network's answer (the book's fig. 8-3)."""
+    if data is None:
+        from mitbadak.training.experiments import misclassified as compute
+        from mitbadak.training.experiments.misclassified import load_inputs
+
+        inputs = load_inputs()
+        inputs.pop("used")
+        data = compute(**inputs)
+    w = words(lang)
+    wrong = data["wrong"]
+    fig = new_figure(8.5, 7.4)
+    for i, item in enumerate(wrong[:20]):
+        ax = fig.add_subplot(4, 5, i + 1)
+        ax.imshow(np.asarray(item["image"]), cmap="gray_r", interpolation="nearest")
+        _bare(ax)
+        ax.set_title(w(f"label {item['label']} → {item['predicted']}",
+                       f"정답 {item['label']} → 예측 {item['predicted']}"),
+                     fontsize=9)  # fmt: skip
+    acc = data["accuracy"]
+    shown = "" if acc is None else f"{acc:.4f}"
+    fig.suptitle(w(f"DeepConvNet's wrong answers: accuracy {shown} on {data['n']:,} test images",
+                   f"DeepConvNet이 틀린 이미지: 테스트 이미지 {data['n']:,}장에서 정확도 {shown}")
+                 + f"\n{_source(data['source'], w)}" + _partial_note(data, w),
+                 fontsize=9)  # fmt: skip
+    return finish(fig, w)
+
+
+def half_float(data: dict[str, Any] | None = None, lang: str = "en"):
+    """Test accuracy with weights and images rounded to float64, float32 and float16."""
+    if data is None:
+        from mitbadak.training.experiments import half_float as compute
+        from mitbadak.training.experiments.half_float import load_inputs
+
+        inputs = load_inputs()
+        inputs.pop("used")
+        data = compute(**inputs)
+    w = words(lang)
+    fig = new_figure(7, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    dtypes = list(data["accuracy"])
+    values = [data["accuracy"][d] for d in dtypes]
+    bars = ax.bar(dtypes, values, color=["#4c72b0", "#55a868", "#c44e52"][: len(dtypes)])
+    for bar, d in zip(bars, dtypes, strict=True):
+        ax.annotate(w(f"{data['accuracy'][d]:.4f}\n{data['changed'][d]} answers changed",
+                      f"{data['accuracy'][d]:.4f}\n답이 바뀐 이미지 {data['changed'][d]}장"),
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=8)  # fmt: skip
+    low = min(values) if values else 0.0
+    ax.set_ylim(max(0.0, low - 0.05), 1.02)
+    ax.set_ylabel(w("test accuracy", "테스트 정확도"))
+    ax.set_title(w(f"{data['network']} in half precision: {data['n']:,} test images",
+                   f"{data['network']}의 반정밀도(16비트) 계산: 테스트 이미지 {data['n']:,}장")
+                 + f"\n{_source(data['source'], w)}" + _partial_note(data, w),
+                 fontsize=9)  # fmt: skip
+    return finish(fig, w)
