@@ -198,3 +198,34 @@ def test_predict_reshapes_a_digit_image_for_a_convnet(tmp_path, capsys):
         assert main(["predict", str(SHARED / name), *paths, "--json"]) == 0
         results = json.loads(capsys.readouterr().out)
         assert [r["prediction"] for r in results] == [int(t) for t in labels]
+
+
+def test_serve_draw_page_takes_a_convnet_model(tmp_path):
+    """`mitbadak serve params.pkl`: the model list names the convnet and its version, and the
+    draw page's prediction is the network's own for the digit (no layer walk for convnets)."""
+    pytest.importorskip("starlette.testclient", reason="the web extra is not installed")
+    from starlette.testclient import TestClient
+
+    from mitbadak.files.datasets.idx import read_idx
+    from mitbadak.web.app import create_app
+    from mitbadak.web.models import ModelRegistry
+
+    reg = ModelRegistry()
+    simple = reg.add(SHARED / "ch07" / "params.pkl")
+    deep = reg.add(SHARED / "ch08" / "deep_convnet_params.pkl")
+    images = read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")[:3]
+    labels = read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")[:3]
+    with TestClient(create_app(reg)) as client:
+        models = {m["id"]: m for m in client.get("/api/models").json()["models"]}
+        assert models[simple.id]["label"] == "params.pkl (SimpleConvNet, 2016 book)"
+        assert models[deep.id]["accuracy"] == 0.9935
+        for entry in (simple, deep):
+            net = entry.network()
+            for img, label in zip(images, labels, strict=True):
+                pixels = (img / 255.0).reshape(-1).tolist()
+                r = client.post("/api/predict", json={"pixels": pixels, "model": entry.id})
+                assert r.status_code == 200, r.text
+                data = r.json()
+                expected = net.predict_proba((img / 255.0).reshape(1, 1, 28, 28))[0]
+                np.testing.assert_allclose(data["probabilities"], expected, rtol=1e-5, atol=1e-7)
+                assert data["prediction"] == int(label) and data["layers"] == []
