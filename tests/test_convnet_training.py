@@ -243,6 +243,7 @@ def test_convnet_run_folder_evaluates_and_predicts(tmp_path, env):
     answer = json.loads(predicted.stdout)[0]
     net = __import__("mitbadak.files.modelfile", fromlist=["load_model"]).load_model(
         out / "model.npz")
+    assert type(net).__name__ == "SimpleConvNet"  # the model file rebuilds the book's class
     scores = np.asarray(net.predict(x[:1].reshape(1, 1, 28, 28)))
     assert answer["prediction"] == int(np.argmax(scores))
 
@@ -262,3 +263,91 @@ def test_toy_dataset_refused_by_the_command(env, tmp_path):
     assert proc.returncode == 2 or proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "--model deepconvnet trains on images" in proc.stderr
+
+
+# -- the book's train_convnet.py and train_deepnet.py, import lines rewritten -------------------
+
+_MIRROR = ROOT.parent / ".mirror" / "oreilly-japan+deep-learning-from-scratch" / "repo"
+BOOK_MIRROR = Path(os.environ.get("MITBADAK_BOOK_MIRROR", _MIRROR))
+_IMPORT = __import__("re").compile(r"^from (\w[\w.]*) import (.+)$", __import__("re").MULTILINE)
+
+
+def _book_text(path: str) -> str:
+    """A script of the book's repository, read from its local mirror (never stored here)."""
+    if not BOOK_MIRROR.exists():
+        pytest.skip(f"no mirror of the book's repository at {BOOK_MIRROR}")
+    return subprocess.run(["git", "--git-dir", str(BOOK_MIRROR), "show", f"HEAD:{path}"],
+                          check=True, capture_output=True, text=True).stdout  # fmt: skip
+
+
+def _with_our_imports(text: str, chapter: str) -> str:
+    """``from simple_convnet import X`` -> ``from mitbadak.book.ch07.simple_convnet import X``;
+    ``common``/``dataset`` -> ``mitbadak.book.common``/``.dataset``; NumPy and matplotlib stay."""
+
+    def swap(m):
+        module, names = m.groups()
+        top = module.split(".")[0]
+        if top in ("numpy", "matplotlib"):
+            return m.group(0)
+        where = module if top in ("common", "dataset") else f"{chapter}.{module}"
+        return f"from mitbadak.book.{where} import {names}"
+
+    return _IMPORT.sub(swap, text)
+
+
+@pytest.mark.parametrize(("script", "net_class", "n_train"), [
+    ("ch07/train_convnet.py", "SimpleConvNet", 100),
+    ("ch08/train_deepnet.py", "DeepConvNet", 100),
+])  # fmt: skip
+def test_books_training_scripts_run_with_imports_changed(
+    script, net_class, n_train, tmp_path, monkeypatch, capsys
+):
+    """The book's scripts unchanged but for their import lines: 20 epochs of Adam on 100
+    images (one batch an epoch) of the packaged sample (MNIST's training images are not here;
+    the book's load_mnist says so), then ``save_params`` writes the file the script names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import mitbadak.book.dataset.mnist as book_mnist
+    import mitbadak.files.datasets as library
+    from mitbadak.core.errors import DatasetUnavailable
+
+    text = _with_our_imports(_book_text(script), script.split("/")[0])
+    assert "sys.path.append" in text and "from mitbadak.book." in text
+
+    def offline(*args, name="mnist", **kwargs):
+        if name == "mnist":
+            raise DatasetUnavailable("offline", dataset="mnist",
+                                     missing=["train-images-idx3-ubyte.gz"])  # fmt: skip
+        return real_library(*args, name=name, **kwargs)
+
+    real_library, real_book = library.load_mnist, book_mnist.load_mnist
+
+    def few(*args, **kwargs):  # the bound: the first images of each split
+        (x, t), (xt, tt) = real_book(*args, **kwargs)
+        return (x[:n_train], t[:n_train]), (xt[:50], tt[:50])
+
+    monkeypatch.setattr(library, "load_mnist", offline)
+    monkeypatch.setattr(book_mnist, "load_mnist", few)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__main__"}
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore", UserWarning)  # Agg cannot show
+        exec(compile(text, script, "exec"), namespace)  # noqa: S102 - the book's script
+    plt.close("all")
+    printed = capsys.readouterr().out
+    network, trainer = namespace["network"], namespace["trainer"]
+    assert type(network).__name__ == net_class
+    assert len(trainer.test_acc_list) == 20 and "Saved Network Parameters!" in printed
+    assert "=== epoch:20," in printed and "test acc" in printed
+    losses = trainer.train_loss_list
+    # it learns (DeepConvNet's Dropout makes 20 steps slow to start: 2.32 -> ~2.0)
+    assert len(losses) == 20 and np.mean(losses[-3:]) < 0.95 * losses[0]
+    saved = tmp_path / ("params.pkl" if net_class == "SimpleConvNet" else
+                        "deep_convnet_params.pkl")  # fmt: skip
+    again = type(network)()
+    again.load_params(str(saved))
+    for key, value in network.params.items():
+        np.testing.assert_array_equal(np.asarray(again.params[key]), np.asarray(value))
