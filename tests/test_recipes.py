@@ -87,7 +87,9 @@ def test_defaults_by_optimizer_and_model():
             {"model": "two-layer", "hidden": [5, 5]},
             "--model two-layer takes one hidden size, got --hidden [5, 5]",
         ),
-        ({"model": "cnn"}, "--model: invalid choice: 'cnn' (choose from 'two-layer', 'mlp', 'convnet', 'deepconvnet')"),
+        ({"model": "cnn"},
+         "--model: invalid choice: 'cnn' (choose from 'two-layer', 'mlp', 'convnet', "
+         "'deepconvnet')"),
         ({"optimizer": "nadam"}, "--optimizer: invalid choice: 'nadam'"),
         ({"activation": "softplus"}, "--activation: invalid choice: 'softplus'"),
         ({"dtype": "float16"}, "--dtype: invalid choice: 'float16'"),
