@@ -173,7 +173,7 @@ SGD가 가장 느리고 나머지는 더 빨리 학습합니다. 그중 무엇�
 """),
     ("code", """
 curves = ex.optimizer_mnist(iterations=ITERATIONS, **mnist)
-print(f"{curves['iterations']} «iterations, batches of|회 반복, 배치 크기» {curves['batch_size']}")
+print(f"{curves['iterations']}« iterations, batches of|회 반복, 배치 크기» {curves['batch_size']}")
 ranked = sorted(curves["optimizers"].items(), key=lambda item: item[1]["final_smoothed"])
 for name, curve in ranked:
     print(f"{name:9s} lr {curve['lr']:<6g} «final smoothed loss|마지막 평활화 손실» "
@@ -322,7 +322,7 @@ scale; without it, only a narrow band of scales learns at all.
 """),
     ("code", """
 bn = ex.batchnorm(epochs=BN_EPOCHS, **mnist)
-print(f"{bn['epochs']} «epochs, |에폭, »{bn['train_size']:,} «images|장»")
+print(f"{bn['epochs']}« epochs, |에폭, 이미지 »{bn['train_size']:,}« images|장»")
 for case in bn["cases"]:
     print(f"W {case['scale']:<9.3g} «with BN|배치 정규화 사용» {case['bn_train_acc'][-1]:.3f}   "
           f"«without|미사용» {case['plain_train_acc'][-1]:.3f}")
@@ -359,8 +359,8 @@ def last_epoch(name, curves):
 
 
 decay = ex.overfit_weight_decay(epochs=DECAY_EPOCHS, **mnist)
-print(f"{decay['epochs']} «epochs, |에폭, »{decay['train_size']} "
-      "«training images|장의 훈련 이미지»")
+print(f"{decay['epochs']}« epochs, |에폭, 훈련 이미지 »{decay['train_size']}"
+      "« training images|장»")
 last_epoch(f"«weight decay|가중치 감소» λ={decay['weight_decay']:g}", decay)
 last_epoch("«without|미사용» (λ=0)", decay["baseline"])
 plots.overfit_weight_decay(decay, lang=LANG)
@@ -382,8 +382,8 @@ stays small all the way.
 """),
     ("code", """
 dropout = ex.overfit_dropout(epochs=DROPOUT_EPOCHS, **mnist)
-print(f"{dropout['epochs']} «epochs, |에폭, »{dropout['train_size']} "
-      "«training images|장의 훈련 이미지»")
+print(f"{dropout['epochs']}« epochs, |에폭, 훈련 이미지 »{dropout['train_size']}"
+      "« training images|장»")
 last_epoch(f"«Dropout|드롭아웃» {dropout['dropout_ratio']:g}", dropout)
 last_epoch("«without|미사용»", dropout["baseline"])
 plots.overfit_dropout(dropout, lang=LANG)
