@@ -25,6 +25,8 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # chapter modules beside this file
 import notebooks_ch06  # noqa: E402
+import notebooks_ch07  # noqa: E402
+import notebooks_ch08  # noqa: E402
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 LANGUAGES = {"en": NOTEBOOKS_DIR, "ko": NOTEBOOKS_DIR / "ko"}
@@ -1076,12 +1078,17 @@ plots.weights(relu_result.network.params["W1"], max_units=50, lang=LANG)
 
 # Chapter 6 lives in its own module (this file would be too long to read otherwise).
 CH06 = [notebooks_ch06.TITLE, ("code", SETUP, SETUP_PHRASES), *notebooks_ch06.BODY]
+# Chapters 7 and 8 too (scripts/notebooks_ch07.py, notebooks_ch08.py).
+CH07 = [notebooks_ch07.TITLE, ("code", SETUP, SETUP_PHRASES), *notebooks_ch07.BODY]
+CH08 = [notebooks_ch08.TITLE, ("code", SETUP, SETUP_PHRASES), *notebooks_ch08.BODY]
 
 NOTEBOOKS = {
     "ch03_forward": CH03,
     "ch04_learning": CH04,
     "ch05_backprop": CH05,
     "ch06_techniques": CH06,
+    "ch07_convnets": CH07,
+    "ch08_deep": CH08,
 }
 
 

@@ -29,7 +29,8 @@ pytest.importorskip("matplotlib")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
-CHAPTERS = ["ch03_forward", "ch04_learning", "ch05_backprop", "ch06_techniques"]
+CHAPTERS = ["ch03_forward", "ch04_learning", "ch05_backprop", "ch06_techniques",
+            "ch07_convnets", "ch08_deep"]
 #: the notebooks the tests run tiny (their setup reads $MITBADAK_NOTEBOOK_TINY)
 TINY = {"ch06_techniques"}
 NOTEBOOKS = CHAPTERS + [f"ko/{name}" for name in CHAPTERS]
@@ -154,6 +155,11 @@ def test_notebook_runs_top_to_bottom(name, executed):
     assert not errors
     # Chapter 3 draws two more figures (its mistakes, its weights) with the book's weights.
     expected = 5 if "ch03" not in name or has_book_weights(nb) else 3
+    # Chapters 7-8: im2col, the filters, the feature maps; the mistakes (with the book's
+    # DeepConvNet) and half precision.
+    deep_weights = "download book-convnets" not in all_text(nb)
+    expected = {"ch07_convnets": 3, "ch08_deep": 2 if deep_weights else 1}.get(
+        name.removeprefix("ko/"), expected)
     assert images(cells) >= expected, f"{name} displayed only {images(cells)} figures"
     # Korean figures found their font: matplotlib warns on stderr about any missing glyph.
     stderr = "".join(
@@ -286,6 +292,9 @@ BOOK_TERMS = {
         "노드",
         "연쇄법칙",
     ],
+    "ch07_convnets": ["합성곱 신경망(CNN)", "합성곱 계층", "풀링 계층", "필터", "특징 맵", "스트라이드",
+                      "패딩", "학습률", "정확도", "에폭"],
+    "ch08_deep": ["딥러닝", "드롭아웃", "He 초깃값", "반정밀도", "정확도", "에폭"],
     "ch06_techniques": [
         "확률적 경사 하강법(SGD)",
         "모멘텀",
@@ -599,3 +608,53 @@ def test_chapter6_batchnorm_gradient_check_one_image_beta_disagrees(edition, exe
             assert one_diff > 0.01 and one_rel > 0.5
         else:
             assert one_diff < 1e-9, key
+
+
+# --- Chapters 7 and 8: the book's trained convnets where ../shared has them --------------------
+
+
+@pytest.mark.parametrize("edition", ["", "ko/"])
+def test_chapter7_im2col_filters_and_speed(edition, executed):
+    nb = executed(f"{edition}ch07_convnets")
+    out = stream_text(cell_with(nb, "col = im2col(x, 3, 3"))
+    assert "x: (1, 1, 4, 4) -> col: (4, 9)" in out
+    assert "[ 0.  1.  2.  4.  5.  6.  8.  9. 10.]" in out  # the first window, row by row
+    diffs = stream_text(cell_with(nb, "by_product = "))
+    largest = diffs.strip().splitlines()[-1].split()[-2:]
+    assert all(float(v) < 1e-12 for v in largest), diffs
+    pooled = stream_text(cell_with(nb, "print(Pooling(2, 2"))
+    assert "[[ 5.  7.]" in pooled and "[13. 15.]]" in pooled
+    book = stream_text(cell_with(nb, 'weights = ex.optional_weights("params.pkl"'))
+    if "params.pkl" in book and "download book-convnets" not in book:
+        acc = float(book.strip().splitlines()[-1].split()[-1])
+        assert acc == pytest.approx(0.989, abs=0.006)  # the book's 0.9890 on 10,000
+    speed = stream_text(cell_with(nb, "fast_scores = choose_scores(timed)"))
+    assert said(edition, "same numbers:", "같은 결과:") + " True" in speed
+    assert images(code_cells(nb)) >= 3
+
+
+@pytest.mark.parametrize("edition", ["", "ko/"])
+def test_chapter8_misclassified_and_half_float(edition, executed):
+    nb = executed(f"{edition}ch08_deep")
+    first = stream_text(cell_with(nb, "deep = mb.DeepConvNet(seed=0)"))
+    assert said(edition, "parameters:", "매개변수 수:") + " 123,552" in first
+    half = stream_text(cell_with(nb, "half = ex.half_float("))
+    rows = {line.split()[1].rstrip(":"): float(line.split()[2]) for line in half.splitlines()
+            if line.split() and line.split()[0] in ("DeepConvNet", "SimpleConvNet")}
+    assert set(rows) == {"float64", "float32", "float16"}
+    assert abs(rows["float16"] - rows["float64"]) <= 0.01
+    wrong = stream_text(cell_with(nb, "wrong = ex.misclassified("))
+    if (ROOT.parent / "shared" / "data" / "ch08" / "deep_convnet_params.pkl").is_file():
+        assert "0.9930" in wrong and "1: [6, 0], 2: [3, 5], 3: [3, 5]" in wrong
+        assert rows["float64"] == pytest.approx(0.993)
+    table = stream_text(cell_with(nb, "book = {"))
+    assert "0.9890" in table and "0.9935" in table
+
+
+@pytest.mark.parametrize("name", ["ch07_convnets", "ch08_deep"])
+def test_chapters_7_8_without_the_books_weights_say_how_and_train_briefly(name, executed):
+    nb = executed(name, without_weights=True)
+    assert not [o for c in code_cells(nb) for o in c.outputs if o.output_type == "error"]
+    text = all_text(nb)
+    assert "Get it with: mitbadak data download book-convnets" in text
+    assert "a short run: 150 steps of Adam lr 0.001" in text or "SimpleConvNet float16" in text

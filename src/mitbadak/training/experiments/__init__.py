@@ -30,7 +30,8 @@ from mitbadak.training.experiments._common import (
     StopCheck,
     load_experiment_data,
 )
-from mitbadak.training.experiments._convnets import find_convnet_weights
+from mitbadak.training.experiments._convnets import find_convnet_weights, optional_weights
+from mitbadak.training.experiments._convnets import test_images as load_test_images
 from mitbadak.training.experiments.apply_filter import apply_filter, filter_responses
 from mitbadak.training.experiments.batchnorm import SCALES, batchnorm
 from mitbadak.training.experiments.conv_filters import conv_filters
@@ -86,6 +87,8 @@ __all__ = [
     "misclassified",
     "half_float",
     "find_convnet_weights",
+    "optional_weights",
+    "load_test_images",
     "PATH_START",
     "PATH_STEPS",
     "HISTOGRAM_RANGES",
