@@ -108,7 +108,9 @@ class BookTrainer:
     ``network`` is any network with ``gradient(x, t)``, ``loss(x, t)``, ``accuracy(x, t)`` and
     ``params`` (``TwoLayerNet``, ``MultiLayerNet``, ...); ``network.gradient`` is called for each
     batch, as the book does. ``train_step()`` returns a :class:`StepResult`, ``train()`` the final
-    test accuracy; ``train_loss_list``, ``train_acc_list``, ``test_acc_list`` keep the history.
+    test accuracy; ``rng`` (mitbadak's keyword, not the book's): a ``np.random.Generator`` to
+    draw the batches from instead of NumPy's global generator; ``train_loss_list``,
+    ``train_acc_list``, ``test_acc_list`` keep the history.
     """
 
     def __init__(
@@ -125,6 +127,8 @@ class BookTrainer:
         evaluate_sample_num_per_epoch: int | None = None,
         verbose: bool = True,
         report: Callable[[str], Any] | None = None,
+        *,
+        rng: np.random.Generator | None = None,
     ) -> None:
         _check_network(network)
         _check_pair(x_train, t_train, "train")
@@ -139,6 +143,7 @@ class BookTrainer:
         self.network = network
         self.verbose = bool(verbose)
         self.report = report
+        self.rng = rng
         self.x_train, self.t_train = x_train, t_train
         self.x_test, self.t_test = x_test, t_test
         self.epochs = epochs
@@ -160,10 +165,11 @@ class BookTrainer:
             self.report(line)
 
     def train_step(self) -> StepResult:
-        """One step: a batch drawn with replacement (``np.random.choice``), the network's
-        gradient, the optimizer's update, the batch loss after it; the accuracies when
+        """One step: a batch drawn with replacement (``np.random.choice``, or ``rng.choice``),
+        the network's gradient, the optimizer's update, the batch loss after it; the accuracies when
         ``current_iter % iter_per_epoch == 0``."""
-        rows = np.random.choice(self.train_size, self.batch_size)
+        draw = np.random if self.rng is None else self.rng
+        rows = draw.choice(self.train_size, self.batch_size)
         x_batch, t_batch = self.x_train[rows], self.t_train[rows]
         grads = self.network.gradient(x_batch, t_batch)
         self.optimizer.update(self.network.params, grads)

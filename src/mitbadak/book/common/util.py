@@ -2,7 +2,7 @@
 mean, the ends mirrored) and ``shuffle_dataset`` (one permutation from NumPy's global generator).
 ``im2col``/``col2im`` come with chapter 7."""
 
+from mitbadak.core.smoothing import smooth_curve
 from mitbadak.training.book_trainer import shuffle_dataset
-from mitbadak.views.smoothing import smooth_curve
 
 __all__ = ["smooth_curve", "shuffle_dataset"]
