@@ -220,8 +220,11 @@ def choose_alternative(source: str, pattern: str, wanted: str) -> str:
 
 
 def set_constant(source: str, name: str, value: int) -> str:
-    """``name = <number>`` at the start of a line, replaced once (a reduced-size run)."""
+    """``name = <number>`` at the start of a line, or the keyword argument ``name=<number>``,
+    replaced once (a reduced-size run)."""
     new, n = re.subn(rf"^{name} = \d+\s*$", f"{name} = {value}", source, flags=re.M)
+    if n == 0:
+        new, n = re.subn(rf"\b{name}=\d+\b", f"{name}={value}", source)
     if n != 1:
         raise RuntimeError(f"the book's script sets {name} {n} times, expected once")
     return new
@@ -233,6 +236,7 @@ class Book:
     def __init__(self, root: Path, data: Path, work: Path, python: str, data_key: str):
         self.root, self.data, self.work, self.python = root, data, work, python
         self.data_key = data_key
+        self.seconds, self.runs, self.cached = 0.0, 0, 0  # processes run now, and reused records
 
     def run(
         self,
@@ -264,12 +268,17 @@ class Book:
             job_file.write_text(json.dumps(job), encoding="utf-8")
             runner = self.work / "runner.py"
             runner.write_text(RUNNER, encoding="utf-8")
+            start = time.perf_counter()
             done = subprocess.run(
                 [self.python, str(runner), str(job_file)], capture_output=True, text=True
             )
+            self.seconds += time.perf_counter() - start
+            self.runs += 1
             if done.returncode != 0:
                 raise RuntimeError(f"the book's {script} failed (seed {seed}):\n{done.stderr}")
             os.replace(str(out) + ".part", out)
+        else:
+            self.cached += 1
         record = json.loads(out.read_text(encoding="utf-8"))
         arrays = dict(np.load(arrays_out)) if save_arrays else None
         return record, arrays
@@ -417,11 +426,11 @@ def book_summaries(book: Book, seed: int, sizes: dict[str, dict[str, int]]) -> d
         return text
 
     s = "ch06/optimizer_compare_mnist.py"
-    rec, _ = book.run(s, seed, source=source(s, sizes.get("opt", {})))
+    rec, _ = book.run(s, seed, source=source(s, sizes.get("optimizer-mnist", {})))
     for k, v in _final_smoothed(rec).items():
         out[("optimizer-mnist", k)] = v
     s = "ch06/weight_init_compare.py"
-    rec, _ = book.run(s, seed, source=source(s, sizes.get("init", {})))
+    rec, _ = book.run(s, seed, source=source(s, sizes.get("weight-init-compare", {})))
     for k, v in _final_smoothed(rec).items():
         out[("weight-init-compare", k)] = v
     for group, s in (("overfit-weight-decay", "ch06/overfit_weight_decay.py"),
@@ -445,7 +454,9 @@ BOOK_OPT = {"sgd": "SGD", "momentum": "Momentum", "adagrad": "AdaGrad", "adam": 
 BOOK_INIT = {"std=0.01": "std=0.01", "xavier": "Xavier", "he": "He"}
 
 
-def our_summaries(seed: int, arrays: dict[str, np.ndarray], log) -> tuple[dict, list[str]]:
+def our_summaries(
+    seed: int, arrays: dict[str, np.ndarray], log, sizes: dict[str, dict[str, int]]
+) -> tuple[dict, list[str]]:
     """mitbadak's numbers for one seed, keyed as :func:`book_summaries`; the second value lists
     the experiments not (yet) in the registry."""
     from mitbadak.training.experiments import EXPERIMENTS
@@ -459,7 +470,8 @@ def our_summaries(seed: int, arrays: dict[str, np.ndarray], log) -> tuple[dict, 
             missing.append(name)
             return None
         start = time.perf_counter()
-        data = EXPERIMENTS[name].run(seed=seed, full=True, **inputs)
+        size = {OUR_SIZE_KEYWORD[k]: v for k, v in sizes.get(name, {}).items()}
+        data = EXPERIMENTS[name].run(seed=seed, full=True, **inputs, **size)
         log(f"  ours {name} seed {seed}: {time.perf_counter() - start:.1f} s")
         return data
 
@@ -550,7 +562,7 @@ def summary_rows(
 
 
 def _pm(mean: float, std: float) -> str:
-    return f"{mean:.4f} ± {std:.4f}"
+    return f"{mean:.5g} ± {std:.2g}"
 
 
 def report(meta: dict[str, Any], paths: list, hists: list, adapter: list, rows: list) -> str:
@@ -560,7 +572,8 @@ def report(meta: dict[str, Any], paths: list, hists: list, adapter: list, rows: 
         f"Date: {meta['date']}. Command: `{meta['command']}`.",
         f"Seeds: {meta['seeds']}. Images: {meta['data']}. Book: {meta['book']}. "
         f"Sizes: {meta['sizes']}. Machine: {meta['machine']}. "
-        f"Run time: book {meta['book_s']:.0f} s, ours {meta['ours_s']:.0f} s.",
+        f"Run time: the book's scripts {meta['book_s']:.0f} s ({meta['book_runs']}), "
+        f"mitbadak's experiments {meta['ours_s']:.0f} s.",
         "",
         "## Deterministic: number for number",
         "",
@@ -656,9 +669,9 @@ def report(meta: dict[str, Any], paths: list, hists: list, adapter: list, rows: 
         "",
     ]
     for r in rows:
-        parts = [", ".join(f"{v:.4f}" for v in r["book_values"])]
+        parts = [", ".join(f"{v:.6g}" for v in r["book_values"])]
         for side in ("ours", "control"):
-            parts.append(", ".join(f"{v:.4f}" for v in r[side]["values"]) if r[side] else "-")
+            parts.append(", ".join(f"{v:.6g}" for v in r[side]["values"]) if r[side] else "-")
         lines.append(f"- {r['group']} / {r['quantity']}: {' | '.join(parts)}")
     return "\n".join(lines) + "\n"
 
@@ -677,15 +690,22 @@ def load_arrays(data: str) -> dict[str, np.ndarray]:
 
 
 def reduced_sizes(scale: float) -> dict[str, dict[str, int]]:
-    """The book's size constants times ``scale`` (1: the book's sizes, nothing replaced)."""
+    """The book's size constants times ``scale`` (1: the book's sizes, nothing replaced), per
+    experiment: the constant's name in the book's script -> the new value."""
     if scale >= 1:
         return {}
+    iterations = max(20, round(2000 * scale))
     return {
-        "opt": {"max_iterations": max(20, round(2000 * scale))},
-        "init": {"max_iterations": max(20, round(2000 * scale))},
+        "optimizer-mnist": {"max_iterations": iterations},
+        "weight-init-compare": {"max_iterations": iterations},
         "overfit-weight-decay": {"max_epochs": max(2, round(201 * scale))},
+        "overfit-dropout": {"epochs": max(2, round(301 * scale))},
         "batchnorm": {"max_epochs": max(2, round(20 * scale))},
     }
+
+
+#: the keyword of mitbadak's experiment that sets the same size
+OUR_SIZE_KEYWORD = {"max_iterations": "iterations", "max_epochs": "epochs", "epochs": "epochs"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -700,9 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Markdown results file")
     p.add_argument("--work", type=Path, help="keep the book's recorded runs here (a cache)")
-    p.add_argument(
-        "--scale", type=float, default=1.0, help="the book's stochastic scripts' sizes x this"
-    )
+    p.add_argument("--scale", type=float, default=1.0, help="sizes x this, both sides")
     args = p.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -714,9 +732,6 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     control = [int(s) for s in args.control_seeds.split(",") if s.strip()]
     parts = {s.strip() for s in args.parts.split(",")}
-    if args.scale < 1:
-        # our side runs the book's sizes (full=True): a reduced book side is not a like-for-like
-        log("note: --scale < 1 reduces the book's side only; read the summaries accordingly")
     with tempfile.TemporaryDirectory(prefix="mitbadak-book-") as tmp:
         tmp_path = Path(tmp)
         root = extract_book(args.book.resolve(), tmp_path / "book")
@@ -731,7 +746,7 @@ def main(argv: list[str] | None = None) -> int:
         digest = hashlib.sha256(b"".join(a.tobytes() for a in arrays.values())).hexdigest()[:16]
         book = Book(root, data_file, work, sys.executable, f"{args.data}:{digest}")
         paths, hists, adapter, rows, missing = [], [], [], [], []
-        book_s = ours_s = 0.0
+        ours_s = 0.0
         if "paths" in parts:
             paths = compare_paths(book, seeds[0])
             log(f"paths: {[(r['optimizer'], r['max_abs_diff']) for r in paths]}")
@@ -747,16 +762,14 @@ def main(argv: list[str] | None = None) -> int:
             for seed in seeds:
                 start = time.perf_counter()
                 book_runs.append(book_summaries(book, seed, sizes))
-                book_s += time.perf_counter() - start
                 log(f"book seed {seed}: {time.perf_counter() - start:.1f} s")
                 start = time.perf_counter()
-                ours, missing = our_summaries(seed, arrays, log)
+                ours, missing = our_summaries(seed, arrays, log, sizes)
                 our_runs.append(ours)
                 ours_s += time.perf_counter() - start
             for seed in control:
                 start = time.perf_counter()
                 control_runs.append(book_summaries(book, seed, sizes))
-                book_s += time.perf_counter() - start
                 log(f"book control seed {seed}: {time.perf_counter() - start:.1f} s")
             n_test = len(arrays["x_test"])
             # one image of the evaluated set: 300 training images (overfit), 1,000 (BatchNorm)
@@ -774,10 +787,13 @@ def main(argv: list[str] | None = None) -> int:
             "test images), the same arrays for both sides",
             "book": _book_version(args.book),
             "sizes": "the book's (full)" if args.scale >= 1 else
-                     f"REDUCED: the book's scripts x {args.scale} ({sizes}); ours full",
+                     f"REDUCED: the book's x {args.scale}, both sides ({sizes})",
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                        f"load {os.getloadavg()[0]:.1f}, 1 BLAS thread",
-            "book_s": book_s, "ours_s": ours_s, "missing": ", ".join(missing),
+            "book_s": book.seconds, "ours_s": ours_s,
+            "book_runs": f"{book.runs} processes run now, {book.cached} records reused from "
+                         f"--work" if book.cached else f"{book.runs} processes",
+            "missing": ", ".join(missing),
             "control": ", ".join(map(str, control)),
             "floors": f"overfit train 1/300, test 1/{len(arrays['x_test'])}, BatchNorm 1/1000",
         }  # fmt: skip
