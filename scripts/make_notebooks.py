@@ -23,6 +23,9 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # chapter modules beside this file
+import notebooks_ch06  # noqa: E402
+
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 LANGUAGES = {"en": NOTEBOOKS_DIR, "ko": NOTEBOOKS_DIR / "ko"}
 
@@ -1071,7 +1074,15 @@ plots.weights(relu_result.network.params["W1"], max_units=50, lang=LANG)
 """),
 ]
 
-NOTEBOOKS = {"ch03_forward": CH03, "ch04_learning": CH04, "ch05_backprop": CH05}
+# Chapter 6 lives in its own module (this file would be too long to read otherwise).
+CH06 = [notebooks_ch06.TITLE, ("code", SETUP, SETUP_PHRASES), *notebooks_ch06.BODY]
+
+NOTEBOOKS = {
+    "ch03_forward": CH03,
+    "ch04_learning": CH04,
+    "ch05_backprop": CH05,
+    "ch06_techniques": CH06,
+}
 
 
 # In a code cell, «English|한국어» is a phrase in both languages (a printed label, a comment, a

@@ -29,7 +29,9 @@ pytest.importorskip("matplotlib")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
-CHAPTERS = ["ch03_forward", "ch04_learning", "ch05_backprop"]
+CHAPTERS = ["ch03_forward", "ch04_learning", "ch05_backprop", "ch06_techniques"]
+#: the notebooks the tests run tiny (their setup reads $MITBADAK_NOTEBOOK_TINY)
+TINY = {"ch06_techniques"}
 NOTEBOOKS = CHAPTERS + [f"ko/{name}" for name in CHAPTERS]
 HANGUL = re.compile("[\uac00-\ud7a3]")
 
@@ -84,6 +86,8 @@ def executed(kernel_name, tmp_path_factory):
                 empty = tmp_path_factory.mktemp("nothing-here")
                 for var in ("MITBADAK_SHARED_DATA", "MITBADAK_DATA", "MITBADAK_CACHE"):
                     os.environ[var] = str(empty)
+            if name.removeprefix("ko/") in TINY:
+                os.environ["MITBADAK_NOTEBOOK_TINY"] = "1"
             client = nbclient.NotebookClient(
                 nb,
                 timeout=300,
@@ -282,6 +286,24 @@ BOOK_TERMS = {
         "노드",
         "연쇄법칙",
     ],
+    "ch06_techniques": [
+        "확률적 경사 하강법(SGD)",
+        "모멘텀",
+        "AdaGrad",
+        "Adam",
+        "가중치의 초깃값",
+        "Xavier 초깃값",
+        "He 초깃값",
+        "배치 정규화",
+        "오버피팅",
+        "가중치 감소",
+        "드롭아웃",
+        "기울기 확인",
+        "기울기 소실",
+        "활성화값",
+        "미니배치",
+        "학습률",
+    ],
 }
 
 
@@ -440,3 +462,140 @@ def test_chapter5_chain_rule(edition, executed):
     assert out[0] == "z = 9.0 | dz/dx = 6.0 | dz/dy = 6.0 | 2(x + y) = 6.0"
     label, value = out[1].rsplit(" ", 1)
     assert label == said(edition, "numerical:", "수치 미분:") and abs(float(value) - 6) < 1e-9
+
+
+# --- Chapter 6, run tiny ($MITBADAK_NOTEBOOK_TINY=1: 100 iterations, 3, 51 and 31 epochs, the
+# packaged mnist-sample). Everything is seeded, so the values below are the same on every run.
+
+CH06 = "ch06_techniques"
+FLOAT = re.compile(r"-?\d+\.\d+(?:e[+-]\d+)?")
+
+
+def rows(out: str) -> dict[str, list[float]]:
+    """Each printed line's first word -> the decimal numbers after it."""
+    return {line.split()[0]: [float(v) for v in FLOAT.findall(line.split(None, 1)[1])]
+            for line in out.splitlines() if line.strip()}  # fmt: skip
+
+
+def test_chapter6_both_editions_print_the_same_numbers(executed):
+    english, korean = executed(CH06), executed(f"ko/{CH06}")
+    cells = zip(code_cells(english), code_cells(korean), strict=True)
+    for en, ko in cells:
+        assert FLOAT.findall(stream_text(en)) == FLOAT.findall(stream_text(ko)), en.source[:60]
+    assert images(code_cells(english)) == images(code_cells(korean)) == 8
+
+
+@pytest.mark.parametrize("edition", ["", "ko/"])
+def test_chapter6_optimizer_paths_are_the_experiments_number_for_number(edition, executed):
+    from mitbadak.training.experiments import optimizer_paths
+
+    nb = executed(f"{edition}{CH06}")
+    out = stream_text(cell_with(nb, "paths = ex.optimizer_paths()"))
+    printed = {}
+    for line in out.splitlines():
+        match = re.match(r"(\w+) +lr (\S+) .*\((\S+), (\S+)\)  f = ", line)
+        assert match, line
+        printed[match.group(1)] = tuple(float(v) for v in match.group(2, 3, 4))
+    expected = optimizer_paths()["optimizers"]
+    assert printed == {k: (v["lr"], v["x"][-1], v["y"][-1]) for k, v in expected.items()}
+    lrs = {k: lr for k, (lr, _, _) in printed.items()}
+    assert lrs == {"sgd": 0.95, "momentum": 0.1, "nesterov": 0.1, "adagrad": 1.5, "adam": 0.3,
+                   "rmsprop": 0.1}  # fmt: skip
+    # the book's classes, by hand, land on the same points
+    by_hand = stream_text(cell_with(nb, "from mitbadak.book.common.optimizer import"))
+    assert by_hand.count("True") == 4 and "False" not in by_hand
+    assert by_hand.startswith("SGD       (-0.350393, 0.084782)")
+
+
+@pytest.mark.parametrize("edition", ["", "ko/"])
+def test_chapter6_activation_spreads_are_the_librarys_histograms(edition, executed):
+    import numpy as np
+
+    from mitbadak.training.experiments import weight_init_histogram
+
+    nb = executed(f"{edition}{CH06}")
+    out = stream_text(cell_with(nb, "hist = ex.weight_init_histogram()"))
+    printed = rows(out.split("\n", 1)[1])
+    hist = weight_init_histogram()
+    assert list(printed) == list(hist["cases"])
+    for key, case in hist["cases"].items():
+        edges = np.asarray(hist["edges"][case["activation"]])
+        centres = (edges[:-1] + edges[1:]) / 2
+        for layer, counts in enumerate(case["counts"]):
+            mean = (counts * centres).sum() / counts.sum()
+            std = np.sqrt((counts * (centres - mean) ** 2).sum() / counts.sum())
+            assert printed[key][layer] == round(float(std), 3), (key, layer)
+    # the book's findings: std 1 saturates the sigmoid at 0 and 1 (spread near 0.5), std 0.01
+    # piles everything at 0.5, ReLU's values vanish from std 0.01 and keep their spread with He
+    assert min(printed["sigmoid/std=1"]) > 0.4 and max(printed["sigmoid/std=0.01"][1:]) < 0.02
+    assert printed["relu/std=0.01"][-1] == 0.0
+    he = printed["relu/he"]
+    assert 0.5 < he[-1] / he[0] < 2 and printed["relu/xavier"][-1] < he[-1] / 3
+
+
+@pytest.mark.parametrize("edition", ["", "ko/"])
+def test_chapter6_mnist_curves_sgd_slowest_and_std_001_stuck(edition, executed):
+    import math
+
+    nb = executed(f"{edition}{CH06}")
+    out = stream_text(cell_with(nb, "curves = ex.optimizer_mnist("))
+    assert re.match(r"100\D", out)  # the tiny size
+    finals = {k: v[-1] for k, v in rows(out.split("\n", 1)[1]).items()}
+    assert set(finals) == {"sgd", "momentum", "nesterov", "adagrad", "adam", "rmsprop"}
+    assert list(finals)[-1] == "sgd"  # printed best first: SGD is the slowest, as in the book
+    assert all(v < math.log(10) for v in finals.values())
+    assert finals["sgd"] > 2 * max(v for k, v in finals.items() if k != "sgd")
+
+    out = stream_text(cell_with(nb, "ex.weight_init_compare("))
+    inits = {k: v[-1] for k, v in rows(out).items()}
+    assert abs(inits["std=0.01"] - math.log(10)) < 0.01  # does not learn at all
+    assert inits["he"] < inits["xavier"] < inits["std=0.01"]
+
+
+@pytest.mark.parametrize("edition", ["", "ko/"])
+def test_chapter6_batchnorm_trainer_and_grid(edition, executed):
+    nb = executed(f"{edition}{CH06}")
+    lines = stream_text(cell_with(nb, "trainer = Trainer(")).splitlines()
+    layers = lines[0].split(" -> ")
+    assert layers[:3] == ["Affine1", "BatchNormalization1", "Relu1"] and layers[-1] == "Affine6"
+    assert sum(name.startswith("BatchNormalization") for name in layers) == 5
+    with_bn, without = (FLOAT.findall(line) for line in lines[1:3])
+    assert len(with_bn) == len(without) == 3  # one accuracy per epoch
+    assert float(with_bn[-1]) > float(without[-1]) + 0.3  # from std 0.01, only BN learns
+
+    out = stream_text(cell_with(nb, "bn = ex.batchnorm("))
+    grid = [(float(line.split()[1]), *map(float, FLOAT.findall(line.split(None, 2)[2])))
+            for line in out.splitlines()[1:]]  # fmt: skip
+    assert len(grid) == 16 and grid[0][0] == 1.0 and grid[-1][0] == 0.0001
+    small = [(bn, plain) for scale, bn, plain in grid if scale < 0.05]
+    assert len(small) == 11 and all(bn > plain for bn, plain in small)
+
+
+@pytest.mark.parametrize("edition", ["", "ko/"])
+def test_chapter6_weight_decay_narrows_the_gap_dropout_starts_slow(edition, executed):
+    nb = executed(f"{edition}{CH06}")
+
+    def train_test_gap(fragment):
+        lines = stream_text(cell_with(nb, fragment)).splitlines()[1:]
+        return [[float(v) for v in FLOAT.findall(line)[-3:]] for line in lines]
+
+    (train, test, gap), (base_train, base_test, base_gap) = train_test_gap("overfit_weight_decay(")
+    assert round(train - test, 3) == gap and gap < base_gap and train < base_train
+    (train, _, gap), (base_train, _, base_gap) = train_test_gap("ex.overfit_dropout(")
+    assert train < base_train and gap < base_gap  # 31 epochs: Dropout has barely started
+
+
+@pytest.mark.parametrize("edition", ["", "ko/"])
+def test_chapter6_batchnorm_gradient_check_one_image_beta_disagrees(edition, executed):
+    nb = executed(f"{edition}{CH06}")
+    out = stream_text(cell_with(nb, "ex.batchnorm_gradient_check("))
+    assert out.splitlines()[0].endswith("784-10-10-10")
+    table = rows(out.split("\n", 1)[1])
+    assert list(table) == ["W1", "b1", "gamma1", "beta1", "W2", "b2", "gamma2", "beta2", "W3",
+                           "b3"]  # fmt: skip
+    for key, (one_diff, one_rel, _, batch_rel) in table.items():
+        assert batch_rel < 1e-6, key  # a batch of 10: every parameter agrees
+        if key == "beta2":  # one image: beta sits on ReLU's kink at 0
+            assert one_diff > 0.01 and one_rel > 0.5
+        else:
+            assert one_diff < 1e-9, key
