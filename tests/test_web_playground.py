@@ -514,3 +514,54 @@ def test_descent_page_contour_fills_the_axes_titles_and_empty_fields(open_page, 
     _wait(pg, "document.querySelector('#final').textContent.includes('20단계')")
     _shot(pg, tmp_path, "descent-bowl-filled-ko.png")
     pg.click("#lang-toggle")
+
+
+def _predict_json(model: Path, path: Path) -> list[float]:
+    """`mitbadak predict MODEL path --json`: the probabilities of all ten classes."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mitbadak", "predict", str(model), str(path), "--json",
+         "--top", "10"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    top = json.loads(out)[0]["top"]
+    return [p for _, p in sorted((d["class"], d["probability"]) for d in top)]
+
+
+def test_draw_page_downloads_the_exact_input_and_the_drawing(open_page, runs_dir, tmp_path):
+    import numpy as np
+    from _webtools import DIGITS
+
+    from mitbadak.files.photos import load_digit_array, load_image, preprocess_digit
+
+    pg = open_page("/draw")
+    pg.wait_for_selector("#model option", state="attached")
+    assert pg.get_attribute("#download-input", "aria-disabled") == "true"  # nothing drawn yet
+    box = pg.locator("#pad").bounding_box()
+    for stroke in DIGITS[7]:
+        pg.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        pg.mouse.down()
+        for x, y in stroke[1:]:
+            pg.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+        pg.mouse.up()
+    pg.wait_for_selector("body[data-pending='0'][data-state='predicted']")
+    shown = pg.evaluate("document.getElementById('bars').data[0].y")
+    with pg.expect_download() as info:
+        pg.click("#download-input")
+    npy = tmp_path / info.value.suggested_filename
+    info.value.save_as(npy)
+    with pg.expect_download() as info:
+        pg.click("#download-png")
+    png = tmp_path / info.value.suggested_filename
+    info.value.save_as(png)
+    assert (npy.name, png.name) == ("drawing-28x28.npy", "drawing.png")
+    # the .npy is the input the network saw: the PNG's preprocessing, value for value
+    x = load_digit_array(npy)
+    np.testing.assert_array_equal(x, preprocess_digit(load_image(png)))
+    assert np.load(npy).shape == (28, 28) and x.max() > 0.5
+    model = runs_dir.parent / "digits"
+    for path in (npy, png):  # predict on either file prints the page's probabilities
+        np.testing.assert_allclose(_predict_json(model, path), shown, atol=5e-7)
+    _shot(pg, tmp_path, "draw-downloads-en.png")
