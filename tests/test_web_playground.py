@@ -565,3 +565,56 @@ def test_draw_page_downloads_the_exact_input_and_the_drawing(open_page, runs_dir
     for path in (npy, png):  # predict on either file prints the page's probabilities
         np.testing.assert_allclose(_predict_json(model, path), shown, atol=5e-7)
     _shot(pg, tmp_path, "draw-downloads-en.png")
+
+
+def test_train_page_draws_the_network_unit_maps_and_unit_histograms(open_page, tmp_path):
+    """The network view of a 2-D run: 2 hidden layers of 16 units (12 shown), lines for the
+    strongest weights; after the run each unit's heat map is the library's activation of that
+    unit on the grid for the saved model, and hovering a unit shows its own histogram, equal to
+    the library's counts on the run's probe batch. Updated every epoch (and at the start)."""
+    import numpy as np
+
+    from mitbadak.files.datasets.toy import load_generated
+    from mitbadak.files.modelfile import load_model
+    from mitbadak.views.boundary import unit_grids
+    from mitbadak.views.inspection import probe_batch
+    from mitbadak.views.network_view import unit_histograms
+
+    pg = open_page("/train")
+    pg.wait_for_selector("body[data-ready='1']")
+    pg.select_option("#dataset", "moons")
+    pg.fill("input[name=epochs]", "3")
+    pg.select_option("#pace", "0")
+    _start_new_run(pg)
+    pg.wait_for_selector("body[data-state='end']", timeout=60_000)
+    _wait(pg, "document.body.dataset.networkEpoch === '3'")
+    assert int(pg.get_attribute("body", "data-network-updates")) == 4  # start + 3 epochs
+    net = pg.evaluate("view.network")
+    assert net["sizes"] == [2, 16, 16, 2] and [len(s) for s in net["shown"]] == [2, 12, 12, 2]
+    assert pg.locator("#net svg .unit image").count() == 24  # one heat map per shown hidden unit
+    lines = pg.locator("#net svg line")
+    assert lines.count() == sum(e["kept"] for e in net["edges"])
+    widths = {float(lines.nth(k).get_attribute("stroke-width")) for k in range(5)}
+    assert len(widths) > 1  # thickness follows |w|
+    colours = set(
+        pg.eval_on_selector_all("#net svg line", "ls => ls.map(l => l.getAttribute('stroke'))")
+    )
+    assert colours == {"#2f6fdf", "#e8590c"}  # both signs drawn
+    model = load_model(Path(pg.get_attribute("#folder", "data-dir")) / "model.npz")
+    maps = unit_grids(model, net["xs"], net["ys"])
+    for layer, unit in [(0, 0), (1, 7), (1, 11)]:
+        np.testing.assert_allclose(
+            np.array(net["maps"][layer][unit], dtype=float), maps[layer][unit], atol=2e-4
+        )
+    pg.hover("#net .unit[data-layer='2'][data-unit='5']")
+    _wait(pg, "document.querySelector('#unit-title').dataset.unit === '5'")
+    shown = pg.evaluate("Array.from(document.getElementById('unit-hist').data[0].y)")
+    probe = probe_batch(load_generated("moons", 0).train[0])
+    counts = unit_histograms(model, probe, net["hist_ranges"], bins=len(shown))
+    assert shown == counts[1][5].tolist() and sum(shown) == len(probe)
+    assert "unit 6" in pg.text_content("#unit-title")
+    _shot(pg, tmp_path, "train-network-en.png")
+    pg.click("#lang-toggle")
+    assert "뉴런 6" in pg.text_content("#unit-title") or "뉴런" in pg.text_content("#net-caption")
+    _shot(pg, tmp_path, "train-network-ko.png")
+    pg.click("#lang-toggle")
