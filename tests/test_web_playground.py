@@ -618,3 +618,59 @@ def test_train_page_draws_the_network_unit_maps_and_unit_histograms(open_page, t
     assert "뉴런 6" in pg.text_content("#unit-title") or "뉴런" in pg.text_content("#net-caption")
     _shot(pg, tmp_path, "train-network-ko.png")
     pg.click("#lang-toggle")
+
+
+def test_every_page_restores_its_form_from_a_link_and_starts_nothing(open_page, tmp_path):
+    """A shared link (#key=value in the URL) fills the form of each page, in Korean or English,
+    and no run or upload starts: Train and Draw make no POST on load; Graph and Descent compute
+    from the link's values, as on any load. The URL follows the form as it changes."""
+    posts: list[str] = []
+
+    def opened(path: str):
+        pg = open_page(path)
+        pg.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        return pg
+
+    pg = opened("/train#dataset=moons&hidden=8%2C4&optimizer=adam&lr=0.02&epochs=7&seed=5"
+                "&batchnorm=1&pace=7&lang=ko")  # fmt: skip
+    pg.wait_for_selector("body[data-ready='1']")
+    form = {k: pg.input_value(f"[name={k}]") for k in
+            ("dataset", "hidden", "optimizer", "lr", "epochs", "seed", "batch_size")}  # fmt: skip
+    assert form == {"dataset": "moons", "hidden": "8,4", "optimizer": "adam", "lr": "0.02",
+                    "epochs": "7", "seed": "5", "batch_size": "32"}  # fmt: skip
+    assert pg.is_checked("[name=batchnorm]") and pg.input_value("#pace") == "7"
+    assert pg.text_content("#pace option:checked").strip() == "초당 7회 반복"  # never blank
+    assert pg.get_attribute("html", "lang") == "ko" and pg.text_content("#train") == "학습 시작"
+    time.sleep(0.5)
+    assert posts == [] and pg.get_attribute("body", "data-state") == "idle"
+    pg.fill("input[name=epochs]", "9")
+    _wait(pg, "location.hash.includes('epochs=9') && location.hash.includes('lang=ko')")
+    _shot(pg, tmp_path, "train-link-ko.png")
+
+    pg = opened("/draw#model=no-such-model&lang=en")  # an unknown model: the default stays
+    pg.wait_for_selector("#model option", state="attached")
+    ids = pg.eval_on_selector_all("#model option", "os => os.map((o) => o.value)")
+    default = pg.input_value("#model")
+    assert default in ids and pg.get_attribute("html", "lang") == "en"
+    other = ids[-1] if ids[-1] != default else ids[0]
+    pg = opened(f"/draw#model={other}&lang=ko")
+    pg.wait_for_selector("#model option", state="attached")
+    _wait(pg, f"document.querySelector('#model').value === {other!r}")
+    assert pg.text_content("#clear") == "지우기"
+    time.sleep(0.5)
+    assert posts == [] and pg.get_attribute("body", "data-state") == "empty"
+    _shot(pg, tmp_path, "draw-link-ko.png")
+
+    pg = opened("/graph#kind=apple&apple=150&apple_num=3&tax=1.2&seed=2&lang=ko")
+    _wait(pg, "(document.querySelector('#val-price') || {}).textContent === '540'")  # 150 x 3 x 1.2
+    assert pg.input_value("#kind") == "apple" and pg.input_value("#seed") == "2"
+    _shot(pg, tmp_path, "graph-link-ko.png")
+
+    pg = opened("/descent#surface=elongated&optimizer=adagrad&steps=12&x0=-5&x1=1.5&lang=en")
+    pg.wait_for_selector("body[data-state='ready']", timeout=20_000)
+    values = {k: pg.input_value(f"#{k}") for k in ("surface", "optimizer", "steps", "x0", "x1")}
+    assert values == {"surface": "elongated", "optimizer": "adagrad", "steps": "12",
+                      "x0": "-5", "x1": "1.5"}  # fmt: skip
+    pg.fill("#steps", "20")
+    pg.press("#steps", "Enter")
+    _wait(pg, "location.hash.includes('steps=20')")

@@ -478,6 +478,10 @@ const drawPage = (() => {
     }
     models = answer.data.models;
     renderModels(answer.data.default);
+    // a shared link's model (#model=...): chosen, nothing sent until something is drawn
+    const select = document.getElementById("model");
+    mb.restoreForm([select]);
+    mb.trackState(() => ({ model: select.value }));
   }
 
   function init() {

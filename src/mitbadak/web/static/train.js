@@ -646,6 +646,21 @@ function showRecipe(config) {
   const ds = form.elements.dataset;
   if (config.dataset && [...ds.options].some((o) => o.value === config.dataset)) ds.value = config.dataset;
   else if (String(config.dataset || "").endsWith("points.csv")) ds.value = POINTS;
+  mb.saveState();
+}
+
+// Show a pace in the select, adding it when it is none of the choices (a run started by a
+// script or a link with another pace: never a blank select).
+function choosePace(value) {
+  const select = document.getElementById("pace");
+  const v = String(Number(value));
+  if (![...select.options].some((o) => o.value === v)) {
+    const opt = document.createElement("option");
+    opt.value = v;
+    opt.textContent = mb.t("train.pace.n", { n: v });
+    select.appendChild(opt);
+  }
+  select.value = v;
 }
 
 // The form's recipe for a data set: a toy set's own, clicked points', or MNIST's; and its pace.
@@ -770,6 +785,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (def) def.textContent = mb.t("train.default");
     for (const opt of paceSelect.options) {
       const n = Number(opt.value);
+      if (!opt.textContent) continue;
       opt.textContent = n === 0 ? mb.t("train.pace.full") : n === 2 ? mb.t("train.pace.slow") : mb.t("train.pace.n", { n });
     }
     drawSpeed();
@@ -782,12 +798,21 @@ document.addEventListener("DOMContentLoaded", async () => {
   document.getElementById("command").dataset.empty = mb.t("train.command.empty");
   setupPoints();
   applyDatasetRecipe("spiral");
+  // A shared link (#dataset=moons&lr=0.1&...): its data set's recipe, then its own values. Only
+  // the form: training starts when Train is pressed.
+  const stateElements = [...[...form.elements].filter((el) => el.name), paceSelect];
+  const link = mb.linkState();
+  if (mb.restoreForm([form.elements.dataset]).length) applyDatasetRecipe(form.elements.dataset.value);
+  mb.restoreForm(stateElements.filter((el) => el !== paceSelect && el.name !== "dataset"));
+  if (link.has("pace") && Number(link.get("pace")) >= 0 && Number.isFinite(Number(link.get("pace")))) choosePace(link.get("pace"));
+  mb.trackState(() => mb.formValues(stateElements));
   setState("idle");
   resetView(null);
   const st = await mb.api("/api/train/state");
   if (st.ok && st.data.active) { // a run in progress: its pace, and its recipe once its event comes
-    paceSelect.value = String(st.data.pace);
+    choosePace(st.data.pace);
     adoptRecipe = true;
+    mb.saveState();
   }
   document.getElementById("tiles-box").hidden = true;
   loadRuns();
