@@ -803,7 +803,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   const stateElements = [...[...form.elements].filter((el) => el.name), paceSelect];
   const link = mb.linkState();
   if (mb.restoreForm([form.elements.dataset]).length) applyDatasetRecipe(form.elements.dataset.value);
-  mb.restoreForm(stateElements.filter((el) => el !== paceSelect && el.name !== "dataset"));
+  const linked = mb.restoreForm(stateElements.filter((el) => el !== paceSelect && el.name !== "dataset"));
   if (link.has("pace") && Number(link.get("pace")) >= 0 && Number.isFinite(Number(link.get("pace")))) choosePace(link.get("pace"));
   mb.trackState(() => mb.formValues(stateElements));
   setState("idle");
@@ -811,7 +811,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   const st = await mb.api("/api/train/state");
   if (st.ok && st.data.active) { // a run in progress: its pace, and its recipe once its event comes
     choosePace(st.data.pace);
-    adoptRecipe = true;
+    adoptRecipe = !link.has("dataset") && linked.length === 0; // a link's recipe stays
     mb.saveState();
   }
   document.getElementById("tiles-box").hidden = true;
