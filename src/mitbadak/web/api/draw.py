@@ -167,6 +167,14 @@ def _png_data_url(image: np.ndarray, max_side: int | None = None) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _npy_data_url(x: np.ndarray) -> str:
+    """The network's input as a downloadable ``.npy`` file (a data-URL), exactly its values."""
+    from mitbadak.files.photos import digit_array_bytes
+
+    data = base64.b64encode(digit_array_bytes(x)).decode("ascii")
+    return "data:application/octet-stream;base64," + data
+
+
 def _rounded(a: np.ndarray, digits: int = 4) -> list:
     return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
 
@@ -202,6 +210,8 @@ def analyse(entry, x: np.ndarray, steps=None) -> dict[str, Any]:
         "probabilities": [float(p) for p in probs],
         "scores": _rounded(outputs[-1].values[0], 5),
         "input": _rounded(x, 4),
+        # the exact input as a .npy file (float32, 28x28): `mitbadak predict MODEL it.npy`
+        "input_npy": _npy_data_url(x) if x.size == 784 else None,
         "layers": [
             {
                 "name": o.name,

@@ -42,6 +42,69 @@ const mb = (() => {
   } catch (_err) {
     // storage unavailable (private mode): keep English
   }
+  // A shared link's language wins (the page state lives in the URL's #fragment).
+  const linked = new URLSearchParams(window.location.hash.slice(1)).get("lang");
+  if (linked === "ko" || linked === "en") lang = linked;
+
+  // -- the page's state in its URL: #key=value&... (the fragment never reaches the server) ----
+  // Restoring a link only fills the form: no page starts a run or an upload on load.
+  let stateSource = null; // () => {key: value} of the page's form
+
+  function linkState() {
+    return new URLSearchParams(window.location.hash.slice(1));
+  }
+
+  // Write the page's form (and the language) into the URL, replacing the history entry.
+  function saveState() {
+    if (!stateSource) return; // the page has not restored its link yet
+    const params = new URLSearchParams();
+    const values = stateSource ? stateSource() : {};
+    for (const [k, v] of Object.entries(values)) {
+      if (v !== undefined && v !== null && String(v) !== "") params.set(k, String(v));
+    }
+    params.set("lang", lang);
+    const hash = `#${params.toString()}`;
+    if (window.location.hash !== hash) window.history.replaceState(null, "", hash);
+  }
+
+  // The page's form as {key: value}: each element's name (or id); a checkbox is "1" or "".
+  function formValues(elements) {
+    const values = {};
+    for (const el of elements) {
+      const key = el.name || el.id;
+      values[key] = el.type === "checkbox" ? (el.checked ? "1" : "") : el.value;
+    }
+    return values;
+  }
+
+  // Put the link's values into the elements (a select only takes one of its enabled options);
+  // returns the keys it set. Fires no events: nothing is computed or started by this.
+  function restoreForm(elements) {
+    const params = linkState();
+    const set = [];
+    for (const el of elements) {
+      const key = el.name || el.id;
+      if (!params.has(key)) continue;
+      const value = params.get(key);
+      if (el.type === "checkbox") el.checked = value === "1";
+      else if (el.tagName === "SELECT") {
+        if (![...el.options].some((o) => o.value === value && !o.disabled)) continue;
+        el.value = value;
+      } else el.value = value;
+      set.push(key);
+    }
+    return set;
+  }
+
+  // The page's form is kept in the URL from now on: source() gives its values.
+  function trackState(source) {
+    stateSource = source;
+    // after the page's own handlers (a data set brings its recipe, an optimizer its lr)
+    const later = () => setTimeout(saveState, 0);
+    document.addEventListener("input", later, true);
+    document.addEventListener("change", later, true);
+    saveState();
+  }
 
   function addStrings(more) {
     for (const code of Object.keys(more)) Object.assign(strings[code], more[code]);
@@ -72,6 +135,7 @@ const mb = (() => {
     }
     applyI18n();
     for (const fn of listeners) fn(lang);
+    if (stateSource) saveState();
   }
 
   function onLanguageChange(fn) {
@@ -118,6 +182,11 @@ const mb = (() => {
     onLanguageChange,
     api,
     setStatus,
+    linkState,
+    formValues,
+    restoreForm,
+    trackState,
+    saveState,
     get lang() {
       return lang;
     },
