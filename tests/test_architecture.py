@@ -246,17 +246,18 @@ def test_monkeypatching_an_old_name_patches_the_module(monkeypatch):
 
 def test_the_public_api_is_unchanged():
     """The 0.1 names, in order, plus chapter 6's (BatchNormalization, Dropout,
-    MultiLayerNetExtend, Nesterov, RMSprop, search, tune): an addition is deliberate, a removal
-    a break."""
+    MultiLayerNetExtend, Nesterov, RMSprop, search, tune) and chapters 7-8's (SimpleConvNet,
+    DeepConvNet): an addition is deliberate, a removal a break."""
     assert mitbadak.__all__ == [
         "__version__", "step_function", "sigmoid", "sigmoid_grad", "relu", "identity_function",
         "softmax", "sum_squares_error", "cross_entropy_error", "numerical_diff",
         "numerical_gradient", "gradient_descent", "tangent_line", "MulLayer", "AddLayer", "Relu",
         "Sigmoid", "Affine", "SoftmaxWithLoss", "BatchNormalization", "Dropout", "init_network",
         "forward", "predict", "SimpleNet", "simpleNet", "TwoLayerNet", "MultiLayerNet",
-        "MultiLayerNetExtend", "gradient_check", "SGD", "Momentum", "AdaGrad", "Adam",
-        "Nesterov", "RMSprop", "train", "search", "tune", "load_mnist", "save_model", "load_model",
-        "import_book_weights", "load_book_weights", "find_book_weights",
+        "MultiLayerNetExtend", "SimpleConvNet", "DeepConvNet", "gradient_check", "SGD",
+        "Momentum", "AdaGrad", "Adam", "Nesterov", "RMSprop", "train", "search", "tune",
+        "load_mnist", "save_model", "load_model", "import_book_weights", "load_book_weights",
+        "find_book_weights",
     ]  # fmt: skip
     for name in mitbadak.__all__:
         assert getattr(mitbadak, name) is not None, name

@@ -7,6 +7,7 @@ The public API, by chapter:
 * chapter 4 - loss functions, :mod:`mitbadak.core.differentiation` (numerical differentiation),
   :class:`SimpleNet`, :class:`TwoLayerNet`
 * chapter 5 - :mod:`mitbadak.nn.layers` (the computational graph), :func:`gradient_check`
+* chapters 7-8 - :class:`SimpleConvNet`, :class:`DeepConvNet` (:mod:`mitbadak.nn.convnets`)
 """
 
 from mitbadak import _aliases
@@ -31,6 +32,7 @@ from mitbadak.files.bookweights import import_book_weights, load_book_weights
 from mitbadak.files.datasets import find_book_weights, load_mnist
 from mitbadak.files.modelfile import load_model, save_model
 from mitbadak.nn.batchnorm import BatchNormalization
+from mitbadak.nn.convnets import DeepConvNet, SimpleConvNet
 from mitbadak.nn.dropout import Dropout
 from mitbadak.nn.gradcheck import gradient_check
 from mitbadak.nn.layers import AddLayer, Affine, MulLayer, Relu, Sigmoid, SoftmaxWithLoss
@@ -95,6 +97,8 @@ __all__ = [
     "TwoLayerNet",
     "MultiLayerNet",
     "MultiLayerNetExtend",
+    "SimpleConvNet",
+    "DeepConvNet",
     "gradient_check",
     "SGD",
     "Momentum",

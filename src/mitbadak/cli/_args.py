@@ -128,3 +128,24 @@ def resolve_device_argument(args) -> str:
 
     return resolve_device(args.device)
 
+
+
+def load_model_noting(path):
+    """``load_any_model(path)`` -> (network, metadata); a 2022 master convnet file's warning is
+    said as one ``note:`` line on stderr (its weights differ from the book's figures)."""
+    import sys
+    import warnings
+
+    from mitbadak.files.convnet_params import BookWeightsVersionWarning
+    from mitbadak.training.evaluation import load_any_model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BookWeightsVersionWarning)
+        loaded = load_any_model(path)
+    for warning in caught:
+        if issubclass(warning.category, BookWeightsVersionWarning):
+            print(f"note: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)  # fmt: skip
+    return loaded

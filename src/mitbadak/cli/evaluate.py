@@ -22,7 +22,8 @@ def register(sub) -> None:
         "two test files are needed); writes a confusion-matrix PNG, a grid of misclassified "
         "images and report.json. MODEL is a .npz model file, a run folder (its model.npz, or "
         "its last checkpoint, naming its epoch, when the run stopped before finishing; a run "
-        "still training is refused), or the book's sample_weight.pkl.\n\n"
+        "still training is refused), or one of the book's pickles (sample_weight.pkl, "
+        "params.pkl, deep_convnet_params.pkl; their 2022 versions too).\n\n"
         "Output folder (unless --out): eval-NAME beside MODEL, named after the model file "
         "(runs/r/model.npz -> runs/r/eval-model/), or ./eval-NAME when that folder is not "
         "writable (e.g. ./eval-sample_weight/). A folder holding another model's report is "
@@ -59,7 +60,8 @@ def _load(model: str):
     A run still training (its folder's lock held) is refused: it has no finished model yet. A run
     that stopped without finishing is evaluated from its last checkpoint, saying which epoch.
     """
-    from mitbadak.training.evaluation import check_not_training, load_any_model, model_file_of
+    from mitbadak.cli._args import load_model_noting
+    from mitbadak.training.evaluation import check_not_training, model_file_of
 
     path = Path(model)
     check_not_training(path)
@@ -81,7 +83,7 @@ def _load(model: str):
             f"{path} is a folder without model.npz or checkpoint.npz; expected a run "
             "folder written by 'mitbadak train'"
         )
-    network, meta = load_any_model(path)
+    network, meta = load_model_noting(path)
     return network, meta, model_file_of(path)
 
 

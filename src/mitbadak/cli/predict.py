@@ -15,7 +15,8 @@ def register(sub) -> None:
         help="classify digit images (PNG/JPEG)",
         description="Preprocess each image the way MNIST was made (grayscale, inverted if dark on "
         "light, cropped, scaled to 20x20 inside 28x28, centred by mass) and print the top-3 "
-        "classes. MODEL is a .npz model file, a run folder, or the book's sample_weight.pkl.",
+        "classes. MODEL is a .npz model file, a run folder, or one of the book's pickles "
+        "(sample_weight.pkl, params.pkl, deep_convnet_params.pkl).",
     )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("images", metavar="IMAGE", nargs="+")
@@ -30,12 +31,12 @@ def register(sub) -> None:
 def run(args) -> int:
     import numpy as np
 
+    from mitbadak.cli._args import load_model_noting
     from mitbadak.core.backend import to_host
     from mitbadak.files.photos import ImageError, load_image, preprocess_digit
-    from mitbadak.training.evaluation import load_any_model
 
     device = resolve_device_argument(args)
-    network, _meta = load_any_model(args.model)
+    network, _meta = load_model_noting(args.model)
     network.to(device)
     if network.input_size != 784:
         raise CLIError(
@@ -52,7 +53,9 @@ def run(args) -> int:
             if not args.json:
                 print(f"mitbadak: error: {exc}", file=sys.stderr)
             continue
-        probs = to_host(network.predict_proba(x[None, :]))[0]
+        # (1, 784) for a multilayer net, (1, 1, 28, 28) for a convnet
+        batch = x.reshape((1, *getattr(network, "input_shape", (x.size,))))
+        probs = to_host(network.predict_proba(batch))[0]
         order = np.argsort(probs)[::-1][:top]
         entry = {
             "image": path,

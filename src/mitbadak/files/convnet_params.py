@@ -24,15 +24,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from mitbadak.core.errors import ModelFileError
 from mitbadak.files.bookweights import (
     MAX_PICKLE_BYTES,
     BookPickleError,
     _book_file_path,
     _read_file,
+    import_book_weights,
     read_array_pickle,
 )
 from mitbadak.files.modelfile import load_arrays, save_arrays
-from mitbadak.nn.convnets import register_param_files
+from mitbadak.nn.convnets import DeepConvNet, SimpleConvNet, register_param_files
 
 __all__ = [
     "BookConvnetFile",
@@ -40,6 +42,9 @@ __all__ = [
     "BookWeightsVersionWarning",
     "load_convnet_params",
     "save_convnet_params",
+    "convnet_for_arrays",
+    "import_convnet",
+    "import_weights",
 ]
 
 
@@ -129,3 +134,84 @@ def save_convnet_params(
 
 
 register_param_files(load_convnet_params, save_convnet_params)
+
+
+# ---------------------------------------------------------------------------------------------
+# A parameter file as a network: `mitbadak import-weights`, `evaluate`, `predict`, `serve`
+
+_SIMPLE_KEYS = {f"{s}{i}" for s in "Wb" for i in range(1, 4)}
+_DEEP_KEYS = {f"{s}{i}" for s in "Wb" for i in range(1, 9)}
+#: the book's DeepConvNet pads (conv4: 2)
+_DEEP_PADS = (1, 1, 1, 2, 1, 1)
+
+
+def convnet_for_arrays(arrays: Mapping[str, np.ndarray], where: str = "the file") -> Any | None:
+    """The book's convnet (fresh weights) that a file's arrays are meant for, by their keys and
+    shapes: W1..W3/b1..b3 with a 4-D W1 -> ``SimpleConvNet``, W1..W8/b1..b8 -> ``DeepConvNet``,
+    on 28x28 images of W1's channels; ``None`` for anything else (e.g. sample_weight.pkl).
+    Its ``load_params`` then checks every shape (naming the key and both shapes)."""
+    keys = set(arrays)
+    w1 = arrays.get("W1")
+    if w1 is None or np.ndim(w1) != 4 or keys not in (_SIMPLE_KEYS, _DEEP_KEYS):
+        return None
+    if any(np.size(v) == 0 for v in arrays.values()):
+        raise ModelFileError(f"{where}: an array is empty; not a trained network's parameters")
+    last = "W3" if keys == _SIMPLE_KEYS else "W8"
+    hidden_key = "W2" if keys == _SIMPLE_KEYS else "W7"
+    for key in (hidden_key, last):
+        if np.ndim(arrays[key]) != 2:
+            raise ModelFileError(
+                f"{where}: {key} has shape {tuple(np.shape(arrays[key]))}; an Affine weight "
+                "is 2-D (inputs, outputs)"
+            )
+    channels = int(w1.shape[1])
+    hidden, classes = int(arrays[hidden_key].shape[1]), int(arrays[last].shape[1])
+    if keys == _SIMPLE_KEYS:
+        conv = {"filter_num": int(w1.shape[0]), "filter_size": int(w1.shape[2]), "pad": 0,
+                "stride": 1}  # fmt: skip
+        return SimpleConvNet((channels, 28, 28), conv, hidden, classes, seed=0)
+    convs = []
+    for i, pad in enumerate(_DEEP_PADS, start=1):
+        w = arrays[f"W{i}"]
+        if np.ndim(w) != 4:
+            raise ModelFileError(
+                f"{where}: W{i} has shape {tuple(np.shape(w))}; a convolution's weight is 4-D "
+                "(filters, channels, h, w)"
+            )
+        convs.append({"filter_num": int(w.shape[0]), "filter_size": int(w.shape[2]),
+                      "pad": pad, "stride": 1})  # fmt: skip
+    return DeepConvNet((channels, 28, 28), *convs, hidden_size=hidden, output_size=classes,
+                       seed=0)  # fmt: skip
+
+
+def import_convnet(file_name: str | os.PathLike) -> Any:
+    """The book's ``params.pkl`` / ``deep_convnet_params.pkl`` (any of the four, or a
+    ``save_params`` file) as the ``SimpleConvNet`` or ``DeepConvNet`` it holds, read without
+    running it; ``net.metadata['source']`` says which file and version it was (a 2022 master
+    file also warns: :class:`BookWeightsVersionWarning`). ModelFileError if the arrays are no
+    convnet's."""
+    arrays, _source = load_convnet_params(file_name)
+    net = convnet_for_arrays(arrays, str(file_name))
+    if net is None:
+        raise ModelFileError(
+            f"{file_name}: holds {', '.join(sorted(arrays)) or 'no arrays'}; expected the "
+            "book's SimpleConvNet (W1..W3, b1..b3, W1 4-D) or DeepConvNet (W1..W8, b1..b8)"
+        )
+    with warnings.catch_warnings():  # load_convnet_params warned above already
+        warnings.simplefilter("ignore", BookWeightsVersionWarning)
+        net.load_params(file_name)
+    return net
+
+
+def import_weights(file_name: str | os.PathLike) -> Any:
+    """Any of the book's weight pickles as a network: ``sample_weight.pkl`` (chapter 3) ->
+    ``MultiLayerNet`` (:func:`~mitbadak.files.bookweights.import_book_weights`); the chapter 7-8
+    pickles -> ``SimpleConvNet``/``DeepConvNet`` (:func:`import_convnet`). A bare name of one
+    of the book's files is also looked for where ``mitbadak data download`` puts it."""
+    path = _book_file_path(file_name)
+    with warnings.catch_warnings():  # import_convnet warns (once) for a 2022 file
+        warnings.simplefilter("ignore", BookWeightsVersionWarning)
+        arrays, _source = load_convnet_params(path)
+    if convnet_for_arrays(arrays, str(path)) is None:
+        return import_book_weights(path)
+    return import_convnet(path)

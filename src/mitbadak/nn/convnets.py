@@ -24,6 +24,7 @@ book's pickles without running them and says which file it was (``net.metadata['
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,7 +34,7 @@ from mitbadak.core.errors import ModelFileError
 from mitbadak.nn.convolution import Convolution, check_window
 from mitbadak.nn.dropout import Dropout
 from mitbadak.nn.layers import Affine, Relu
-from mitbadak.nn.networks import LayerNet
+from mitbadak.nn.networks import LayerNet, register_config_class
 from mitbadak.nn.pooling import Pooling
 
 __all__ = [
@@ -72,13 +73,58 @@ def _conv_param(param: Mapping[str, Any], what: str) -> tuple[int, int, int, int
     return tuple(param[k] for k in keys)  # type: ignore[return-value]
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON reads it back (tuples as lists), for comparing configs."""
+    return json.loads(json.dumps(value))
+
+
 class ConvNet(LayerNet):
     """What the two convnets share: image input, (N, 1) labels, accuracy in batches of 100, and
-    the book's ``save_params``/``load_params``. Its config is a ``LayerNet`` config (model files
-    and ``net.copy`` rebuild the layer list)."""
+    the book's ``save_params``/``load_params``. Its config is a ``LayerNet`` config plus, under
+    ``"constructor"``, the class name and its constructor's arguments, from which
+    :func:`~mitbadak.nn.networks.network_from_config` (model files, checkpoints, ``net.copy``)
+    rebuilds this class."""
 
     architecture = "LayerNet"
     metadata: dict[str, Any]
+    #: the constructor's arguments (JSON-ready), set by ``__init__``
+    _arguments: dict[str, Any]
+
+    def config(self) -> dict[str, Any]:
+        """A ``LayerNet`` config and ``"constructor": {"class": NAME, "arguments": {...}}``."""
+        config = super().config()
+        config["constructor"] = {"class": type(self).__name__,
+                                 "arguments": _plain(self._arguments)}  # fmt: skip
+        return config
+
+    @classmethod
+    def implied_arguments(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The constructor arguments a config's layer list states (read without allocating)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, dtype="float64", seed=0) -> ConvNet:
+        """This class rebuilt from ``config["constructor"]["arguments"]``; the arguments must
+        state the config's layer list (checked before anything is allocated, and after)."""
+        arguments = config["constructor"]["arguments"]
+        if not isinstance(arguments, Mapping):
+            raise ValueError("the network config's 'constructor' has no 'arguments' object")
+        try:
+            implied = cls.implied_arguments(config)
+        except (IndexError, KeyError, TypeError, ValueError):
+            implied = None
+        if implied is None or any(
+            _plain(arguments.get(k)) != _plain(v) for k, v in implied.items()
+        ):
+            raise ValueError(
+                f"the network config's {cls.__name__} arguments do not match its 'layers'"
+            )
+        net = cls(**arguments, dtype=dtype, seed=seed)
+        if _plain(net.config()["layers"]) != _plain(config["layers"]):
+            raise ValueError(
+                f"the network config's {cls.__name__} arguments do not match its 'layers'"
+            )
+        return net
 
     def _check_sample_shape(self, x) -> None:
         """A convnet takes images (N, C, H, W) of its input shape (one flattened batch is the
@@ -162,6 +208,12 @@ def _param_files(kind: str) -> Callable[..., Any]:
     return PARAM_FILES[kind]
 
 
+def _conv_dict(param: Mapping[str, Any], what: str) -> dict[str, int]:
+    """The book's ``conv_param`` as a plain dict of ints (a config's JSON)."""
+    keys = ("filter_num", "filter_size", "pad", "stride")
+    return {k: int(v) for k, v in zip(keys, _conv_param(param, what), strict=True)}
+
+
 def _conv_layer(
     channels: int, param: Mapping[str, Any], std: float | None, what: str
 ) -> Convolution:
@@ -199,8 +251,20 @@ class SimpleConvNet(ConvNet):
         layers = [conv, Relu(), pool,
                   Affine.of_shape(int(np.prod(pooled)), hidden_size, std), Relu(),
                   Affine.of_shape(hidden_size, output_size, std)]  # fmt: skip
+        self._arguments = {"input_dim": list(shape),
+                           "conv_param": _conv_dict(conv_param, "conv_param"),
+                           "hidden_size": int(hidden_size), "output_size": int(output_size),
+                           "weight_init_std": std}  # fmt: skip
         self._assemble(layers, shape, int(output_size), 0.0, seed, dtype)
         self._move_to(device)
+
+    @classmethod
+    def implied_arguments(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """input_dim, conv_param, hidden_size, output_size as the layer list states them."""
+        layers = config["layers"]
+        return {"input_dim": list(config["input_shape"]), "conv_param": _stated_conv(layers[0]),
+                "hidden_size": layers[3]["out_size"],
+                "output_size": config["output_size"]}  # fmt: skip
 
 
 #: DeepConvNet's default ``conv_param_1`` .. ``conv_param_6`` (the book's).
@@ -251,8 +315,41 @@ class DeepConvNet(ConvNet):
                    Dropout(0.5),
                    Affine.of_shape(hidden, output_size, float(np.sqrt(2.0 / hidden))),
                    Dropout(0.5)]  # fmt: skip
+        self._arguments = {"input_dim": list(shape),
+                           **{f"conv_param_{i}": _conv_dict(p, f"conv_param_{i}")
+                              for i, p in enumerate(params, start=1)},
+                           "hidden_size": hidden, "output_size": int(output_size)}  # fmt: skip
         self._assemble(layers, shape, int(output_size), 0.0, seed, dtype)
         self._move_to(device)
+
+    def loss(self, x, t, train_flg: bool = True) -> float:
+        """The book's ``loss(x, t)``: mean cross-entropy of ``predict(x, train_flg=True)``, so
+        the dropout layers draw a fresh mask (training mode) unless ``train_flg=False``."""
+        return super().loss(x, t, train_flg=train_flg)
+
+    @classmethod
+    def implied_arguments(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """input_dim, conv_param_1..6, hidden_size, output_size as the layer list states them."""
+        convs = [e for e in config["layers"] if e["layer"] == "Convolution"]
+        affines = [e for e in config["layers"] if e["layer"] == "Affine"]
+        if len(convs) != 6:
+            raise ValueError("a DeepConvNet has six convolutions")
+        return {"input_dim": list(config["input_shape"]),
+                **{f"conv_param_{i}": _stated_conv(e) for i, e in enumerate(convs, start=1)},
+                "hidden_size": affines[0]["out_size"],
+                "output_size": config["output_size"]}  # fmt: skip
+
+
+register_config_class(SimpleConvNet)
+register_config_class(DeepConvNet)
+
+
+def _stated_conv(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The book's ``conv_param`` of a stated Convolution layer (square filters only)."""
+    if entry["layer"] != "Convolution" or entry["filter_h"] != entry["filter_w"]:
+        raise ValueError("not the book's square convolution")
+    return {"filter_num": entry["filter_num"], "filter_size": entry["filter_h"],
+            "pad": entry["pad"], "stride": entry["stride"]}  # fmt: skip
 
 
 def _input_dim(input_dim) -> tuple[int, int, int]:

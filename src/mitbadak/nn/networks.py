@@ -51,6 +51,7 @@ __all__ = [
     "make_rng",
     "MultiLayerNetExtend",
     "register_device_scores",
+    "register_config_class",
 ]
 
 #: Device inference engines by array-module name (``"cupy"``): ``(supports(net), scores(net,
@@ -1125,6 +1126,19 @@ class MultiLayerNetExtend(LayerNet):
                 f"dtype={self.dtype.name}{where})")  # fmt: skip
 
 
+#: Layer-list networks rebuilt as their own class: a ``LayerNet`` config whose ``"constructor"``
+#: is ``{"class": NAME, "arguments": {...}}`` is rebuilt by ``CONFIG_CLASSES[NAME].from_config(
+#: config, dtype=, seed=)`` (``nn/convnets.py`` registers ``SimpleConvNet`` and ``DeepConvNet``
+#: with :func:`register_config_class`; networks.py cannot import them: they import it).
+CONFIG_CLASSES: dict[str, Any] = {}
+
+
+def register_config_class(cls):
+    """Let :func:`network_from_config` rebuild ``cls`` (a class decorator; ``cls.from_config``)."""
+    CONFIG_CLASSES[cls.__name__] = cls
+    return cls
+
+
 def network_from_config(config: dict[str, Any], params: dict[str, np.ndarray] | None = None):
     """Rebuild a network from ``net.config()`` (and optionally load ``params`` into it)."""
     arch = config.get("architecture")
@@ -1134,6 +1148,17 @@ def network_from_config(config: dict[str, Any], params: dict[str, np.ndarray] | 
         "seed": 0,
     }
     try:
+        if arch == "LayerNet" and isinstance(config.get("constructor"), dict):
+            name = config["constructor"].get("class")
+            if name not in CONFIG_CLASSES:
+                raise ValueError(
+                    f"the network config names class {name!r}; expected one of "
+                    f"{sorted(CONFIG_CLASSES)}"
+                )
+            net = CONFIG_CLASSES[name].from_config(config, dtype=common["dtype"], seed=0)
+            if params is not None:
+                net.set_params(params)
+            return net
         if arch == "LayerNet" and isinstance(config.get("extend"), dict):
             extend = config["extend"]
             # the sizes it states must be the layer list's (checked without allocating anything)

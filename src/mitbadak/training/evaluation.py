@@ -110,6 +110,10 @@ def model_file_of(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.is_dir() and (path / "model.npz").exists():
         path = path / "model.npz"
+    if path.suffix == ".pkl" and not path.exists():  # a bare name of the book's files: where
+        from mitbadak.files.bookweights import _book_file_path  # `data download` put it
+
+        path = _book_file_path(path)
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -141,15 +145,18 @@ def _file_kind(mode: int) -> str:
 
 
 def load_any_model(path: str | os.PathLike):
-    """A mitbadak model file (.npz), or the book's ``sample_weight.pkl`` (imported safely).
+    """A mitbadak model file (.npz), or one of the book's pickles, imported safely:
+    ``sample_weight.pkl`` (chapter 3), ``params.pkl`` (SimpleConvNet) or
+    ``deep_convnet_params.pkl`` (DeepConvNet), 2016 or 2022.
 
     ``path`` may also be a run folder holding ``model.npz``. Returns (network, metadata). Anything
     but a regular file (a FIFO, a device) is refused before it is opened (:func:`model_file_of`).
     """
-    from mitbadak.files.modelfile import import_book_weights, load_model
+    from mitbadak.files.convnet_params import import_weights
+    from mitbadak.files.modelfile import load_model
 
     path = model_file_of(path)
-    network = import_book_weights(path) if path.suffix == ".pkl" else load_model(path)
+    network = import_weights(path) if path.suffix == ".pkl" else load_model(path)
     return network, network.metadata  # both loaders attach the file's metadata
 
 

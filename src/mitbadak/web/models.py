@@ -76,6 +76,15 @@ def _describe(entry: ModelEntry) -> None:
         from mitbadak.files.modelfile import BOOK_WEIGHTS_SHA256
 
         source = net.metadata.get("source", {}) if isinstance(net.metadata, dict) else {}
+        if len(getattr(net, "input_shape", ())) > 1:  # the book's chapter 7-8 convnets
+            entry.layers = [net.input_size, net.output_size]
+            entry.activation = "relu"
+            entry.dataset = "mnist"
+            entry.label = f"{entry.label} ({type(net).__name__}, {source.get('version', '?')})"
+            if isinstance(source.get("accuracy"), float):
+                entry.accuracy = source["accuracy"]
+                entry.accuracy_note = "book"
+            return
         entry.layers = [net.input_size, *net.hidden_sizes, net.output_size]
         entry.activation = net.activation
         entry.dataset = "mnist"

@@ -183,6 +183,14 @@ def analyse(entry, x: np.ndarray, steps=None) -> dict[str, Any]:
     network = entry.network()
     if network.input_size != x.size:
         raise BadInput(f"the model expects {network.input_size} inputs, got {x.size}")
+    if len(getattr(network, "input_shape", ())) > 1:  # a convnet: (1, 1, 28, 28), no layer walk
+        batch = x.reshape((1, *network.input_shape))
+        scores = network.predict(batch)[0]
+        probs = network.predict_proba(batch)[0]
+        return {"model": entry.id, "prediction": int(np.argmax(probs)),
+                "probabilities": [float(p) for p in probs], "scores": _rounded(scores, 5),
+                "input": _rounded(x, 4), "layers": [], "top_units": None,
+                "steps": _steps(steps)}  # fmt: skip
     # The same call `mitbadak predict` makes; the layer walk below shows the inside of it.
     probs = network.predict_proba(x[None, :])[0]
     with entry.lock:  # the layer-by-layer pass writes the layers' caches
@@ -217,8 +225,15 @@ def analyse(entry, x: np.ndarray, steps=None) -> dict[str, Any]:
             "activations": _rounded(first[units], 4),
             "weights": [_rounded(w.reshape(-1), 3) for w in weights],
         }
-    if steps is not None:
-        result["steps"] = {
+    result["steps"] = _steps(steps)
+    return result
+
+
+def _steps(steps) -> dict[str, Any] | None:
+    """The preprocessing steps the draw page shows (None for raw pixels)."""
+    if steps is None:
+        return None
+    return {
             "inverted": steps.inverted,
             "image_size": [int(s) for s in steps.ink.shape],
             "box": list(steps.box),
@@ -231,7 +246,6 @@ def analyse(entry, x: np.ndarray, steps=None) -> dict[str, Any]:
             "shift": list(steps.shift),
             "final": _png_data_url(steps.final),
         }
-    return result
 
 
 def predict_image_bytes(entry, data: bytes) -> dict[str, Any]:
