@@ -32,7 +32,7 @@ class ModelEntry:
 
     id: str
     label: str
-    kind: str  # 'run', 'file' or 'book'
+    kind: str  # 'run', 'file', 'book' or 'upload'
     path: Path
     accuracy: float | None = None
     accuracy_note: str | None = None
@@ -71,7 +71,7 @@ def _slug(text: str) -> str:
 
 def _describe(entry: ModelEntry) -> None:
     """Fill accuracy/dataset/layers from the file's metadata, without loading the weights."""
-    if entry.kind == "book":
+    if entry.path.suffix == ".pkl":
         net = entry.network()  # the pickle has no separate metadata: import it (small, checked)
         from mitbadak.files.modelfile import BOOK_WEIGHTS_SHA256
 
@@ -170,13 +170,13 @@ class ModelRegistry:
         elif not p.is_file():
             raise ModelFileError(f"{p}: no such model file or run folder")
         elif p.suffix == ".pkl":
-            kind, label, file = "book", p.name, p
+            kind, label, file = kind or "book", p.name, p
         else:
             kind, label, file = kind or "file", p.stem, p
         for existing in self._entries.values():
             if existing.path.resolve() == file.resolve():
                 return existing  # the same file given twice (e.g. a run also under --runs)
-        base = "book" if kind == "book" else f"{kind}-{_slug(label)}"
+        base = kind if kind in ("book", "upload") else f"{kind}-{_slug(label)}"
         entry = ModelEntry(id=self._unique_id(base), label=label, kind=kind, path=file)
         _describe(entry)
         if entry.layers is not None and entry.layers[0] != 784:
@@ -185,6 +185,14 @@ class ModelRegistry:
             )
         self._entries[entry.id] = entry
         return entry
+
+    def remove(self, path: str | os.PathLike) -> None:
+        """Forget the entry of the model file ``path`` (a refused upload), if there is one."""
+        with self._lock:
+            target = Path(path).resolve()
+            for key, entry in list(self._entries.items()):
+                if entry.path.resolve() == target:
+                    del self._entries[key]
 
     def add_runs(self, runs_dir: str | os.PathLike) -> list[ModelEntry]:
         """Add every run folder directly under ``runs_dir`` that holds a readable model.npz.

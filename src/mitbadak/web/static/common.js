@@ -12,6 +12,9 @@ const mb = (() => {
       "nav.train": "Train",
       "nav.graph": "Graph",
       "nav.descent": "Descent",
+      "nav.conv": "Convolution",
+      "upload.label": "Your model file",
+      "upload.done": "uploaded: {m}",
       "lang.toggle": "한국어",
       "model.label": "Model",
       "model.acc": "test accuracy {p}%",
@@ -25,6 +28,9 @@ const mb = (() => {
       "nav.train": "학습",
       "nav.graph": "계산 그래프",
       "nav.descent": "경사 하강",
+      "nav.conv": "합성곱",
+      "upload.label": "내 모델 파일",
+      "upload.done": "올림: {m}",
       "lang.toggle": "English",
       "model.label": "모델",
       "model.acc": "시험 정확도 {p}%",
@@ -166,7 +172,42 @@ const mb = (() => {
     el.classList.toggle("error", Boolean(isError));
   }
 
+  // A page with <input type="file" id="model-upload"> next to its <select id="model">: the file
+  // goes to POST /api/models/upload as it is; once the server has read it, the new model is
+  // chosen and the page hears "mb:models-changed" (detail.id) and a "change" on the select.
+  async function uploadModel(file) {
+    const answer = await api(`/api/models/upload?name=${encodeURIComponent(file.name)}`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: file,
+    });
+    if (!answer.ok) {
+      setStatus(answer.data.error, true);
+      return null;
+    }
+    const model = answer.data.model;
+    const select = document.getElementById("model");
+    if (select) {
+      const option = document.createElement("option");
+      option.value = model.id;
+      option.textContent = model.label;
+      select.appendChild(option);
+      select.value = model.id;
+    }
+    setStatus(t("upload.done", { m: model.label }));
+    document.dispatchEvent(new CustomEvent("mb:models-changed", { detail: { id: model.id } }));
+    if (select) select.dispatchEvent(new Event("change"));
+    return model;
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    const upload = document.getElementById("model-upload");
+    if (upload) {
+      upload.addEventListener("change", () => {
+        if (upload.files && upload.files[0]) uploadModel(upload.files[0]);
+        upload.value = "";
+      });
+    }
     const toggle = document.getElementById("lang-toggle");
     if (toggle) {
       toggle.addEventListener("click", () => setLanguage(lang === "ko" ? "en" : "ko"));
@@ -187,6 +228,7 @@ const mb = (() => {
     restoreForm,
     trackState,
     saveState,
+    uploadModel,
     get lang() {
       return lang;
     },

@@ -503,6 +503,7 @@ const drawPage = (() => {
       predictNow();
     });
     document.getElementById("model").addEventListener("change", predictNow);
+    document.addEventListener("mb:models-changed", () => loadModels()); // an upload (common.js)
     mb.onLanguageChange(() => {
       renderModels();
       if (lastResult) render(lastResult);
