@@ -143,8 +143,15 @@ def test_deep_convnet_graph_keeps_conv4_pad_and_the_book_dropout_as_mul(random_n
 
 def test_torch_modules_of_the_convnets(random_nets):
     need("torch")
-    names = [type(m).__name__ for m in export.to_torch(random_nets["SimpleConvNet"])]
+    simple = export.to_torch(random_nets["SimpleConvNet"])
+    names = [type(m).__name__ for m in simple]
     assert names == ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "ReLU", "Linear"]
+    state = simple.state_dict()  # the keys docs/export.md names
+    assert list(state) == ["0.weight", "0.bias", "4.weight", "4.bias", "6.weight", "6.bias"]
+    np.testing.assert_array_equal(state["0.weight"].numpy(),
+                                  random_nets["SimpleConvNet"].params["W1"].astype(np.float32))
+    np.testing.assert_array_equal(state["4.weight"].numpy(),
+                                  random_nets["SimpleConvNet"].params["W2"].T.astype(np.float32))
     deep = export.to_torch(random_nets["DeepConvNet"])
     assert [type(m).__name__ for m in deep][-6:] == [
         "Flatten", "Linear", "ReLU", "Scale", "Linear", "Scale"]  # fmt: skip
