@@ -303,9 +303,9 @@ def test_an_uploaded_models_fields_name_its_class_for_the_pages_label(api, convn
 
 
 @pytest.fixture(scope="module")
-def server(convnet_file, tmp_path_factory):
+def server(convnet_file, runs_dir):
     models = [str(BOOK_CONVNET)] if BOOK_CONVNET.is_file() else [str(convnet_file)]
-    srv = Server(*models, "--runs", str(tmp_path_factory.mktemp("no-runs")))
+    srv = Server(*models, "--runs", str(runs_dir))
     yield srv
     rc, err = srv.stop()
     assert rc == 0 and "Traceback" not in err, err
@@ -364,6 +364,11 @@ def test_the_conv_page_shows_row_k_and_the_layers_feature_maps(
     assert np.abs(seen.reshape(-1) - x).mean() < 0.02  # the same strokes, rendered here
     first = net.sequence[0].forward(seen.reshape(1, 1, 28, 28))[0]
     np.testing.assert_allclose(data["maps"][0]["values"], first, atol=1e-4)
+    # a new drawing opens the pooling where it is: the library's busiest channel and window
+    start = cs.busiest_pool_window(net, seen.reshape(-1))
+    assert [data["pool"]["channel"], data["pool"]["k"]] == [start["channel"], start["k"]]
+    pg.wait_for_function(f"document.getElementById('channel').value === '{start['channel']}'")
+    assert data["pool"]["kept"] > 0 and pg.input_value("#pool-k") == str(start["k"])
     channels = pg.locator("#maps canvas[data-layer='0']").count()
     assert channels == first.shape[0]
     pg.wait_for_selector("body[data-filters]")
@@ -378,9 +383,23 @@ def test_the_conv_page_shows_row_k_and_the_layers_feature_maps(
     context.close()
 
 
-def test_an_uploaded_model_predicts_what_the_library_says(browser, server, convnet_file, tmp_path):
-    from mitbadak.training.evaluation import load_any_model
+def _predict_json(model: Path, npy: Path) -> list[float]:
+    """`mitbadak predict MODEL that.npy --json --top 10`: the ten probabilities, by class."""
+    import subprocess
+    import sys
 
+    out = subprocess.run(
+        [sys.executable, "-m", "mitbadak", "predict", str(model), str(npy), "--json",
+         "--top", "10"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    top = json.loads(out)[0]["top"]
+    return [p for _, p in sorted((d["class"], d["probability"]) for d in top)]
+
+
+def test_an_uploaded_model_predicts_what_mitbadak_predict_says(
+    browser, server, convnet_file, tmp_path
+):
     context, pg, problems = _page(browser, server, "/draw")
     answers: list = []
     pg.on("response", lambda r: answers.append(r) if r.url.endswith("/api/predict") else None)
@@ -388,20 +407,55 @@ def test_an_uploaded_model_predicts_what_the_library_says(browser, server, convn
     pg.set_input_files("#model-upload", str(convnet_file))
     pg.wait_for_selector("#model option[value='upload']", state="attached")
     assert pg.input_value("#model") == "upload"
-    net = load_any_model(convnet_file)[0]
+    option = pg.locator("#model option[value='upload']")
+    label = option.text_content()
+    assert label.startswith("small-convnet.npz · SimpleConvNet · uploaded · ")
+    assert "784-10" not in label and "upload-" not in label
     for digit in (3, 7):
         pg.click("#clear")
         _draw(pg, DIGITS[digit])
         pg.wait_for_timeout(700)  # the page's last prediction starts after the pen rests
         pg.wait_for_selector("body[data-pending='0'][data-state='predicted']")
-        shown = int(pg.get_attribute("#top-class", "data-prediction"))
         last = answers[-1].json()
         assert last["model"] == "upload"
-        x = np.array(last["input"]).reshape(1, 1, 28, 28)  # what the page sent, as read
-        expected = net.predict_proba(x)[0]
-        np.testing.assert_allclose(last["probabilities"], expected, atol=1e-4)
-        assert shown == last["prediction"] == int(np.argmax(expected))
+        shown = pg.evaluate("document.getElementById('bars').data[0].y")
+        assert shown == last["probabilities"]
+        with pg.expect_download() as info:
+            pg.click("#download-input")
+        npy = tmp_path / f"{digit}-{info.value.suggested_filename}"
+        info.value.save_as(npy)
+        # the same 784 numbers through the CLI: its probabilities (rounded to 6 places)
+        np.testing.assert_allclose(_predict_json(convnet_file, npy), shown, atol=5e-7, rtol=0)
+        assert int(pg.get_attribute("#top-class", "data-prediction")) == int(np.argmax(shown))
     shot = tmp_path / "draw-upload-en.png"
+    pg.screenshot(path=str(shot), full_page=True)
+    keep_screenshot(shot)
+    pg.click("#lang-toggle")
+    pg.wait_for_selector("html[lang='ko']")
+    label = option.text_content()
+    assert label.startswith("small-convnet.npz · SimpleConvNet · 올린 파일 · "), label
+    assert "정확도 기록 없음" in label
+    shot = tmp_path / "draw-upload-ko.png"
+    pg.screenshot(path=str(shot), full_page=True)
+    keep_screenshot(shot)
+    pg.click("#lang-toggle")
+    assert problems == []
+    context.close()
+
+
+def test_the_conv_page_takes_a_run_folder_by_id_with_its_seeds_filters(browser, server, tmp_path):
+    context, pg, problems = _page(browser, server, "/conv", locale="ko-KR")
+    pg.wait_for_selector("body[data-ready='1']")
+    with pg.expect_response("**/api/conv/filters**") as answer:
+        pg.select_option("#model", "run-conv-seed5")
+    assert answer.value.json()["source"] == "seed"
+    pg.wait_for_selector("body[data-filters='run-conv-seed5']")
+    assert pg.get_attribute("#filters-source", "data-source") == "seed"
+    assert "시드 5" in pg.text_content("#filters-source")
+    assert pg.locator("#f-before canvas").count() == 4
+    label = pg.locator("#model option[value='run-conv-seed5']").text_content()
+    assert label.startswith("conv-seed5 · SimpleConvNet · "), label
+    shot = tmp_path / "conv-run-ko.png"
     pg.screenshot(path=str(shot), full_page=True)
     keep_screenshot(shot)
     assert problems == []
