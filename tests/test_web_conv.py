@@ -5,6 +5,7 @@ what it was sent and drew). Screenshots in English and Korean go to $MITBADAK_SC
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -356,7 +357,9 @@ def test_the_conv_page_shows_row_k_and_the_layers_feature_maps(
     np.testing.assert_allclose(row, expected, atol=5e-6)
     assert answer.value.json()["conv"]["k"] == 31
     # a drawing: the maps the page draws are the library's layer outputs for the same input
-    with pg.expect_response("**/api/conv") as answer:
+    drawing = re.compile(r'"image"')  # not a late answer for the slider's test image
+    with pg.expect_response(lambda r: r.url.endswith("/api/conv")
+                            and bool(drawing.search(r.request.post_data or ""))) as answer:
         _draw(pg, DIGITS[3])
     data = answer.value.json()
     seen = np.array(data["input"])  # the drawing as the server read it (5 decimals)
@@ -369,6 +372,8 @@ def test_the_conv_page_shows_row_k_and_the_layers_feature_maps(
     assert [data["pool"]["channel"], data["pool"]["k"]] == [start["channel"], start["k"]]
     pg.wait_for_function(f"document.getElementById('channel').value === '{start['channel']}'")
     assert data["pool"]["kept"] > 0 and pg.input_value("#pool-k") == str(start["k"])
+    fn = first.shape[0]  # the im2col panel's output map is that channel's too
+    assert pg.text_content("#out-text").startswith(f"map {start['channel']} of {fn}:")
     channels = pg.locator("#maps canvas[data-layer='0']").count()
     assert channels == first.shape[0]
     pg.wait_for_selector("body[data-filters]")

@@ -79,6 +79,7 @@ const conv = (() => {
   // A new digit or model: the server opens the pooling on its most active channel, at the
   // window holding that channel's largest value (channel 0's window 0 is blank for most digits).
   let reopen = true;
+  let asking = 0;
 
   // -- drawing numbers -----------------------------------------------------------------------
 
@@ -149,10 +150,12 @@ const conv = (() => {
       body.channel = Number(document.getElementById("channel").value);
     }
     reopen = false;
+    const asked = ++asking; // only the latest question's answer is drawn
     document.body.dataset.pending = "1";
     const answer = await mb.api("/api/conv", {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
     });
+    if (asked !== asking) return; // a later question was sent meanwhile
     delete document.body.dataset.pending;
     if (!answer.ok) { mb.setStatus(answer.data.error, true); return; }
     mb.setStatus("");
@@ -166,6 +169,7 @@ const conv = (() => {
   async function loadFilters(id) {
     filtersShown = id;
     const answer = await mb.api(`/api/conv/filters?model=${encodeURIComponent(id)}`);
+    if (filtersShown !== id) return; // another model was picked meanwhile
     if (!answer.ok) { mb.setStatus(answer.data.error, true); return; }
     const f = answer.data;
     const src = document.getElementById("filters-source");
@@ -215,7 +219,8 @@ const conv = (() => {
     document.getElementById("gemm-text").textContent = mb.t("conv.gemm", {
       k: cv.k, fh: cv.window[2], fw: cv.window[3], n, fn, i: cv.position[0], j: cv.position[1],
     });
-    const f = Math.min(Number(document.getElementById("channel").value), fn - 1);
+    document.getElementById("channel").value = String(pl.channel); // the server's choice, first
+    const f = Math.min(pl.channel, fn - 1);
     const first = d.maps[0].values[f];
     heat(document.getElementById("c-out"), first, { diverging: true, boxes: [{ at: [cv.position[0], cv.position[1], 1, 1] }] });
     document.getElementById("out-text").textContent = mb.t("conv.out", {
