@@ -9,6 +9,7 @@ Every number comes from the network's layers and :func:`~mitbadak.nn.convolution
   filter (equal to the layer's ``forward`` at (i, j));
 * :func:`pool_step`: the first max pooling's window ``k`` on one channel, the value it keeps and
   where (the first maximum, as the layer's ``arg_max``), and the argmax of every window;
+  :func:`busiest_pool_window`: where to open it (the most active channel, its largest value);
 * :func:`backward_steps`: dL/d(input) of the predicted class's score s backwards through the
   same layers: the gradient at the pooling's output, sent to each window's argmax, through the
   ReLU, then ``dcol = dout_col @ col_W^T`` and ``col2im(dcol)``, which adds the overlapping
@@ -37,6 +38,7 @@ __all__ = [
     "feature_maps",
     "conv_step",
     "pool_step",
+    "busiest_pool_window",
     "backward_steps",
     "first_filters",
     "initial_network",
@@ -44,7 +46,14 @@ __all__ = [
 
 
 class NotAConvNet(ValueError):
-    """The network has no convolution layer (or the step asked for is out of range)."""
+    """The network has no convolution layer (or the step asked for is out of range).
+
+    ``argument``: the name of the function's argument that was out of range, else None.
+    """
+
+    def __init__(self, message: str, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
 def conv_layers(net) -> list[tuple[int, Any]]:
@@ -107,9 +116,11 @@ def _first(net, kind: type) -> tuple[int, Any]:
     raise NotAConvNet(f"the model has no {kind.__name__} layer")
 
 
-def _position(k: Any, count: int, what: str) -> int:
+def _position(k: Any, count: int, what: str, argument: str) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k < count:
-        raise NotAConvNet(f"{what} must be a whole number from 0 to {count - 1}, got {k!r}")
+        given = repr(k) if len(repr(k)) <= 20 else f"{repr(k)[:17]}..."
+        raise NotAConvNet(f"{what} must be a whole number from 0 to {count - 1}, got {given}",
+                          argument)  # fmt: skip
     return int(k)
 
 
@@ -128,7 +139,7 @@ def conv_step(net, x, k: int) -> dict[str, Any]:
     col = im2col(x4, fh, fw, conv.stride, conv.pad)
     out_map = conv.forward(x4)[0]  # (FN, out_h, out_w): the layer's own numbers
     out_h, out_w = out_map.shape[1:]
-    k = _position(k, col.shape[0], "the window number")
+    k = _position(k, col.shape[0], "the window number", "k")
     i, j = divmod(k, out_w)
     col_W = conv.W.reshape(fn, -1).T  # (C*FH*FW, FN)
     row = col[k]
@@ -157,10 +168,10 @@ def pool_step(net, x, k: int, channel: int = 0) -> dict[str, Any]:
     outs = _forward(net, as_image(net, x))
     before = outs[i_pool - 1] if i_pool else as_image(net, x)
     c_count = before.shape[1]
-    channel = _position(channel, c_count, "the channel")
+    channel = _position(channel, c_count, "the channel", "channel")
     pooled = outs[i_pool][0, channel]
     out_h, out_w = pooled.shape
-    k = _position(k, out_h * out_w, "the pooling window number")
+    k = _position(k, out_h * out_w, "the pooling window number", "k")
     i, j = divmod(k, out_w)
     # the layer's arg_max rows are ordered (n, i, j, channel)
     arg = np.asarray(pool.arg_max).reshape(out_h, out_w, c_count)[:, :, channel]
@@ -183,6 +194,19 @@ def pool_step(net, x, k: int, channel: int = 0) -> dict[str, Any]:
         "output": pooled,
         "input_layer": type(net.sequence[i_pool - 1]).__name__ if i_pool else "input",
     }
+
+
+def busiest_pool_window(net, x) -> dict[str, int]:
+    """Where the pooling view opens for ``x``: ``{"channel", "k"}``.
+
+    The channel is the one whose pooled map has the largest sum (the most active; the first of
+    equals), ``k`` the window (row-major) holding that map's largest value (its first maximum).
+    A drawing leaves most of channel 0's windows at 0; this one always shows a kept value.
+    """
+    i_pool, _pool = _first(net, Pooling)
+    pooled = _forward(net, as_image(net, x))[i_pool][0]  # (C, out_h, out_w)
+    channel = int(np.argmax(pooled.reshape(pooled.shape[0], -1).sum(axis=1)))
+    return {"channel": channel, "k": int(np.argmax(pooled[channel]))}
 
 
 def backward_steps(net, x, channel: int = 0) -> dict[str, Any]:
@@ -217,7 +241,7 @@ def backward_steps(net, x, channel: int = 0) -> dict[str, Any]:
         if i == i_pool:
             grads[-i_pool - 1] = dout  # dL/d(pool input)
     fn, c, fh, fw = conv.filter_shape
-    channel = _position(channel, int(outs[i_pool].shape[1]), "the channel")
+    channel = _position(channel, int(outs[i_pool].shape[1]), "the channel", "channel")
     conv.backward(grads[i_conv])  # dW, db; the layer itself skips col2im as a first layer
     dout_col = grads[i_conv][0].reshape(fn, -1).T  # (out_h*out_w, FN), rows (i, j)
     col_W = conv.W.reshape(fn, -1).T
@@ -243,7 +267,7 @@ def first_filters(net) -> np.ndarray:
     return np.asarray(_first(net, Convolution)[1].W)
 
 
-def initial_network(net, seed: int | None = 0):
-    """``net``'s own recipe (its class and constructor arguments) drawn from ``seed``: the
-    weights before training."""
+def initial_network(net, seed: int | np.random.Generator | None = 0):
+    """``net``'s own recipe (its class and constructor arguments) drawn from ``seed`` (an int or
+    a Generator, as the constructors take it): the weights before training."""
     return type(net).from_config(net.config(), seed=seed)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mitbadak.core.errors import MitbadakError
 
 __all__ = ["ModelEntry", "ModelRegistry", "UnknownModel", "BOOK_TEST_ACCURACY"]
@@ -28,12 +30,21 @@ class UnknownModel(MitbadakError):
 
 @dataclass
 class ModelEntry:
-    """One model the page can pick. ``accuracy`` is the test accuracy from the model's metadata."""
+    """One model the page can pick. ``accuracy`` is the test accuracy from the model's metadata.
+
+    ``label`` is the English one-line description (the CLI's); the pages compose their own, in
+    their language, from ``name`` (the file, run or upload's name), ``net_class`` (JSON
+    ``network``: ``SimpleConvNet``, ``DeepConvNet``, ``MultiLayerNet``, ...), ``layers`` (the
+    sizes of an MLP; None for a convnet), ``source`` (the book's edition) and ``kind``.
+    """
 
     id: str
     label: str
     kind: str  # 'run', 'file', 'book' or 'upload'
     path: Path
+    name: str = ""
+    net_class: str | None = None
+    source: str | None = None
     accuracy: float | None = None
     accuracy_note: str | None = None
     dataset: str | None = None
@@ -46,6 +57,9 @@ class ModelEntry:
         return {
             "id": self.id,
             "label": self.label,
+            "name": self.name or self.label,
+            "network": self.net_class,
+            "source": self.source,
             "kind": self.kind,
             "accuracy": self.accuracy,
             "accuracy_note": self.accuracy_note,
@@ -76,11 +90,12 @@ def _describe(entry: ModelEntry) -> None:
         from mitbadak.files.modelfile import BOOK_WEIGHTS_SHA256
 
         source = net.metadata.get("source", {}) if isinstance(net.metadata, dict) else {}
+        entry.net_class = type(net).__name__
         if len(getattr(net, "input_shape", ())) > 1:  # the book's chapter 7-8 convnets
-            entry.layers = [net.input_size, net.output_size]
             entry.activation = "relu"
             entry.dataset = "mnist"
-            entry.label = f"{entry.label} ({type(net).__name__}, {source.get('version', '?')})"
+            entry.source = str(source.get("version", "?"))
+            entry.label = f"{entry.label} ({type(net).__name__}, {entry.source})"
             if isinstance(source.get("accuracy"), float):
                 entry.accuracy = source["accuracy"]
                 entry.accuracy_note = "book"
@@ -100,6 +115,11 @@ def _describe(entry: ModelEntry) -> None:
     if isinstance(acc, (int, float)):
         entry.accuracy = float(acc)
     net = meta.get("network") or {}
+    constructor = net.get("constructor") if isinstance(net, dict) else None
+    if isinstance(constructor, dict) and isinstance(constructor.get("class"), str):
+        entry.net_class = constructor["class"][:40]  # SimpleConvNet, DeepConvNet, ...
+    elif isinstance(net, dict) and isinstance(net.get("architecture"), str):
+        entry.net_class = net["architecture"][:40]
     try:
         entry.layers = [
             int(net["input_size"]),
@@ -109,6 +129,15 @@ def _describe(entry: ModelEntry) -> None:
         entry.activation = str(net.get("activation"))
     except (KeyError, TypeError, ValueError):
         pass
+    shape = net.get("input_shape") if isinstance(net, dict) else None
+    if isinstance(shape, list) and all(isinstance(n, int) for n in shape):
+        inputs = int(np.prod(shape)) if shape else 0
+        if inputs != 784:
+            from mitbadak.core.errors import ModelFileError
+
+            raise ModelFileError(
+                f"{entry.path}: the model takes images of shape {tuple(shape)}, not 28x28 digits"
+            )
     dataset = meta.get("dataset")
     entry.dataset = str(dataset) if dataset else None
 
@@ -177,7 +206,7 @@ class ModelRegistry:
             if existing.path.resolve() == file.resolve():
                 return existing  # the same file given twice (e.g. a run also under --runs)
         base = kind if kind in ("book", "upload") else f"{kind}-{_slug(label)}"
-        entry = ModelEntry(id=self._unique_id(base), label=label, kind=kind, path=file)
+        entry = ModelEntry(id=self._unique_id(base), label=label, kind=kind, path=file, name=label)
         _describe(entry)
         if entry.layers is not None and entry.layers[0] != 784:
             raise ModelFileError(

@@ -25,6 +25,7 @@ import threading
 import uuid
 from pathlib import Path
 
+from mitbadak.core.atomic import atomic_write_bytes
 from mitbadak.core.errors import MitbadakError
 
 __all__ = ["UPLOAD_PATH", "MAX_UPLOAD_BYTES", "MAX_UPLOADS", "UploadRefused", "ModelUploads"]
@@ -63,6 +64,19 @@ class ModelUploads:
         self._lock = threading.Lock()
 
     @property
+    def full(self) -> bool:
+        """True when the server holds its most uploads (a new one is a 409, unread)."""
+        return len(self.ids) >= self.max_uploads
+
+    def refusal_when_full(self) -> UploadRefused:
+        """The 409 past the cap."""
+        return UploadRefused(
+            409,
+            f"this server already holds {self.max_uploads} uploaded models (the most it keeps); "
+            "restart it for more",
+        )
+
+    @property
     def folder(self) -> Path:
         """The server's own upload folder (made on first use, removed when the process ends)."""
         if self._folder is None or not self._folder.is_dir():
@@ -86,14 +100,10 @@ class ModelUploads:
             raise UploadRefused(415, "not a model file: expected a mitbadak model (.npz) or one "
                                      "of the book's weight pickles (.pkl)")  # fmt: skip
         with self._lock:
-            if len(self.ids) >= self.max_uploads:
-                raise UploadRefused(
-                    409,
-                    f"this server already holds {self.max_uploads} uploaded models (the most "
-                    "it keeps); restart it for more",
-                )
+            if self.full:
+                raise self.refusal_when_full()
             path = self.folder / f"upload-{uuid.uuid4().hex}{suffix}"
-            path.write_bytes(data)
+            atomic_write_bytes(path, data)  # never a half-written file under a model's name
             try:
                 entry = self.registry.add(path, kind="upload")
                 entry.network()  # load it now: a file that does not load is refused here
@@ -106,7 +116,9 @@ class ModelUploads:
                 path.unlink(missing_ok=True)
                 self.registry.remove(path)
                 raise
-            detail = entry.label.replace(path.name, "").strip()  # e.g. "(DeepConvNet, 2016 book)"
-            entry.label = " ".join(filter(None, [_label(name, suffix), detail, "(uploaded)"]))
+            entry.name = _label(name, suffix)
+            detail = ", ".join(filter(None, [entry.net_class, entry.source]))
+            entry.label = " ".join(filter(None, [entry.name, f"({detail})" if detail else "",
+                                                 "(uploaded)"]))  # fmt: skip
             self.ids.append(entry.id)
             return entry

@@ -2,10 +2,13 @@
 
 * ``POST /api/conv`` (JSON): ``{"model": id, "pixels": [784] | "image": data-URL | "sample": i,
   "k": window, "pool_k": pooling window, "channel": c}`` -> everything the page draws, computed
-  by :mod:`mitbadak.views.convolution_steps` (``k`` defaults to 0, ``channel`` to 0);
+  by :mod:`mitbadak.views.convolution_steps` (``k`` defaults to 0; without ``channel``/``pool_k``
+  the pooling opens on the most active channel at its largest pooled value); a field of the
+  wrong type or out of range is a 400 naming it;
 * ``GET /api/conv/filters?model=id`` -> the first convolution's filters before and after
-  training: for a model with a seed in its metadata (a run's), that seed's initial weights; else
-  (the book's weights, a file without one) a fresh draw of the same recipe (seed 0), said so;
+  training: for a run folder, its initial weights (its ``config.json``'s seed, drawn as the run
+  drew them); else (the book's weights, a file without a seed) a fresh draw of the same recipe
+  (seed 0), said so;
 * ``POST /api/models/upload?name=LABEL`` (raw body, ``Content-Type: application/octet-stream``):
   a model file (see :mod:`mitbadak.web.uploads`), listed by ``GET /api/models`` afterwards.
 """
@@ -51,7 +54,7 @@ def _sample(i: Any) -> tuple[np.ndarray, int]:
     from mitbadak.files.datasets import load_split
 
     if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < SAMPLES:
-        raise BadInput(f"'sample' must be a whole number from 0 to {SAMPLES - 1}, got {i!r}")
+        raise BadInput(f"'sample' must be a whole number from 0 to {SAMPLES - 1}, got {_short(i)}")
     x, t = load_split("mnist-sample", "test", download=False)
     return x[i].astype(np.float64), int(t[i])
 
@@ -75,15 +78,40 @@ def _input(obj: dict[str, Any]) -> tuple[np.ndarray, int | None]:
         raise BadInput(str(exc)) from None
 
 
-def _whole(obj: dict[str, Any], key: str) -> int:
-    value = obj.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadInput(f"'{key}' must be a whole number, got {str(value)[:20]!r}")
+def _short(value: Any) -> str:
+    """A value as the user sent it, cut to 20 characters (a 400-digit number stays one line)."""
+    text = repr(value)
+    return text if len(text) <= 20 else f"{text[:17]}..."
+
+
+def _whole(obj: dict[str, Any], key: str) -> int | None:
+    """``obj[key]`` as a non-negative whole number, or None when the page left it out."""
+    if key not in obj:
+        return None
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadInput(f"'{key}' must be a whole number from 0 up, got {_short(value)}")
     return value
 
 
+def _step(fields: dict[str, str], fn, *args):
+    """``fn(*args)``; a position out of range is a BadInput naming the request's field
+    (``fields``: the function's argument -> the field of the request)."""
+    from mitbadak.views.convolution_steps import NotAConvNet
+
+    try:
+        return fn(*args)
+    except NotAConvNet as exc:
+        field = fields.get(exc.argument or "")
+        raise BadInput(f"'{field}': {exc}" if field else str(exc)) from None
+
+
 def conv_view(entry, obj: dict[str, Any]) -> dict[str, Any]:
-    """Everything the convolution page shows for one request (``obj`` already parsed)."""
+    """Everything the convolution page shows for one request (``obj`` already parsed).
+
+    Without ``channel``/``pool_k`` the pooling opens where the drawing is: the most active
+    channel and its largest pooled value (``convolution_steps.busiest_pool_window``).
+    """
     from mitbadak.views import convolution_steps as cs
 
     x, label = _input(obj)
@@ -92,8 +120,13 @@ def conv_view(entry, obj: dict[str, Any]) -> dict[str, Any]:
     try:
         with entry.lock:  # the layers keep their caches
             maps = cs.feature_maps(net, x)
-            conv = cs.conv_step(net, x, k)
-            pool = cs.pool_step(net, x, pool_k, channel)
+            if pool_k is None or channel is None:
+                start = cs.busiest_pool_window(net, x)
+                channel = start["channel"] if channel is None else channel
+                pool_k = start["k"] if pool_k is None else pool_k
+            conv = _step({"k": "k"}, cs.conv_step, net, x, k or 0)
+            pool = _step({"k": "pool_k", "channel": "channel"}, cs.pool_step, net, x, pool_k,
+                         channel)  # fmt: skip
             back = cs.backward_steps(net, x, channel)
     except cs.NotAConvNet as exc:
         raise BadInput(str(exc)) from None
@@ -112,24 +145,55 @@ def conv_view(entry, obj: dict[str, Any]) -> dict[str, Any]:
     }, 5)  # fmt: skip
 
 
+def _recorded_seed(entry, meta: dict[str, Any]) -> tuple[int | None, bool]:
+    """The seed the model's weights were first drawn from, and whether a run drew them.
+
+    A run folder: its ``config.json``'s seed (else the ``training`` recipe in ``model.npz``,
+    which a run also writes); another file: a ``seed`` in its metadata, if any.
+    """
+    from mitbadak.core.errors import MitbadakError
+
+    def whole(v: Any) -> int | None:
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    if entry.kind == "run":
+        from mitbadak.training.run_folder import read_run_config
+
+        try:
+            return read_run_config(entry.path.parent).seed, True
+        except MitbadakError:
+            pass
+    training = meta.get("training")
+    if isinstance(training, dict) and whole(training.get("seed")) is not None:
+        return training["seed"], True
+    config = meta.get("config")
+    seed = whole(meta.get("seed"))
+    if seed is None and isinstance(config, dict):
+        seed = whole(config.get("seed"))
+    return seed, False
+
+
 def filters_view(entry) -> dict[str, Any]:
-    """The first convolution's filters: ``initial`` and ``final`` (FN, C, FH, FW)."""
+    """The first convolution's filters: ``initial`` and ``final`` (FN, C, FH, FW).
+
+    ``source``: ``"seed"`` when the model records the seed it was drawn from (a run folder's
+    config: the run's own initial weights, drawn as training drew them), else ``"recipe"`` (the
+    book's weights, a file without one): a fresh draw of the same recipe from seed 0.
+    """
+    from mitbadak.training.runs import initial_weights_rng
     from mitbadak.views import convolution_steps as cs
 
     net = entry.network()
-    meta = getattr(net, "metadata", None) or {}
-    seed = meta.get("seed") if isinstance(meta, dict) else None
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        config = meta.get("config") if isinstance(meta, dict) else None
-        seed = config.get("seed") if isinstance(config, dict) else None
-    source = "seed" if isinstance(seed, int) and not isinstance(seed, bool) else "recipe"
+    meta = getattr(net, "metadata", None)
+    seed, by_run = _recorded_seed(entry, meta if isinstance(meta, dict) else {})
+    source = "recipe" if seed is None else "seed"
+    draw = initial_weights_rng(seed) if by_run and seed is not None else (seed or 0)
     try:
         final = cs.first_filters(net)
-        initial = cs.first_filters(cs.initial_network(net, seed if source == "seed" else 0))
+        initial = cs.first_filters(cs.initial_network(net, draw))
     except cs.NotAConvNet as exc:
         raise BadInput(str(exc)) from None
-    return _json({"model": entry.id, "source": source,
-                  "seed": seed if source == "seed" else 0,
+    return _json({"model": entry.id, "source": source, "seed": seed or 0,
                   "initial": initial, "final": final}, 4)  # fmt: skip
 
 
@@ -171,6 +235,9 @@ def routes(ctx) -> list:
         if ctype != UPLOAD_TYPE:
             return json_error(415, f"send the model file as the body with Content-Type "
                                    f"{UPLOAD_TYPE}, got {ctype or 'none'!r}")  # fmt: skip
+        if uploads.full:  # a flood past the cap costs no reading of 16 MB bodies
+            exc = uploads.refusal_when_full()
+            return json_error(exc.status, str(exc))
         data = await request.body()  # the app's body limit for this path counts as it reads
         try:
             entry = await run_in_threadpool(uploads.add, data, request.query_params.get("name"))

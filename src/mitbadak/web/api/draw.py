@@ -193,12 +193,13 @@ def analyse(entry, x: np.ndarray, steps=None) -> dict[str, Any]:
         raise BadInput(f"the model expects {network.input_size} inputs, got {x.size}")
     if len(getattr(network, "input_shape", ())) > 1:  # a convnet: (1, 1, 28, 28), no layer walk
         batch = x.reshape((1, *network.input_shape))
-        scores = network.predict(batch)[0]
-        probs = network.predict_proba(batch)[0]
+        with entry.lock:  # the layers keep their caches
+            scores = network.predict(batch)[0]
+            probs = network.predict_proba(batch)[0]
         return {"model": entry.id, "prediction": int(np.argmax(probs)),
                 "probabilities": [float(p) for p in probs], "scores": _rounded(scores, 5),
-                "input": _rounded(x, 4), "layers": [], "top_units": None,
-                "steps": _steps(steps)}  # fmt: skip
+                "input": _rounded(x, 4), "input_npy": _npy_data_url(x), "layers": [],
+                "top_units": None, "steps": _steps(steps)}  # fmt: skip
     # The same call `mitbadak predict` makes; the layer walk below shows the inside of it.
     probs = network.predict_proba(x[None, :])[0]
     with entry.lock:  # the layer-by-layer pass writes the layers' caches

@@ -20,6 +20,8 @@ const mb = (() => {
       "model.acc": "test accuracy {p}%",
       "model.acc.book": "test accuracy {p}% (book)",
       "model.none": "no accuracy recorded",
+      "model.uploaded": "uploaded",
+      "model.edition": "{y} book",
       "error.network": "The server did not answer",
     },
     ko: {
@@ -36,6 +38,8 @@ const mb = (() => {
       "model.acc": "시험 정확도 {p}%",
       "model.acc.book": "시험 정확도 {p}% (책)",
       "model.none": "정확도 기록 없음",
+      "model.uploaded": "올린 파일",
+      "model.edition": "{y}년판 책",
       "error.network": "서버가 응답하지 않습니다",
     },
   };
@@ -172,6 +176,25 @@ const mb = (() => {
     el.classList.toggle("error", Boolean(isError));
   }
 
+  // A model's one-line description in the page's language (GET /api/models' fields): its name,
+  // an MLP's sizes or the class (SimpleConvNet, DeepConvNet; the book's edition), "uploaded",
+  // and the test accuracy unless withAccuracy is false.
+  function modelLabel(m, withAccuracy = true) {
+    const parts = [m.name || m.label];
+    if (m.layers && m.layers.length > 2) parts.push(m.layers.join("-"));
+    else if (m.network) {
+      const year = /^(\d{4}) book$/.exec(m.source || "");
+      const source = year ? t("model.edition", { y: year[1] }) : m.source;
+      parts.push(source ? `${m.network} (${source})` : m.network);
+    }
+    if (m.kind === "upload") parts.push(t("model.uploaded"));
+    if (withAccuracy) {
+      const key = m.accuracy_note === "book" ? "model.acc.book" : "model.acc";
+      parts.push(m.accuracy == null ? t("model.none") : t(key, { p: (100 * m.accuracy).toFixed(2) }));
+    }
+    return parts.join(" · ");
+  }
+
   // A page with <input type="file" id="model-upload"> next to its <select id="model">: the file
   // goes to POST /api/models/upload as it is; once the server has read it, the new model is
   // chosen and the page hears "mb:models-changed" (detail.id) and a "change" on the select.
@@ -190,11 +213,11 @@ const mb = (() => {
     if (select) {
       const option = document.createElement("option");
       option.value = model.id;
-      option.textContent = model.label;
+      option.textContent = modelLabel(model);
       select.appendChild(option);
       select.value = model.id;
     }
-    setStatus(t("upload.done", { m: model.label }));
+    setStatus(t("upload.done", { m: modelLabel(model, false) }));
     document.dispatchEvent(new CustomEvent("mb:models-changed", { detail: { id: model.id } }));
     if (select) select.dispatchEvent(new Event("change"));
     return model;
@@ -229,6 +252,7 @@ const mb = (() => {
     trackState,
     saveState,
     uploadModel,
+    modelLabel,
     get lang() {
       return lang;
     },

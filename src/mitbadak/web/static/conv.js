@@ -76,6 +76,10 @@ const conv = (() => {
   const PEN_WIDTH = 18;
   const strokes = [];
   let pad, pctx, input = { sample: 0 }, last = null, filtersShown = null, timer = null;
+  // A new digit or model: the server opens the pooling on its most active channel, at the
+  // window holding that channel's largest value (channel 0's window 0 is blank for most digits).
+  let reopen = true;
+  let asking = 0;
 
   // -- drawing numbers -----------------------------------------------------------------------
 
@@ -105,7 +109,7 @@ const conv = (() => {
     }
     if (opts.numbers) {
       c.fillStyle = "#1d2330";
-      c.font = `${Math.floor(ch * 0.7)}px sans-serif`;
+      c.font = `${opts.bold ? "600 " : ""}${Math.max(9, Math.floor(ch * 0.62))}px sans-serif`;
       c.textAlign = "center"; c.textBaseline = "middle";
       for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) c.fillText(String(rows[i][j]), (j + 0.5) * cw, (i + 0.5) * ch);
     }
@@ -140,17 +144,18 @@ const conv = (() => {
   function model() { return document.getElementById("model").value || undefined; }
 
   async function analyse() {
-    const body = {
-      ...input,
-      model: model(),
-      k: Number(document.getElementById("k").value),
-      pool_k: Number(document.getElementById("pool-k").value),
-      channel: Number(document.getElementById("channel").value),
-    };
+    const body = { ...input, model: model(), k: Number(document.getElementById("k").value) };
+    if (!reopen) {
+      body.pool_k = Number(document.getElementById("pool-k").value);
+      body.channel = Number(document.getElementById("channel").value);
+    }
+    reopen = false;
+    const asked = ++asking; // only the latest question's answer is drawn
     document.body.dataset.pending = "1";
     const answer = await mb.api("/api/conv", {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
     });
+    if (asked !== asking) return; // a later question was sent meanwhile
     delete document.body.dataset.pending;
     if (!answer.ok) { mb.setStatus(answer.data.error, true); return; }
     mb.setStatus("");
@@ -164,6 +169,7 @@ const conv = (() => {
   async function loadFilters(id) {
     filtersShown = id;
     const answer = await mb.api(`/api/conv/filters?model=${encodeURIComponent(id)}`);
+    if (filtersShown !== id) return; // another model was picked meanwhile
     if (!answer.ok) { mb.setStatus(answer.data.error, true); return; }
     const f = answer.data;
     const src = document.getElementById("filters-source");
@@ -213,7 +219,8 @@ const conv = (() => {
     document.getElementById("gemm-text").textContent = mb.t("conv.gemm", {
       k: cv.k, fh: cv.window[2], fw: cv.window[3], n, fn, i: cv.position[0], j: cv.position[1],
     });
-    const f = Math.min(Number(document.getElementById("channel").value), fn - 1);
+    document.getElementById("channel").value = String(pl.channel); // the server's choice, first
+    const f = Math.min(pl.channel, fn - 1);
     const first = d.maps[0].values[f];
     heat(document.getElementById("c-out"), first, { diverging: true, boxes: [{ at: [cv.position[0], cv.position[1], 1, 1] }] });
     document.getElementById("out-text").textContent = mb.t("conv.out", {
@@ -225,6 +232,7 @@ const conv = (() => {
     const pk = document.getElementById("pool-k");
     pk.max = String(pl.output.length * pl.output[0].length - 1); pk.value = String(pl.k);
     document.getElementById("channel").max = String(pl.channels - 1);
+    document.getElementById("channel").value = String(pl.channel);
     const flat = pl.values.flat();
     document.getElementById("pool-text").textContent = mb.t("conv.pooltext", {
       i: pl.position[0], j: pl.position[1], vals: flat.map(fmt).join(", "), v: fmt(pl.kept), a: pl.argmax,
@@ -239,7 +247,7 @@ const conv = (() => {
     // backward
     heat(document.getElementById("b-pool"), bk.pool_grad_in, { diverging: true });
     heat(document.getElementById("b-conv"), bk.conv_grad_out, { diverging: true });
-    heat(document.getElementById("b-over"), bk.overlaps, { lim: limit(bk.overlaps) * 1.6, numbers: true });
+    heat(document.getElementById("b-over"), bk.overlaps, { lim: limit(bk.overlaps) * 2.2, numbers: true, bold: true });
     heat(document.getElementById("b-dx"), bk.input_grad, { diverging: true });
     // feature maps
     const maps = document.getElementById("maps");
@@ -265,17 +273,25 @@ const conv = (() => {
 
   // -- models ---------------------------------------------------------------------------------
 
+  let models = [];
+
+  // The select's options in the page's language (redrawn on a language switch).
+  function renderModels(chosen) {
+    const el = document.getElementById("model");
+    el.replaceChildren();
+    for (const m of models) {
+      const o = document.createElement("option"); o.value = m.id; o.textContent = mb.modelLabel(m); el.appendChild(o);
+    }
+    if (chosen) el.value = chosen;
+  }
+
   async function loadModels(select) {
     const answer = await mb.api("/api/models");
     if (!answer.ok) { mb.setStatus(answer.data.error, true); return; }
-    const el = document.getElementById("model");
-    const chosen = select || el.value;
-    el.replaceChildren();
-    for (const m of answer.data.models) {
-      const o = document.createElement("option"); o.value = m.id; o.textContent = m.label; el.appendChild(o);
-    }
-    const conv = answer.data.models.find((m) => /ConvNet/.test(m.label));
-    el.value = chosen || (conv ? conv.id : answer.data.default || "");
+    const chosen = select || document.getElementById("model").value;
+    models = answer.data.models;
+    const conv = models.find((m) => /ConvNet/.test(m.network || ""));
+    renderModels(chosen || (conv ? conv.id : answer.data.default || ""));
   }
 
   async function init() {
@@ -283,11 +299,11 @@ const conv = (() => {
     let drawing = false;
     pad.addEventListener("pointerdown", (e) => { drawing = true; pad.setPointerCapture(e.pointerId); strokes.push([point(e)]); redraw(); });
     pad.addEventListener("pointermove", (e) => { if (drawing) { strokes[strokes.length - 1].push(point(e)); redraw(); } });
-    const up = () => { if (!drawing) return; drawing = false; input = { image: pad.toDataURL("image/png") }; analyse(); };
+    const up = () => { if (!drawing) return; drawing = false; input = { image: pad.toDataURL("image/png") }; reopen = true; analyse(); };
     pad.addEventListener("pointerup", up); pad.addEventListener("pointercancel", up);
     document.getElementById("clear").addEventListener("click", () => { strokes.length = 0; redraw(); });
     document.getElementById("use-sample").addEventListener("click", () => {
-      input = { sample: Number(document.getElementById("sample").value) }; analyse();
+      input = { sample: Number(document.getElementById("sample").value) }; reopen = true; analyse();
     });
     document.getElementById("k").addEventListener("input", later);
     document.getElementById("pool-k").addEventListener("input", later);
@@ -299,11 +315,10 @@ const conv = (() => {
       });
     }
     document.getElementById("model").addEventListener("change", () => {
-      document.getElementById("k").value = "0"; document.getElementById("pool-k").value = "0";
-      document.getElementById("channel").value = "0"; analyse();
+      document.getElementById("k").value = "0"; reopen = true; analyse();
     });
     document.addEventListener("mb:models-changed", (e) => loadModels(e.detail && e.detail.id));
-    mb.onLanguageChange(() => { render(); if (filtersShown) { const id = filtersShown; filtersShown = null; loadFilters(id); } });
+    mb.onLanguageChange(() => { renderModels(document.getElementById("model").value); render(); if (filtersShown) { const id = filtersShown; filtersShown = null; loadFilters(id); } });
     await loadModels();
     analyse();
   }

@@ -449,14 +449,6 @@ const drawPage = (() => {
 
   // -- models ---------------------------------------------------------------------------------
 
-  function modelLabel(m) {
-    const key = m.accuracy_note === "book" ? "model.acc.book" : "model.acc";
-    const acc =
-      m.accuracy == null ? mb.t("model.none") : mb.t(key, { p: (100 * m.accuracy).toFixed(2) });
-    const layers = m.layers ? ` · ${m.layers.join("-")}` : "";
-    return `${m.label}${layers} · ${acc}`;
-  }
-
   function renderModels(defaultId) {
     const select = document.getElementById("model");
     const chosen = select.value || defaultId;
@@ -464,7 +456,7 @@ const drawPage = (() => {
     for (const m of models) {
       const option = document.createElement("option");
       option.value = m.id;
-      option.textContent = modelLabel(m);
+      option.textContent = mb.modelLabel(m);
       select.appendChild(option);
     }
     if (chosen) select.value = chosen;
