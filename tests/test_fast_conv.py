@@ -290,3 +290,28 @@ def test_the_book_nets_simple_and_deep_convnet(dtype):
         assert fast_conv.unsupported(cls(seed=0)) is None
         g = _compare(lambda cls=cls: cls(seed=0, dtype=dtype).sequence, (1, 28, 28), x, t, dtype)
         assert set(g) == set(cls(seed=0).params)
+
+
+def test_convnet_accuracy_runs_the_fast_path_and_equals_the_layers(monkeypatch):
+    """A learner's ``net.accuracy`` (the book's scripts call it on 10,000 images) takes the
+    convnet fast path chosen by ``nn.engines.host_scores`` and counts what the layers count."""
+    from mitbadak.nn import engines
+    from mitbadak.nn.convnets import SimpleConvNet
+    from mitbadak.nn.networks import LayerNet
+
+    net = SimpleConvNet(seed=3, weight_init_std=0.1)
+    rng = np.random.default_rng(0)
+    x = rng.random((57, 1, 28, 28))
+    t = rng.integers(0, 10, 57)
+    by_layers = LayerNet.accuracy(net, x, t, 10)
+    calls = []
+    real = engines.host_scores
+
+    def spy(n):
+        calls.append(n)
+        return real(n)
+
+    monkeypatch.setattr("mitbadak.nn.convnets.host_scores", spy)
+    assert net.accuracy(x, t, batch_size=10) == by_layers
+    assert calls == [net]
+    assert 0.0 < by_layers < 1.0

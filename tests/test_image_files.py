@@ -7,6 +7,7 @@ sample in a few seconds.
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 import sys
@@ -204,3 +205,33 @@ def test_cli_predict_reads_a_16_bit_png_and_a_rotated_jpeg(tmp_path, digits):
     assert lines[0].startswith(f"{png}: 7 ") and lines[1].startswith(f"{jpg}: 7 ")
     assert done.stderr.startswith(f"mitbadak: error: {bomb}: refused: too many pixels")
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+def test_digit_array_round_trip_and_refusals(tmp_path):
+    """A .npy input (the draw page's download) is read back bit for bit, and bad ones refused."""
+    from mitbadak.files.photos import digit_array_bytes, load_digit_array
+
+    x = (np.arange(784) % 256 / 255.0).astype(np.float32)
+    good = tmp_path / "good.npy"
+    good.write_bytes(digit_array_bytes(x))
+    back = load_digit_array(good)
+    assert back.dtype == np.float32 and back.shape == (784,)
+    np.testing.assert_array_equal(back, x)
+    cases = {
+        "shape.npy": (np.zeros(100), "shape (100,)"),
+        "range.npy": (np.full(784, 2.0), "[0, 1]"),
+        "nan.npy": (np.full(784, np.nan), "NaN"),
+        "text.npy": (np.array(["a"] * 784), "dtype <U1"),
+    }
+    for name, (values, words) in cases.items():
+        np.save(tmp_path / name, values)
+        with pytest.raises(ImageError, match=re.escape(words)):
+            load_digit_array(tmp_path / name)
+    (tmp_path / "big.npy").write_bytes(b"\x93NUMPY" + b"0" * 70_000)
+    with pytest.raises(ImageError, match="too large"):
+        load_digit_array(tmp_path / "big.npy")
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    with pytest.raises(ImageError, match="not a readable .npy"):
+        load_digit_array(tmp_path / "junk.npy")
+    with pytest.raises(ImageError, match="no such file"):
+        load_digit_array(tmp_path / "missing.npy")

@@ -49,6 +49,7 @@ POSTS = {
     "/api/train/stop": {},
     "/api/train/pace": {"iters_per_s": 30},
     "/api/train/step": {"iterations": 1},
+    "/api/conv": {"sample": 0},
 }
 #: A recipe long enough to still be training while a test looks at it.
 LONG = {"dataset": "moons", "hidden": "8", "iters": 100_000, "batch_size": 1}
@@ -255,6 +256,77 @@ def test_toy_and_registry_names_and_points_still_train(client):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert _state(client)["state"] == "done"
+
+
+def _uploads(c) -> tuple[list[str], list[str]]:
+    """(ids of uploaded models listed, files in the server's upload folder)."""
+    listed = [m["id"] for m in c.get("/api/models").json()["models"] if m["kind"] == "upload"]
+    folder = c.app_ctx.extra["uploads"]._folder
+    return listed, sorted(p.name for p in folder.iterdir()) if folder else []
+
+
+def test_model_uploads_keep_the_origin_check_the_type_rule_and_leave_nothing_when_refused(
+    client, model_dir
+):
+    model = (model_dir / "model.npz").read_bytes()
+    raw = {"content-type": "application/octet-stream"}
+    # another site's page: 403 before the body is read, nothing stored
+    r = client.post("/api/models/upload", content=model, headers={**raw, "origin": EVIL})
+    assert r.status_code == 403 and _uploads(client) == ([], [])
+    # the one content type: the file's bytes as they are
+    for ctype in ("application/json", "multipart/form-data; boundary=x", "text/plain"):
+        r = client.post("/api/models/upload", content=model,
+                        headers={"content-type": ctype, "origin": OWN})  # fmt: skip
+        assert r.status_code == 415 and "application/octet-stream" in r.json()["error"], ctype
+    # not a model: a PNG, a zip that is not a model file, a pickle that is not the book's
+    for body, status in [(b"\x89PNG\r\n\x1a\n" + b"0" * 100, 415),
+                         (b"PK\x03\x04" + b"0" * 100, 400), (b"\x80\x02}q\x00.", 400)]:  # fmt: skip
+        r = client.post("/api/models/upload", content=body, headers={**raw, "origin": OWN})
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"] == "application/json"
+        assert _uploads(client) == ([], [])
+    # a real one is listed, under a name the server made
+    r = client.post("/api/models/upload?name=../../etc/passwd", content=model,
+                    headers={**raw, "origin": OWN})  # fmt: skip
+    assert r.status_code == 200, r.text
+    listed, files = _uploads(client)
+    assert listed == [r.json()["model"]["id"]] and len(files) == 1
+    assert files[0].startswith("upload-") and "/" not in r.json()["model"]["label"]
+
+
+def test_an_oversized_upload_is_a_413_counted_while_reading(model_dir, tmp_path):
+    registry = ModelRegistry()
+    app = create_app(registry, max_upload_bytes=1000)
+    big = (model_dir / "model.npz").read_bytes()
+    assert len(big) > 1000
+
+    def chunks():  # no Content-Length: the limit counts the bytes as they arrive
+        for i in range(0, len(big), 256):
+            yield big[i : i + 256]
+
+    with TestClient(app) as c:
+        c.app_ctx = app.state.ctx
+        for body in (big, chunks()):
+            r = c.post("/api/models/upload", content=body,
+                       headers={"content-type": "application/octet-stream"})  # fmt: skip
+            assert r.status_code == 413 and "limit of 1,000 bytes" in r.json()["error"]
+            assert _uploads(c) == ([], [])
+        # other routes keep the general limit
+        r = c.post("/api/conv", content=b" " * 1_000_001,
+                   headers={"content-type": "application/json"})  # fmt: skip
+        assert r.status_code == 413
+
+
+def test_a_cap_on_how_many_uploads(client, model_dir):
+    uploads = client.app_ctx.extra["uploads"]
+    uploads.max_uploads = 2
+    model = (model_dir / "model.npz").read_bytes()
+    raw = {"content-type": "application/octet-stream", "origin": OWN}
+    codes = [client.post("/api/models/upload", content=model, headers=raw).status_code
+             for _ in range(3)]  # fmt: skip
+    assert codes == [200, 200, 409]
+    listed, files = _uploads(client)
+    assert len(listed) == 2 and len(files) == 2
 
 
 # -- 4. deep JSON is a 400, never a RecursionError --------------------------------------------

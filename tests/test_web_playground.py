@@ -514,3 +514,182 @@ def test_descent_page_contour_fills_the_axes_titles_and_empty_fields(open_page, 
     _wait(pg, "document.querySelector('#final').textContent.includes('20단계')")
     _shot(pg, tmp_path, "descent-bowl-filled-ko.png")
     pg.click("#lang-toggle")
+
+
+def _predict_json(model: Path, path: Path) -> list[float]:
+    """`mitbadak predict MODEL path --json`: the probabilities of all ten classes."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mitbadak", "predict", str(model), str(path), "--json",
+         "--top", "10"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    top = json.loads(out)[0]["top"]
+    return [p for _, p in sorted((d["class"], d["probability"]) for d in top)]
+
+
+def test_draw_page_downloads_the_exact_input_and_the_drawing(open_page, runs_dir, tmp_path):
+    import numpy as np
+    from _webtools import DIGITS
+
+    from mitbadak.files.photos import load_digit_array, load_image, preprocess_digit
+
+    pg = open_page("/draw")
+    pg.wait_for_selector("#model option", state="attached")
+    assert pg.get_attribute("#download-input", "aria-disabled") == "true"  # nothing drawn yet
+    box = pg.locator("#pad").bounding_box()
+    for stroke in DIGITS[7]:
+        pg.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        pg.mouse.down()
+        for x, y in stroke[1:]:
+            pg.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+        pg.mouse.up()
+    pg.wait_for_selector("body[data-pending='0'][data-state='predicted']")
+    shown = pg.evaluate("document.getElementById('bars').data[0].y")
+    with pg.expect_download() as info:
+        pg.click("#download-input")
+    npy = tmp_path / info.value.suggested_filename
+    info.value.save_as(npy)
+    with pg.expect_download() as info:
+        pg.click("#download-png")
+    png = tmp_path / info.value.suggested_filename
+    info.value.save_as(png)
+    assert (npy.name, png.name) == ("drawing-28x28.npy", "drawing.png")
+    # the .npy is the input the network saw: the PNG's preprocessing, value for value
+    x = load_digit_array(npy)
+    np.testing.assert_array_equal(x, preprocess_digit(load_image(png)))
+    assert np.load(npy).shape == (28, 28) and x.max() > 0.5
+    model = runs_dir.parent / "digits"
+    for path in (npy, png):  # predict on either file prints the page's probabilities
+        np.testing.assert_allclose(_predict_json(model, path), shown, atol=5e-7)
+    _shot(pg, tmp_path, "draw-downloads-en.png")
+
+
+def test_train_page_draws_the_network_unit_maps_and_unit_histograms(open_page, tmp_path):
+    """The network view of a 2-D run: 2 hidden layers of 16 units (12 shown), lines for the
+    strongest weights; after the run each unit's heat map is the library's activation of that
+    unit on the grid for the saved model, and hovering a unit shows its own histogram, equal to
+    the library's counts on the run's probe batch. Updated every epoch (and at the start)."""
+    import numpy as np
+
+    from mitbadak.files.datasets.toy import load_generated
+    from mitbadak.files.modelfile import load_model
+    from mitbadak.views.boundary import unit_grids
+    from mitbadak.views.inspection import probe_batch
+    from mitbadak.views.network_view import unit_histograms
+
+    pg = open_page("/train")
+    pg.wait_for_selector("body[data-ready='1']")
+    pg.select_option("#dataset", "moons")
+    pg.fill("input[name=epochs]", "3")
+    pg.select_option("#pace", "0")
+    _start_new_run(pg)
+    pg.wait_for_selector("body[data-state='end']", timeout=60_000)
+    _wait(pg, "document.body.dataset.networkEpoch === '3'")
+    assert int(pg.get_attribute("body", "data-network-updates")) == 4  # start + 3 epochs
+    net = pg.evaluate("view.network")
+    assert net["sizes"] == [2, 16, 16, 2] and [len(s) for s in net["shown"]] == [2, 12, 12, 2]
+    assert pg.locator("#net svg .unit image").count() == 24  # one heat map per shown hidden unit
+    lines = pg.locator("#net svg line")
+    assert lines.count() == sum(e["kept"] for e in net["edges"])
+    widths = {float(lines.nth(k).get_attribute("stroke-width")) for k in range(5)}
+    assert len(widths) > 1  # thickness follows |w|
+    colours = set(
+        pg.eval_on_selector_all("#net svg line", "ls => ls.map(l => l.getAttribute('stroke'))")
+    )
+    assert colours == {"#2f6fdf", "#e8590c"}  # both signs drawn
+    model = load_model(Path(pg.get_attribute("#folder", "data-dir")) / "model.npz")
+    maps = unit_grids(model, net["xs"], net["ys"])
+    for layer, unit in [(0, 0), (1, 7), (1, 11)]:
+        np.testing.assert_allclose(
+            np.array(net["maps"][layer][unit], dtype=float), maps[layer][unit], atol=2e-4
+        )
+    pg.hover("#net .unit[data-layer='2'][data-unit='5']")
+    _wait(pg, "document.querySelector('#unit-title').dataset.unit === '5'")
+    shown = pg.evaluate("Array.from(document.getElementById('unit-hist').data[0].y)")
+    probe = probe_batch(load_generated("moons", 0).train[0])
+    counts = unit_histograms(model, probe, net["hist_ranges"], bins=len(shown))
+    assert shown == counts[1][5].tolist() and sum(shown) == len(probe)
+    assert "unit 6" in pg.text_content("#unit-title")
+    _shot(pg, tmp_path, "train-network-en.png")
+    pg.click("#lang-toggle")
+    assert "뉴런 6" in pg.text_content("#unit-title") or "뉴런" in pg.text_content("#net-caption")
+    _shot(pg, tmp_path, "train-network-ko.png")
+    pg.click("#lang-toggle")
+
+
+def _stop_any_run(server) -> None:
+    """Stop a run an earlier test left going (the link test wants the server idle)."""
+    import urllib.request
+
+    def call(path, data=None):
+        req = urllib.request.Request(server.url + path, data=data, headers={
+            "Origin": server.url, "Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    deadline = time.monotonic() + 30
+    while call("/api/train/state").get("active"):
+        call("/api/train/stop", b"{}")
+        assert time.monotonic() < deadline, "the earlier run did not stop"
+        time.sleep(0.2)
+
+
+def test_every_page_restores_its_form_from_a_link_and_starts_nothing(open_page, server, tmp_path):
+    """A shared link (#key=value in the URL) fills the form of each page, in Korean or English,
+    and no run or upload starts: Train and Draw make no POST on load; Graph and Descent compute
+    from the link's values, as on any load. The URL follows the form as it changes."""
+    _stop_any_run(server)
+    posts: list[str] = []
+
+    def opened(path: str):
+        pg = open_page(path)
+        pg.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        return pg
+
+    pg = opened("/train#dataset=moons&hidden=8%2C4&optimizer=adam&lr=0.02&epochs=7&seed=5"
+                "&batchnorm=1&pace=7&lang=ko")  # fmt: skip
+    pg.wait_for_selector("body[data-ready='1']")
+    form = {k: pg.input_value(f"[name={k}]") for k in
+            ("dataset", "hidden", "optimizer", "lr", "epochs", "seed", "batch_size")}  # fmt: skip
+    assert form == {"dataset": "moons", "hidden": "8,4", "optimizer": "adam", "lr": "0.02",
+                    "epochs": "7", "seed": "5", "batch_size": "32"}  # fmt: skip
+    assert pg.is_checked("[name=batchnorm]") and pg.input_value("#pace") == "7"
+    assert pg.text_content("#pace option:checked").strip() == "초당 7회 반복"  # never blank
+    assert pg.get_attribute("html", "lang") == "ko" and pg.text_content("#train") == "학습 시작"
+    time.sleep(0.5)
+    # no POST, no run: idle, or the last (stopped/finished) run replayed by the event stream
+    assert posts == [] and pg.get_attribute("body", "data-state") in ("idle", "stopped", "end")
+    pg.fill("input[name=epochs]", "9")
+    _wait(pg, "location.hash.includes('epochs=9') && location.hash.includes('lang=ko')")
+    _shot(pg, tmp_path, "train-link-ko.png")
+
+    pg = opened("/draw#model=no-such-model&lang=en")  # an unknown model: the default stays
+    pg.wait_for_selector("#model option", state="attached")
+    ids = pg.eval_on_selector_all("#model option", "os => os.map((o) => o.value)")
+    default = pg.input_value("#model")
+    assert default in ids and pg.get_attribute("html", "lang") == "en"
+    other = ids[-1] if ids[-1] != default else ids[0]
+    pg = opened(f"/draw#model={other}&lang=ko")
+    pg.wait_for_selector("#model option", state="attached")
+    _wait(pg, f"document.querySelector('#model').value === {other!r}")
+    assert pg.text_content("#clear") == "지우기"
+    time.sleep(0.5)
+    assert posts == [] and pg.get_attribute("body", "data-state") == "empty"
+    _shot(pg, tmp_path, "draw-link-ko.png")
+
+    pg = opened("/graph#kind=apple&apple=150&apple_num=3&tax=1.2&seed=2&lang=ko")
+    _wait(pg, "(document.querySelector('#val-price') || {}).textContent === '540'")  # 150 x 3 x 1.2
+    assert pg.input_value("#kind") == "apple" and pg.input_value("#seed") == "2"
+    _shot(pg, tmp_path, "graph-link-ko.png")
+
+    pg = opened("/descent#surface=elongated&optimizer=adagrad&steps=12&x0=-5&x1=1.5&lang=en")
+    pg.wait_for_selector("body[data-state='ready']", timeout=20_000)
+    values = {k: pg.input_value(f"#{k}") for k in ("surface", "optimizer", "steps", "x0", "x1")}
+    assert values == {"surface": "elongated", "optimizer": "adagrad", "steps": "12",
+                      "x0": "-5", "x1": "1.5"}  # fmt: skip
+    pg.fill("#steps", "20")
+    pg.press("#steps", "Enter")
+    _wait(pg, "location.hash.includes('steps=20')")

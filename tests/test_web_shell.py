@@ -59,8 +59,8 @@ def client():
         yield c
 
 
-def test_the_pages_are_the_four_of_the_playground():
-    assert [p.name for p in PAGES] == ["draw", "train", "graph", "descent"]
+def test_the_pages_are_the_five_of_the_playground():
+    assert [p.name for p in PAGES] == ["draw", "train", "graph", "descent", "conv"]
     assert HOME_PAGE == "draw"
     assert API_MODULES == [p.name for p in PAGES]  # one api/NAME.py per page
 

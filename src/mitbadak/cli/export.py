@@ -7,6 +7,8 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
+
 from mitbadak.cli import CLIError
 from mitbadak.cli.evaluate import test_set
 from mitbadak.files.datasets import DATASETS
@@ -17,9 +19,11 @@ def register(subparsers) -> None:
         "export",
         help="export a model to ONNX and/or a PyTorch state_dict",
         description="Write MODEL (a .npz model file, a run folder, or the book's "
-        "sample_weight.pkl) as an ONNX file (input 'input' (N, 784) float32; outputs 'scores' "
-        "and 'probabilities') and/or a PyTorch state_dict for an nn.Sequential of nn.Linear "
-        "layers. Needs pip install 'mitbadak[export]' (and torch for --torch).",
+        "sample_weight.pkl, ch07 params.pkl or ch08 deep_convnet_params.pkl) as an ONNX file "
+        "(input 'input' float32: (N, 784), or (N, 1, 28, 28) images for a convnet; outputs "
+        "'scores' and 'probabilities') and/or a PyTorch state_dict for an nn.Sequential of the "
+        "same layers (nn.Linear; nn.Conv2d, nn.MaxPool2d for a convnet). Needs pip install "
+        "'mitbadak[export]' (and torch for --torch).",
     )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--onnx", type=Path, metavar="OUT.onnx", help="ONNX file to write")
@@ -101,49 +105,94 @@ def run(args: argparse.Namespace) -> int:
         # Load the test set first: a missing dataset fails before anything is written, and the
         # accuracy measured now goes into the ONNX metadata (the book's weights have none).
         dataset, x, t = test_set(args, network, meta)
-        accuracy = network.accuracy(x, t)
+        x = x.reshape(len(x), *network.input_shape)  # a convnet reads images (N, 1, 28, 28)
+        reference = _probabilities(network, x)
+        labels = np.argmax(t, axis=1) if np.ndim(t) == 2 else np.asarray(t)
+        accuracy = float(np.mean(np.argmax(reference, axis=1) == labels))
         extra_meta = {"accuracy": f"{accuracy:.4f}", "accuracy_on": f"{dataset} test ({len(x)})"}
     if args.onnx is not None:
         export.to_onnx(network, args.onnx, metadata=extra_meta)
+        shape = ", ".join(map(str, network.input_shape))
         print(
             f"wrote {args.onnx}: ONNX opset {export.ONNX_OPSET}, IR {export.ONNX_IR_VERSION}, "
-            f"input '{export.INPUT_NAME}' (N, {network.input_size}) float32, "
+            f"input '{export.INPUT_NAME}' (N, {shape}) float32, "
             f"outputs {', '.join(export.OUTPUT_NAMES)}"
         )
     if args.torch is not None:
         export.save_torch_state_dict(network, args.torch)
-        sizes_list, activation, keywords = export.torch_module_args(network)
-        sizes = "-".join(map(str, sizes_list))
-        call = ", ".join([repr(sizes_list), repr(activation),
-                          *(f"{k}={v!r}" for k, v in keywords.items())])  # fmt: skip
-        print(
-            f"wrote {args.torch}: state_dict of nn.Sequential {sizes} {activation}; "
-            f"load with mitbadak.files.export.torch_module({call})"
-            f".load_state_dict(torch.load(PATH, weights_only=True))"
-        )
+        print(f"wrote {args.torch}: {_torch_loader(network)}")
     if args.check:
         print(f"mitbadak on {dataset} test: accuracy {accuracy:.4f} ({len(x)} images)")
-        _check(args, network, dataset, x, t)
+        _check(args, network, dataset, x, t, reference)
     return 0
 
 
-def _check(args: argparse.Namespace, network, dataset: str, x, t) -> None:
+def _probabilities(network, x):
+    """mitbadak's probabilities on ``x`` by its inference engine (the fast path where one
+    covers the network: the same numbers as the layers, which take ~1 min for DeepConvNet)."""
+    from mitbadak.core.functions import softmax
+    from mitbadak.training.steps import choose_scores
+
+    return softmax(choose_scores(network)(network.prepare_x(x)))
+
+
+def _convnet_arguments(network) -> tuple[str, dict] | None:
+    """(class name, the constructor arguments that differ from the default net's) for a
+    convnet: what ``torch_convnet`` needs to rebuild its shape; None for another network."""
+    from mitbadak.nn.convnets import ConvNet
+
+    if not isinstance(network, ConvNet):
+        return None
+    default = type(network)(seed=0)._arguments  # noqa: SLF001 - the constructor's arguments
+    given = {k: v for k, v in network._arguments.items() if default.get(k) != v}  # noqa: SLF001
+    return type(network).__name__, given
+
+
+def _torch_loader(network) -> str:
+    """What was written and the line of Python that loads it."""
+    load = ".load_state_dict(torch.load(PATH, weights_only=True))"
+    convnet = _convnet_arguments(network)
+    if convnet is not None:
+        kind, given = convnet
+        call = ", ".join([repr(kind), *(f"{k}={v!r}" for k, v in given.items())])
+        return (f"state_dict of nn.Sequential of {type(network).__name__}'s layers; "
+                f"load with mitbadak.files.export.torch_convnet({call}){load}")  # fmt: skip
+    from mitbadak.files import export
+
+    sizes_list, activation, keywords = export.torch_module_args(network)
+    sizes = "-".join(map(str, sizes_list))
+    call = ", ".join([repr(sizes_list), repr(activation),
+                      *(f"{k}={v!r}" for k, v in keywords.items())])  # fmt: skip
+    return (f"state_dict of nn.Sequential {sizes} {activation}; "
+            f"load with mitbadak.files.export.torch_module({call}){load}")  # fmt: skip
+
+
+def _torch_module(network):
+    """An empty module of ``network``'s shape, as the printed loader line builds it."""
+    from mitbadak.files import export
+
+    convnet = _convnet_arguments(network)
+    if convnet is not None:
+        return export.torch_convnet(convnet[0], **convnet[1])
+    sizes_list, activation, keywords = export.torch_module_args(network)
+    return export.torch_module(sizes_list, activation, **keywords)
+
+
+def _check(args: argparse.Namespace, network, dataset: str, x, t, reference) -> None:
     from mitbadak.files import export
 
     if args.onnx is not None:
         _, probs = export.run_onnx(args.onnx, x)
-        print(
-            f"check onnxruntime vs mitbadak on {dataset} test: "
-            f"{export.compare(network, probs, x, t)}"
-        )
+        report = export.compare(network, probs, x, t, reference=reference)
+        print(f"check onnxruntime vs mitbadak on {dataset} test: {report}")
     if args.torch is not None:
         import torch
 
-        sizes_list, activation, keywords = export.torch_module_args(network)
-        module = export.torch_module(sizes_list, activation, **keywords)
+        module = _torch_module(network)
         module.load_state_dict(torch.load(args.torch, weights_only=True))
+        x32 = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         with torch.no_grad():
-            probs = torch.softmax(module.eval()(torch.from_numpy(x)), dim=1).numpy()
-        print(
-            f"check PyTorch vs mitbadak on {dataset} test: {export.compare(network, probs, x, t)}"
-        )
+            probs = np.concatenate([torch.softmax(module.eval()(x32[i : i + 1000]), dim=1).numpy()
+                                    for i in range(0, len(x32), 1000)])  # fmt: skip
+        report = export.compare(network, probs, x, t, reference=reference)
+        print(f"check PyTorch vs mitbadak on {dataset} test: {report}")

@@ -12,11 +12,12 @@ from mitbadak.cli._args import add_device_argument, int_between, resolve_device_
 def register(sub) -> None:
     p = sub.add_parser(
         "predict",
-        help="classify digit images (PNG/JPEG)",
+        help="classify digit images (PNG/JPEG) or 28x28 inputs (.npy)",
         description="Preprocess each image the way MNIST was made (grayscale, inverted if dark on "
         "light, cropped, scaled to 20x20 inside 28x28, centred by mass) and print the top-3 "
-        "classes. MODEL is a .npz model file, a run folder, or one of the book's pickles "
-        "(sample_weight.pkl, params.pkl, deep_convnet_params.pkl).",
+        "classes. A .npy file (784 values in [0, 1], e.g. the draw page's '28x28 input' "
+        "download) is used as it is. MODEL is a .npz model file, a run folder, or one of the "
+        "book's pickles (sample_weight.pkl, params.pkl, deep_convnet_params.pkl).",
     )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("images", metavar="IMAGE", nargs="+")
@@ -33,7 +34,12 @@ def run(args) -> int:
 
     from mitbadak.cli._args import load_model_noting
     from mitbadak.core.backend import to_host
-    from mitbadak.files.photos import ImageError, load_image, preprocess_digit
+    from mitbadak.files.photos import (
+        ImageError,
+        load_digit_array,
+        load_image,
+        preprocess_digit,
+    )
 
     device = resolve_device_argument(args)
     network, _meta = load_model_noting(args.model)
@@ -46,7 +52,10 @@ def run(args) -> int:
     results, failures = [], 0
     for path in args.images:
         try:
-            x = preprocess_digit(load_image(path))
+            if str(path).lower().endswith(".npy"):
+                x = load_digit_array(path)  # already the network's input: no preprocessing
+            else:
+                x = preprocess_digit(load_image(path))
         except ImageError as exc:
             failures += 1
             results.append({"image": path, "error": str(exc)})

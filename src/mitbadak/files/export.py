@@ -46,9 +46,11 @@ from mitbadak.core.errors import MitbadakError
 from mitbadak.nn.activations import Activation
 from mitbadak.nn.batchnorm import EPS as BATCHNORM_EPS
 from mitbadak.nn.batchnorm import BatchNormalization
+from mitbadak.nn.convolution import Convolution
 from mitbadak.nn.dropout import Dropout
 from mitbadak.nn.layers import ACTIVATIONS, Affine
 from mitbadak.nn.networks import named_specs
+from mitbadak.nn.pooling import Pooling
 
 __all__ = [
     "ONNX_OPSET",
@@ -67,6 +69,7 @@ __all__ = [
     "to_torch",
     "torch_module",
     "torch_module_args",
+    "torch_convnet",
     "save_torch_state_dict",
     "compare",
 ]
@@ -216,18 +219,90 @@ def _dropout_torch(torch, layer, params):
     return Scale(1.0 - layer.dropout_ratio)
 
 
+def _conv_onnx(graph: _OnnxGraph, name, layer, params, x, y) -> None:
+    # The book's im2col convolution is a cross-correlation with W (FN, C, FH, FW), the layout
+    # and the operation of ONNX Conv; zero padding on all four sides.
+    (w_name, W), (b_name, b) = params["W"], params["b"]
+    graph.initializer(W, w_name)
+    graph.initializer(b, b_name)
+    p, s = int(layer.pad), int(layer.stride)
+    graph.node("Conv", [x, w_name, b_name], [y], name, kernel_shape=list(W.shape[2:]),
+               strides=[s, s], pads=[p, p, p, p])  # fmt: skip
+
+
+def _conv_torch(torch, layer, params):
+    (_, W), (_, b) = params["W"], params["b"]
+    fn, c, fh, fw = (int(d) for d in W.shape)
+    conv = torch.nn.Conv2d(c, fn, (fh, fw), stride=int(layer.stride), padding=int(layer.pad))
+    with torch.no_grad():  # the same (FN, C, FH, FW) layout and cross-correlation
+        conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
+        conv.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
+    return conv
+
+
+def _pooling_onnx(graph: _OnnxGraph, name, layer, params, x, y) -> None:
+    # The book pads with zeros before taking the maximum (im2col), ONNX MaxPool's own pads
+    # never win the maximum: a padded pooling gets an explicit zero Pad first.
+    if layer.pad:
+        p = int(layer.pad)
+        pads = graph.initializer(np.array([0, 0, p, p, 0, 0, p, p], dtype=np.int64),
+                                 f"{name}_pads")  # fmt: skip
+        padded = f"{y}_padded"
+        graph.node("Pad", [x, pads], [padded], f"{name}_pad", mode="constant")
+        x = padded
+    s = int(layer.stride)
+    graph.node("MaxPool", [x], [y], name, kernel_shape=[layer.pool_h, layer.pool_w],
+               strides=[s, s], pads=[0, 0, 0, 0])  # fmt: skip
+
+
+def _pooling_torch(torch, layer, params):
+    pool = torch.nn.MaxPool2d((layer.pool_h, layer.pool_w), stride=int(layer.stride))
+    if not layer.pad:
+        return pool
+    # zeros around the input first, as the book's im2col (MaxPool2d's padding is -inf)
+    return torch.nn.Sequential(torch.nn.ZeroPad2d(int(layer.pad)), pool)
+
+
 #: Layer class -> its ONNX form. Activations need no entry: their ``onnx_op`` is used.
 ONNX_LAYERS: dict[type, OnnxLayer] = {
     Affine: _affine_onnx,
     BatchNormalization: _batchnorm_onnx,
+    Convolution: _conv_onnx,
     Dropout: _dropout_onnx,
+    Pooling: _pooling_onnx,
 }
 #: Layer class -> its torch module. Activations need no entry: their ``torch_name`` is used.
 TORCH_LAYERS: dict[type, TorchLayer] = {
     Affine: _affine_torch,
     BatchNormalization: _batchnorm_torch,
+    Convolution: _conv_torch,
     Dropout: _dropout_torch,
+    Pooling: _pooling_torch,
 }
+#: Layers that read an (N, ...) input as (N, -1), as ``Affine.forward`` does: after a layer of
+#: images (N, C, H, W) the export writes that reshape as its own ``Flatten`` node / module.
+FLATTENING_LAYERS: tuple[type, ...] = (Affine,)
+
+
+def _flattens(layer, rank: int) -> bool:
+    """Whether ``layer`` reads an input of ``rank`` dimensions through a flatten first."""
+    return rank > 2 and isinstance(layer, FLATTENING_LAYERS)
+
+
+def _rank_after(layer, rank: int) -> int:
+    """The number of dimensions of ``layer``'s output for an input of ``rank`` dimensions."""
+    return 2 if isinstance(layer, FLATTENING_LAYERS) else rank
+
+
+def _check_rank(name: str, layer, rank: int, target: str) -> None:
+    """A BatchNormalization of images: the book normalises the C*H*W values one by one; ONNX
+    and torch per channel. Not the same function: refused rather than exported wrong."""
+    if rank > 2 and isinstance(layer, BatchNormalization):
+        raise LayerNotExportable(
+            f"cannot export layer {name} to {target}: a BatchNormalization of images "
+            f"({rank}-D input) normalises each pixel on its own in mitbadak, per channel in "
+            f"{target}"
+        )
 
 
 def _onnx_form(name: str, layer) -> OnnxLayer:
@@ -264,7 +339,9 @@ def _describe(network) -> str:
             kind_ = "inverted dropout" if network.inverted_dropout else "dropout"
             extras += f" {kind_} {network.dropout_ration:g}"
         return f"{kind} {'-'.join(map(str, sizes))} {activation}{extras}"
-    return f"{kind} {int(network.input_size)}-{int(network.output_size)} {'-'.join(network.layers)}"
+    shape = _input_shape(network)
+    size = "x".join(map(str, shape)) if len(shape) > 1 else str(shape[0])
+    return f"{kind} {size}-{int(network.output_size)} {'-'.join(network.layers)}"
 
 
 def onnx_metadata(network, extra: dict[str, Any] | None = None) -> dict[str, str]:
@@ -307,10 +384,20 @@ def onnx_model(network, *, metadata: dict[str, Any] | None = None, opset: int = 
         raise ValueError(f"opset must be at least 13 (Softmax over one axis), got {opset}")
     layers = _layers(network)
     forms = [_onnx_form(name, layer) for name, layer, _ in layers]  # refuse before building
+    input_shape = _input_shape(network)
+    rank = 1 + len(input_shape)
+    for name, layer, _ in layers:
+        _check_rank(name, layer, rank, "ONNX")
+        rank = _rank_after(layer, rank)
     graph_ = _OnnxGraph(helper, numpy_helper)
     h = INPUT_NAME
+    rank = 1 + len(input_shape)
     made = {"a": 0, "z": 0}  # tensor names: a1, a2 after layers with parameters; z1, z2 others
     for k, ((name, layer, params), form) in enumerate(zip(layers, forms, strict=True)):
+        if _flattens(layer, rank):  # (N, C, H, W) -> (N, C*H*W) in the book's (c, h, w) order
+            graph_.node("Flatten", [h], [f"{h}_flat"], f"Flatten_{name}", axis=1)
+            h = f"{h}_flat"
+        rank = _rank_after(layer, rank)
         if k == len(layers) - 1:
             out = OUTPUT_NAMES[0]
         else:
@@ -323,11 +410,11 @@ def onnx_model(network, *, metadata: dict[str, Any] | None = None, opset: int = 
     nodes.append(
         helper.make_node("Softmax", [OUTPUT_NAMES[0]], [OUTPUT_NAMES[1]], axis=1, name="Softmax")
     )
-    n_in, n_out = int(network.input_size), int(network.output_size)
+    n_out = int(network.output_size)
     graph = helper.make_graph(
         nodes,
         "mitbadak",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", n_in])],
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", *input_shape])],
         [
             helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", n_out])
             for name in OUTPUT_NAMES
@@ -364,11 +451,27 @@ def to_onnx(
     return atomic_write_bytes(path, model.SerializeToString())
 
 
+def _input_shape(network) -> tuple[int, ...]:
+    """One sample's shape as the network reads it: (784,) for a MultiLayerNet, (1, 28, 28) for a
+    convnet (``network.input_shape``; ``(input_size,)`` for a network without one)."""
+    shape = getattr(network, "input_shape", None)
+    if shape is None:
+        return (int(network.input_size),)
+    return tuple(int(d) for d in shape)
+
+
 def run_onnx(path: str | os.PathLike, x: np.ndarray, batch_size: int = 10000):
-    """(scores, probabilities) of the ONNX file at ``path`` on ``x`` (N, 784), via onnxruntime."""
+    """(scores, probabilities) of the ONNX file at ``path`` on ``x``, via onnxruntime.
+
+    ``x`` is a batch of N samples, given in the model's input shape (``(N, 784)`` for a
+    MultiLayerNet, ``(N, 1, 28, 28)`` for a convnet) or flat (N, 784): it is reshaped to the
+    shape the model's input declares.
+    """
     ort = _require("onnxruntime", _EXTRA_HINT)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    declared = session.get_inputs()[0].shape[1:]
+    sample = [int(d) for d in declared] if all(isinstance(d, int) for d in declared) else [-1]
+    x = np.asarray(x, dtype=np.float32).reshape(len(x), *sample)
     parts = [
         session.run(list(OUTPUT_NAMES), {INPUT_NAME: x[i : i + batch_size]})
         for i in range(0, len(x), batch_size)
@@ -440,9 +543,31 @@ def to_torch(network):
     torch = _require("torch", _TORCH_HINT)
     layers = _layers(network)
     forms = [_torch_form(name, layer) for name, layer, _ in layers]  # refuse before building
-    modules = [form(torch, layer, params)
-               for (_, layer, params), form in zip(layers, forms, strict=True)]  # fmt: skip
+    rank = 1 + len(_input_shape(network))
+    for name, layer, _ in layers:
+        _check_rank(name, layer, rank, "PyTorch")
+        rank = _rank_after(layer, rank)
+    modules = []
+    rank = 1 + len(_input_shape(network))
+    for (_, layer, params), form in zip(layers, forms, strict=True):
+        if _flattens(layer, rank):  # (N, C, H, W) -> (N, C*H*W), as Affine reads it
+            modules.append(torch.nn.Flatten())
+        rank = _rank_after(layer, rank)
+        modules.append(form(torch, layer, params))
     return torch.nn.Sequential(*modules).eval()
+
+
+def torch_convnet(kind: str = "SimpleConvNet", **arguments: Any):
+    """``to_torch(SimpleConvNet(**arguments))`` (or ``DeepConvNet``): a module of that net's
+    shape, the one :func:`save_torch_state_dict`'s file of such a net loads into (its own
+    weights are a fresh draw, replaced by ``load_state_dict``). In eval mode. Needs ``torch``.
+    """
+    from mitbadak.nn.convnets import DeepConvNet, SimpleConvNet
+
+    classes = {"SimpleConvNet": SimpleConvNet, "DeepConvNet": DeepConvNet}
+    if kind not in classes:
+        raise ValueError(f"kind must be one of {', '.join(classes)}, got {kind!r}")
+    return to_torch(classes[kind](**arguments, seed=0, dtype=np.float32))
 
 
 def save_torch_state_dict(network, path: str | os.PathLike) -> Path:
@@ -475,12 +600,22 @@ class ParityReport:
         )
 
 
-def compare(network, probabilities: np.ndarray, x: np.ndarray, t=None) -> ParityReport:
-    """Compare an export's ``probabilities`` on ``x`` with ``network.predict_proba(x)``."""
-    x2 = np.asarray(x).reshape(len(x), -1)
-    ours = np.concatenate(
-        [network.predict_proba(x2[i : i + 1000]) for i in range(0, len(x2), 1000)]
-    )
+def compare(
+    network, probabilities: np.ndarray, x: np.ndarray, t=None, *, reference=None
+) -> ParityReport:
+    """Compare an export's ``probabilities`` on ``x`` with ``network.predict_proba(x)``.
+
+    ``x`` flat (N, 784) or in the network's input shape; ``reference``: mitbadak's
+    probabilities on ``x`` when already computed (e.g. by the fast path), else
+    ``predict_proba`` (the layers) in batches of 1,000.
+    """
+    if reference is None:
+        x2 = np.asarray(x).reshape(len(x), *_input_shape(network))
+        ours = np.concatenate(
+            [network.predict_proba(x2[i : i + 1000]) for i in range(0, len(x2), 1000)]
+        )
+    else:
+        ours = np.asarray(reference)
     theirs = np.asarray(probabilities)
     if theirs.shape != ours.shape:
         raise ValueError(f"probabilities have shape {theirs.shape}, expected {ours.shape}")
@@ -491,7 +626,7 @@ def compare(network, probabilities: np.ndarray, x: np.ndarray, t=None) -> Parity
         t = np.argmax(t, axis=1) if t.ndim == 2 else t
         accuracy = float(np.mean(labels == t))
     return ParityReport(
-        n=len(x2),
+        n=len(ours),
         max_abs_diff=float(np.max(np.abs(theirs.astype(np.float64) - ours))),
         label_agreement=float(np.mean(labels == np.argmax(ours, axis=1))),
         accuracy=accuracy,

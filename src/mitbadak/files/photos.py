@@ -18,7 +18,15 @@ import numpy as np
 
 from mitbadak.core.errors import MitbadakError
 
-__all__ = ["load_image", "preprocess_digit", "preprocess_digit_steps", "DigitSteps", "ImageError"]
+__all__ = [
+    "load_image",
+    "load_digit_array",
+    "digit_array_bytes",
+    "preprocess_digit",
+    "preprocess_digit_steps",
+    "DigitSteps",
+    "ImageError",
+]
 
 
 class ImageError(MitbadakError):
@@ -214,3 +222,73 @@ def preprocess_digit(gray: np.ndarray, *, invert: bool | None = None) -> np.ndar
     The steps are those of :func:`preprocess_digit_steps` (this is its ``.vector``).
     """
     return preprocess_digit_steps(gray, invert=invert).vector
+
+
+#: The largest ``.npy`` file :func:`load_digit_array` opens (784 float64 values and a header).
+MAX_ARRAY_FILE_BYTES = 64 * 1024
+
+
+def digit_array_bytes(x: np.ndarray) -> bytes:
+    """An MNIST-style input (784 values) as the bytes of a ``.npy`` file: float32, shape (28, 28).
+
+    :func:`load_digit_array` reads it back bit for bit, and ``mitbadak predict MODEL file.npy``
+    classifies exactly these values (no preprocessing).
+    """
+    import io
+
+    values = np.asarray(x, dtype=np.float32)
+    if values.size != 784:
+        raise ValueError(f"an MNIST-style input has 784 values (28x28), got {values.size}")
+    buf = io.BytesIO()
+    np.save(buf, values.reshape(28, 28), allow_pickle=False)
+    return buf.getvalue()
+
+
+def load_digit_array(path: str | os.PathLike) -> np.ndarray:
+    """A ``.npy`` file holding an input that is already MNIST-style -> a (784,) float32 vector.
+
+    The array must be 784 real numbers (shape (784,), (28, 28) or (1, 784)) in [0, 1]: white ink
+    on black, row by row, as the draw page's download and ``digit_array_bytes`` write it. It is
+    used as it is, not preprocessed again. Read with ``allow_pickle=False``, after its size and
+    header are checked. Raises :class:`ImageError` naming the file.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_ARRAY_FILE_BYTES:
+            raise ImageError(
+                f"{path}: {size:,} bytes is too large for one 28x28 input "
+                f"(at most {MAX_ARRAY_FILE_BYTES:,})"
+            )
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            readers = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }
+            if version not in readers:
+                raise ImageError(f"{path}: .npy format version {version} is not read")
+            shape, _order, dtype = readers[version](f)
+            if dtype.kind not in "fiu" or int(np.prod(shape)) != 784:
+                raise ImageError(
+                    f"{path}: expected 784 numbers (a 28x28 input), got an array of "
+                    f"shape {shape} and dtype {dtype}"
+                )
+        values = np.load(path, allow_pickle=False)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not a .npy file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise ImageError(f"{path}: not a readable .npy file ({exc})") from None
+    x = np.asarray(values, dtype=np.float64).reshape(784)
+    if not np.all(np.isfinite(x)):
+        raise ImageError(f"{path}: the array holds NaN or infinite values")
+    if x.min() < 0.0 or x.max() > 1.0:
+        raise ImageError(
+            f"{path}: the values must lie in [0, 1] (white ink on black), "
+            f"got [{x.min():g}, {x.max():g}]"
+        )
+    return np.asarray(values, dtype=np.float32).reshape(784)

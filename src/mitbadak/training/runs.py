@@ -401,3 +401,11 @@ def register_curve_writer(write: Callable[..., list[str]]) -> None:
 def _write_curves(history, out: Path, lang: str = "en") -> list[str]:
     """The registered curve PNGs (loss.png and accuracy.png); [] when matplotlib is missing."""
     return [path for write in _curve_writers for path in write(history, out, lang=lang)]
+
+
+def initial_weights_rng(seed: int) -> np.random.Generator:
+    """The generator a run's network is drawn from: ``default_rng([seed, 1])``, apart from the
+    trainer's own (``seed``), as :func:`build_network` draws it. A network's recipe rebuilt with
+    it (``type(net).from_config(net.config(), seed=initial_weights_rng(seed))``) holds the run's
+    initial weights (the convolution page's "before" filters)."""
+    return np.random.default_rng([seed, 1])

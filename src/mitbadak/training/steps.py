@@ -38,6 +38,7 @@ import numpy as np
 from mitbadak.core.backend import DeviceError, array_namespace, copy_array, to_device, to_host
 from mitbadak.core.errors import MitbadakError
 from mitbadak.nn import fast_conv, fast_extend, fast_path, gradcheck
+from mitbadak.nn.engines import host_scores
 from mitbadak.nn.networks import DEVICE_SCORES
 from mitbadak.nn.optimizers import Optimizer
 from mitbadak.training.history import History, LoopState
@@ -261,15 +262,7 @@ def choose_scores(net, xp=None) -> Callable[[Any], Any]:
     else the network's layers."""
     xp = xp if xp is not None else array_namespace(*net.params.values())
     if xp is np:
-        if fast_path.unsupported(net) is None:
-            return lambda x2: fast_path.scores(net, x2)
-        if fast_extend.unsupported(net) is None:
-            plan = fast_extend.plan(net)
-            return lambda x2: fast_extend.scores(net, x2, plan)
-        if fast_conv.unsupported(net) is None:
-            conv_plan = fast_conv.plan(net)
-            return lambda x2: fast_conv.scores(net, x2, conv_plan)
-        return net.scores
+        return host_scores(net) or net.scores
     engine = DEVICE_SCORES.get(_xp_name(xp))
     if engine is not None and engine[0](net):
         return lambda x2: engine[1](net, x2)

@@ -19,7 +19,14 @@ import numpy as np
 from mitbadak.core.errors import MitbadakError
 from mitbadak.core.functions import softmax
 
-__all__ = ["DecisionGrid", "decision_grid", "data_limits", "run_boundary", "MAX_RESOLUTION"]
+__all__ = [
+    "DecisionGrid",
+    "decision_grid",
+    "unit_grids",
+    "data_limits",
+    "run_boundary",
+    "MAX_RESOLUTION",
+]
 
 MAX_RESOLUTION = 400
 """The finest grid ``decision_grid`` computes (400 x 400 = 160,000 predictions)."""
@@ -90,6 +97,32 @@ def decision_grid(
     classes = np.argmax(probs, axis=-1)
     confidence = np.take_along_axis(probs, classes[..., None], axis=-1)[..., 0]
     return DecisionGrid(xs, ys, probs, classes, confidence)
+
+
+def unit_grids(network, xs, ys) -> list[np.ndarray]:
+    """Each hidden unit's own heat map: its activation at every point of the grid xs x ys.
+
+    ``result[l][u, i, j]`` is unit ``u`` of hidden layer ``l + 1`` (its activation function's
+    output, test mode: :func:`mitbadak.views.inspection.hidden_outputs`) at (xs[j], ys[i]), rows
+    following y as in :class:`DecisionGrid`. One array (units, len(ys), len(xs)) per hidden layer.
+    """
+    from mitbadak.views.inspection import hidden_outputs
+
+    n_in = getattr(network, "input_size", None)
+    if n_in != 2:
+        raise ValueError(f"unit heat maps need a network with 2 inputs, got one with {n_in}")
+    xs = np.asarray(xs, dtype=np.float64).reshape(-1)
+    ys = np.asarray(ys, dtype=np.float64).reshape(-1)
+    if not (1 <= xs.size <= MAX_RESOLUTION and 1 <= ys.size <= MAX_RESOLUTION):
+        raise ValueError(f"the grid must have 1 to {MAX_RESOLUTION} points a side")
+    gx, gy = np.meshgrid(xs, ys)
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        outputs = hidden_outputs(network, points)
+    return [
+        np.ascontiguousarray(o.values.T.reshape(o.values.shape[1], ys.size, xs.size))
+        for o in outputs
+    ]
 
 
 def data_limits(x: np.ndarray, margin: float = 0.1) -> tuple[tuple[float, float], ...]:

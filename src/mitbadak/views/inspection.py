@@ -284,6 +284,12 @@ class ActivationProbe:
         self.initial_frame = self.frame(initial_network)
         self._net = initial_network.copy()  # loaded with each checkpoint; the caller's untouched
 
+    @property
+    def network(self):
+        """The probe's own network: the initial weights, then those of the last checkpoint read
+        by :meth:`frame_from_checkpoint` (the network of the latest frame)."""
+        return self._net
+
     def frame(self, network) -> list[dict]:
         """:func:`activation_histograms` of ``network`` on this probe and bins."""
         return activation_histograms(network, self.x, self.ranges, self.bins)

@@ -27,6 +27,7 @@ from mitbadak.web.hardening import (
     json_error,
 )
 from mitbadak.web.models import ModelRegistry
+from mitbadak.web.uploads import MAX_UPLOAD_BYTES, UPLOAD_PATH
 
 __all__ = [
     "create_app",
@@ -66,6 +67,7 @@ PAGES: tuple[Page, ...] = (
     Page("train", "train a network", plotly=True, state="idle"),
     Page("graph", "computational graph"),
     Page("descent", "gradient descent", plotly=True),
+    Page("conv", "convolution step by step"),
 )
 #: The page served at ``/``.
 HOME_PAGE = "draw"
@@ -131,7 +133,7 @@ def compose_page(page: Page, static_dir: Path = STATIC_DIR, pages: tuple[Page, .
 API_MODULES = [page.name for page in PAGES]
 #: POST routes that take more than JSON (images, forms); every other ``/api/`` POST takes JSON
 #: only (``Content-Type: application/json``, else 415).
-NON_JSON_POSTS = frozenset({"/api/predict"})
+NON_JSON_POSTS = frozenset({"/api/predict", UPLOAD_PATH})
 
 
 def json_only(path: str) -> bool:
@@ -167,6 +169,7 @@ def create_app(
     runs_dir: str | Path | None = None,
     host: str = "127.0.0.1",
     max_body_bytes: int = MAX_BODY_BYTES,
+    max_upload_bytes: int | None = None,
 ):
     """The ASGI app serving ``registry``'s models.
 
@@ -174,7 +177,8 @@ def create_app(
     header must name this server (loopback names or ``host``, the address bound; the server's
     port), which keeps a page elsewhere from reaching it through DNS rebinding; state-changing
     requests from other sites' pages are refused (403) and JSON routes need
-    ``Content-Type: application/json`` (415); bodies over ``max_body_bytes`` are 413.
+    ``Content-Type: application/json`` (415); bodies over ``max_body_bytes`` are 413 (model
+    uploads: over ``max_upload_bytes``, default ``MAX_UPLOAD_BYTES``).
     """
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -230,7 +234,11 @@ def create_app(
         Middleware(SecurityHeadersMiddleware),
         Middleware(HostCheckMiddleware, names=names, any_ip=any_ip),
         Middleware(SameOriginMiddleware, json_only=json_only),
-        Middleware(BodyLimitMiddleware, max_bytes=max_body_bytes),
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=max_body_bytes,
+            path_limits={UPLOAD_PATH: max_upload_bytes or MAX_UPLOAD_BYTES},
+        ),
     ]
     app = Starlette(
         routes=routes,

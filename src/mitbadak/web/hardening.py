@@ -190,15 +190,20 @@ async def refuse(
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413, counting bytes as they arrive."""
 
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app, max_bytes: int = MAX_BODY_BYTES, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
+        #: routes that take larger bodies (model uploads): path -> their own limit
+        self.path_limits = {str(k): int(v) for k, v in (path_limits or {}).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = f"request body over the limit of {self.max_bytes:,} bytes"
+        max_bytes = self.path_limits.get(scope.get("path", ""), self.max_bytes)
+        too_big = f"request body over the limit of {max_bytes:,} bytes"
         length = _header(scope, b"content-length")
         if length is not None:
             try:
@@ -206,7 +211,7 @@ class BodyLimitMiddleware:
             except ValueError:
                 await refuse(scope, receive, send, 400, "invalid Content-Length header")
                 return
-            if announced > self.max_bytes:
+            if announced > max_bytes:
                 await refuse(scope, receive, send, 413, too_big)
                 return
         chunks: list[bytes] = []
@@ -217,7 +222,7 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > max_bytes:
                 if message.get("more_body", False):
                     await refuse(scope, receive, send, 413, too_big, read=size)
                 else:

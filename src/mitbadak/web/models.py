@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mitbadak.core.errors import MitbadakError
 
 __all__ = ["ModelEntry", "ModelRegistry", "UnknownModel", "BOOK_TEST_ACCURACY"]
@@ -28,12 +30,21 @@ class UnknownModel(MitbadakError):
 
 @dataclass
 class ModelEntry:
-    """One model the page can pick. ``accuracy`` is the test accuracy from the model's metadata."""
+    """One model the page can pick. ``accuracy`` is the test accuracy from the model's metadata.
+
+    ``label`` is the English one-line description (the CLI's); the pages compose their own, in
+    their language, from ``name`` (the file, run or upload's name), ``net_class`` (JSON
+    ``network``: ``SimpleConvNet``, ``DeepConvNet``, ``MultiLayerNet``, ...), ``layers`` (the
+    sizes of an MLP; None for a convnet), ``source`` (the book's edition) and ``kind``.
+    """
 
     id: str
     label: str
-    kind: str  # 'run', 'file' or 'book'
+    kind: str  # 'run', 'file', 'book' or 'upload'
     path: Path
+    name: str = ""
+    net_class: str | None = None
+    source: str | None = None
     accuracy: float | None = None
     accuracy_note: str | None = None
     dataset: str | None = None
@@ -46,6 +57,9 @@ class ModelEntry:
         return {
             "id": self.id,
             "label": self.label,
+            "name": self.name or self.label,
+            "network": self.net_class,
+            "source": self.source,
             "kind": self.kind,
             "accuracy": self.accuracy,
             "accuracy_note": self.accuracy_note,
@@ -71,16 +85,17 @@ def _slug(text: str) -> str:
 
 def _describe(entry: ModelEntry) -> None:
     """Fill accuracy/dataset/layers from the file's metadata, without loading the weights."""
-    if entry.kind == "book":
+    if entry.path.suffix == ".pkl":
         net = entry.network()  # the pickle has no separate metadata: import it (small, checked)
         from mitbadak.files.modelfile import BOOK_WEIGHTS_SHA256
 
         source = net.metadata.get("source", {}) if isinstance(net.metadata, dict) else {}
+        entry.net_class = type(net).__name__
         if len(getattr(net, "input_shape", ())) > 1:  # the book's chapter 7-8 convnets
-            entry.layers = [net.input_size, net.output_size]
             entry.activation = "relu"
             entry.dataset = "mnist"
-            entry.label = f"{entry.label} ({type(net).__name__}, {source.get('version', '?')})"
+            entry.source = str(source.get("version", "?"))
+            entry.label = f"{entry.label} ({type(net).__name__}, {entry.source})"
             if isinstance(source.get("accuracy"), float):
                 entry.accuracy = source["accuracy"]
                 entry.accuracy_note = "book"
@@ -100,6 +115,11 @@ def _describe(entry: ModelEntry) -> None:
     if isinstance(acc, (int, float)):
         entry.accuracy = float(acc)
     net = meta.get("network") or {}
+    constructor = net.get("constructor") if isinstance(net, dict) else None
+    if isinstance(constructor, dict) and isinstance(constructor.get("class"), str):
+        entry.net_class = constructor["class"][:40]  # SimpleConvNet, DeepConvNet, ...
+    elif isinstance(net, dict) and isinstance(net.get("architecture"), str):
+        entry.net_class = net["architecture"][:40]
     try:
         entry.layers = [
             int(net["input_size"]),
@@ -109,6 +129,15 @@ def _describe(entry: ModelEntry) -> None:
         entry.activation = str(net.get("activation"))
     except (KeyError, TypeError, ValueError):
         pass
+    shape = net.get("input_shape") if isinstance(net, dict) else None
+    if isinstance(shape, list) and all(isinstance(n, int) for n in shape):
+        inputs = int(np.prod(shape)) if shape else 0
+        if inputs != 784:
+            from mitbadak.core.errors import ModelFileError
+
+            raise ModelFileError(
+                f"{entry.path}: the model takes images of shape {tuple(shape)}, not 28x28 digits"
+            )
     dataset = meta.get("dataset")
     entry.dataset = str(dataset) if dataset else None
 
@@ -170,14 +199,14 @@ class ModelRegistry:
         elif not p.is_file():
             raise ModelFileError(f"{p}: no such model file or run folder")
         elif p.suffix == ".pkl":
-            kind, label, file = "book", p.name, p
+            kind, label, file = kind or "book", p.name, p
         else:
             kind, label, file = kind or "file", p.stem, p
         for existing in self._entries.values():
             if existing.path.resolve() == file.resolve():
                 return existing  # the same file given twice (e.g. a run also under --runs)
-        base = "book" if kind == "book" else f"{kind}-{_slug(label)}"
-        entry = ModelEntry(id=self._unique_id(base), label=label, kind=kind, path=file)
+        base = kind if kind in ("book", "upload") else f"{kind}-{_slug(label)}"
+        entry = ModelEntry(id=self._unique_id(base), label=label, kind=kind, path=file, name=label)
         _describe(entry)
         if entry.layers is not None and entry.layers[0] != 784:
             raise ModelFileError(
@@ -185,6 +214,14 @@ class ModelRegistry:
             )
         self._entries[entry.id] = entry
         return entry
+
+    def remove(self, path: str | os.PathLike) -> None:
+        """Forget the entry of the model file ``path`` (a refused upload), if there is one."""
+        with self._lock:
+            target = Path(path).resolve()
+            for key, entry in list(self._entries.items()):
+                if entry.path.resolve() == target:
+                    del self._entries[key]
 
     def add_runs(self, runs_dir: str | os.PathLike) -> list[ModelEntry]:
         """Add every run folder directly under ``runs_dir`` that holds a readable model.npz.

@@ -167,6 +167,14 @@ def _png_data_url(image: np.ndarray, max_side: int | None = None) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _npy_data_url(x: np.ndarray) -> str:
+    """The network's input as a downloadable ``.npy`` file (a data-URL), exactly its values."""
+    from mitbadak.files.photos import digit_array_bytes
+
+    data = base64.b64encode(digit_array_bytes(x)).decode("ascii")
+    return "data:application/octet-stream;base64," + data
+
+
 def _rounded(a: np.ndarray, digits: int = 4) -> list:
     return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
 
@@ -185,12 +193,13 @@ def analyse(entry, x: np.ndarray, steps=None) -> dict[str, Any]:
         raise BadInput(f"the model expects {network.input_size} inputs, got {x.size}")
     if len(getattr(network, "input_shape", ())) > 1:  # a convnet: (1, 1, 28, 28), no layer walk
         batch = x.reshape((1, *network.input_shape))
-        scores = network.predict(batch)[0]
-        probs = network.predict_proba(batch)[0]
+        with entry.lock:  # the layers keep their caches
+            scores = network.predict(batch)[0]
+            probs = network.predict_proba(batch)[0]
         return {"model": entry.id, "prediction": int(np.argmax(probs)),
                 "probabilities": [float(p) for p in probs], "scores": _rounded(scores, 5),
-                "input": _rounded(x, 4), "layers": [], "top_units": None,
-                "steps": _steps(steps)}  # fmt: skip
+                "input": _rounded(x, 4), "input_npy": _npy_data_url(x), "layers": [],
+                "top_units": None, "steps": _steps(steps)}  # fmt: skip
     # The same call `mitbadak predict` makes; the layer walk below shows the inside of it.
     probs = network.predict_proba(x[None, :])[0]
     with entry.lock:  # the layer-by-layer pass writes the layers' caches
@@ -202,6 +211,8 @@ def analyse(entry, x: np.ndarray, steps=None) -> dict[str, Any]:
         "probabilities": [float(p) for p in probs],
         "scores": _rounded(outputs[-1].values[0], 5),
         "input": _rounded(x, 4),
+        # the exact input as a .npy file (float32, 28x28): `mitbadak predict MODEL it.npy`
+        "input_npy": _npy_data_url(x) if x.size == 784 else None,
         "layers": [
             {
                 "name": o.name,

@@ -48,6 +48,8 @@ PAINT_REST = 19
 #: Events kept for clients that join late (the current run only).
 MAX_EVENTS = 20_000
 BOUNDARY_RESOLUTION = 60
+#: Points a side of each hidden unit's own heat map in the network view (2-D data).
+UNIT_MAP_RESOLUTION = 20
 N_TILES = 16
 #: Run folders the page may leave under ``--runs`` (``web-*``); past it a start is a 429.
 MAX_WEB_RUNS = 50
@@ -333,7 +335,8 @@ class TrainSession:
             data = load_training_data(config, download=False)[:3]
             probe = _histogram_probe(config, data)
             boundary = np.ndim(data[0][0]) == 2 and np.shape(data[0][0])[1] == 2
-            with _RunProgress(self, out, config.batch_size, probe, boundary) as progress:
+            grid = _unit_map_grid(config, data) if boundary else None
+            with _RunProgress(self, out, config.batch_size, probe, boundary, grid) as progress:
                 self.progress = progress
                 _result, info = run_training(
                     config, out, callback=progress, download=False, data=data,
@@ -362,6 +365,20 @@ class TrainSession:
             self.publish("picture", **picture)
 
 
+def _unit_map_grid(config, data) -> tuple[np.ndarray, np.ndarray]:
+    """The grid of the units' heat maps: the boundary's limits (a toy set's data with a 10 %
+    margin, clicked points' fixed view), :data:`UNIT_MAP_RESOLUTION` points a side."""
+    from mitbadak.files.datasets.toy import is_toy_name
+    from mitbadak.views.boundary import data_limits
+
+    if config.dataset and is_toy_name(config.dataset):
+        xlim, ylim = data_limits(np.concatenate([data[0][0], data[1][0]]))
+    else:
+        xlim, ylim = POINTS_VIEW
+    n = UNIT_MAP_RESOLUTION
+    return np.linspace(*xlim, n), np.linspace(*ylim, n)
+
+
 def _histogram_probe(config, data):
     """The run's :class:`~mitbadak.views.inspection.ActivationProbe` (None when it cannot be
     made: the histograms are an extra, never a reason for a run to fail)."""
@@ -387,10 +404,12 @@ class _RunProgress:
     """
 
     def __init__(
-        self, session: TrainSession, out: Path, batch_size: int, probe=None, boundary: bool = False
-    ) -> None:
+        self, session: TrainSession, out: Path, batch_size: int, probe=None,
+        boundary: bool = False, grid=None,
+    ) -> None:  # fmt: skip
         self.session = session
         self.boundary = boundary
+        self.grid = grid  # the units' heat maps' grid (2-D data), else None
         self.out = out
         self.batch_size = batch_size
         self.probe = probe
@@ -436,6 +455,27 @@ class _RunProgress:
         self.session.publish(
             "histograms", epoch=epoch, probe_size=len(self.probe.x), layers=layers
         )
+        self.publish_network(epoch)
+
+    def publish_network(self, epoch: int) -> None:
+        """The ``network`` event of ``epoch``: :func:`~mitbadak.views.network_view.network_view`
+        of the probe's network (that of the frame just sent), with the units' heat maps on 2-D
+        data and each unit's histogram in the histogram panel's bins."""
+        from mitbadak.views.network_view import network_view
+
+        try:
+            view = network_view(
+                self.probe.network, grid=self.grid, probe=self.probe.x,
+                ranges=self.probe.ranges, bins=self.probe.bins,
+            )  # fmt: skip
+        except Exception:  # an extra: never a reason for a run to fail
+            return
+        try:  # weights that blew up (NaN) cannot go out as JSON: that frame is left out
+            json.dumps(view, allow_nan=False)
+        except (TypeError, ValueError):
+            return
+        if view is not None:
+            self.session.publish("network", epoch=epoch, **view)
 
     def flush_pending(self) -> None:
         """Send the losses not sent yet (the run is pausing); nothing when there are none."""

@@ -62,12 +62,19 @@ function post(path, body) {
   });
 }
 
-async function loadSurface() {
+async function loadSurface(fromLink) {
   const name = document.getElementById("surface").value;
   const s = surfaces[name];
   document.getElementById("formula").textContent = `f(x0, x1) = ${s.formula}`;
   document.getElementById("x0").value = s.start[0];
   document.getElementById("x1").value = s.start[1];
+  // a shared link's start point replaces the surface's own (only on load)
+  if (fromLink === true) {
+    mb.restoreForm(["x0", "x1"].map((id) => document.getElementById(id)));
+    const ids = ["surface", "optimizer", "lr", "steps", "x0", "x1", "compare"];
+    mb.trackState(() => mb.formValues(ids.map((id) => document.getElementById(id))));
+  }
+  mb.saveState();
   const r = await post("/api/descent/contour", { name, resolution: 120 });
   if (!r.ok) {
     mb.setStatus(r.data.error, true);
@@ -94,6 +101,7 @@ async function fillAxes(name) {
 }
 
 async function update() {
+  mb.saveState(); // a clicked start point, the book's comparison: the URL follows the form
   if (!contour) return;
   const ticket = ++pending;
   document.body.dataset.state = "busy";
@@ -280,6 +288,11 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
   mb.onLanguageChange(update);
   setupClick();
+  // a shared link (#surface=...&optimizer=...&lr=...&x0=...): the form, then the path as on any
+  // load
+  const stateIds = ["surface", "optimizer", "lr", "steps", "x0", "x1", "compare"];
+  const stateElements = stateIds.map((id) => document.getElementById(id));
+  mb.restoreForm(stateElements.filter((el) => el.id !== "x0" && el.id !== "x1"));
   showLr();
-  loadSurface();
+  loadSurface(true);
 });

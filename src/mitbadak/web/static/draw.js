@@ -7,6 +7,9 @@ mb.addStrings({
     "draw.title": "Draw a digit",
     "draw.clear": "Clear",
     "draw.undo": "Undo",
+    "draw.download.input": "Download the 28×28 input (.npy)",
+    "draw.download.png": "Download the drawing (.png)",
+    "draw.download.hint": "The .npy file holds exactly the 784 numbers the network read: `mitbadak predict MODEL drawing-28x28.npy` prints these same probabilities. The .png is the pad as drawn (predict preprocesses it again).",
     "draw.hint": "Draw one digit, 0 to 9, with the mouse or a finger. The network reads it as you draw.",
     "result.title": "What the network reads",
     "result.empty": "Draw a digit to see the ten class probabilities.",
@@ -35,6 +38,9 @@ mb.addStrings({
     "draw.title": "숫자를 그려 보세요",
     "draw.clear": "지우기",
     "draw.undo": "되돌리기",
+    "draw.download.input": "28×28 입력 내려받기 (.npy)",
+    "draw.download.png": "그림 내려받기 (.png)",
+    "draw.download.hint": ".npy 파일에는 신경망이 읽은 784개의 숫자가 그대로 들어 있습니다: `mitbadak predict MODEL drawing-28x28.npy`가 똑같은 확률을 출력합니다. .png는 그린 그대로의 그림입니다(predict가 다시 전처리합니다).",
     "draw.hint": "마우스나 손가락으로 0부터 9까지 숫자 하나를 그리세요. 그리는 동안 신경망이 읽습니다.",
     "result.title": "신경망이 읽은 숫자",
     "result.empty": "숫자를 그리면 열 개 클래스의 확률이 나타납니다.",
@@ -159,7 +165,8 @@ const drawPage = (() => {
     }
     document.body.dataset.pending = "1";
     mb.setStatus(mb.t("status.thinking"));
-    const body = JSON.stringify({ image: pad.toDataURL("image/png"), model: selectedModel() });
+    const image = pad.toDataURL("image/png");
+    const body = JSON.stringify({ image, model: selectedModel() });
     const answer = await mb.api("/api/predict", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -173,13 +180,30 @@ const drawPage = (() => {
       return;
     }
     lastResult = answer.data;
+    lastResult.png = image; // the very PNG these numbers came from
     render(lastResult);
   }
 
   // -- rendering ------------------------------------------------------------------------------
 
+  // The two downloads: the exact input the answer came from (.npy, written by the server) and the
+  // pad as a PNG. Disabled while nothing is drawn.
+  function setDownloads(result) {
+    const input = document.getElementById("download-input");
+    const png = document.getElementById("download-png");
+    for (const a of [input, png]) {
+      a.classList.toggle("disabled", !result);
+      a.setAttribute("aria-disabled", result ? "false" : "true");
+    }
+    if (result && result.input_npy) input.href = result.input_npy;
+    else input.removeAttribute("href");
+    if (result && result.png) png.href = result.png;
+    else png.removeAttribute("href");
+  }
+
   function showEmpty() {
     lastResult = null;
+    setDownloads(null);
     const top = document.getElementById("top-class");
     top.textContent = "?";
     top.dataset.prediction = "";
@@ -256,6 +280,7 @@ const drawPage = (() => {
     caption.dataset.i18n = "result.caption";
     caption.textContent = mb.t("result.caption");
     drawBars(probs);
+    setDownloads(result);
     renderSteps(result.steps);
     renderLayers(result.layers);
     renderWeights(result.top_units);
@@ -424,14 +449,6 @@ const drawPage = (() => {
 
   // -- models ---------------------------------------------------------------------------------
 
-  function modelLabel(m) {
-    const key = m.accuracy_note === "book" ? "model.acc.book" : "model.acc";
-    const acc =
-      m.accuracy == null ? mb.t("model.none") : mb.t(key, { p: (100 * m.accuracy).toFixed(2) });
-    const layers = m.layers ? ` · ${m.layers.join("-")}` : "";
-    return `${m.label}${layers} · ${acc}`;
-  }
-
   function renderModels(defaultId) {
     const select = document.getElementById("model");
     const chosen = select.value || defaultId;
@@ -439,7 +456,7 @@ const drawPage = (() => {
     for (const m of models) {
       const option = document.createElement("option");
       option.value = m.id;
-      option.textContent = modelLabel(m);
+      option.textContent = mb.modelLabel(m);
       select.appendChild(option);
     }
     if (chosen) select.value = chosen;
@@ -453,6 +470,10 @@ const drawPage = (() => {
     }
     models = answer.data.models;
     renderModels(answer.data.default);
+    // a shared link's model (#model=...): chosen, nothing sent until something is drawn
+    const select = document.getElementById("model");
+    mb.restoreForm([select]);
+    mb.trackState(() => ({ model: select.value }));
   }
 
   function init() {
@@ -474,6 +495,7 @@ const drawPage = (() => {
       predictNow();
     });
     document.getElementById("model").addEventListener("change", predictNow);
+    document.addEventListener("mb:models-changed", () => loadModels()); // an upload (common.js)
     mb.onLanguageChange(() => {
       renderModels();
       if (lastResult) render(lastResult);

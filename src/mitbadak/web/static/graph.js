@@ -204,6 +204,7 @@ function renderSteps() {
 }
 
 async function forward() {
+  mb.saveState();
   const body = { kind: document.getElementById("kind").value };
   let empty = null;
   for (const input of document.querySelectorAll("#inputs input")) {
@@ -332,7 +333,14 @@ async function loadChoices() {
 
 document.addEventListener("DOMContentLoaded", async () => {
   await loadChoices();
+  // a shared link (#kind=apple&apple=150&...): the graph, its inputs and the tiny network's
+  // settings; the graph is then computed as on any load
+  const kind = document.getElementById("kind");
+  const settings = ["activation", "seed", "dtype", "h"].map((id) => document.getElementById(id));
+  mb.restoreForm([kind]);
   renderInputs();
+  mb.restoreForm([...document.querySelectorAll("#inputs input"), ...settings]);
+  mb.trackState(() => mb.formValues([kind, ...document.querySelectorAll("#inputs input"), ...settings]));
   document.getElementById("kind").addEventListener("change", () => {
     renderInputs();
     forward();

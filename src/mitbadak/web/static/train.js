@@ -39,6 +39,15 @@ mb.addStrings({
     "train.default": "default", "train.axis.iter": "iteration", "train.axis.loss": "loss (log scale)",
     "train.axis.epoch": "epoch", "train.axis.acc": "accuracy", "train.every": "one point per {n} iterations (their mean)",
     "train.conf": "class colour; paler = less sure (its probability)",
+    "train.net": "The network drawn",
+    "train.net.caption": "{when} · lines: weights (blue +, orange −, thicker = larger |w|) · {maps}",
+    "train.net.maps": "each hidden unit: its activation over the plane (its own scale: dark = its lowest, yellow = its highest)",
+    "train.net.images": "first hidden layer: each unit's 784 input weights as a 28×28 image (red +, blue −, as on the Draw page)",
+    "train.net.cut": "Units 1–{k} of layers wider than {k} are shown; between each two layers the {e} largest |w| of the shown units' weights are drawn.",
+    "train.net.hover": "Point at a unit: its activation histogram.",
+    "train.net.unit": "layer {l} · unit {u}: activations of the first {n} training inputs",
+    "train.net.input": "input", "train.net.output": "output", "train.net.pixels": "784 pixels",
+    "train.net.empty": "The network appears here when a run starts, and changes after every epoch.",
   },
   ko: {
     "train.recipe": "학습 설정", "train.dataset": "데이터셋", "train.hidden": "은닉층 크기",
@@ -74,12 +83,21 @@ mb.addStrings({
     "train.default": "기본값", "train.axis.iter": "반복 횟수", "train.axis.loss": "손실 (로그 눈금)",
     "train.axis.epoch": "에폭", "train.axis.acc": "정확도", "train.every": "반복 {n}회마다 점 하나 (평균)",
     "train.conf": "클래스 색, 옅을수록 확신이 낮음 (그 확률)",
+    "train.net": "신경망 그림",
+    "train.net.caption": "{when} · 선: 가중치 (파랑 +, 주황 −, 굵을수록 |w|가 큼) · {maps}",
+    "train.net.maps": "은닉층 뉴런마다 평면 위의 활성화값 (뉴런마다 자기 범위: 어두움 = 최저, 노랑 = 최고)",
+    "train.net.images": "첫 번째 은닉층: 뉴런마다 입력 가중치 784개를 28×28 이미지로 (빨강 +, 파랑 −, 숫자 그리기 페이지와 같은 색)",
+    "train.net.cut": "{k}개보다 넓은 층은 뉴런 1~{k}만 그립니다. 두 층 사이에는 그려진 뉴런의 가중치 중 |w|가 가장 큰 {e}개를 그립니다.",
+    "train.net.hover": "뉴런을 가리키면 활성화값 히스토그램이 나타납니다.",
+    "train.net.unit": "{l}층 · 뉴런 {u}: 훈련 데이터 처음 {n}개의 활성화값",
+    "train.net.input": "입력", "train.net.output": "출력", "train.net.pixels": "픽셀 784개",
+    "train.net.empty": "학습을 시작하면 신경망이 그려지고, 에폭마다 바뀝니다.",
   },
 });
 
 const CLASS_COLORS = ["#2f6fdf", "#e8590c", "#2b8a3e", "#ae3ec9", "#f08c00", "#0c8599", "#c92a2a", "#5c940d", "#364fc7", "#862e9c"];
 const POINTS = "__points__";
-const view = { losses: [], offset: 0, epochs: [], boundary: null, boundaryUpdates: 0, run: null, dir: null, hist: null, histFrames: 0, speed: null };
+const view = { losses: [], offset: 0, epochs: [], boundary: null, boundaryUpdates: 0, run: null, dir: null, hist: null, histFrames: 0, speed: null, network: null, networkUpdates: 0, unit: null };
 //: The loss chart draws at most this many points (bucket means): readable at 100,000 iterations.
 const MAX_LOSS_POINTS = 1500;
 const POINTS_VIEW = [-1.5, 1.5]; // the plot one clicks points on (the server's POINTS_VIEW)
@@ -292,6 +310,169 @@ function drawHistograms() {
   document.body.dataset.histFrames = String(view.histFrames);
 }
 
+// -- the network drawn: columns of units (heat maps / weight images / circles), weights as lines --
+const HEAT = [[0.0, [12, 12, 30]], [0.35, [98, 32, 110]], [0.65, [222, 86, 56]], [1.0, [252, 236, 160]]];
+function heatColor(v) {
+  const x = Math.min(1, Math.max(0, v));
+  for (let i = 1; i < HEAT.length; i++) {
+    const [x1, c1] = HEAT[i];
+    const [x0, c0] = HEAT[i - 1];
+    if (x <= x1) return c0.map((a, k) => Math.round(a + ((x - x0) / (x1 - x0)) * (c1[k] - a)));
+  }
+  return HEAT[HEAT.length - 1][1];
+}
+
+// A unit's heat map on its own scale (rows follow y: the first row is the lowest y, drawn at the
+// bottom).
+function mapImage(rows) {
+  const values = rows.flat().filter((v) => v !== null);
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const h = rows.length;
+  const w = rows[0].length;
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  const c = canvas.getContext("2d");
+  const img = c.createImageData(w, h);
+  const span = hi > lo ? hi - lo : 1;
+  for (let i = 0; i < h; i++) {
+    for (let j = 0; j < w; j++) {
+      const v = rows[i][j];
+      const rgb = v === null ? [200, 200, 200] : heatColor((v - lo) / span);
+      img.data.set([...rgb, 255], 4 * ((h - 1 - i) * w + j));
+    }
+  }
+  c.putImageData(img, 0, 0);
+  return canvas.toDataURL();
+}
+
+// A unit's 784 input weights in the Draw page's colour map: white 0, red +, blue −.
+function weightImage(w) {
+  const canvas = document.createElement("canvas");
+  canvas.width = 28;
+  canvas.height = 28;
+  const c = canvas.getContext("2d");
+  const img = c.createImageData(28, 28);
+  const m = Math.max(1e-12, ...w.map(Math.abs));
+  for (let i = 0; i < 784; i++) {
+    const v = w[i] / m;
+    const a = Math.abs(v);
+    const rgb = v >= 0 ? [255, 255 - 200 * a, 255 - 220 * a] : [255 - 220 * a, 255 - 170 * a, 255];
+    img.data.set([...rgb.map(Math.round), 255], 4 * i);
+  }
+  c.putImageData(img, 0, 0);
+  return canvas.toDataURL();
+}
+
+function svgEl(name, attrs, parent) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+function drawNetwork() {
+  const box = document.getElementById("net");
+  const caption = document.getElementById("net-caption");
+  const net = view.network;
+  box.replaceChildren();
+  if (!net) {
+    caption.textContent = mb.t("train.net.empty");
+    document.getElementById("net-box").hidden = !view.run;
+    return;
+  }
+  document.getElementById("net-box").hidden = false;
+  const L = net.sizes.length;
+  const pixels = net.sizes[0] === 784;
+  const W = Math.max(420, 150 * L);
+  const rows = Math.max(...net.shown.map((s) => s.length));
+  const tile = Math.max(18, Math.min(40, Math.floor(480 / rows) - 6));
+  const H = Math.max(200, rows * (tile + 6) + 40);
+  const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img" }, box);
+  const colX = (k) => 40 + (k * (W - 80)) / (L - 1);
+  const pos = (k, i) => {
+    const n = pixels && k === 0 ? 1 : net.shown[k].length;
+    return [colX(k), 30 + ((i + 0.5) * (H - 40)) / n];
+  };
+  const maxW = net.max_abs_w || 1;
+  const lines = svgEl("g", { class: "edges" }, svg);
+  net.edges.forEach((e, k) => {
+    if (pixels && k === 0) return; // the pixels' weights are the first layer's images
+    for (const [i, j, w] of e.weights) {
+      const [x1, y1] = pos(k, i);
+      const [x2, y2] = pos(k + 1, j);
+      svgEl("line", {
+        x1, y1, x2, y2, stroke: w >= 0 ? "#2f6fdf" : "#e8590c", "stroke-opacity": 0.55,
+        "stroke-width": (0.4 + 4 * Math.abs(w) / maxW).toFixed(2), "data-w": w, "data-layer": k,
+      }, lines);
+    }
+  });
+  for (let k = 0; k < L; k++) {
+    const label = k === 0 ? mb.t("train.net.input") : k === L - 1 ? mb.t("train.net.output") : `${k}`;
+    svgEl("text", { x: colX(k), y: 16, "text-anchor": "middle", "font-size": 12, fill: "#444" }, svg).textContent =
+      `${label} (${net.sizes[k]})`;
+    if (pixels && k === 0) {
+      const [x, y] = pos(0, 0);
+      svgEl("rect", { x: x - 30, y: y - 30, width: 60, height: 60, fill: "#eef1f7", stroke: "#9aa3b5" }, svg);
+      svgEl("text", { x, y: y + 4, "text-anchor": "middle", "font-size": 11 }, svg).textContent = mb.t("train.net.pixels");
+      continue;
+    }
+    net.shown[k].forEach((u, i) => {
+      const [x, y] = pos(k, i);
+      const g = svgEl("g", { class: "unit", "data-layer": k, "data-unit": u }, svg);
+      const hidden = k > 0 && k < L - 1;
+      let href = null;
+      if (hidden && net.maps) href = mapImage(net.maps[k - 1][i]);
+      else if (k === 1 && net.images) href = weightImage(net.images[i]);
+      if (href) {
+        svgEl("image", { x: x - tile / 2, y: y - tile / 2, width: tile, height: tile, href, preserveAspectRatio: "none", style: "image-rendering: pixelated" }, g);
+        svgEl("rect", { class: "frame", x: x - tile / 2, y: y - tile / 2, width: tile, height: tile, fill: "none", stroke: "#9aa3b5" }, g);
+      } else {
+        svgEl("circle", { cx: x, cy: y, r: Math.min(9, tile / 2), fill: k === L - 1 ? CLASS_COLORS[u % 10] : "#dde3ee", stroke: "#556" }, g);
+        if (k === 0) svgEl("text", { x: x - 14, y: y + 4, "text-anchor": "end", "font-size": 11 }, g).textContent = `x${"₁₂"[u] || u + 1}`;
+      }
+      if (hidden) {
+        g.addEventListener("mouseenter", () => showUnit(k, i));
+        if (view.unit && view.unit[0] === k && view.unit[1] === i) g.classList.add("active");
+      }
+    });
+  }
+  const when = net.epoch === 0 ? mb.t("train.hist.start") : mb.t("train.hist.epoch", { epoch: net.epoch });
+  let text = mb.t("train.net.caption", { when, maps: mb.t(net.maps ? "train.net.maps" : net.images ? "train.net.images" : "train.net.hover") });
+  const cut = net.sizes.some((n, k) => n > net.shown[k].length) || net.edges.some((e) => e.kept < e.total);
+  if (cut) text += ` ${mb.t("train.net.cut", { k: Math.max(...net.shown.map((s) => s.length)), e: Math.max(...net.edges.map((e) => e.kept)) })}`;
+  caption.textContent = text;
+  document.body.dataset.networkEpoch = String(net.epoch);
+  document.body.dataset.networkUpdates = String(view.networkUpdates);
+  if (view.unit) showUnit(...view.unit);
+}
+
+// The hovered unit's own histogram: its activations on the run's probe batch, in its layer's bins.
+function showUnit(k, i) {
+  const net = view.network;
+  if (!net || !net.histograms) return;
+  view.unit = [k, i];
+  for (const el of document.querySelectorAll("#net .unit.active")) el.classList.remove("active");
+  const el = document.querySelector(`#net .unit[data-layer="${k}"][data-unit="${net.shown[k][i]}"]`);
+  if (el) el.classList.add("active");
+  const counts = net.histograms[k - 1][i];
+  const [lo, hi] = net.hist_ranges[k - 1];
+  const width = (hi - lo) / counts.length;
+  const n = counts.reduce((a, b) => a + b, 0);
+  const title = document.getElementById("unit-title");
+  title.dataset.layer = String(k);
+  title.dataset.unit = String(net.shown[k][i]);
+  title.textContent = mb.t("train.net.unit", { l: k, u: net.shown[k][i] + 1, n });
+  Plotly.react("unit-hist", [{
+    type: "bar", x: counts.map((_, b) => lo + (b + 0.5) * width), y: counts, width,
+    marker: { color: "#2f6fdf" }, hovertemplate: "%{x:.3g}: %{y}<extra></extra>",
+  }], {
+    margin: { l: 36, r: 8, t: 8, b: 24 }, bargap: 0, showlegend: false,
+    xaxis: { range: [lo, hi], tickfont: { size: 10 } }, yaxis: { rangemode: "tozero", tickfont: { size: 10 } },
+  }, { displayModeBar: false, responsive: true });
+}
+
 function drawTiles(tiles) {
   const box = document.getElementById("tiles");
   box.replaceChildren();
@@ -327,6 +508,13 @@ function resetView(run) {
   view.run = run;
   view.hist = null;
   view.histFrames = 0;
+  view.network = null;
+  view.networkUpdates = 0;
+  view.unit = null;
+  delete document.body.dataset.networkEpoch;
+  document.getElementById("unit-hist").replaceChildren();
+  document.getElementById("unit-title").textContent = mb.t("train.net.hover");
+  drawNetwork();
   delete document.body.dataset.histEpoch;
   drawHistograms();
   view.speed = null;
@@ -372,6 +560,11 @@ function onEvent(type, ev) {
     case "picture":
       showPicture(ev);
       break;
+    case "network":
+      view.network = ev;
+      view.networkUpdates += 1;
+      drawNetwork();
+      break;
     case "histograms":
       view.hist = ev;
       view.histFrames += 1;
@@ -403,7 +596,7 @@ function onEvent(type, ev) {
 
 function connect() {
   const source = new EventSource("/api/train/events?since=0");
-  for (const type of ["run", "start", "steps", "epoch", "picture", "histograms", "paused", "resumed", "stopped", "end", "error"]) {
+  for (const type of ["run", "start", "steps", "epoch", "picture", "histograms", "network", "paused", "resumed", "stopped", "end", "error"]) {
     source.addEventListener(type, (msg) => onEvent(type, JSON.parse(msg.data)));
   }
 }
@@ -453,6 +646,21 @@ function showRecipe(config) {
   const ds = form.elements.dataset;
   if (config.dataset && [...ds.options].some((o) => o.value === config.dataset)) ds.value = config.dataset;
   else if (String(config.dataset || "").endsWith("points.csv")) ds.value = POINTS;
+  mb.saveState();
+}
+
+// Show a pace in the select, adding it when it is none of the choices (a run started by a
+// script or a link with another pace: never a blank select).
+function choosePace(value) {
+  const select = document.getElementById("pace");
+  const v = String(Number(value));
+  if (![...select.options].some((o) => o.value === v)) {
+    const opt = document.createElement("option");
+    opt.value = v;
+    opt.textContent = mb.t("train.pace.n", { n: v });
+    select.appendChild(opt);
+  }
+  select.value = v;
 }
 
 // The form's recipe for a data set: a toy set's own, clicked points', or MNIST's; and its pace.
@@ -577,22 +785,34 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (def) def.textContent = mb.t("train.default");
     for (const opt of paceSelect.options) {
       const n = Number(opt.value);
+      if (!opt.textContent) continue;
       opt.textContent = n === 0 ? mb.t("train.pace.full") : n === 2 ? mb.t("train.pace.slow") : mb.t("train.pace.n", { n });
     }
     drawSpeed();
     drawCharts();
     drawBoundary();
     drawHistograms();
+    drawNetwork();
+    if (!view.unit) document.getElementById("unit-title").textContent = mb.t("train.net.hover");
   });
   document.getElementById("command").dataset.empty = mb.t("train.command.empty");
   setupPoints();
   applyDatasetRecipe("spiral");
+  // A shared link (#dataset=moons&lr=0.1&...): its data set's recipe, then its own values. Only
+  // the form: training starts when Train is pressed.
+  const stateElements = [...[...form.elements].filter((el) => el.name), paceSelect];
+  const link = mb.linkState();
+  if (mb.restoreForm([form.elements.dataset]).length) applyDatasetRecipe(form.elements.dataset.value);
+  const linked = mb.restoreForm(stateElements.filter((el) => el !== paceSelect && el.name !== "dataset"));
+  if (link.has("pace") && Number(link.get("pace")) >= 0 && Number.isFinite(Number(link.get("pace")))) choosePace(link.get("pace"));
+  mb.trackState(() => mb.formValues(stateElements));
   setState("idle");
   resetView(null);
   const st = await mb.api("/api/train/state");
   if (st.ok && st.data.active) { // a run in progress: its pace, and its recipe once its event comes
-    paceSelect.value = String(st.data.pace);
-    adoptRecipe = true;
+    choosePace(st.data.pace);
+    adoptRecipe = !link.has("dataset") && linked.length === 0; // a link's recipe stays
+    mb.saveState();
   }
   document.getElementById("tiles-box").hidden = true;
   loadRuns();
