@@ -52,7 +52,7 @@ def test_each_example_figure_draws_from_nothing(name, tmp_path):
 
 
 # The figure modules of mitbadak.views.plots; _base holds what they share and no figure.
-FIGURE_MODULES = ("book", "training_curves", "images", "experiments")
+FIGURE_MODULES = ("book", "training_curves", "images", "experiments", "search")
 
 
 def test_each_registered_maker_lives_in_one_figure_module():

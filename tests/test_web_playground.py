@@ -584,7 +584,7 @@ def test_train_page_draws_the_network_unit_maps_and_unit_histograms(open_page, t
     pg.wait_for_selector("body[data-ready='1']")
     pg.select_option("#dataset", "moons")
     pg.fill("input[name=epochs]", "3")
-    pg.select_option("#pace", "0")
+    pg.select_option("#pace", "10")  # a watched pace: every epoch sends its frames
     _start_new_run(pg)
     pg.wait_for_selector("body[data-state='end']", timeout=60_000)
     _wait(pg, "document.body.dataset.networkEpoch === '3'")

@@ -259,9 +259,11 @@ def test_chapter6_controls_reach_the_recipe_and_histograms_follow_each_epoch(cli
         hidden="12,8", epochs=3, batchnorm="true", dropout="0.2", weight_decay="0.01",
         optimizer="rmsprop", activation="tanh", seed=5,
     )
-    r = client.post("/api/train/start", json={"recipe": recipe})
+    # at a pace a page would watch (each epoch >= MIN_FRAME_SECONDS), every epoch sends its frames
+    r = client.post("/api/train/start", json={"recipe": recipe, "pace": 8})
     assert r.status_code == 202, r.text
     _wait_idle(client)
+    client.post("/api/train/pace", json={"iters_per_s": 0})
     out = Path(r.json()["out_dir"])
     saved = json.loads((out / "config.json").read_text())["config"]
     assert (saved["batchnorm"], saved["dropout"], saved["weight_decay"]) == (True, 0.2, 0.01)
@@ -361,9 +363,10 @@ def test_pace_and_steps_of_a_paused_run(client):
 
 
 def test_a_2d_run_draws_its_boundary_after_every_epoch_and_points_on_the_fixed_view(client):
-    r = client.post("/api/train/start", json={"recipe": _recipe(hidden="8", epochs=4)})
+    r = client.post("/api/train/start", json={"recipe": _recipe(hidden="8", epochs=4), "pace": 8})
     assert r.status_code == 202
     _wait_idle(client)
+    client.post("/api/train/pace", json={"iters_per_s": 0})
     events = _events(client)
     pictures = [e for e in events if e["type"] == "picture"]
     assert len(pictures) >= 4  # after each epoch (and the end)
@@ -377,3 +380,28 @@ def test_a_2d_run_draws_its_boundary_after_every_epoch_and_points_on_the_fixed_v
     _wait_idle(client)
     grid = [e for e in _events(client) if e["type"] == "picture"][-1]["boundary"]["grid"]
     assert (grid["xs"][0], grid["xs"][-1], grid["ys"][0], grid["ys"][-1]) == (-1.5, 1.5, -1.5, 1.5)
+
+
+def test_frames_of_tiny_epochs_at_full_speed_are_thinned_and_the_last_is_sent(client):
+    """A full-speed run of one-iteration epochs sends an epoch's frames (histograms, network,
+    boundary) at most every MIN_FRAME_SECONDS, so an open tab is not sent megabytes a second;
+    the last epoch's frames always go out, and they are the saved model's."""
+    from mitbadak.training.evaluation import load_any_model
+    from mitbadak.views.inspection import run_probe
+    from mitbadak.web.api.train import MIN_FRAME_SECONDS
+
+    assert MIN_FRAME_SECONDS >= 0.1
+    client.post("/api/train/pace", json={"iters_per_s": 0})
+    r = client.post("/api/train/start",
+                    json={"recipe": _recipe(hidden="8", epochs=60, batch_size=1000)})
+    assert r.status_code == 202, r.text
+    _wait_idle(client)
+    events = _events(client)
+    run = [e for e in events if e.get("id", 0) >= 0]
+    epochs = [e for e in run if e["type"] == "epoch"]
+    frames = [e for e in run if e["type"] == "histograms"]
+    assert len(epochs) >= 60
+    assert frames[-1]["epoch"] == 60
+    assert len([f for f in frames if f["epoch"] > 0]) < 40  # thinned: 60 epochs in about 1 s
+    out = Path(r.json()["out_dir"])
+    assert frames[-1]["layers"] == run_probe(out).frame(load_any_model(out)[0])

@@ -45,6 +45,12 @@ from mitbadak.web.hardening import json_error
 CHUNK_SECONDS = 0.1
 #: After drawing an epoch's picture, the painter rests this many times as long as it took.
 PAINT_REST = 19
+#: An epoch's frames (the 2-D boundary, the histograms, the network drawn: 50-150 kB together)
+#: go out at most this often. At the page's pace every epoch gets its own (an epoch of a toy set
+#: lasts 0.3 s or more at 30 iterations a second); a full-speed run of tiny epochs would otherwise
+#: queue megabytes a second for every open stream, and a tab that stops reading would hold the
+#: server's shutdown. The last epoch's frames are always sent (at the run's end).
+MIN_FRAME_SECONDS = 0.25
 #: Events kept for clients that join late (the current run only).
 MAX_EVENTS = 20_000
 BOUNDARY_RESOLUTION = 60
@@ -345,6 +351,8 @@ class TrainSession:
         except KeyboardInterrupt:
             self.state = "stopped"
             if not self.stopping.is_set():  # no one is left to see it when the server stops
+                if self.progress is not None:
+                    self.progress.publish_unsent()
                 self.publish_picture(out)
             self.publish("stopped", out_dir=str(out))
         except (MitbadakError, ValueError, OSError) as exc:
@@ -417,6 +425,8 @@ class _RunProgress:
         self.last_flush = time.perf_counter()
         self.last_flush_iteration = 0
         self.picture_after_next_step = False  # the epoch's checkpoint is on disk by then
+        self.last_frame = -math.inf  # when an epoch's frames last went out
+        self.unsent_epoch: int | None = None  # an epoch whose frames were left out (too soon)
         self.picture_due = threading.Event()
         self.finished = threading.Event()
         self.painter = threading.Thread(target=self._paint, name="mitbadak-picture", daemon=True)
@@ -477,6 +487,13 @@ class _RunProgress:
         if view is not None:
             self.session.publish("network", epoch=epoch, **view)
 
+    def publish_unsent(self) -> None:
+        """The last epoch's histograms and network, where they were left out as too soon after
+        the previous frames (the run's end or stop; its picture is sent by the session)."""
+        if self.unsent_epoch is not None:
+            self.publish_histograms(self.unsent_epoch)
+            self.unsent_epoch = None
+
     def flush_pending(self) -> None:
         """Send the losses not sent yet (the run is pausing); nothing when there are none."""
         if self.pending:
@@ -520,11 +537,17 @@ class _RunProgress:
                 self.flush(event["iteration"])
             self.session.publish("epoch", metrics=_clean(event))
             self.session.epoch_ended()
-            self.publish_histograms(int(event["epoch"]))
-            self.picture_after_next_step = True
+            now = time.perf_counter()
+            if now - self.last_frame >= MIN_FRAME_SECONDS:
+                self.last_frame, self.unsent_epoch = now, None
+                self.publish_histograms(int(event["epoch"]))
+                self.picture_after_next_step = True
+            else:
+                self.unsent_epoch = int(event["epoch"])
         elif kind == "end":
             if self.pending:
                 self.flush(event.get("iteration") or 0)
+            self.publish_unsent()
 
 
 def _remove_if_empty(out: Path) -> None:
