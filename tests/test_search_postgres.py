@@ -78,6 +78,8 @@ def postgres_url():
 
 
 TINY = {"dataset": "mnist-sample", "hidden": [16], "epochs": 3}
+#: trials long enough (about 0.3 s each) that the second worker, started a moment later, runs some
+SHARED = {**TINY, "epochs": 40}
 
 
 def test_two_workers_share_one_postgres_study(postgres_url, tmp_path):
@@ -86,14 +88,14 @@ def test_two_workers_share_one_postgres_study(postgres_url, tmp_path):
 
     from mitbadak.training.tune import tune
 
-    data = search_data(SearchSpec.make(recipe=TINY, train_size=120), download=False)
-    result = tune(recipe=TINY, train_size=120, data=data, trials=5, workers=2, seed=2,
+    data = search_data(SearchSpec.make(recipe=SHARED, train_size=120), download=False)
+    result = tune(recipe=SHARED, train_size=120, data=data, trials=8, workers=2, seed=2,
                   storage=postgres_url, study="pg-shared", out=tmp_path, heartbeat=1,
                   pruner="none")  # fmt: skip
     study = optuna.load_study(study_name="pg-shared", storage=postgres_url)
     trials = study.trials
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    assert 5 <= len(trials) <= 6
+    assert 8 <= len(trials) <= 9
     pids = {t.user_attrs["worker"]["pid"] for t in trials}
     assert len(pids) == 2 and os.getpid() not in pids  # both worker processes ran trials
     assert sorted(r["number"] for r in result.trials) == [t.number for t in trials]
@@ -106,7 +108,7 @@ def test_two_workers_share_one_postgres_study(postgres_url, tmp_path):
     assert beating.get_heartbeat_stale_trial_callback()._max_retry == 2
     # joining the same study with another space is refused, naming what differs
     with pytest.raises(SearchError, match="--study pg-shared exists with another space"):
-        tune(["lr=log:1e-3:1e-1"], recipe=TINY, train_size=120, data=data, trials=5, seed=2,
+        tune(["lr=log:1e-3:1e-1"], recipe=SHARED, train_size=120, data=data, trials=5, seed=2,
              storage=postgres_url, study="pg-shared")  # fmt: skip
 
 
