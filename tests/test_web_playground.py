@@ -407,6 +407,10 @@ def test_train_page_paced_default_recipe_steps_axes_and_reload(open_page, tmp_pa
     assert pg.text_content("#loss .ytitle") == "loss (log scale)"
     assert pg.text_content("#acc .ytitle") == "accuracy"
     assert pg.evaluate("document.querySelector('#loss')._fullLayout.yaxis.type") == "log"
+    # the log axis reads its values whole (0.5, 0.2, 0.1), not bare mantissa digits ("5", "2")
+    ticks = pg.evaluate("document.querySelector('#loss')._fullLayout.yaxis.ticktext")
+    values = pg.evaluate("document.querySelector('#loss')._fullLayout.yaxis.tickvals")
+    assert [float(t) for t in ticks] == pytest.approx(values) and "0.5" in ticks
     # the boundary: the class colours and a confidence layer equal to the grid's confidence
     conf = pg.evaluate("document.querySelector('#boundary').data[1].z")
     assert len(conf) == 60 and min(min(r) for r in conf) >= 1 / 3 - 1e-9

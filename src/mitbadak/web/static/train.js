@@ -195,6 +195,19 @@ function axisTitle(key) {
   return { text: mb.t(key), font: { size: 12, color: "#4a5368" }, standoff: 6 };
 }
 
+// A log axis labelled 1, 2 and 5 of each decade with their whole values (0.5, 0.2, 0.1, 0.05),
+// not Plotly's bare mantissa digits ("5", "2") that read as five and two.
+function logTicks(values) {
+  const finite = values.filter((v) => v > 0 && Number.isFinite(v));
+  if (!finite.length) return {};
+  const lo = Math.floor(Math.log10(Math.min(...finite)));
+  const hi = Math.ceil(Math.log10(Math.max(...finite)));
+  const tickvals = [];
+  for (let k = lo; k <= hi; k++) for (const m of [1, 2, 5]) tickvals.push(m * 10 ** k);
+  const ticktext = tickvals.map((v) => String(Number(v.toPrecision(1))));
+  return { tickvals, ticktext };
+}
+
 function drawCharts() {
   const xs = view.losses.map((_, i) => view.offset + i + 1);
   const config = { displayModeBar: false, responsive: true };
@@ -202,7 +215,7 @@ function drawCharts() {
   const raw = downsample(xs, view.losses, MAX_LOSS_POINTS);
   const avg = downsample(xs, movingAverage(view.losses, 20), MAX_LOSS_POINTS);
   const positive = view.losses.length > 0 && view.losses.every((v) => v > 0);
-  const lossAxis = { title: axisTitle("train.axis.loss"), type: positive ? "log" : "linear", dtick: positive ? "D2" : undefined };
+  const lossAxis = { title: axisTitle("train.axis.loss"), type: positive ? "log" : "linear", ...(positive ? logTicks(raw.y) : {}) };
   if (!view.losses.length) lossAxis.range = [0, 2.5];
   Plotly.react("loss", [
     { x: raw.x, y: raw.y, name: mb.t("train.loss.iter"), mode: "lines", line: { color: "#a5b4cf", width: 1 } },
@@ -236,7 +249,9 @@ function drawBoundary() {
   const traces = [];
   const layout = {
     margin: { l: 45, r: 10, t: 10, b: 40 }, showlegend: false, hovermode: false,
-    xaxis: { range: POINTS_VIEW, title: axisTitle("x₁") }, yaxis: { range: POINTS_VIEW, scaleanchor: "x", title: axisTitle("x₂") },
+    // equal scales by shrinking the plot area (constrain), not by widening a range past the grid
+    xaxis: { range: POINTS_VIEW, title: axisTitle("x₁"), constrain: "domain" },
+    yaxis: { range: POINTS_VIEW, scaleanchor: "x", title: axisTitle("x₂"), constrain: "domain" },
   };
   if (view.boundary) {
     const g = view.boundary.grid;
