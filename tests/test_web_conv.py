@@ -465,3 +465,33 @@ def test_the_conv_page_takes_a_run_folder_by_id_with_its_seeds_filters(browser, 
     keep_screenshot(shot)
     assert problems == []
     context.close()
+
+
+def test_a_server_without_a_convnet_says_how_to_get_one(browser, tmp_path):
+    """A fresh clone's `mitbadak serve` has only the demo MLP: the page says, where its panels
+    start and in the page's language, that it needs a convnet and the commands that give one,
+    instead of blank panels with a refusal in the status line only."""
+    from mitbadak.files.modelfile import save_model
+    from mitbadak.nn.networks import MultiLayerNet
+
+    mlp = tmp_path / "mlp.npz"
+    save_model(mlp, MultiLayerNet(784, [8], 10, seed=0))
+    empty_runs = tmp_path / "runs"
+    empty_runs.mkdir()
+    srv = Server(str(mlp), "--runs", str(empty_runs))
+    try:
+        for locale, words in (("en-US", "mitbadak data download book-convnets"),
+                              ("ko-KR", "합성곱 신경망")):
+            context, pg, problems = _page(browser, srv, "/conv", locale)
+            try:
+                pg.wait_for_selector("#conv-notice:not([hidden])", timeout=15_000)
+                if locale == "ko-KR" and pg.get_attribute("html", "lang") != "ko":
+                    pg.click("#lang-toggle")  # the notice follows a language switch
+                text = pg.text_content("#conv-notice")
+                assert words in text and "mitbadak train --model convnet" in text
+                assert not [p for p in problems if "400" not in p]  # the refusal is expected
+            finally:
+                context.close()
+    finally:
+        rc, err = srv.stop()
+    assert rc == 0 and "Traceback" not in err, err

@@ -10,6 +10,7 @@ const conv = (() => {
       "conv.clear": "Clear",
       "conv.sample": "or MNIST test image",
       "conv.use": "Use",
+      "conv.none": "This page needs a convolutional network (a SimpleConvNet or DeepConvNet), and the server has none. Get the book's: mitbadak data download book-convnets, then mitbadak serve params.pkl; or train one: mitbadak train --model convnet; or upload a model file (top of the page).",
       "conv.im2col": "im2col, one window at a time",
       "conv.window": "the window on the image (28×28 input)",
       "conv.gemm": "row {k} of im2col(x, {fh}, {fw}) (1×{n}) · the filter matrix ({n}×{fn}) + b = output pixel ({i}, {j}) of all {fn} maps",
@@ -43,6 +44,7 @@ const conv = (() => {
       "conv.clear": "지우기",
       "conv.sample": "또는 MNIST 시험 이미지",
       "conv.use": "사용",
+      "conv.none": "이 페이지에는 합성곱 신경망(SimpleConvNet 또는 DeepConvNet)이 필요한데, 서버에 하나도 없습니다. 책의 가중치를 받으려면 mitbadak data download book-convnets 후 mitbadak serve params.pkl, 직접 학습하려면 mitbadak train --model convnet을 실행하거나, 페이지 위쪽에서 모델 파일을 올리세요.",
       "conv.im2col": "im2col, 창 하나씩",
       "conv.window": "이미지 위의 창 (28×28 입력)",
       "conv.gemm": "im2col(x, {fh}, {fw})의 {k}번째 행 (1×{n}) · 필터 행렬 ({n}×{fn}) + b = {fn}개 특징 맵의 출력 픽셀 ({i}, {j})",
@@ -157,8 +159,9 @@ const conv = (() => {
     });
     if (asked !== asking) return; // a later question was sent meanwhile
     delete document.body.dataset.pending;
-    if (!answer.ok) { mb.setStatus(answer.data.error, true); return; }
+    if (!answer.ok) { mb.setStatus(answer.data.error, true); notice(answer.data.error); return; }
     mb.setStatus("");
+    notice("");
     last = answer.data;
     render();
     if (filtersShown !== last.model) loadFilters(last.model);
@@ -275,6 +278,16 @@ const conv = (() => {
 
   let models = [];
 
+  // A refusal (the chosen model has no convolution layer) or "no convnet at all" shown where the
+  // page's panels start, not only in the status line at the bottom.
+  function notice(text) {
+    const el = document.getElementById("conv-notice");
+    const none = models.length > 0 && !models.some((m) => /ConvNet/.test(m.network || ""));
+    el.dataset.error = text;
+    el.textContent = none ? mb.t("conv.none") : text;
+    el.hidden = !el.textContent;
+  }
+
   // The select's options in the page's language (redrawn on a language switch).
   function renderModels(chosen) {
     const el = document.getElementById("model");
@@ -318,7 +331,7 @@ const conv = (() => {
       document.getElementById("k").value = "0"; reopen = true; analyse();
     });
     document.addEventListener("mb:models-changed", (e) => loadModels(e.detail && e.detail.id));
-    mb.onLanguageChange(() => { renderModels(document.getElementById("model").value); render(); if (filtersShown) { const id = filtersShown; filtersShown = null; loadFilters(id); } });
+    mb.onLanguageChange(() => { renderModels(document.getElementById("model").value); render(); notice(document.getElementById("conv-notice").dataset.error || ""); if (filtersShown) { const id = filtersShown; filtersShown = null; loadFilters(id); } });
     await loadModels();
     analyse();
   }
