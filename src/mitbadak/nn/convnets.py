@@ -155,18 +155,14 @@ class ConvNet(LayerNet):
 
     def accuracy(self, x, t, batch_size: int | None = 100) -> float:
         """Fraction of images whose highest score is the label, ``batch_size`` images at a time
-        (every image counts; the book's loop leaves out a last partial batch).
+        (every image counts; the book's loop leaves out a last partial batch)."""
+        return super().accuracy(x, t, batch_size)
 
-        On NumPy the scores come from the convnet fast path (``nn.engines.host_scores``, tested
-        equal to the layers: 1e-12 in float64), several times faster than :meth:`predict`'s
-        layer-by-layer forward; on a device, the layers."""
-        if self._xp is not np:
-            return super().accuracy(x, t, batch_size)
-        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-        x2, t2 = self.prepare(x, t)
-        scores = host_scores(self) or self.scores
-        return float(np.mean(self.predict_labels(x2, batch_size, scores) == t2))
+    def _accuracy_scores(self):
+        """On NumPy the convnet fast path (``nn.engines.host_scores``, tested equal to the
+        layers: 1e-12 in float64), several times faster than :meth:`predict`'s layer-by-layer
+        forward; on a device, the layers."""
+        return (host_scores(self) if self._xp is np else None) or self.scores
 
     def save_params(self, file_name: str = "params.pkl") -> Any:
         """Write the parameters to ``file_name`` exactly (atomically) in mitbadak's safe ``.npz``

@@ -67,12 +67,20 @@ __all__ = [
 ]
 
 
+def initial_weights_rng(seed: int) -> np.random.Generator:
+    """The generator a run's network is drawn from: ``default_rng([seed, 1])``, apart from the
+    trainer's own (``seed``), as :func:`build_network` draws it. A network's recipe rebuilt with
+    it (``type(net).from_config(net.config(), seed=initial_weights_rng(seed))``) holds the run's
+    initial weights (the convolution page's "before" filters)."""
+    return np.random.default_rng([seed, 1])
+
+
 def build_network(config: TrainConfig, input_size: int | tuple[int, ...] = 784,
                   output_size: int = 10):  # fmt: skip
     """The network a config describes, initialised from ``config.seed``. ``input_size`` is a
     sample's size, or its shape; the convnets take (channels, height, width) (a size that is a
     square number of pixels is read as one channel)."""
-    rng = np.random.default_rng([config.seed, 1])
+    rng = initial_weights_rng(config.seed)
     if config.model in CONV_MODELS:
         return _build_convnet(config, _image_dim(input_size), output_size, rng)
     if not isinstance(input_size, int | np.integer):
@@ -401,11 +409,3 @@ def register_curve_writer(write: Callable[..., list[str]]) -> None:
 def _write_curves(history, out: Path, lang: str = "en") -> list[str]:
     """The registered curve PNGs (loss.png and accuracy.png); [] when matplotlib is missing."""
     return [path for write in _curve_writers for path in write(history, out, lang=lang)]
-
-
-def initial_weights_rng(seed: int) -> np.random.Generator:
-    """The generator a run's network is drawn from: ``default_rng([seed, 1])``, apart from the
-    trainer's own (``seed``), as :func:`build_network` draws it. A network's recipe rebuilt with
-    it (``type(net).from_config(net.config(), seed=initial_weights_rng(seed))``) holds the run's
-    initial weights (the convolution page's "before" filters)."""
-    return np.random.default_rng([seed, 1])
