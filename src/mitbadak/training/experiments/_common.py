@@ -103,13 +103,6 @@ def engine(net) -> tuple[Callable, Callable]:
     return (fast or net.loss_and_gradient_layers), choose_scores(net)
 
 
-def mean_cross_entropy(scores: np.ndarray, t_idx: np.ndarray) -> float:
-    """mean_n [logsumexp(s_n) - s[n, t_n]]: the softmax cross-entropy of a batch's scores."""
-    top = scores.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(scores - top).sum(axis=1)) + top[:, 0]
-    return float(np.mean(lse - scores[np.arange(len(t_idx)), t_idx]))
-
-
 def accuracy(scores: Callable, x2: np.ndarray, t_idx: np.ndarray, rows: int = 2000) -> float:
     """Fraction of ``x2``'s rows whose highest score is the label, ``rows`` at a time."""
     hits = 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from mitbadak.nn.layers import softmax_cross_entropy
 from mitbadak.nn.networks import MultiLayerNet
 from mitbadak.nn.optimizers import OPTIMIZERS, REGISTRY
 from mitbadak.training.experiments._common import (
@@ -17,7 +18,6 @@ from mitbadak.training.experiments._common import (
     curve,
     data_line,
     engine,
-    mean_cross_entropy,
     never,
     on_one_blas_thread,
     quiet,
@@ -69,7 +69,7 @@ def _side_by_side(
             loss_and_gradient, scores = engines[key]
             _, grads = loss_and_gradient(xb, tb)
             optimizers[key].update(net.params, grads)
-            losses[key].append(mean_cross_entropy(scores(xb), tb) + net.weight_penalty())
+            losses[key].append(softmax_cross_entropy(scores(xb), tb)[1] + net.weight_penalty())
         progress(i + 1, iterations, f"iteration {i + 1}")
     return losses, False
 
